@@ -1,0 +1,112 @@
+import * as pulumi from "@pulumi/pulumi";
+import { stringify } from "yaml";
+
+/** Alert severities of the rule contract: critical pages, warning is work-queue, info is context. */
+export const SEVERITIES = ["critical", "warning", "info"] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+/** Where one severity's notifications go. `none` drops them (info alerts are usually only context). */
+export type ReceiverKind = "slack" | "pagerduty" | "webhook" | "none";
+export const RECEIVER_KINDS: readonly ReceiverKind[] = ["slack", "pagerduty", "webhook", "none"];
+
+export interface AlertRoutingArgs {
+  /** Receiver kind per severity. @default { critical: "none", warning: "none", info: "none" } */
+  receivers?: Partial<Record<Severity, ReceiverKind>>;
+  /** Slack channel for `slack` receivers. @default "#alerts" */
+  slackChannel?: string;
+  /** Slack incoming-webhook URL; required when a receiver is `slack`. Keep it a secret. */
+  slackWebhookUrl?: pulumi.Input<string>;
+  /** PagerDuty Events API v2 routing key; required when a receiver is `pagerduty`. Keep it a secret. */
+  pagerdutyRoutingKey?: pulumi.Input<string>;
+  /** Generic webhook URL (Alertmanager webhook protocol); required when a receiver is `webhook`. */
+  webhookUrl?: pulumi.Input<string>;
+  /** How often a still-firing alert is re-sent, per severity. @default { critical: "1h", warning: "4h", info: "24h" } */
+  repeatInterval?: Partial<Record<Severity, string>>;
+  /** Wait before the first notification of a group, to batch alerts that fire together. @default "30s" */
+  groupWait?: string;
+  /** Wait before notifying about new alerts added to a group already notified. @default "5m" */
+  groupInterval?: string;
+}
+
+const DEFAULT_REPEAT: Record<Severity, string> = { critical: "1h", warning: "4h", info: "24h" };
+
+/**
+ * The Alertmanager configuration (alertmanager.yaml) routing by `severity`. Returned as a secret
+ * Output because receivers carry credentials; it is only ever stored in a Kubernetes Secret.
+ * Critical alerts inhibit warning/info alerts with the same alertname, namespace and service so
+ * one incident pages once.
+ */
+export function renderAlertmanagerConfig(args: AlertRoutingArgs): pulumi.Output<string> {
+  const kinds = { critical: "none", warning: "none", info: "none", ...args.receivers } as Record<
+    Severity,
+    ReceiverKind
+  >;
+  const required: Record<Exclude<ReceiverKind, "none">, [string, pulumi.Input<string> | undefined]> = {
+    slack: ["slackWebhookUrl", args.slackWebhookUrl],
+    pagerduty: ["pagerdutyRoutingKey", args.pagerdutyRoutingKey],
+    webhook: ["webhookUrl", args.webhookUrl],
+  };
+  for (const severity of SEVERITIES) {
+    const kind = kinds[severity];
+    if (kind !== "none" && required[kind][1] === undefined) {
+      throw new Error(`receivers.${severity}: "${kind}" needs '${required[kind][0]}', which is not set`);
+    }
+  }
+  const text = pulumi
+    .all([args.slackWebhookUrl, args.pagerdutyRoutingKey, args.webhookUrl])
+    .apply(([slackUrl, routingKey, webhookUrl]) => {
+      const receiver = (severity: Severity): Record<string, unknown> => {
+        const name = `${severity}-${kinds[severity]}`;
+        const kind = kinds[severity];
+        switch (kind) {
+          case "slack":
+            return {
+              name,
+              slack_configs: [
+                {
+                  api_url: slackUrl,
+                  channel: args.slackChannel ?? "#alerts",
+                  send_resolved: true,
+                  title: "[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }}",
+                  text: "{{ range .Alerts }}{{ .Annotations.summary }}\n{{ .Annotations.description }}\n{{ .Annotations.runbook_url }}\n{{ end }}",
+                },
+              ],
+            };
+          case "pagerduty":
+            return { name, pagerduty_configs: [{ routing_key: routingKey, send_resolved: true }] };
+          case "webhook":
+            return { name, webhook_configs: [{ url: webhookUrl, send_resolved: true }] };
+          case "none":
+            return { name };
+          default: {
+            const unreachable: never = kind;
+            throw new Error(`unknown receiver kind ${String(unreachable)}`);
+          }
+        }
+      };
+      const config = {
+        route: {
+          receiver: "default-none",
+          group_by: ["alertname", "namespace", "service"],
+          group_wait: args.groupWait ?? "30s",
+          group_interval: args.groupInterval ?? "5m",
+          repeat_interval: DEFAULT_REPEAT.warning,
+          routes: SEVERITIES.map((severity) => ({
+            receiver: `${severity}-${kinds[severity]}`,
+            matchers: [`severity="${severity}"`],
+            repeat_interval: args.repeatInterval?.[severity] ?? DEFAULT_REPEAT[severity],
+          })),
+        },
+        inhibit_rules: [
+          {
+            source_matchers: ['severity="critical"'],
+            target_matchers: ['severity=~"warning|info"'],
+            equal: ["alertname", "namespace", "service"],
+          },
+        ],
+        receivers: [{ name: "default-none" }, ...SEVERITIES.map(receiver)],
+      };
+      return stringify(config);
+    });
+  return pulumi.secret(text);
+}

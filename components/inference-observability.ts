@@ -1,0 +1,133 @@
+import * as pulumi from "@pulumi/pulumi";
+import { childOptions } from "./child-options";
+import { AlertRules } from "./alert-rules";
+import { Autoscaler } from "./autoscaler";
+import { AdapterRule, requestQpsRule } from "./custom-metric";
+import { metricNames } from "./metric-contract";
+import { AlertThresholds, ruleCatalogue, RuleGroup } from "./rules";
+import { ScrapeSettings, ServiceMonitor } from "./service-monitor";
+
+export interface AutoscalingSettings {
+  /** @default 1 */
+  minReplicas?: number;
+  /** @default 4 */
+  maxReplicas?: number;
+  /** Target requests per second per pod. @default 0.05 */
+  targetQpsPerPod?: number;
+  /** CPU utilisation target in percent, `0` to leave out. @default 80 */
+  cpuUtilization?: number;
+  /** Memory utilisation target in percent, `0` to leave out. @default 85 */
+  memoryUtilization?: number;
+}
+
+export interface InferenceObservabilityArgs {
+  /** Namespace of the service; the ServiceMonitor, rules and HPA are created there. */
+  namespace: string;
+  /** Name of the service's Kubernetes Service: also the `job` label of its series. */
+  serviceName: string;
+  /** Labels that select the service's Service (and pods). */
+  selector: Record<string, string>;
+  /** Deployment the HPA scales. @default `serviceName` */
+  deploymentName?: string;
+  /** Metric prefix of the metric contract (`sonic`, `tts`...). @default "sonic" */
+  metricPrefix?: string;
+  /** Labels the platform's Prometheus selects ServiceMonitors and PrometheusRules by. @default { release: "prometheus-stack" } */
+  prometheusSelectorLabels?: Record<string, string>;
+  /** How the service is scraped. @default port "web", path "/metrics", every 15s */
+  scrape?: ScrapeSettings;
+  /** Alert thresholds and `for:` durations over the defaults. @default {} */
+  thresholds?: Partial<AlertThresholds>;
+  /** Base URL of the runbooks. @default this repository's docs/runbooks.md */
+  runbookBaseUrl?: string;
+  /** Rate window of the QPS signal (>= 4x the scrape interval). @default "2m" */
+  rateWindow?: string;
+  /** HPA settings, or `false` for a fixed-size service. @default {} (autoscaling on, defaults) */
+  autoscaling?: AutoscalingSettings | false;
+  /** Labels of the label convention put on every object. @default {} */
+  labels?: Record<string, string>;
+}
+
+/**
+ * Everything a service that follows the metric contract needs to be watched and scaled: ServiceMonitor,
+ * the alert catalogue as a PrometheusRule, the custom-metric rule for prometheus-adapter and an HPA.
+ *
+ * prometheus-adapter is one per cluster, so this component does not install it: hand `adapterRules`
+ * to the platform's `PrometheusAdapter`. Pass the monitoring release in `dependsOn` when it is in the
+ * same program, so the custom resources wait for their CRDs.
+ */
+export class InferenceObservability extends pulumi.ComponentResource {
+  public readonly serviceMonitor: ServiceMonitor;
+  public readonly alertRules: AlertRules;
+  public readonly autoscaler?: Autoscaler;
+  /** The rule groups deployed, as data (for rule files and tests). */
+  public readonly ruleGroups: RuleGroup[];
+  /** The prometheus-adapter rules this service needs. */
+  public readonly adapterRules: AdapterRule[];
+  /** Custom metric the HPA scales on, e.g. `sonic_request_qps`. */
+  public readonly customMetricName: string;
+
+  constructor(name: string, args: InferenceObservabilityArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("sonic-observability:index:InferenceObservability", name, {}, opts);
+    const prefix = args.metricPrefix ?? "sonic";
+    const labels = args.labels ?? {};
+    const selectorLabels = args.prometheusSelectorLabels ?? { release: "prometheus-stack" };
+    const rateWindow = args.rateWindow ?? "2m";
+    const hpaName = args.deploymentName ?? args.serviceName;
+
+    this.adapterRules = [
+      requestQpsRule({ metricPrefix: prefix, rateWindow, scrapeInterval: args.scrape?.interval ?? "15s" }),
+    ];
+    this.customMetricName = metricNames(prefix).requestQps;
+    this.ruleGroups = ruleCatalogue({
+      metricPrefix: prefix,
+      job: args.serviceName,
+      namespace: args.namespace,
+      hpaName,
+      thresholds: args.thresholds,
+      runbookBaseUrl: args.runbookBaseUrl,
+      rateWindow,
+    });
+
+    this.serviceMonitor = new ServiceMonitor(
+      name,
+      {
+        ...args.scrape,
+        name: args.serviceName,
+        namespace: args.namespace,
+        selector: args.selector,
+        labels: { ...labels, ...selectorLabels },
+      },
+      childOptions(this, opts),
+    );
+    this.alertRules = new AlertRules(
+      name,
+      {
+        name: `${args.serviceName}-rules`,
+        namespace: args.namespace,
+        groups: this.ruleGroups,
+        labels: { ...labels, ...selectorLabels },
+      },
+      childOptions(this, opts),
+    );
+    if (args.autoscaling !== false) {
+      this.autoscaler = new Autoscaler(
+        name,
+        {
+          ...args.autoscaling,
+          name: hpaName,
+          namespace: args.namespace,
+          deploymentName: args.deploymentName ?? args.serviceName,
+          customMetricName: this.customMetricName,
+          labels,
+        },
+        childOptions(this, opts),
+      );
+    }
+    this.registerOutputs({
+      serviceMonitorName: this.serviceMonitor.name,
+      ruleName: this.alertRules.name,
+      hpaName: this.autoscaler?.name,
+      customMetricName: this.customMetricName,
+    });
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * The metric contract every inference service on the platform exposes (shared/DESIGN.md §3).
+ * Names are built from one prefix (`sonic` for Sonic, `tts` for a TTS service...), so the alert
+ * catalogue, the adapter rule, the dashboards and the app all derive them from here.
+ */
+
+/** `status` label of `<prefix>_request_total` and `<prefix>_request_duration_seconds`. */
+export const REQUEST_STATUSES = ["success", "client_error", "server_error", "rejected"] as const;
+export type RequestStatus = (typeof REQUEST_STATUSES)[number];
+
+/** `reason` label of `<prefix>_audio_decode_failure_total`: a closed set, never free text. */
+export const DECODE_FAILURE_REASONS = [
+  "empty",
+  "truncated",
+  "corrupt",
+  "unsupported_format",
+  "too_long",
+] as const;
+export type DecodeFailureReason = (typeof DECODE_FAILURE_REASONS)[number];
+
+/** A Prometheus metric name prefix: lower snake case, as in `sonic` or `tts_v2`. */
+export const METRIC_PREFIX_PATTERN = /^[a-z][a-z0-9_]*[a-z0-9]$/;
+
+/** The contract's metric names for one service prefix. */
+export function metricNames(prefix: string) {
+  return {
+    requestTotal: `${prefix}_request_total`,
+    requestDuration: `${prefix}_request_duration_seconds`,
+    videoGenerationSuccess: `${prefix}_video_generation_success_total`,
+    audioDecodeFailure: `${prefix}_audio_decode_failure_total`,
+    audioDecodeDuration: `${prefix}_audio_decode_duration_seconds`,
+    videoRenderDuration: `${prefix}_video_render_duration_seconds`,
+    avSyncOffset: `${prefix}_av_sync_offset_seconds`,
+    gpuMemoryUsed: `${prefix}_gpu_memory_used_bytes`,
+    gpuMemoryTotal: `${prefix}_gpu_memory_total_bytes`,
+    cpuUsageRatio: `${prefix}_cpu_usage_ratio`,
+    jobsInProgress: `${prefix}_jobs_in_progress`,
+    jobsQueued: `${prefix}_jobs_queued`,
+    buildInfo: `${prefix}_build_info`,
+    residentMemory: `${prefix}_process_resident_memory_bytes`,
+    /** The per-pod custom metric prometheus-adapter serves and the HPA scales on. */
+    requestQps: `${prefix}_request_qps`,
+  } as const;
+}
+
+export type MetricNames = ReturnType<typeof metricNames>;

@@ -1,0 +1,285 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { childOptions } from "./child-options";
+import { parseDuration } from "./durations";
+import { InputPropertyError, quote } from "./errors";
+
+/** A Prometheus remote-write target (Mimir, Thanos Receive, Cortex) for long-term, cross-cluster storage. */
+export interface RemoteWriteTarget {
+  /** Push URL, e.g. `https://mimir.example.com/api/v1/push`. */
+  url: string;
+  /** Basic-auth user; when set, `password` is stored in a Secret and referenced, never inlined. @default no auth */
+  username?: string;
+  /** Basic-auth password (a Pulumi secret). Required with `username`. */
+  password?: pulumi.Input<string>;
+}
+
+export interface PrometheusSettings {
+  /** How long samples are kept. @default "10d" */
+  retention?: string;
+  /**
+   * Size cap on the TSDB so Prometheus deletes old blocks before the volume fills.
+   * @default 85% of `storage.size`, in GiB
+   */
+  retentionSize?: string;
+  /** Prometheus replicas (2 for HA: both scrape everything, Alertmanager deduplicates). @default 1 */
+  replicas?: number;
+  /** Default scrape interval for targets that do not set their own. @default "15s" */
+  scrapeInterval?: string;
+  /** Rule evaluation interval. @default "15s" */
+  evaluationInterval?: string;
+  /** Container resources of Prometheus. @default { requests: { memory: "400Mi" } } */
+  resources?: k8s.types.input.core.v1.ResourceRequirements;
+  /** PersistentVolumeClaim (ReadWriteOnce) for the TSDB. @default { size: "50Gi" } on the default class */
+  storage?: { size: string; storageClassName?: string };
+  /** Labels added to every series and alert leaving this Prometheus (`cluster`, `env`). @default {} */
+  externalLabels?: Record<string, string>;
+  /** Remote-write targets for long-term storage. @default [] */
+  remoteWrite?: RemoteWriteTarget[];
+}
+
+export interface MonitoringStackArgs {
+  /** Namespace for the whole monitoring stack, created by this component. @default "monitoring" */
+  namespace?: string;
+  /**
+   * Helm release name. Pinned (Pulumi would otherwise add a random suffix) because Prometheus selects
+   * ServiceMonitors and PrometheusRules by the label `release: <name>`.
+   * @default "prometheus-stack"
+   */
+  releaseName?: string;
+  /** kube-prometheus-stack chart version. @default "88.5.3" */
+  chartVersion?: string;
+  /** Chart repository. @default "https://prometheus-community.github.io/helm-charts" */
+  chartRepository?: string;
+  /** Prometheus settings. @default see {@link PrometheusSettings} */
+  prometheus?: PrometheusSettings;
+  /** Alertmanager replicas (3 for HA; they gossip to deduplicate). @default 1 */
+  alertmanagerReplicas?: number;
+  /** The whole alertmanager.yaml (see `renderAlertmanagerConfig`); stored in a Secret. */
+  alertmanagerConfig: pulumi.Input<string>;
+  /** Grafana admin password (a Pulumi secret); stored in a Secret the chart reads. */
+  grafanaAdminPassword: pulumi.Input<string>;
+  /** Grafana admin user name. @default "admin" */
+  grafanaAdminUser?: string;
+  /** Labels put on every object of the stack (`team`, `env`). @default {} */
+  labels?: Record<string, string>;
+}
+
+/** Port of the Prometheus Service; prometheus-adapter appends it to the URL itself. */
+export const PROMETHEUS_PORT = 9090;
+
+/**
+ * kube-prometheus-stack (Prometheus Operator, Prometheus, Alertmanager, Grafana, kube-state-metrics,
+ * node-exporter) in its own namespace, installed as a `helm.v3.Release` so the chart's hooks (the
+ * admission-webhook certificate jobs) run and Helm tracks the release.
+ */
+export class MonitoringStack extends pulumi.ComponentResource {
+  public readonly namespace: pulumi.Output<string>;
+  public readonly releaseName: pulumi.Output<string>;
+  /** Labels a ServiceMonitor or PrometheusRule must carry for this Prometheus to load it. */
+  public readonly resourceSelectorLabels: Record<string, string>;
+  public readonly prometheusServiceName: pulumi.Output<string>;
+  /** In-cluster URL of Prometheus without the port, as prometheus-adapter wants it. */
+  public readonly prometheusUrl: pulumi.Output<string>;
+  public readonly alertmanagerServiceName: pulumi.Output<string>;
+  public readonly grafanaServiceName: pulumi.Output<string>;
+  /** The Helm release; custom resources (ServiceMonitor, PrometheusRule) must depend on it for the CRDs. */
+  public readonly release: k8s.helm.v3.Release;
+
+  constructor(name: string, args: MonitoringStackArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("sonic-observability:index:MonitoringStack", name, {}, opts);
+    const namespaceName = args.namespace ?? "monitoring";
+    const releaseName = args.releaseName ?? "prometheus-stack";
+    const labels = args.labels ?? {};
+    const prometheus = args.prometheus ?? {};
+    const storage = prometheus.storage ?? { size: "50Gi" };
+    const retentionSize = prometheus.retentionSize ?? defaultRetentionSize(storage.size);
+    validatePrometheus(prometheus, storage.size, retentionSize);
+
+    const namespace = new k8s.core.v1.Namespace(
+      name,
+      { metadata: { name: namespaceName, labels } },
+      childOptions(this, opts),
+    );
+    const inNamespace = childOptions(this, opts, namespace);
+
+    const grafanaSecret = new k8s.core.v1.Secret(
+      `${name}-grafana-admin`,
+      {
+        metadata: { name: "grafana-admin", namespace: namespaceName, labels },
+        stringData: {
+          "admin-user": args.grafanaAdminUser ?? "admin",
+          "admin-password": pulumi.secret(args.grafanaAdminPassword),
+        },
+      },
+      inNamespace,
+    );
+    const alertmanagerSecret = new k8s.core.v1.Secret(
+      `${name}-alertmanager-config`,
+      {
+        metadata: { name: "alertmanager-config", namespace: namespaceName, labels },
+        stringData: { "alertmanager.yaml": pulumi.secret(args.alertmanagerConfig) },
+      },
+      inNamespace,
+    );
+    const remoteWriteSecrets: k8s.core.v1.Secret[] = [];
+    const remoteWrite = (prometheus.remoteWrite ?? []).map((target, i) => {
+      if (target.username === undefined) return { url: target.url };
+      if (target.password === undefined) {
+        throw new InputPropertyError(
+          `prometheus.remoteWrite[${i}].password`,
+          `required with username ${quote(target.username)}`,
+        );
+      }
+      const secretName = `remote-write-${i}`;
+      const secret = new k8s.core.v1.Secret(
+        `${name}-${secretName}`,
+        {
+          metadata: { name: secretName, namespace: namespaceName, labels },
+          stringData: { username: target.username, password: pulumi.secret(target.password) },
+        },
+        inNamespace,
+      );
+      remoteWriteSecrets.push(secret);
+      return {
+        url: target.url,
+        basicAuth: {
+          username: { name: secretName, key: "username" },
+          password: { name: secretName, key: "password" },
+        },
+      };
+    });
+
+    const selector = { matchLabels: { release: releaseName } };
+    const values = {
+      // Object names follow the release name ("prometheus-stack-prometheus", ...) instead of the
+      // chart's 26-character truncation ("prometheus-stack-kube-prom-..."), so outputs are predictable.
+      fullnameOverride: releaseName,
+      commonLabels: labels,
+      crds: { enabled: true },
+      prometheusOperator: {
+        // helm.v3.Release runs the chart's hook jobs, which create and patch the webhook certificate.
+        admissionWebhooks: { enabled: true, patch: { enabled: true } },
+      },
+      prometheus: {
+        prometheusSpec: {
+          replicas: prometheus.replicas ?? 1,
+          retention: prometheus.retention ?? "10d",
+          retentionSize,
+          scrapeInterval: prometheus.scrapeInterval ?? "15s",
+          evaluationInterval: prometheus.evaluationInterval ?? "15s",
+          enableAdminAPI: false,
+          externalLabels: prometheus.externalLabels ?? {},
+          resources: prometheus.resources ?? { requests: { memory: "400Mi" } },
+          storageSpec: {
+            volumeClaimTemplate: {
+              spec: {
+                ...(storage.storageClassName ? { storageClassName: storage.storageClassName } : {}),
+                accessModes: ["ReadWriteOnce"],
+                resources: { requests: { storage: storage.size } },
+              },
+            },
+          },
+          // Explicit selectors: without them the chart falls back to its own `release` label only when
+          // the *NilUsesHelmValues flags say so, which is easy to break with an unrelated values change.
+          serviceMonitorSelectorNilUsesHelmValues: false,
+          serviceMonitorSelector: selector,
+          serviceMonitorNamespaceSelector: {},
+          podMonitorSelectorNilUsesHelmValues: false,
+          podMonitorSelector: selector,
+          ruleSelectorNilUsesHelmValues: false,
+          ruleSelector: selector,
+          ruleNamespaceSelector: {},
+          remoteWrite,
+        },
+      },
+      alertmanager: {
+        alertmanagerSpec: {
+          replicas: args.alertmanagerReplicas ?? 1,
+          // The chart renders no config Secret of its own; ours carries the receivers' credentials.
+          useExistingSecret: true,
+          configSecret: "alertmanager-config",
+        },
+      },
+      grafana: {
+        fullnameOverride: `${releaseName}-grafana`,
+        admin: { existingSecret: "grafana-admin", userKey: "admin-user", passwordKey: "admin-password" },
+        sidecar: {
+          dashboards: { enabled: true, label: "grafana_dashboard", labelValue: "1", searchNamespace: "ALL" },
+        },
+      },
+    };
+
+    this.release = new k8s.helm.v3.Release(
+      name,
+      {
+        name: releaseName,
+        namespace: namespaceName,
+        chart: "kube-prometheus-stack",
+        version: args.chartVersion ?? "88.5.3",
+        repositoryOpts: {
+          repo: args.chartRepository ?? "https://prometheus-community.github.io/helm-charts",
+        },
+        values,
+        // GPU clusters pull large images; give the first install time before Helm gives up.
+        timeout: 900,
+        cleanupOnFail: true,
+      },
+      childOptions(this, opts, namespace, grafanaSecret, alertmanagerSecret, ...remoteWriteSecrets),
+    );
+
+    this.namespace = namespace.metadata.name;
+    this.releaseName = this.release.name;
+    this.resourceSelectorLabels = { release: releaseName };
+    this.prometheusServiceName = pulumi.output(`${releaseName}-prometheus`);
+    this.prometheusUrl = pulumi.output(`http://${releaseName}-prometheus.${namespaceName}.svc`);
+    this.alertmanagerServiceName = pulumi.output(`${releaseName}-alertmanager`);
+    this.grafanaServiceName = pulumi.output(`${releaseName}-grafana`);
+    this.registerOutputs({
+      namespace: this.namespace,
+      releaseName: this.releaseName,
+      prometheusServiceName: this.prometheusServiceName,
+      prometheusUrl: this.prometheusUrl,
+      alertmanagerServiceName: this.alertmanagerServiceName,
+      grafanaServiceName: this.grafanaServiceName,
+    });
+  }
+}
+
+const SIZE_PATTERN = /^(\d+)(Gi|Ti)$/;
+
+function sizeInGi(property: string, size: string): number {
+  const match = SIZE_PATTERN.exec(size);
+  if (!match)
+    throw new InputPropertyError(property, `expected a size in Gi or Ti like 50Gi, got ${quote(size)}`);
+  return Number(match[1]) * (match[2] === "Ti" ? 1024 : 1);
+}
+
+/** 85% of the volume: compaction needs head room, and a full volume stops ingestion entirely. */
+function defaultRetentionSize(storageSize: string): string {
+  return `${Math.floor(sizeInGi("prometheus.storage.size", storageSize) * 0.85)}GiB`;
+}
+
+function validatePrometheus(p: PrometheusSettings, storageSize: string, retentionSize: string): void {
+  parseDuration("prometheus.retention", p.retention ?? "10d");
+  parseDuration("prometheus.scrapeInterval", p.scrapeInterval ?? "15s");
+  parseDuration("prometheus.evaluationInterval", p.evaluationInterval ?? "15s");
+  const replicas = p.replicas ?? 1;
+  if (!Number.isInteger(replicas) || replicas < 1) {
+    throw new InputPropertyError("prometheus.replicas", `must be an integer >= 1, got ${quote(replicas)}`);
+  }
+  const match = /^(\d+)GiB$/.exec(retentionSize);
+  if (!match) {
+    throw new InputPropertyError(
+      "prometheus.retentionSize",
+      `expected a size in GiB like 40GiB, got ${quote(retentionSize)}`,
+    );
+  }
+  const volume = sizeInGi("prometheus.storage.size", storageSize);
+  if (Number(match[1]) >= volume) {
+    throw new InputPropertyError(
+      "prometheus.retentionSize",
+      `${quote(retentionSize)} must be smaller than 'prometheus.storage.size' (${quote(storageSize)})`,
+    );
+  }
+}

@@ -1,0 +1,76 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { childOptions } from "./child-options";
+import type { AdapterRule } from "./custom-metric";
+import { InputPropertyError, quote } from "./errors";
+import { PROMETHEUS_PORT } from "./monitoring-stack";
+
+export interface PrometheusAdapterArgs {
+  /** Namespace to install into (usually the monitoring namespace). */
+  namespace: pulumi.Input<string>;
+  /** In-cluster Prometheus URL *without* the port: the chart appends `:<prometheusPort>` itself. */
+  prometheusUrl: pulumi.Input<string>;
+  /** Prometheus Service port. @default 9090 */
+  prometheusPort?: number;
+  /** Custom-metric rules of every onboarded service (see `requestQpsRule`). */
+  rules: AdapterRule[];
+  /** Helm release name. @default "prometheus-adapter" */
+  releaseName?: string;
+  /** prometheus-adapter chart version. @default "5.3.0" */
+  chartVersion?: string;
+  /** Chart repository. @default "https://prometheus-community.github.io/helm-charts" */
+  chartRepository?: string;
+  /** Adapter replicas; it serves the HPA's metrics API, so 2 in production. @default 1 */
+  replicas?: number;
+  /** Labels on the adapter's objects. @default {} */
+  labels?: Record<string, string>;
+}
+
+/**
+ * prometheus-adapter serving `custom.metrics.k8s.io` for the HPA. The chart's default rules are off:
+ * they expose hundreds of metrics nobody scales on and slow every discovery round.
+ */
+export class PrometheusAdapter extends pulumi.ComponentResource {
+  public readonly release: k8s.helm.v3.Release;
+  /** Custom metric names served, e.g. `sonic_request_qps`. */
+  public readonly metricNames: string[];
+
+  constructor(name: string, args: PrometheusAdapterArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("sonic-observability:index:PrometheusAdapter", name, {}, opts);
+    const checkUrl = (url: string) => {
+      if (/:\d+\/?$/.test(url)) {
+        throw new InputPropertyError(
+          "prometheusUrl",
+          `must not carry a port (the chart appends prometheusPort), got ${quote(url)}`,
+        );
+      }
+      return url;
+    };
+    // A plain string fails at once; an Output fails when it resolves, still before the release is sent.
+    const url =
+      typeof args.prometheusUrl === "string"
+        ? checkUrl(args.prometheusUrl)
+        : pulumi.output(args.prometheusUrl).apply(checkUrl);
+    this.release = new k8s.helm.v3.Release(
+      name,
+      {
+        name: args.releaseName ?? "prometheus-adapter",
+        namespace: args.namespace,
+        chart: "prometheus-adapter",
+        version: args.chartVersion ?? "5.3.0",
+        repositoryOpts: {
+          repo: args.chartRepository ?? "https://prometheus-community.github.io/helm-charts",
+        },
+        values: {
+          prometheus: { url, port: args.prometheusPort ?? PROMETHEUS_PORT, path: "" },
+          replicas: args.replicas ?? 1,
+          customLabels: args.labels ?? {},
+          rules: { default: false, custom: args.rules },
+        },
+      },
+      childOptions(this, opts),
+    );
+    this.metricNames = args.rules.map((r) => r.name.as);
+    this.registerOutputs({ metricNames: this.metricNames });
+  }
+}

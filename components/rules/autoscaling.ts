@@ -1,0 +1,46 @@
+import { matchers, num } from "./format";
+import type { CatalogueContext, RuleGroup } from "./types";
+
+/** Recorded requests per second per pod: the series behind the HPA's custom metric and the dashboards. */
+export const requestQpsRecord = (c: CatalogueContext, rateWindow: string) =>
+  `${c.prefix}:request_qps:rate${rateWindow}`;
+
+/** Capacity: per-pod request rate, queue backlog, and an HPA pinned at its ceiling. */
+export function autoscalingRules(c: CatalogueContext, rateWindow: string): RuleGroup {
+  const t = c.thresholds;
+  const hpa = matchers({ namespace: c.namespace, horizontalpodautoscaler: c.hpaName });
+  return {
+    name: `${c.prefix}-autoscaling`,
+    rules: [
+      {
+        record: requestQpsRecord(c, rateWindow),
+        expr: `sum by (namespace, pod) (rate(${c.names.requestTotal}[${rateWindow}]))`,
+      },
+      {
+        alert: `${c.alertPrefix}QueueBacklog`,
+        expr: `${c.names.jobsQueued} > ${num(t.queueBacklog)}`,
+        for: t.queueBacklogFor,
+        labels: { severity: "warning" },
+        annotations: {
+          summary: `${c.alertPrefix} jobs are piling up`,
+          description: `{{ $value }} jobs wait in the queue of {{ $labels.namespace }}/{{ $labels.pod }}.`,
+          runbook_url: c.runbookUrl(`${c.alertPrefix}QueueBacklog`),
+        },
+      },
+      {
+        // kube-state-metrics series; the min < max guard keeps a fixed-size HPA from alerting forever.
+        alert: `${c.alertPrefix}AutoscalerMaxedOut`,
+        expr:
+          `kube_horizontalpodautoscaler_status_current_replicas${hpa} >= on (namespace, horizontalpodautoscaler) kube_horizontalpodautoscaler_spec_max_replicas${hpa}` +
+          ` and on (namespace, horizontalpodautoscaler) kube_horizontalpodautoscaler_spec_max_replicas${hpa} > on (namespace, horizontalpodautoscaler) kube_horizontalpodautoscaler_spec_min_replicas${hpa}`,
+        for: t.autoscalerMaxedOutFor,
+        labels: { severity: "warning" },
+        annotations: {
+          summary: `${c.alertPrefix} autoscaler is at its maximum`,
+          description: `HPA {{ $labels.namespace }}/{{ $labels.horizontalpodautoscaler }} has run at its maximum of {{ $value }} replicas for ${t.autoscalerMaxedOutFor}; more load will queue or be rejected.`,
+          runbook_url: c.runbookUrl(`${c.alertPrefix}AutoscalerMaxedOut`),
+        },
+      },
+    ],
+  };
+}

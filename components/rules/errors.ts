@@ -1,0 +1,86 @@
+import { num } from "./format";
+import type { CatalogueContext, RuleGroup } from "./types";
+
+/** Windows of the multiwindow, multi-burn-rate alerts (Google SRE workbook, "Alerting on SLOs"). */
+export const SLO_WINDOWS = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"] as const;
+export type SloWindow = (typeof SLO_WINDOWS)[number];
+
+/** Recorded share of non-client requests that ended in a server error, per namespace. */
+export const errorRatioRecord = (c: CatalogueContext, window: SloWindow) =>
+  `${c.prefix}:request_error_ratio:rate${window}`;
+/** Recorded requests per second over the last hour, per namespace: the minimum-traffic guard. */
+export const requestRateRecord = (c: CatalogueContext) => `${c.prefix}:request_rate:rate1h`;
+
+/** The minimum-traffic guard appended to ratio alerts, so one failed request in a quiet hour does not page. */
+export function trafficGuard(c: CatalogueContext): string {
+  return `and on (namespace) ${requestRateRecord(c)} > ${num(c.thresholds.minRequestsPerHour / 3600)}`;
+}
+
+/** [long window, short window, burn-rate factor] rows of the SRE workbook's table. */
+const PAGE: [SloWindow, SloWindow, number][] = [
+  ["1h", "5m", 14.4],
+  ["6h", "30m", 6],
+];
+const TICKET: [SloWindow, SloWindow, number][] = [
+  ["1d", "2h", 3],
+  ["3d", "6h", 1],
+];
+
+/** Errors and the availability SLO: error-ratio recordings, a plain error-rate alert, and budget burn. */
+export function errorRules(c: CatalogueContext): RuleGroup {
+  const t = c.thresholds;
+  const total = c.names.requestTotal;
+  const budget = 1 - t.sloTarget;
+  const burn = (rows: [SloWindow, SloWindow, number][]) =>
+    rows
+      .map(
+        ([long, short, factor]) =>
+          `(${errorRatioRecord(c, long)} > ${num(factor * budget)} and ${errorRatioRecord(c, short)} > ${num(factor * budget)})`,
+      )
+      .join(" or ");
+  const burnAnnotations = (kind: string) => ({
+    summary: `${c.alertPrefix} is burning its error budget fast enough to ${kind}`,
+    description:
+      `Server errors in namespace {{ $labels.namespace }} (all pods) are using the ${num(t.sloTarget * 100)}% availability ` +
+      `SLO's error budget too fast: {{ $value | humanizePercentage }} of requests fail over the long window.`,
+    runbook_url: c.runbookUrl(`${c.alertPrefix}ErrorBudgetBurn`),
+  });
+  return {
+    name: `${c.prefix}-errors`,
+    rules: [
+      ...SLO_WINDOWS.map((w) => ({
+        record: errorRatioRecord(c, w),
+        // `or ... * 0` keeps the ratio at 0 (not absent) before the first server error is counted.
+        expr:
+          `(sum by (namespace) (rate(${total}{status="server_error"}[${w}])) or sum by (namespace) (rate(${total}[${w}])) * 0)` +
+          ` / sum by (namespace) (rate(${total}{status!="client_error"}[${w}]))`,
+      })),
+      { record: requestRateRecord(c), expr: `sum by (namespace) (rate(${total}[1h]))` },
+      {
+        alert: `${c.alertPrefix}HighErrorRate`,
+        expr: `${errorRatioRecord(c, "5m")} > ${num(t.errorRatio)} ${trafficGuard(c)}`,
+        for: t.errorRatioFor,
+        labels: { severity: "warning" },
+        annotations: {
+          summary: `${c.alertPrefix} fails more than ${num(t.errorRatio * 100)}% of requests`,
+          description: `{{ $value | humanizePercentage }} of requests in namespace {{ $labels.namespace }} (all pods) ended in a server error over 5m.`,
+          runbook_url: c.runbookUrl(`${c.alertPrefix}HighErrorRate`),
+        },
+      },
+      {
+        alert: `${c.alertPrefix}ErrorBudgetBurn`,
+        expr: `(${burn(PAGE)}) ${trafficGuard(c)}`,
+        for: t.burnRatePageFor,
+        labels: { severity: "critical", window: "fast" },
+        annotations: burnAnnotations("page"),
+      },
+      {
+        alert: `${c.alertPrefix}ErrorBudgetBurn`,
+        expr: `(${burn(TICKET)}) ${trafficGuard(c)}`,
+        for: t.burnRateTicketFor,
+        labels: { severity: "warning", window: "slow" },
+        annotations: burnAnnotations("need a ticket"),
+      },
+    ],
+  };
+}

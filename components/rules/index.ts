@@ -1,0 +1,109 @@
+import { parseDuration } from "../durations";
+import { InputPropertyError, quote } from "../errors";
+import { metricNames, METRIC_PREFIX_PATTERN } from "../metric-contract";
+import { autoscalingRules } from "./autoscaling";
+import { availabilityRules } from "./availability";
+import { desyncRules } from "./desync";
+import { errorRules } from "./errors";
+import { gpuRules } from "./gpu";
+import { inputRules } from "./inputs";
+import { latencyRules } from "./latency";
+import { memoryRules } from "./memory";
+import { AlertThresholds, DEFAULT_THRESHOLDS } from "./thresholds";
+import { CatalogueContext, isAlert, RuleGroup } from "./types";
+
+export * from "./types";
+export * from "./thresholds";
+export { errorRatioRecord, requestRateRecord, SLO_WINDOWS } from "./errors";
+export { latencyRecord } from "./latency";
+export { gpuMemoryRatioRecord } from "./gpu";
+export { avOffsetRecord } from "./desync";
+export { memoryGrowthRecord } from "./memory";
+export { decodeFailureRatioRecord } from "./inputs";
+export { requestQpsRecord } from "./autoscaling";
+
+export interface RuleCatalogueOptions {
+  /** Metric prefix of the service (metric contract). @default "sonic" */
+  metricPrefix?: string;
+  /** `job` label of the service's targets: its Service name. */
+  job: string;
+  /** Namespace the service runs in. */
+  namespace: string;
+  /** Name of the service's HPA. @default the `job` */
+  hpaName?: string;
+  /** Overrides of the default thresholds and `for:` durations. @default {} */
+  thresholds?: Partial<AlertThresholds>;
+  /** Base of runbook links; each alert links to `<base>#<alertname lower-cased>`. @default this repo's docs/runbooks.md */
+  runbookBaseUrl?: string;
+  /** Rate window of the per-pod QPS recording (>= 4x the scrape interval). @default "2m" */
+  rateWindow?: string;
+}
+
+export const DEFAULT_RUNBOOK_BASE_URL =
+  "https://github.com/sonic-observability/sonic-observability/blob/main/docs/runbooks.md";
+
+/** `sonic` -> `Sonic`, `tts_v2` -> `TtsV2`: the prefix of a service's alert names. */
+export function alertPrefixOf(metricPrefix: string): string {
+  return metricPrefix
+    .split("_")
+    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+    .join("");
+}
+
+/**
+ * The whole rule catalogue of one service, one group per concern, as data: the PrometheusRule the
+ * stack deploys, the rule file promtool checks and the sandbox's Prometheus all load exactly this.
+ */
+export function ruleCatalogue(options: RuleCatalogueOptions): RuleGroup[] {
+  const prefix = options.metricPrefix ?? "sonic";
+  if (!METRIC_PREFIX_PATTERN.test(prefix)) {
+    throw new InputPropertyError(
+      "metricPrefix",
+      `expected lower snake case like sonic, got ${quote(prefix)}`,
+    );
+  }
+  const thresholds: AlertThresholds = { ...DEFAULT_THRESHOLDS, ...options.thresholds };
+  for (const [key, value] of Object.entries(thresholds)) {
+    if (key.endsWith("For")) parseDuration(`thresholds.${key}`, String(value));
+    else if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+      throw new InputPropertyError(
+        `thresholds.${key}`,
+        `expected a non-negative number, got ${quote(value)}`,
+      );
+    }
+  }
+  if (thresholds.sloTarget <= 0 || thresholds.sloTarget >= 1) {
+    throw new InputPropertyError(
+      "thresholds.sloTarget",
+      `must be between 0 and 1 exclusive, got ${quote(thresholds.sloTarget)}`,
+    );
+  }
+  const rateWindow = options.rateWindow ?? "2m";
+  parseDuration("rateWindow", rateWindow);
+  const base = options.runbookBaseUrl ?? DEFAULT_RUNBOOK_BASE_URL;
+  const c: CatalogueContext = {
+    prefix,
+    alertPrefix: alertPrefixOf(prefix),
+    names: metricNames(prefix),
+    job: options.job,
+    namespace: options.namespace,
+    hpaName: options.hpaName ?? options.job,
+    thresholds,
+    runbookUrl: (alert) => `${base}#${alert.toLowerCase()}`,
+  };
+  return [
+    errorRules(c),
+    latencyRules(c),
+    gpuRules(c),
+    desyncRules(c),
+    memoryRules(c),
+    inputRules(c),
+    availabilityRules(c),
+    autoscalingRules(c, rateWindow),
+  ];
+}
+
+/** Every alert name in a catalogue, once each. */
+export function alertNames(groups: RuleGroup[]): string[] {
+  return [...new Set(groups.flatMap((g) => g.rules.filter(isAlert).map((r) => r.alert)))];
+}

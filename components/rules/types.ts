@@ -1,0 +1,48 @@
+import type { Severity } from "../alert-routing";
+import type { MetricNames } from "../metric-contract";
+import type { AlertThresholds } from "./thresholds";
+
+/** A Prometheus alerting rule, exactly as it appears in a rule file and a PrometheusRule. */
+export interface AlertRule {
+  alert: string;
+  expr: string;
+  for: string;
+  labels: { severity: Severity } & Record<string, string>;
+  annotations: { summary: string; description: string; runbook_url: string };
+}
+
+/** A recording rule named `level:metric:operation`. */
+export interface RecordingRule {
+  record: string;
+  expr: string;
+  labels?: Record<string, string>;
+}
+
+export type Rule = AlertRule | RecordingRule;
+
+export interface RuleGroup {
+  name: string;
+  rules: Rule[];
+}
+
+/** Everything a concern file needs to write its rules for one service. */
+export interface CatalogueContext {
+  /** Metric prefix (`sonic`). */
+  prefix: string;
+  /** PascalCase prefix of the service's alert names (`Sonic`). */
+  alertPrefix: string;
+  names: MetricNames;
+  /** `job` label Prometheus gives the service's targets: the Service name. */
+  job: string;
+  /** Namespace the service runs in. */
+  namespace: string;
+  /** HorizontalPodAutoscaler name, for kube-state-metrics series. */
+  hpaName: string;
+  thresholds: AlertThresholds;
+  /** The runbook link of one alert. */
+  runbookUrl(alert: string): string;
+}
+
+export function isAlert(rule: Rule): rule is AlertRule {
+  return "alert" in rule;
+}

@@ -1,0 +1,131 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { childOptions } from "./child-options";
+import { parseDuration } from "./durations";
+import { InputPropertyError, quote } from "./errors";
+import { WEB_PORT_NAME } from "./gpu-inference-service";
+
+/** A key in a Secret in the ServiceMonitor's namespace. */
+export interface SecretKeyRef {
+  name: string;
+  key: string;
+}
+
+export interface ScrapeSettings {
+  /** Name of the Service port to scrape: the *name*, never the number. @default "web" */
+  port?: string;
+  /** HTTP path of the exposition. @default "/metrics" */
+  path?: string;
+  /** Scrape interval; 15s is the article's advice (1s overloads Prometheus for no insight). @default "15s" */
+  interval?: string;
+  /** Scrape timeout; must not exceed `interval`. @default "10s" */
+  scrapeTimeout?: string;
+  /** Keep the target's own labels when they clash with the ones Prometheus attaches. @default false */
+  honorLabels?: boolean;
+  /** `http` or `https`. @default "http" */
+  scheme?: "http" | "https";
+  /** TLS settings for `https` targets (CA from a Secret, server name). @default none */
+  tlsConfig?: { ca?: SecretKeyRef; serverName?: string; insecureSkipVerify?: boolean };
+  /** Bearer credentials from a Secret, for protected `/metrics` endpoints. @default none */
+  authorization?: { credentials: SecretKeyRef; type?: string };
+  /** Labels of the Service copied onto every series (label convention). @default ["team"] */
+  targetLabels?: string[];
+}
+
+export interface ServiceMonitorArgs extends ScrapeSettings {
+  /** Namespace of the ServiceMonitor and of the Service it watches. */
+  namespace: string;
+  /** Labels of the Service to scrape. */
+  selector: Record<string, string>;
+  /**
+   * Namespaces to look for the Service in. Always written out: an empty namespaceSelector means
+   * *every* namespace, which lets another team's Service with the same labels into our data.
+   * @default [namespace]
+   */
+  targetNamespaces?: string[];
+  /** Labels of the ServiceMonitor itself; must match the Prometheus `serviceMonitorSelector`. */
+  labels: Record<string, string>;
+  /** `metadata.name`. @default the resource name */
+  name?: string;
+}
+
+/**
+ * The ServiceMonitor `spec` for a Service: the single definition of how a service is scraped, used by
+ * the component below and by anything that needs the same scrape settings outside Kubernetes.
+ */
+export function serviceMonitorSpec(args: Omit<ServiceMonitorArgs, "labels" | "name">) {
+  const interval = args.interval ?? "15s";
+  const scrapeTimeout = args.scrapeTimeout ?? "10s";
+  if (parseDuration("scrapeTimeout", scrapeTimeout) > parseDuration("interval", interval)) {
+    throw new InputPropertyError(
+      "scrapeTimeout",
+      `${quote(scrapeTimeout)} must be <= 'interval' (${quote(interval)})`,
+    );
+  }
+  const port = args.port ?? WEB_PORT_NAME;
+  if (/^\d+$/.test(port)) {
+    throw new InputPropertyError(
+      "port",
+      `must be the Service port's name, not its number, got ${quote(port)}`,
+    );
+  }
+  const targetNamespaces = args.targetNamespaces ?? [args.namespace];
+  if (targetNamespaces.length === 0) {
+    throw new InputPropertyError("targetNamespaces", "must name at least one namespace, got []");
+  }
+  return {
+    selector: { matchLabels: args.selector },
+    namespaceSelector: { matchNames: targetNamespaces },
+    targetLabels: args.targetLabels ?? ["team"],
+    endpoints: [
+      {
+        port,
+        path: args.path ?? "/metrics",
+        interval,
+        scrapeTimeout,
+        scheme: args.scheme ?? "http",
+        honorLabels: args.honorLabels ?? false,
+        ...(args.tlsConfig
+          ? {
+              tlsConfig: {
+                ...(args.tlsConfig.ca ? { ca: { secret: args.tlsConfig.ca } } : {}),
+                ...(args.tlsConfig.serverName ? { serverName: args.tlsConfig.serverName } : {}),
+                insecureSkipVerify: args.tlsConfig.insecureSkipVerify ?? false,
+              },
+            }
+          : {}),
+        ...(args.authorization
+          ? {
+              authorization: {
+                type: args.authorization.type ?? "Bearer",
+                credentials: args.authorization.credentials,
+              },
+            }
+          : {}),
+      },
+    ],
+  };
+}
+
+/** A prometheus-operator ServiceMonitor for one Service's named port. Depend it on the monitoring release (CRDs). */
+export class ServiceMonitor extends pulumi.ComponentResource {
+  public readonly name: pulumi.Output<string>;
+  public readonly resource: k8s.apiextensions.CustomResource;
+
+  constructor(name: string, args: ServiceMonitorArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("sonic-observability:index:ServiceMonitor", name, {}, opts);
+    const spec = serviceMonitorSpec(args);
+    this.resource = new k8s.apiextensions.CustomResource(
+      name,
+      {
+        apiVersion: "monitoring.coreos.com/v1",
+        kind: "ServiceMonitor",
+        metadata: { name: args.name ?? name, namespace: args.namespace, labels: args.labels },
+        spec,
+      },
+      childOptions(this, opts),
+    );
+    this.name = this.resource.metadata.name;
+    this.registerOutputs({ name: this.name });
+  }
+}

@@ -1,0 +1,271 @@
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import {
+  AlertThresholds,
+  DEFAULT_THRESHOLDS,
+  DURATION_PATTERN,
+  RECEIVER_KINDS,
+  ReceiverKind,
+  SEVERITIES,
+  tryParseDuration,
+} from "../components";
+
+/** Config namespace of every key: `sonic-observability:<key>`. */
+export const PROJECT = "sonic-observability";
+
+const duration = z
+  .string()
+  .refine((s) => s !== "" && DURATION_PATTERN.test(s), { message: "expected a duration like 30d" });
+const quantity = z
+  .string()
+  .regex(/^\d+(\.\d+)?(m|Ki|Mi|Gi|Ti)?$/, { message: "expected a Kubernetes quantity like 4Gi or 500m" });
+const volumeSize = z.string().regex(/^\d+(Gi|Ti)$/, { message: "expected a size in Gi or Ti like 50Gi" });
+const labelValue = z.string().regex(/^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/, {
+  message: "expected a Kubernetes label value (alphanumerics, '-', '_', '.', at most 63)",
+});
+const dnsName = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, { message: "expected a DNS-1123 name like ai-inference" });
+const positiveInt = z.number().int().min(1);
+const percent = z.number().int().min(0).max(100);
+const ratio = z.number().gt(0).lt(1);
+
+const thresholdShape = Object.fromEntries(
+  Object.entries(DEFAULT_THRESHOLDS).map(([key, value]) => [
+    key,
+    (typeof value === "string"
+      ? duration
+      : key === "sloTarget" || key.endsWith("Ratio")
+        ? ratio
+        : z.number().min(0)
+    ).optional(),
+  ]),
+) as unknown as { [K in keyof AlertThresholds]: z.ZodOptional<z.ZodType<AlertThresholds[K]>> };
+
+/** Every key of the stack files, with its type and default. Unknown keys are errors (typos fail loudly). */
+export const configSchema = z
+  .object({
+    env: z.enum(["dev", "staging", "prod"]),
+    cluster: labelValue,
+    labels: z.object({ team: labelValue, service: labelValue }).strict(),
+    monitoring: z
+      .object({
+        namespace: dnsName.default("monitoring"),
+        releaseName: dnsName.default("prometheus-stack"),
+        chartVersion: z.string().default("88.5.3"),
+      })
+      .strict()
+      .default({ namespace: "monitoring", releaseName: "prometheus-stack", chartVersion: "88.5.3" }),
+    prometheus: z
+      .object({
+        retention: duration,
+        retentionSize: z
+          .string()
+          .regex(/^\d+GiB$/, { message: "expected a size in GiB like 40GiB" })
+          .optional(),
+        replicas: positiveInt.default(1),
+        scrapeInterval: duration.default("15s"),
+        evaluationInterval: duration.default("15s"),
+        resources: z
+          .object({
+            requests: z.object({ cpu: quantity.optional(), memory: quantity }).strict(),
+            limits: z.object({ cpu: quantity.optional(), memory: quantity.optional() }).strict().optional(),
+          })
+          .strict(),
+        storage: z.object({ size: volumeSize, storageClassName: z.string().min(1).optional() }).strict(),
+        remoteWrite: z
+          .object({
+            url: z.string().url({ message: "expected an http(s) URL" }),
+            username: z.string().min(1).optional(),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict(),
+    alertmanager: z
+      .object({
+        replicas: positiveInt.default(1),
+        receivers: z
+          .object(
+            Object.fromEntries(
+              SEVERITIES.map((s) => [
+                s,
+                z.enum(RECEIVER_KINDS as [ReceiverKind, ...ReceiverKind[]]).default("none"),
+              ]),
+            ),
+          )
+          .strict(),
+        slackChannel: z
+          .string()
+          .startsWith("#", { message: "expected a channel like #alerts" })
+          .default("#alerts"),
+        repeatInterval: z
+          .object(Object.fromEntries(SEVERITIES.map((s) => [s, duration.optional()])))
+          .strict()
+          .default({}),
+      })
+      .strict(),
+    sonic: z
+      .object({
+        namespace: dnsName.default("ai-inference"),
+        image: z
+          .string()
+          .regex(/^[^\s:@]+(:[\w][\w.-]{0,127})?(@sha256:[a-f0-9]{64})?$/, {
+            message: "expected an image reference like registry/sonic:1.2.3",
+          }),
+        gpuCount: positiveInt.default(1),
+        concurrencyPerGpu: positiveInt.default(1),
+        replicas: z.number().int().min(0).default(1),
+        resources: z
+          .object({
+            requests: z.object({ cpu: quantity, memory: quantity }).strict(),
+            limits: z.object({ memory: quantity.optional() }).strict().optional(),
+          })
+          .strict(),
+        nodeSelector: z.record(z.string(), z.string()).optional(),
+        apiClientNamespaces: z.array(dnsName).min(1, { message: "expected at least one namespace" }),
+        teamGroup: z.string().min(1),
+        terminationGracePeriodSeconds: positiveInt.default(600),
+      })
+      .strict(),
+    autoscaling: z
+      .object({
+        enabled: z.boolean().default(true),
+        minReplicas: positiveInt,
+        maxReplicas: positiveInt,
+        targetQpsPerPod: z.number().min(0.001),
+        cpuUtilization: percent.default(80),
+        memoryUtilization: percent.default(85),
+        rateWindow: duration.default("2m"),
+      })
+      .strict(),
+    alerts: z
+      .object({ ...thresholdShape, runbookBaseUrl: z.string().url().optional() })
+      .strict()
+      .default({}),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.autoscaling.minReplicas > c.autoscaling.maxReplicas) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["autoscaling", "minReplicas"],
+        message: `must be <= 'autoscaling.maxReplicas' (${c.autoscaling.maxReplicas})`,
+        input: c.autoscaling.minReplicas,
+      });
+    }
+    const scrape = tryParseDuration(c.prometheus.scrapeInterval) ?? 0;
+    if ((tryParseDuration(c.autoscaling.rateWindow) ?? 0) < 4 * scrape) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["autoscaling", "rateWindow"],
+        message: `must be at least 4x 'prometheus.scrapeInterval' (${c.prometheus.scrapeInterval})`,
+        input: c.autoscaling.rateWindow,
+      });
+    }
+  });
+
+type Parsed = z.infer<typeof configSchema>;
+
+/** Secret config keys. They are read with getSecret, so they stay secrets in state and outputs. */
+export const SECRET_KEYS = [
+  "grafanaAdminPassword",
+  "slackWebhookUrl",
+  "pagerdutyRoutingKey",
+  "alertWebhookUrl",
+  "remoteWritePassword",
+] as const;
+export type SecretKey = (typeof SECRET_KEYS)[number];
+
+export type StackConfig = Parsed & {
+  /** Secrets that are set; absent keys are absent here. */
+  secrets: Partial<Record<SecretKey, pulumi.Output<string>>>;
+};
+
+/** The error every bad config value produces: `sonic-observability:<path>: <problem>, got <value>`. */
+export class StackConfigError extends Error {
+  constructor(public readonly problems: string[]) {
+    super(`invalid stack configuration:\n  ${problems.join("\n  ")}`);
+    this.name = "StackConfigError";
+  }
+}
+
+function describe(value: unknown): string {
+  return value === undefined ? "nothing" : typeof value === "string" ? `"${value}"` : JSON.stringify(value);
+}
+
+/**
+ * Parses and validates raw config (key -> value as stored by Pulumi: strings, objects as JSON text) and
+ * the set of secret keys present. Pure, so tests feed it directly; throws StackConfigError listing every problem.
+ */
+export function parseStackConfig(raw: Record<string, string>, presentSecrets: ReadonlySet<string>): Parsed {
+  const problems: string[] = [];
+  const input: Record<string, unknown> = {};
+  for (const [key, text] of Object.entries(raw)) {
+    if ((SECRET_KEYS as readonly string[]).includes(key)) continue;
+    try {
+      input[key] = /^\s*[[{]/.test(text) ? JSON.parse(text) : text;
+    } catch {
+      problems.push(`${PROJECT}:${key}: expected YAML/JSON object, got ${describe(text)}`);
+    }
+  }
+  const result = configSchema.safeParse(input, { reportInput: true });
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      const path = [PROJECT + ":" + String(issue.path[0] ?? ""), ...issue.path.slice(1).map(String)].join(
+        ".",
+      );
+      if (issue.code === "unrecognized_keys") {
+        problems.push(
+          `${path}: unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")}`,
+        );
+      } else {
+        problems.push(`${path}: ${issue.message}, got ${describe(issue.input)}`);
+      }
+    }
+  }
+  if (problems.length > 0) throw new StackConfigError(problems);
+  const c = result.data!;
+  const needs: [boolean, SecretKey, string][] = [
+    [Object.values(c.alertmanager.receivers).includes("slack"), "slackWebhookUrl", "a receiver is slack"],
+    [
+      Object.values(c.alertmanager.receivers).includes("pagerduty"),
+      "pagerdutyRoutingKey",
+      "a receiver is pagerduty",
+    ],
+    [Object.values(c.alertmanager.receivers).includes("webhook"), "alertWebhookUrl", "a receiver is webhook"],
+    [
+      c.prometheus.remoteWrite?.username !== undefined,
+      "remoteWritePassword",
+      "prometheus.remoteWrite.username is set",
+    ],
+  ];
+  for (const [needed, key, why] of needs) {
+    if (needed && !presentSecrets.has(key)) {
+      problems.push(
+        `${PROJECT}:${key}: required because ${why}; set it with 'pulumi config set --secret ${key} <value>'`,
+      );
+    }
+  }
+  if (problems.length > 0) throw new StackConfigError(problems);
+  return c;
+}
+
+/** Reads the current stack's config once: call it before creating any resource. */
+export function loadStackConfig(): StackConfig {
+  const raw: Record<string, string> = {};
+  const secrets = new Set<string>();
+  for (const [fullKey, value] of Object.entries(pulumi.runtime.allConfig())) {
+    if (!fullKey.startsWith(`${PROJECT}:`)) continue;
+    const key = fullKey.slice(PROJECT.length + 1);
+    if ((SECRET_KEYS as readonly string[]).includes(key)) secrets.add(key);
+    else raw[key] = value;
+  }
+  const parsed = parseStackConfig(raw, secrets);
+  const config = new pulumi.Config(PROJECT);
+  const present: StackConfig["secrets"] = {};
+  for (const key of SECRET_KEYS) {
+    if (secrets.has(key)) present[key] = config.requireSecret(key);
+  }
+  return { ...parsed, secrets: present };
+}

@@ -1,0 +1,262 @@
+import * as assert from "node:assert/strict";
+import * as pulumi from "@pulumi/pulumi";
+import { parse } from "yaml";
+import {
+  Autoscaler,
+  GpuInferenceService,
+  InferenceObservability,
+  MonitoringStack,
+  PrometheusAdapter,
+  renderAlertmanagerConfig,
+  requestQpsRule,
+  serviceMonitorSpec,
+} from "../components";
+import { registered, useMocks, valueOf } from "./support/mocks";
+
+useMocks();
+
+describe("ServiceMonitor", () => {
+  it("always names the namespaces it may scrape, defaulting to its own", () => {
+    const spec = serviceMonitorSpec({ namespace: "tts", selector: { app: "tts" } });
+    assert.deepEqual(spec.namespaceSelector, { matchNames: ["tts"] });
+    assert.deepEqual(spec.endpoints[0], {
+      port: "web",
+      path: "/metrics",
+      interval: "15s",
+      scrapeTimeout: "10s",
+      scheme: "http",
+      honorLabels: false,
+    });
+  });
+
+  it("rejects a scrape timeout longer than the interval", () => {
+    assert.throws(
+      () =>
+        serviceMonitorSpec({ namespace: "a", selector: { app: "a" }, interval: "15s", scrapeTimeout: "20s" }),
+      { message: `scrapeTimeout: "20s" must be <= 'interval' ("15s")` },
+    );
+  });
+
+  it("rejects a port number where Prometheus needs the port's name", () => {
+    assert.throws(() => serviceMonitorSpec({ namespace: "a", selector: { app: "a" }, port: "8080" }), {
+      message: `port: must be the Service port's name, not its number, got "8080"`,
+    });
+  });
+
+  it("rejects an interval that is not a Prometheus duration", () => {
+    assert.throws(
+      () => serviceMonitorSpec({ namespace: "a", selector: { app: "a" }, interval: "15 seconds" }),
+      {
+        message: `interval: expected a duration like 30d, got "15 seconds"`,
+      },
+    );
+  });
+
+  it("passes bearer credentials and TLS from Secrets through to the endpoint", () => {
+    const spec = serviceMonitorSpec({
+      namespace: "a",
+      selector: { app: "a" },
+      scheme: "https",
+      tlsConfig: { ca: { name: "ca", key: "ca.crt" }, serverName: "a.svc" },
+      authorization: { credentials: { name: "token", key: "token" } },
+    });
+    assert.deepEqual((spec.endpoints[0] as any).tlsConfig, {
+      ca: { secret: { name: "ca", key: "ca.crt" } },
+      serverName: "a.svc",
+      insecureSkipVerify: false,
+    });
+    assert.deepEqual((spec.endpoints[0] as any).authorization, {
+      type: "Bearer",
+      credentials: { name: "token", key: "token" },
+    });
+  });
+});
+
+describe("Autoscaler", () => {
+  it("refuses minReplicas above maxReplicas, quoting both", () => {
+    assert.throws(
+      () =>
+        new Autoscaler("bad-hpa", { namespace: "a", deploymentName: "a", minReplicas: 11, maxReplicas: 10 }),
+      { message: "minReplicas: (11) must be <= 'maxReplicas' (10)" },
+    );
+  });
+
+  it("scales down one GPU pod at a time after a long window, and up by at most two", async () => {
+    new Autoscaler("gpu-hpa", { namespace: "a", deploymentName: "a", cpuUtilization: 0 });
+    const hpa = await registered("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "gpu-hpa");
+    assert.deepEqual(hpa.spec.behavior.scaleDown.policies, [{ type: "Pods", value: 1, periodSeconds: 300 }]);
+    assert.equal(hpa.spec.behavior.scaleDown.stabilizationWindowSeconds, 600);
+    assert.deepEqual(hpa.spec.behavior.scaleUp.policies, [{ type: "Pods", value: 2, periodSeconds: 120 }]);
+    assert.deepEqual(
+      hpa.spec.metrics.map((m: any) => m.type + ":" + (m.pods?.metric.name ?? m.resource.name)),
+      ["Pods:sonic_request_qps", "Resource:memory"],
+    );
+  });
+});
+
+describe("GpuInferenceService", () => {
+  it("leaves replicas to the HPA when autoscaled, and sets them when not", async () => {
+    new GpuInferenceService("scaled", {
+      image: "sonic:1",
+      appName: "scaled",
+      autoscaled: true,
+      createNamespace: false,
+    });
+    new GpuInferenceService("fixed", {
+      image: "sonic:1",
+      appName: "fixed",
+      replicas: 3,
+      createNamespace: false,
+    });
+    const scaled = await registered("kubernetes:apps/v1:Deployment", "scaled");
+    const fixed = await registered("kubernetes:apps/v1:Deployment", "fixed");
+    assert.equal("replicas" in scaled.spec, false);
+    assert.equal(fixed.spec.replicas, 3);
+  });
+
+  it("requests the configured number of GPUs as a limit", async () => {
+    new GpuInferenceService("two-gpus", {
+      image: "sonic:1",
+      appName: "two-gpus",
+      gpuCount: 2,
+      createNamespace: false,
+    });
+    const d = await registered("kubernetes:apps/v1:Deployment", "two-gpus");
+    assert.equal(d.spec.template.spec.containers[0].resources.limits["nvidia.com/gpu"], "2");
+  });
+
+  it("rejects a GPU count of zero", () => {
+    assert.throws(() => new GpuInferenceService("no-gpu", { image: "sonic:1", gpuCount: 0 }), {
+      message: "gpuCount: must be an integer >= 1, got 0",
+    });
+  });
+});
+
+describe("MonitoringStack", () => {
+  it("refuses a retentionSize that does not fit on the volume", () => {
+    assert.throws(
+      () =>
+        new MonitoringStack("too-big", {
+          alertmanagerConfig: "",
+          grafanaAdminPassword: "x",
+          prometheus: { storage: { size: "20Gi" }, retentionSize: "20GiB" },
+        }),
+      {
+        message: `prometheus.retentionSize: "20GiB" must be smaller than 'prometheus.storage.size' ("20Gi")`,
+      },
+    );
+  });
+
+  it("refuses a remote-write user without a password", () => {
+    assert.throws(
+      () =>
+        new MonitoringStack("rw", {
+          alertmanagerConfig: "",
+          grafanaAdminPassword: "x",
+          prometheus: { remoteWrite: [{ url: "https://mimir/api/v1/push", username: "sonic" }] },
+        }),
+      { message: `prometheus.remoteWrite[0].password: required with username "sonic"` },
+    );
+  });
+});
+
+describe("PrometheusAdapter and the request-rate signal", () => {
+  it("refuses a rate window shorter than four scrape intervals", () => {
+    assert.throws(() => requestQpsRule({ rateWindow: "30s", scrapeInterval: "15s" }), {
+      message: `rateWindow: "30s" must be at least 4x 'scrapeInterval' ("15s"), i.e. >= 1m`,
+    });
+  });
+
+  it("serves <prefix>_request_qps per pod from <prefix>_request_total", () => {
+    assert.deepEqual(requestQpsRule({ metricPrefix: "tts" }), {
+      seriesQuery: 'tts_request_total{namespace!="",pod!=""}',
+      resources: { overrides: { namespace: { resource: "namespace" }, pod: { resource: "pod" } } },
+      name: { matches: "^tts_request_total$", as: "tts_request_qps" },
+      metricsQuery: "sum(rate(<<.Series>>{<<.LabelMatchers>>}[2m])) by (<<.GroupBy>>)",
+    });
+  });
+
+  it("rejects a Prometheus URL that already carries the port the chart appends", () => {
+    assert.throws(
+      () =>
+        new PrometheusAdapter("adapter-with-port", {
+          namespace: "monitoring",
+          prometheusUrl: "http://prometheus.monitoring.svc:9090",
+          rules: [requestQpsRule()],
+        }),
+      {
+        message: `prometheusUrl: must not carry a port (the chart appends prometheusPort), got "http://prometheus.monitoring.svc:9090"`,
+      },
+    );
+  });
+});
+
+describe("Alertmanager routing", () => {
+  it("routes each severity to its receiver and lets critical alerts inhibit lesser ones", async () => {
+    const text = await valueOf(
+      renderAlertmanagerConfig({
+        receivers: { critical: "pagerduty", warning: "slack", info: "none" },
+        pagerdutyRoutingKey: "pd-key",
+        slackWebhookUrl: "https://hooks.slack.example/x",
+        slackChannel: "#sonic",
+      }),
+    );
+    const config = parse(text);
+    assert.deepEqual(
+      config.route.routes.map((r: any) => [r.matchers[0], r.receiver, r.repeat_interval]),
+      [
+        ['severity="critical"', "critical-pagerduty", "1h"],
+        ['severity="warning"', "warning-slack", "4h"],
+        ['severity="info"', "info-none", "24h"],
+      ],
+    );
+    const byName = Object.fromEntries(config.receivers.map((r: any) => [r.name, r]));
+    assert.equal(byName["critical-pagerduty"].pagerduty_configs[0].routing_key, "pd-key");
+    assert.equal(byName["warning-slack"].slack_configs[0].channel, "#sonic");
+    assert.deepEqual(config.inhibit_rules[0].source_matchers, ['severity="critical"']);
+  });
+
+  it("marks the whole configuration secret, since receivers carry credentials", async () => {
+    const output = renderAlertmanagerConfig({
+      receivers: { critical: "webhook" },
+      webhookUrl: "http://127.0.0.1:1/hook",
+    });
+    assert.equal(await pulumi.isSecret(output), true);
+  });
+
+  it("refuses a receiver whose credential is not set", () => {
+    assert.throws(() => renderAlertmanagerConfig({ receivers: { warning: "slack" } }), {
+      message: `receivers.warning: "slack" needs 'slackWebhookUrl', which is not set`,
+    });
+  });
+});
+
+describe("InferenceObservability", () => {
+  it("onboards another team's service with its own metric prefix in a few lines", async () => {
+    const tts = new InferenceObservability("tts", {
+      namespace: "speech",
+      serviceName: "tts-service",
+      selector: { app: "tts-service" },
+      metricPrefix: "tts",
+      autoscaling: { minReplicas: 1, maxReplicas: 3 },
+    });
+    assert.equal(tts.customMetricName, "tts_request_qps");
+    assert.deepEqual(
+      tts.adapterRules.map((r) => r.name.as),
+      ["tts_request_qps"],
+    );
+    const rule = await registered("kubernetes:monitoring.coreos.com/v1:PrometheusRule", "tts");
+    const alerts = rule.spec.groups.flatMap((g: any) => g.rules).filter((r: any) => r.alert);
+    assert.ok(alerts.some((a: any) => a.alert === "TtsHighErrorRate"));
+    assert.ok(
+      alerts.every((a: any) => !a.expr.includes("sonic_")),
+      "a TTS rule reads Sonic metrics",
+    );
+    const sm = await registered("kubernetes:monitoring.coreos.com/v1:ServiceMonitor", "tts");
+    assert.deepEqual(sm.metadata.labels, { release: "prometheus-stack" });
+    assert.deepEqual(sm.spec.namespaceSelector, { matchNames: ["speech"] });
+    const hpa = await registered("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "tts");
+    assert.equal(hpa.spec.metrics[0].pods.metric.name, "tts_request_qps");
+    assert.equal(hpa.spec.scaleTargetRef.name, "tts-service");
+  });
+});

@@ -1,0 +1,93 @@
+import * as assert from "node:assert/strict";
+import { parseStackConfig } from "../stacks/config";
+import { readStackFile } from "../tools/stack-file";
+
+/** The dev stack file's config with some keys replaced, as `key -> JSON text`. */
+function devWith(overrides: Record<string, unknown>): Record<string, string> {
+  const raw: Record<string, string> = {};
+  for (const [key, value] of Object.entries(readStackFile("dev").config))
+    raw[key.replace(/^sonic-observability:/, "")] = value;
+  for (const [key, value] of Object.entries(overrides))
+    raw[key] = typeof value === "string" ? value : JSON.stringify(value);
+  return raw;
+}
+
+const secrets = new Set(["slackWebhookUrl"]);
+const devPrometheus = () => JSON.parse(devWith({}).prometheus);
+
+describe("stack config", () => {
+  it("accepts both stack files as committed", () => {
+    for (const stack of ["dev", "prod"]) {
+      const raw: Record<string, string> = {};
+      for (const [k, v] of Object.entries(readStackFile(stack).config))
+        raw[k.replace(/^sonic-observability:/, "")] = v;
+      assert.doesNotThrow(() =>
+        parseStackConfig(raw, new Set(["slackWebhookUrl", "pagerdutyRoutingKey", "remoteWritePassword"])),
+      );
+    }
+  });
+
+  it("fills documented defaults for keys a stack file leaves out", () => {
+    const c = parseStackConfig(devWith({}), secrets);
+    assert.equal(c.monitoring.releaseName, "prometheus-stack");
+    assert.equal(c.sonic.namespace, "ai-inference");
+    assert.equal(c.prometheus.scrapeInterval, "15s");
+  });
+
+  it("names the key and the value of a retention that is not a duration", () => {
+    assert.throws(
+      () => parseStackConfig(devWith({ prometheus: { ...devPrometheus(), retention: "30 days" } }), secrets),
+      {
+        message:
+          'invalid stack configuration:\n  sonic-observability:prometheus.retention: expected a duration like 30d, got "30 days"',
+      },
+    );
+  });
+
+  it("names a misspelt key instead of ignoring it", () => {
+    assert.throws(
+      () => parseStackConfig(devWith({ prometheus: { ...devPrometheus(), retension: "3d" } }), secrets),
+      {
+        message: 'invalid stack configuration:\n  sonic-observability:prometheus: unknown key "retension"',
+      },
+    );
+  });
+
+  it("names an unknown top-level key", () => {
+    assert.throws(() => parseStackConfig(devWith({ prometeus: { retention: "3d" } }), secrets), {
+      message: 'invalid stack configuration:\n  sonic-observability:: unknown key "prometeus"',
+    });
+  });
+
+  it("reports a wrong type with the value it got", () => {
+    assert.throws(
+      () => parseStackConfig(devWith({ prometheus: { ...devPrometheus(), replicas: "two" } }), secrets),
+      {
+        message:
+          'invalid stack configuration:\n  sonic-observability:prometheus.replicas: Invalid input: expected number, received string, got "two"',
+      },
+    );
+  });
+
+  it("refuses an autoscaling rate window shorter than four scrape intervals", () => {
+    const autoscaling = { minReplicas: 1, maxReplicas: 2, targetQpsPerPod: 0.05, rateWindow: "30s" };
+    assert.throws(() => parseStackConfig(devWith({ autoscaling }), secrets), {
+      message:
+        "invalid stack configuration:\n  sonic-observability:autoscaling.rateWindow: must be at least 4x 'prometheus.scrapeInterval' (15s), got \"30s\"",
+    });
+  });
+
+  it("refuses an alert threshold ratio outside (0, 1)", () => {
+    assert.throws(
+      () => parseStackConfig(devWith({ alerts: { gpuMemoryRatio: 90 } }), secrets),
+      /sonic-observability:alerts\.gpuMemoryRatio: .*got 90/,
+    );
+  });
+
+  it("requires the Slack webhook secret when a receiver is slack", () => {
+    assert.throws(() => parseStackConfig(devWith({}), new Set()), {
+      message:
+        "invalid stack configuration:\n  sonic-observability:slackWebhookUrl: required because a receiver is slack; set it with 'pulumi config set --secret slackWebhookUrl <value>'",
+    });
+  });
+});

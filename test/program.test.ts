@@ -1,0 +1,391 @@
+import * as assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import * as path from "node:path";
+import { parse } from "yaml";
+import type { MockRun, RegisteredResource } from "../tools/mock-runtime";
+import { REPO_ROOT } from "../tools/stack-file";
+import { at, only, renderStack, renderStackFailure, waitsFor } from "./support/render";
+
+const T = {
+  namespace: "kubernetes:core/v1:Namespace",
+  secret: "kubernetes:core/v1:Secret",
+  service: "kubernetes:core/v1:Service",
+  deployment: "kubernetes:apps/v1:Deployment",
+  pdb: "kubernetes:policy/v1:PodDisruptionBudget",
+  release: "kubernetes:helm.sh/v3:Release",
+  serviceMonitor: "kubernetes:monitoring.coreos.com/v1:ServiceMonitor",
+  prometheusRule: "kubernetes:monitoring.coreos.com/v1:PrometheusRule",
+  hpa: "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+  networkPolicy: "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+  role: "kubernetes:rbac.authorization.k8s.io/v1:Role",
+  roleBinding: "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
+};
+
+const kps = (run: MockRun) => only(run, T.release, "monitoring").inputs as any;
+const promSpec = (run: MockRun) => at(kps(run), "values.prometheus.prometheusSpec");
+const container = (run: MockRun) => at(only(run, T.deployment).inputs, "spec.template.spec.containers")[0];
+
+for (const stack of ["dev", "prod"]) {
+  describe(`the ${stack} stack under Pulumi's mock runtime`, function () {
+    let run: MockRun;
+    before(async () => {
+      run = await renderStack(stack);
+    });
+
+    it("registers every object of the monitoring and autoscaling stack", () => {
+      for (const type of Object.values(T)) {
+        assert.ok(
+          run.resources.some((r) => r.type === type),
+          `no ${type} registered`,
+        );
+      }
+      assert.deepEqual(
+        run.resources
+          .filter((r) => r.type === T.release)
+          .map((r) => r.inputs.chart + "@" + r.inputs.version)
+          .sort(),
+        ["kube-prometheus-stack@88.5.3", "prometheus-adapter@5.3.0"],
+      );
+    });
+
+    it("pins the Helm release name that Prometheus' selectors are keyed on", () => {
+      assert.equal(kps(run).name, "prometheus-stack");
+      assert.deepEqual(promSpec(run).serviceMonitorSelector, {
+        matchLabels: { release: "prometheus-stack" },
+      });
+      assert.deepEqual(promSpec(run).ruleSelector, { matchLabels: { release: "prometheus-stack" } });
+      assert.equal(promSpec(run).serviceMonitorSelectorNilUsesHelmValues, false);
+      assert.equal(promSpec(run).enableAdminAPI, false);
+    });
+
+    it("gives the ServiceMonitor and PrometheusRule labels the Prometheus selectors match", () => {
+      for (const type of [T.serviceMonitor, T.prometheusRule]) {
+        const labels = only(run, type).inputs.metadata.labels;
+        const selector =
+          type === T.serviceMonitor ? promSpec(run).serviceMonitorSelector : promSpec(run).ruleSelector;
+        for (const [k, v] of Object.entries(selector.matchLabels))
+          assert.equal(labels[k], v, `${type} label ${k}`);
+      }
+    });
+
+    it("points the ServiceMonitor at the Sonic Service by label, namespace and port name", () => {
+      const sm = only(run, T.serviceMonitor).inputs;
+      const svc = only(run, T.service).inputs;
+      for (const [k, v] of Object.entries(sm.spec.selector.matchLabels))
+        assert.equal(svc.metadata.labels[k], v);
+      assert.deepEqual(sm.spec.namespaceSelector, { matchNames: [svc.metadata.namespace] });
+      assert.equal(sm.metadata.namespace, "ai-inference");
+      assert.equal(sm.spec.endpoints[0].port, "web");
+      assert.deepEqual(
+        svc.spec.ports.map((p: any) => [p.name, p.port, p.targetPort]),
+        [["web", 8080, "web"]],
+      );
+      assert.deepEqual(container(run).ports, [{ name: "web", containerPort: 8080 }]);
+      assert.equal(sm.spec.endpoints[0].interval, "15s");
+      assert.equal(svc.metadata.labels.app, "sonic-generate-service");
+    });
+
+    it("scales the Deployment with an HPA on the metric prometheus-adapter serves, and leaves replicas to it", () => {
+      const hpa = only(run, T.hpa).inputs;
+      const deployment = only(run, T.deployment).inputs;
+      const adapterRules = at(only(run, T.release, "prometheus-adapter").inputs, "values.rules");
+      assert.equal(adapterRules.default, false);
+      const served = adapterRules.custom.map((r: any) => r.name.as);
+      assert.deepEqual(served, ["sonic_request_qps"]);
+      assert.equal(hpa.spec.metrics[0].pods.metric.name, served[0]);
+      assert.deepEqual(hpa.spec.scaleTargetRef, {
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        name: deployment.metadata.name,
+      });
+      assert.equal(deployment.spec.replicas, undefined);
+      assert.ok(
+        container(run).resources.requests.cpu && container(run).resources.requests.memory,
+        "Utilization needs requests",
+      );
+    });
+
+    it("lets prometheus-adapter reach the stack's Prometheus Service, with the port given separately", () => {
+      const values = only(run, T.release, "prometheus-adapter").inputs.values;
+      assert.equal(values.prometheus.url, "http://prometheus-stack-prometheus.monitoring.svc");
+      assert.equal(values.prometheus.port, 9090);
+      assert.equal(run.outputs.prometheusService, "prometheus-stack-prometheus");
+      assert.match(values.rules.custom[0].metricsQuery, /by \(<<\.GroupBy>>\)/);
+    });
+
+    it("creates ServiceMonitor, PrometheusRule and the adapter only after the chart's CRDs exist", () => {
+      const release = only(run, T.release, "monitoring");
+      for (const r of [
+        only(run, T.serviceMonitor),
+        only(run, T.prometheusRule),
+        only(run, T.release, "prometheus-adapter"),
+      ]) {
+        assert.ok(
+          waitsFor(run, r, release),
+          `${r.type} ${r.name} does not wait for the kube-prometheus-stack release`,
+        );
+      }
+    });
+
+    it("creates every namespaced object after its namespace", () => {
+      const namespaces = new Map(
+        run.resources.filter((r) => r.type === T.namespace).map((r) => [r.inputs.metadata.name as string, r]),
+      );
+      const namespaced = run.resources.filter(
+        (r) => r.custom && namespaces.has(at(r.inputs, "metadata.namespace") ?? r.inputs.namespace),
+      );
+      assert.ok(namespaced.length >= 12);
+      for (const r of namespaced) {
+        const ns = namespaces.get(at(r.inputs, "metadata.namespace") ?? r.inputs.namespace)!;
+        assert.ok(
+          waitsFor(run, r, ns),
+          `${r.type} ${r.name} does not wait for namespace ${ns.inputs.metadata.name}`,
+        );
+      }
+    });
+
+    it("runs Sonic on a GPU node, non-root, with probes and a read-only root filesystem", () => {
+      const pod = at(only(run, T.deployment).inputs, "spec.template.spec");
+      const c = container(run);
+      assert.equal(c.resources.limits["nvidia.com/gpu"], "1");
+      assert.deepEqual(pod.tolerations, [
+        { key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" },
+      ]);
+      assert.equal(pod.securityContext.runAsNonRoot, true);
+      assert.equal(c.securityContext.readOnlyRootFilesystem, true);
+      assert.equal(c.securityContext.allowPrivilegeEscalation, false);
+      assert.equal(c.readinessProbe.httpGet.path, "/readyz");
+      assert.equal(c.livenessProbe.httpGet.path, "/healthz");
+      const labels =
+        pod === undefined ? {} : at(only(run, T.deployment).inputs, "spec.template.metadata.labels");
+      assert.deepEqual(Object.keys(labels).sort(), ["app", "env", "service", "team"]);
+      assert.equal(labels.env, stack);
+    });
+
+    it("admits only Prometheus and the configured API clients to the Sonic pods", () => {
+      const policy = only(run, T.networkPolicy).inputs;
+      assert.deepEqual(policy.spec.policyTypes, ["Ingress"]);
+      assert.deepEqual(policy.spec.podSelector.matchLabels, { app: "sonic-generate-service" });
+      const [prom, clients] = policy.spec.ingress;
+      assert.deepEqual(prom.from[0].namespaceSelector.matchExpressions[0].values, ["monitoring"]);
+      assert.deepEqual(prom.from[0].podSelector.matchLabels, { "app.kubernetes.io/name": "prometheus" });
+      assert.ok(clients.from[0].namespaceSelector.matchExpressions[0].values.includes("ingress-nginx"));
+      for (const rule of policy.spec.ingress)
+        assert.deepEqual(rule.ports, [{ protocol: "TCP", port: "web" }]);
+    });
+
+    it("lets the team manage monitoring objects only in its own namespace", () => {
+      const role = only(run, T.role).inputs;
+      assert.equal(role.metadata.namespace, "ai-inference");
+      assert.deepEqual(role.rules[0].resources, ["servicemonitors", "podmonitors", "prometheusrules"]);
+      assert.equal(only(run, T.roleBinding).inputs.roleRef.kind, "Role");
+    });
+
+    it("keeps every secret out of the rendered objects and values", () => {
+      const text = JSON.stringify(run);
+      assert.doesNotMatch(text, /stand-in-/);
+      assert.doesNotMatch(text, /mock-generated-password/);
+      for (const secret of run.resources.filter((r) => r.type === T.secret)) {
+        assert.equal(secret.inputs.stringData, "[secret]", `${secret.name} is not a Pulumi secret`);
+      }
+      const grafana = kps(run).values.grafana;
+      assert.equal(grafana.adminPassword, undefined);
+      assert.equal(grafana.admin.existingSecret, "grafana-admin");
+      assert.equal(kps(run).values.alertmanager.alertmanagerSpec.configSecret, "alertmanager-config");
+    });
+
+    it("validates every Kubernetes object against the Kubernetes and prometheus-operator schemas", async () => {
+      const objects = run.resources.filter(
+        (r) => r.custom && r.type.startsWith("kubernetes:") && r.type !== T.release,
+      );
+      assert.ok(objects.length >= 12);
+      for (const r of objects) {
+        const Model = await modelFor(r);
+        // A Secret's stringData reaches the renderer masked as a whole; its shape is all the schema checks.
+        const object = r.inputs.stringData === "[secret]" ? { ...r.inputs, stringData: {} } : r.inputs;
+        assert.doesNotThrow(() => new Model(object).validate(), `${r.type} ${r.name} is invalid`);
+      }
+    });
+
+    it("sets only kube-prometheus-stack and prometheus-adapter values keys that the pinned charts define", function () {
+      const dir = chartsDir();
+      if (!dir) this.skip();
+      const problems = [
+        ...unknownKeys(
+          only(run, T.release, "monitoring").inputs.values,
+          chartDefaults(dir!, "kube-prometheus-stack-88.5.3"),
+        ),
+        ...unknownKeys(
+          only(run, T.release, "prometheus-adapter").inputs.values,
+          chartDefaults(dir!, "prometheus-adapter-5.3.0"),
+        ),
+      ];
+      assert.deepEqual(problems, []);
+    });
+  });
+}
+
+describe("dev and prod stack files", () => {
+  let dev: MockRun;
+  let prod: MockRun;
+  before(async () => {
+    [dev, prod] = await Promise.all([renderStack("dev"), renderStack("prod")]);
+  });
+
+  it("keep 3 days of data in dev and 30 days in prod, capped below the volume size", () => {
+    assert.deepEqual([promSpec(dev).retention, promSpec(prod).retention], ["3d", "30d"]);
+    assert.deepEqual([promSpec(dev).retentionSize, promSpec(prod).retentionSize], ["17GiB", "170GiB"]);
+    const claim = (run: MockRun) => promSpec(run).storageSpec.volumeClaimTemplate.spec;
+    assert.deepEqual(
+      [
+        claim(dev).resources.requests.storage,
+        claim(dev).storageClassName,
+        claim(prod).resources.requests.storage,
+        claim(prod).storageClassName,
+      ],
+      ["20Gi", "standard", "200Gi", "premium-rwo"],
+    );
+    assert.deepEqual(claim(prod).accessModes, ["ReadWriteOnce"]);
+  });
+
+  it("request 1Gi of memory for Prometheus in dev and 4Gi in prod", () => {
+    assert.deepEqual(
+      [promSpec(dev).resources.requests.memory, promSpec(prod).resources.requests.memory],
+      ["1Gi", "4Gi"],
+    );
+  });
+
+  it("run Prometheus and Alertmanager highly available only in prod", () => {
+    assert.deepEqual([promSpec(dev).replicas, promSpec(prod).replicas], [1, 2]);
+    const am = (run: MockRun) => kps(run).values.alertmanager.alertmanagerSpec.replicas;
+    assert.deepEqual([am(dev), am(prod)], [1, 3]);
+  });
+
+  it("label every series with its cluster and environment", () => {
+    assert.deepEqual(promSpec(dev).externalLabels, { cluster: "gpu-dev-1", env: "dev" });
+    assert.deepEqual(promSpec(prod).externalLabels, { cluster: "gpu-prod-1", env: "prod" });
+  });
+
+  it("remote-write to long-term storage only from prod, with the password in a Secret", () => {
+    assert.deepEqual(promSpec(dev).remoteWrite, []);
+    const [target] = promSpec(prod).remoteWrite;
+    assert.equal(target.url, "https://mimir.observability.internal/api/v1/push");
+    assert.deepEqual(target.basicAuth.password, { name: "remote-write-0", key: "password" });
+    assert.equal(only(prod, T.secret, "monitoring-remote-write-0").inputs.stringData, "[secret]");
+  });
+
+  it("autoscale between 1 and 2 pods in dev and 2 and 8 in prod", () => {
+    const hpa = (run: MockRun) => only(run, T.hpa).inputs.spec;
+    assert.deepEqual(
+      [hpa(dev).minReplicas, hpa(dev).maxReplicas, hpa(prod).minReplicas, hpa(prod).maxReplicas],
+      [1, 2, 2, 8],
+    );
+    assert.deepEqual(
+      [hpa(dev).metrics[0].pods.target.averageValue, hpa(prod).metrics[0].pods.target.averageValue],
+      ["50m", "20m"],
+    );
+    assert.deepEqual(
+      hpa(dev)
+        .metrics.slice(1)
+        .map((m: any) => m.resource.target.averageUtilization),
+      [85, 90],
+    );
+  });
+
+  it("alert on GPU memory at 95% in dev and 90% in prod", () => {
+    const gpuAlert = (run: MockRun) =>
+      only(run, T.prometheusRule)
+        .inputs.spec.groups.flatMap((g: any) => g.rules)
+        .find((r: any) => r.alert === "HighGPUMemoryUsage");
+    assert.equal(gpuAlert(dev).expr, "sonic_gpu_memory_used_bytes / sonic_gpu_memory_total_bytes > 0.95");
+    assert.equal(gpuAlert(prod).expr, "sonic_gpu_memory_used_bytes / sonic_gpu_memory_total_bytes > 0.9");
+  });
+
+  it("give prod's Sonic pods more memory and longer to drain", () => {
+    assert.deepEqual(
+      [container(dev).resources.requests.memory, container(prod).resources.requests.memory],
+      ["8Gi", "16Gi"],
+    );
+    const grace = (run: MockRun) =>
+      at(only(run, T.deployment).inputs, "spec.template.spec.terminationGracePeriodSeconds");
+    assert.deepEqual([grace(dev), grace(prod)], [300, 900]);
+  });
+});
+
+describe("a bad stack config", () => {
+  it("fails before any resource is registered, naming every bad key and value", async () => {
+    const stderr = await renderStackFailure("dev", [
+      "--set",
+      'prometheus={"retention":"30 days","resources":{"requests":{"memory":"1Gi"}},"storage":{"size":"20Gi"}}',
+      "--set",
+      'autoscaling={"minReplicas":3,"maxReplicas":2,"targetQpsPerPod":0.05}',
+    ]);
+    assert.match(
+      stderr,
+      /sonic-observability:prometheus\.retention: expected a duration like 30d, got "30 days"/,
+    );
+    assert.match(
+      stderr,
+      /sonic-observability:autoscaling\.minReplicas: must be <= 'autoscaling\.maxReplicas' \(2\), got 3/,
+    );
+    assert.match(stderr, /registered before the error: pulumi:pulumi:Stack\n/);
+  });
+
+  it("fails when a receiver needs a secret that is not set, saying how to set it", async () => {
+    const stderr = await renderStackFailure("prod", ["--omit-secret", "pagerdutyRoutingKey"]);
+    assert.match(
+      stderr,
+      /sonic-observability:pagerdutyRoutingKey: required because a receiver is pagerduty; set it with 'pulumi config set --secret pagerdutyRoutingKey <value>'/,
+    );
+  });
+});
+
+/** The kubernetes-models class of a registered object (ESM-only packages, hence import()). */
+async function modelFor(r: RegisteredResource): Promise<new (data: unknown) => { validate(): void }> {
+  const [, groupVersion, kind] = r.type.split(":");
+  const [group, version] = groupVersion.split("/");
+  const module =
+    group === "monitoring.coreos.com"
+      ? await import(`@kubernetes-models/prometheus-operator/${group}/${version}/${kind}`)
+      : await import(`kubernetes-models/${group === "core" ? "" : group + "/"}${version}/${kind}`);
+  return module[kind];
+}
+
+function chartsDir(): string | undefined {
+  return [
+    process.env.SONIC_CHARTS_DIR,
+    path.join(REPO_ROOT, "..", "shared", "charts"),
+    "/work/shared/charts",
+  ].find(
+    (d): d is string =>
+      d !== undefined && existsSync(path.join(d, "kube-prometheus-stack-88.5.3.values.yaml")),
+  );
+}
+
+function chartDefaults(dir: string, name: string): unknown {
+  return parse(readFileSync(path.join(dir, `${name}.values.yaml`), "utf8"));
+}
+
+/** Keys the chart documents only in comments (so they are absent from its parsed defaults). */
+const COMMENTED_KEYS = new Set(["alertmanager.alertmanagerSpec.configSecret"]);
+/** Subchart sections whose defaults live in charts not pinned here. */
+const SUBCHARTS = new Set(["grafana", "kube-state-metrics", "prometheus-node-exporter"]);
+
+/** Paths in `values` the chart's defaults do not define, below free-form ({} / [] / null) defaults excepted. */
+function unknownKeys(values: any, defaults: any, prefix = ""): string[] {
+  if (values === null || typeof values !== "object" || Array.isArray(values)) return [];
+  const problems: string[] = [];
+  for (const [key, value] of Object.entries(values)) {
+    const dotted = prefix ? `${prefix}.${key}` : key;
+    if (!prefix && SUBCHARTS.has(key)) continue;
+    if (COMMENTED_KEYS.has(dotted)) continue;
+    if (!(key in defaults)) {
+      problems.push(dotted);
+      continue;
+    }
+    const d = defaults[key];
+    const freeForm = d === null || (typeof d === "object" && Object.keys(d).length === 0);
+    if (!freeForm) problems.push(...unknownKeys(value, d, dotted));
+  }
+  return problems;
+}

@@ -1,0 +1,97 @@
+import { execFile } from "node:child_process";
+import * as path from "node:path";
+import { promisify } from "node:util";
+import type { MockRun, RegisteredResource } from "../../tools/mock-runtime";
+import { REPO_ROOT } from "../../tools/stack-file";
+
+const run = promisify(execFile);
+const cache = new Map<string, Promise<MockRun>>();
+
+/**
+ * Runs the real program for one stack file under Pulumi's mock runtime, in a child process (the
+ * runtime's state is global, so each program run gets a process of its own). Cached per argument list.
+ */
+export function renderStack(stack: string, extra: string[] = []): Promise<MockRun> {
+  const key = [stack, ...extra].join("\0");
+  if (!cache.has(key)) {
+    cache.set(
+      key,
+      run(
+        process.execPath,
+        [
+          "-r",
+          "ts-node/register/transpile-only",
+          path.join(REPO_ROOT, "tools", "render-stack.ts"),
+          "--stack",
+          stack,
+          ...extra,
+        ],
+        {
+          cwd: REPO_ROOT,
+          maxBuffer: 64 * 1024 * 1024,
+        },
+      ).then(({ stdout }) => JSON.parse(stdout) as MockRun),
+    );
+  }
+  return cache.get(key)!;
+}
+
+/** Runs the program expecting it to fail; resolves with its stderr. */
+export async function renderStackFailure(stack: string, extra: string[]): Promise<string> {
+  try {
+    await run(
+      process.execPath,
+      [
+        "-r",
+        "ts-node/register/transpile-only",
+        path.join(REPO_ROOT, "tools", "render-stack.ts"),
+        "--stack",
+        stack,
+        ...extra,
+      ],
+      {
+        cwd: REPO_ROOT,
+      },
+    );
+  } catch (err) {
+    return (err as { stderr: string }).stderr;
+  }
+  throw new Error(`the ${stack} program succeeded, but it was expected to fail`);
+}
+
+/** The one registered resource of a type (and name, when given); throws when there is not exactly one. */
+export function only(run: MockRun, type: string, name?: string): RegisteredResource {
+  const found = run.resources.filter((r) => r.type === type && (name === undefined || r.name === name));
+  if (found.length !== 1)
+    throw new Error(`expected one ${type}${name ? ` named ${name}` : ""}, found ${found.length}`);
+  return found[0];
+}
+
+/** Follows a path like "spec.template.spec" into an object. */
+export function at(value: unknown, dotted: string): any {
+  return dotted
+    .split(".")
+    .reduce<any>((v, key) => (v === undefined || v === null ? undefined : v[key]), value);
+}
+
+/**
+ * Whether `resource` waits for `target` before it is created: through its own dependencies, where
+ * depending on a component means waiting for every resource under it.
+ */
+export function waitsFor(run: MockRun, resource: RegisteredResource, target: RegisteredResource): boolean {
+  const byUrn = new Map(run.resources.map((r) => [r.urn, r]));
+  const children = (urn: string) => run.resources.filter((r) => r.parentUrn === urn);
+  const seen = new Set<string>();
+  const queue = [...resource.dependencies];
+  while (queue.length > 0) {
+    const urn = queue.pop()!;
+    if (seen.has(urn)) continue;
+    seen.add(urn);
+    if (urn === target.urn) return true;
+    const dep = byUrn.get(urn);
+    if (!dep) continue;
+    queue.push(...dep.dependencies);
+    if (!dep.custom) queue.push(...children(urn).map((c) => c.urn));
+  }
+  return false;
+}
