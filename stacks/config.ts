@@ -108,11 +108,9 @@ export const configSchema = z
     sonic: z
       .object({
         namespace: dnsName.default("ai-inference"),
-        image: z
-          .string()
-          .regex(/^[^\s:@]+(:[\w][\w.-]{0,127})?(@sha256:[a-f0-9]{64})?$/, {
-            message: "expected an image reference like registry/sonic:1.2.3",
-          }),
+        image: z.string().regex(/^[^\s:@]+(:[\w][\w.-]{0,127})?(@sha256:[a-f0-9]{64})?$/, {
+          message: "expected an image reference like registry/sonic:1.2.3",
+        }),
         gpuCount: positiveInt.default(1),
         concurrencyPerGpu: positiveInt.default(1),
         replicas: z.number().int().min(0).default(1),

@@ -11,9 +11,13 @@ export const errorRatioRecord = (c: CatalogueContext, window: SloWindow) =>
 /** Recorded requests per second over the last hour, per namespace: the minimum-traffic guard. */
 export const requestRateRecord = (c: CatalogueContext) => `${c.prefix}:request_rate:rate1h`;
 
-/** The minimum-traffic guard appended to ratio alerts, so one failed request in a quiet hour does not page. */
+/**
+ * The minimum-traffic guard appended to ratio alerts, so one failed request in a quiet hour does not
+ * page. Written out rather than read from the recorded rate: groups evaluate independently, and a
+ * series recorded by another group lags by up to one evaluation (and makes rule tests order-dependent).
+ */
 export function trafficGuard(c: CatalogueContext): string {
-  return `and on (namespace) ${requestRateRecord(c)} > ${num(c.thresholds.minRequestsPerHour / 3600)}`;
+  return `and on (namespace) sum by (namespace) (rate(${c.names.requestTotal}[1h])) > ${num(c.thresholds.minRequestsPerHour / 3600)}`;
 }
 
 /** [long window, short window, burn-rate factor] rows of the SRE workbook's table. */

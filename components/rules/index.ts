@@ -107,3 +107,4 @@ export function ruleCatalogue(options: RuleCatalogueOptions): RuleGroup[] {
 export function alertNames(groups: RuleGroup[]): string[] {
   return [...new Set(groups.flatMap((g) => g.rules.filter(isAlert).map((r) => r.alert)))];
 }
+export { ruleFileYaml } from "./rule-file";
