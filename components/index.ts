@@ -14,3 +14,5 @@ export * from "./inference-network-policy";
 export * from "./team-monitoring-access";
 export * from "./inference-observability";
 export * from "./rules";
+export * from "./overview-dashboard";
+export * from "./dashboards";

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { childOptions } from "./child-options";
 import { AlertRules } from "./alert-rules";
+import { Dashboards } from "./dashboards";
 import { Autoscaler } from "./autoscaler";
 import { AdapterRule, requestQpsRule } from "./custom-metric";
 import { metricNames } from "./metric-contract";
@@ -43,13 +44,16 @@ export interface InferenceObservabilityArgs {
   rateWindow?: string;
   /** HPA settings, or `false` for a fixed-size service. @default {} (autoscaling on, defaults) */
   autoscaling?: AutoscalingSettings | false;
+  /** Provision the service's Grafana overview dashboard. @default true */
+  dashboards?: boolean;
   /** Labels of the label convention put on every object. @default {} */
   labels?: Record<string, string>;
 }
 
 /**
  * Everything a service that follows the metric contract needs to be watched and scaled: ServiceMonitor,
- * the alert catalogue as a PrometheusRule, the custom-metric rule for prometheus-adapter and an HPA.
+ * the alert catalogue as a PrometheusRule, the custom-metric rule for prometheus-adapter, an HPA and
+ * the Grafana overview dashboard.
  *
  * prometheus-adapter is one per cluster, so this component does not install it: hand `adapterRules`
  * to the platform's `PrometheusAdapter`. Pass the monitoring release in `dependsOn` when it is in the
@@ -59,6 +63,7 @@ export class InferenceObservability extends pulumi.ComponentResource {
   public readonly serviceMonitor: ServiceMonitor;
   public readonly alertRules: AlertRules;
   public readonly autoscaler?: Autoscaler;
+  public readonly dashboards?: Dashboards;
   /** The rule groups deployed, as data (for rule files and tests). */
   public readonly ruleGroups: RuleGroup[];
   /** The prometheus-adapter rules this service needs. */
@@ -123,11 +128,27 @@ export class InferenceObservability extends pulumi.ComponentResource {
         childOptions(this, opts),
       );
     }
+    if (args.dashboards ?? true) {
+      this.dashboards = new Dashboards(
+        name,
+        {
+          metricPrefix: prefix,
+          namespace: args.namespace,
+          hpaName,
+          sloTarget: args.thresholds?.sloTarget,
+          gpuMemoryRatio: args.thresholds?.gpuMemoryRatio,
+          rateWindow,
+          labels,
+        },
+        childOptions(this, opts),
+      );
+    }
     this.registerOutputs({
       serviceMonitorName: this.serviceMonitor.name,
       ruleName: this.alertRules.name,
       hpaName: this.autoscaler?.name,
       customMetricName: this.customMetricName,
+      dashboardConfigMap: this.dashboards?.configMapName,
     });
   }
 }

@@ -123,3 +123,4 @@ export const prometheusRule = observability.alertRules.name;
 export const hpa = observability.autoscaler?.name;
 export const customMetric = observability.customMetricName;
 export const adapterMetrics = adapter.metricNames;
+export const dashboardConfigMap = observability.dashboards?.configMapName;

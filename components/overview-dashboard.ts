@@ -1,0 +1,224 @@
+import * as dashboard from "@grafana/grafana-foundation-sdk/dashboard";
+import { DataqueryBuilder } from "@grafana/grafana-foundation-sdk/prometheus";
+import * as stat from "@grafana/grafana-foundation-sdk/stat";
+import * as timeseries from "@grafana/grafana-foundation-sdk/timeseries";
+import { metricNames } from "./metric-contract";
+import {
+  alertPrefixOf,
+  avOffsetRecord,
+  CatalogueContext,
+  DEFAULT_THRESHOLDS,
+  errorRatioRecord,
+  gpuMemoryRatioRecord,
+  latencyRecord,
+  memoryGrowthRecord,
+  requestQpsRecord,
+} from "./rules";
+
+export interface OverviewDashboardOptions {
+  /** Metric prefix of the service. @default "sonic" */
+  metricPrefix?: string;
+  /** Namespace the service runs in; every query is scoped to it. */
+  namespace: string;
+  /** Name of the service's HPA (kube-state-metrics series). */
+  hpaName: string;
+  /** Dashboard title. @default "<Prefix> overview" */
+  title?: string;
+  /** Availability SLO target, for the error-budget panel. @default 0.99 */
+  sloTarget?: number;
+  /** GPU memory alert threshold, drawn on the GPU panel. @default 0.9 */
+  gpuMemoryRatio?: number;
+  /** Rate window of the QPS recording. @default "2m" */
+  rateWindow?: string;
+}
+
+/** One panel query: PromQL and its legend. */
+interface Query {
+  expr: string;
+  legend: string;
+}
+
+const DATASOURCE = { type: "prometheus", uid: "${datasource}" };
+
+/**
+ * The service's overview dashboard, built with Grafana's typed foundation SDK: traffic, errors and
+ * budget, latency, GPU memory, queue, A/V offset, decode failures, memory trend and replicas against
+ * the HPA's bounds. Queries read the catalogue's recordings wherever one exists, so the dashboard and
+ * the alerts agree on what "error ratio" or "p99" means.
+ */
+export function overviewDashboard(options: OverviewDashboardOptions): dashboard.Dashboard {
+  const prefix = options.metricPrefix ?? "sonic";
+  const n = metricNames(prefix);
+  const ns = `namespace="${options.namespace}"`;
+  const hpa = `{${ns}, horizontalpodautoscaler="${options.hpaName}"}`;
+  const slo = options.sloTarget ?? DEFAULT_THRESHOLDS.sloTarget;
+  // The recording-name helpers only read the prefix from their context.
+  const c = { prefix } as CatalogueContext;
+  const title = options.title ?? `${alertPrefixOf(prefix)} overview`;
+
+  let nextId = 1;
+  const targets = (queries: Query[]) =>
+    queries.map((q, i) =>
+      new DataqueryBuilder()
+        .expr(q.expr)
+        .legendFormat(q.legend)
+        .refId(String.fromCharCode(65 + i))
+        .datasource(DATASOURCE),
+    );
+  const series = (name: string, unit: string, queries: Query[], description: string) =>
+    new timeseries.PanelBuilder()
+      .id(nextId++)
+      .title(name)
+      .description(description)
+      .datasource(DATASOURCE)
+      .unit(unit)
+      .targets(targets(queries));
+  const single = (name: string, unit: string, queries: Query[], description: string) =>
+    new stat.PanelBuilder()
+      .id(nextId++)
+      .title(name)
+      .description(description)
+      .datasource(DATASOURCE)
+      .unit(unit)
+      .targets(targets(queries));
+  const row = (name: string) => new dashboard.RowBuilder(name).id(nextId++);
+
+  const datasourceVariable = new dashboard.DatasourceVariableBuilder("datasource")
+    .label("Data source")
+    .type("prometheus");
+
+  return new dashboard.DashboardBuilder(title)
+    .uid(`${prefix}-overview`)
+    .tags([prefix, "inference", "gpu"])
+    .refresh("30s")
+    .time({ from: "now-6h", to: "now" })
+    .withVariable(datasourceVariable)
+    .withRow(row("Traffic and errors"))
+    .withPanel(
+      series(
+        "Requests per second, per pod",
+        "reqps",
+        [{ expr: requestQpsRecord(c, options.rateWindow ?? "2m") + `{${ns}}`, legend: "{{pod}}" }],
+        "The per-pod rate the HPA scales on (custom metric served by prometheus-adapter).",
+      ).span(8),
+    )
+    .withPanel(
+      series(
+        "Requests by outcome",
+        "reqps",
+        [{ expr: `sum by (status) (rate(${n.requestTotal}{${ns}}[5m]))`, legend: "{{status}}" }],
+        "Finished requests by final status: success, client_error, server_error, rejected (backpressure).",
+      ).span(8),
+    )
+    .withPanel(
+      series(
+        "Server-error ratio",
+        "percentunit",
+        [
+          { expr: `${errorRatioRecord(c, "5m")}{${ns}}`, legend: "5m" },
+          { expr: `${errorRatioRecord(c, "1h")}{${ns}}`, legend: "1h" },
+        ],
+        "Share of non-client requests that failed, over the burn-rate alert windows.",
+      ).span(8),
+    )
+    .withPanel(
+      single(
+        "Error budget left (3d)",
+        "percentunit",
+        [
+          {
+            expr: `1 - ${errorRatioRecord(c, "3d")}{${ns}} / ${Number((1 - slo).toPrecision(6))}`,
+            legend: "budget",
+          },
+        ],
+        `Share of the ${slo * 100}% availability SLO's error budget not yet spent at the 3-day error ratio.`,
+      ).span(6),
+    )
+    .withPanel(
+      series(
+        "Job latency (submit to video)",
+        "s",
+        [
+          { expr: `${latencyRecord(c, "p50")}{${ns}}`, legend: "p50" },
+          { expr: `${latencyRecord(c, "p95")}{${ns}}`, legend: "p95" },
+          { expr: `${latencyRecord(c, "p99")}{${ns}}`, legend: "p99" },
+        ],
+        "Quantiles of successful jobs over 30 minutes.",
+      ).span(18),
+    )
+    .withRow(row("GPU and capacity"))
+    .withPanel(
+      series(
+        "GPU memory used and total",
+        "bytes",
+        [
+          { expr: `${n.gpuMemoryUsed}{${ns}}`, legend: "used {{pod}} gpu{{gpu}}" },
+          { expr: `${n.gpuMemoryTotal}{${ns}}`, legend: "total {{pod}} gpu{{gpu}}" },
+        ],
+        "Per GPU, per pod: sampled from nvidia-smi or reported by the worker.",
+      ).span(12),
+    )
+    .withPanel(
+      series(
+        "GPU memory used ratio",
+        "percentunit",
+        [{ expr: `${gpuMemoryRatioRecord(c)}{${ns}}`, legend: "{{pod}} gpu{{gpu}}" }],
+        `HighGPUMemoryUsage fires above ${(options.gpuMemoryRatio ?? DEFAULT_THRESHOLDS.gpuMemoryRatio) * 100}% for 5 minutes.`,
+      )
+        .max(1)
+        .span(12),
+    )
+    .withPanel(
+      series(
+        "Jobs queued and in progress",
+        "short",
+        [
+          { expr: `sum by (pod) (${n.jobsQueued}{${ns}})`, legend: "queued {{pod}}" },
+          { expr: `sum by (pod) (${n.jobsInProgress}{${ns}})`, legend: "running {{pod}}" },
+        ],
+        "Backpressure: a full queue answers 429.",
+      ).span(12),
+    )
+    .withPanel(
+      series(
+        "Replicas against the HPA's bounds",
+        "short",
+        [
+          { expr: `kube_horizontalpodautoscaler_status_current_replicas${hpa}`, legend: "current" },
+          { expr: `kube_horizontalpodautoscaler_status_desired_replicas${hpa}`, legend: "desired" },
+          { expr: `kube_horizontalpodautoscaler_spec_min_replicas${hpa}`, legend: "min" },
+          { expr: `kube_horizontalpodautoscaler_spec_max_replicas${hpa}`, legend: "max" },
+        ],
+        "kube-state-metrics series of the service's HorizontalPodAutoscaler.",
+      ).span(12),
+    )
+    .withRow(row("Quality and health"))
+    .withPanel(
+      series(
+        "Audio/video offset p95",
+        "s",
+        [{ expr: `${avOffsetRecord(c)}{${ns}}`, legend: "{{pod}}" }],
+        "|audio length - video length| of finished videos; the desync alert fires above 300 ms.",
+      ).span(8),
+    )
+    .withPanel(
+      series(
+        "Audio decode failures by reason",
+        "reqps",
+        [{ expr: `sum by (reason) (rate(${n.audioDecodeFailure}{${ns}}[5m]))`, legend: "{{reason}}" }],
+        "Rejected inputs by closed-set reason.",
+      ).span(8),
+    )
+    .withPanel(
+      series(
+        "Resident memory and its growth",
+        "bytes",
+        [
+          { expr: `${n.residentMemory}{${ns}}`, legend: "rss {{pod}}" },
+          { expr: `${memoryGrowthRecord(c)}{${ns}}`, legend: "growth per hour {{pod}}" },
+        ],
+        "A steady climb between restarts is a leak (the article saw ~50 MB/hour).",
+      ).span(8),
+    )
+    .build();
+}
