@@ -111,6 +111,7 @@ export const configSchema = z
         image: z.string().regex(/^[^\s:@]+(:[\w][\w.-]{0,127})?(@sha256:[a-f0-9]{64})?$/, {
           message: "expected an image reference like registry/sonic:1.2.3",
         }),
+        workerUrl: z.string().url({ message: "expected an http(s) URL" }).default("http://127.0.0.1:9000"),
         gpuCount: positiveInt.default(1),
         concurrencyPerGpu: positiveInt.default(1),
         replicas: z.number().int().min(0).default(1),

@@ -56,8 +56,10 @@ const sonic = new GpuInferenceService("sonic", {
   terminationGracePeriodSeconds: config.sonic.terminationGracePeriodSeconds,
   env: {
     SONIC_BACKEND: "http",
+    SONIC_WORKER_URL: config.sonic.workerUrl,
     SONIC_CONCURRENCY_PER_GPU: String(config.sonic.concurrencyPerGpu),
-    SONIC_ENV: config.env,
+    // Finish draining before the kubelet's SIGKILL at the end of terminationGracePeriodSeconds.
+    SONIC_SHUTDOWN_GRACE_SECONDS: String(Math.max(0, config.sonic.terminationGracePeriodSeconds - 30)),
   },
   labels,
 });

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
 import type { MockRun, RegisteredResource } from "../tools/mock-runtime";
+import { loadAppConfig } from "../app/config";
 import { REPO_ROOT } from "../tools/stack-file";
 import { at, only, renderStack, renderStackFailure, waitsFor } from "./support/render";
 
@@ -160,6 +161,18 @@ for (const stack of ["dev", "prod"]) {
         pod === undefined ? {} : at(only(run, T.deployment).inputs, "spec.template.metadata.labels");
       assert.deepEqual(Object.keys(labels).sort(), ["app", "env", "service", "team"]);
       assert.equal(labels.env, stack);
+    });
+
+    it("starts the Sonic container with an environment the app's own config loader accepts", () => {
+      const env = Object.fromEntries(container(run).env.map((e: any) => [e.name, e.value]));
+      const config = loadAppConfig(env);
+      assert.equal(config.SONIC_BACKEND, "http");
+      assert.equal(config.PORT, 8080);
+      const grace = at(only(run, T.deployment).inputs, "spec.template.spec.terminationGracePeriodSeconds");
+      assert.ok(
+        config.SONIC_SHUTDOWN_GRACE_SECONDS < grace,
+        "the app must finish draining before the kubelet kills it",
+      );
     });
 
     it("admits only Prometheus and the configured API clients to the Sonic pods", () => {

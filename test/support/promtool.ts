@@ -11,9 +11,14 @@ export function requirePromtool(): void {
 }
 
 /** Runs promtool; returns its combined output, or throws with it when promtool reports a failure. */
-export function promtool(args: string[], cwd?: string): string {
+export function promtool(args: string[], cwd?: string, input?: string): string {
   try {
-    return execFileSync("promtool", args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    return execFileSync("promtool", args, {
+      cwd,
+      encoding: "utf8",
+      input,
+      stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+    });
   } catch (err) {
     const e = err as { stdout?: string; stderr?: string };
     throw new Error(`promtool ${args.join(" ")} failed:\n${e.stdout ?? ""}${e.stderr ?? ""}`);

@@ -1,0 +1,20 @@
+# The Sonic generate service (app/). Non-root, and fine with a read-only root filesystem: it writes
+# nothing but /tmp, which the Deployment mounts as an emptyDir.
+FROM node:20-bookworm-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.app.json ./
+COPY components ./components
+COPY app ./app
+RUN npx tsc -p tsconfig.app.json && npm prune --omit=dev
+
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production PORT=8080 SONIC_BACKEND=http
+WORKDIR /srv
+COPY --from=build /src/node_modules ./node_modules
+COPY --from=build /src/dist-app ./
+USER 10001:10001
+EXPOSE 8080
+# Exec form: node is PID 1 and receives SIGTERM itself, so the drain in app/main.ts runs.
+CMD ["node", "app/main.js"]

@@ -1,0 +1,185 @@
+import { availableParallelism } from "node:os";
+import * as client from "prom-client";
+import {
+  DECODE_FAILURE_REASONS,
+  DecodeFailureReason,
+  metricNames,
+  REQUEST_STATUSES,
+  RequestStatus,
+} from "../components/metric-contract";
+
+/** One GPU's memory, as nvidia-smi or the worker reports it. */
+export interface GpuMemorySample {
+  index: number;
+  usedBytes: number;
+  totalBytes: number;
+}
+
+/** Stage timings and quality of one finished video. */
+export interface JobOutcome {
+  audioDecodeSeconds: number;
+  videoRenderSeconds: number;
+  avOffsetSeconds: number;
+}
+
+/** What the service records; `createMetrics(false)` gives a no-op twin for the overhead benchmark. */
+export interface AppMetrics {
+  readonly contentType: string;
+  requestFinished(status: RequestStatus, seconds: number): void;
+  decodeFailure(reason: DecodeFailureReason): void;
+  videoGenerated(outcome: JobOutcome): void;
+  setJobs(queued: number, inProgress: number): void;
+  setGpus(samples: GpuMemorySample[]): void;
+  exposition(): Promise<string>;
+}
+
+/** Jobs take minutes (about 18x real time): buckets reach 30 minutes. */
+export const REQUEST_DURATION_BUCKETS = [
+  0.05, 0.25, 1, 5, 15, 30, 60, 120, 180, 300, 450, 600, 900, 1200, 1800,
+];
+const STAGE_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200];
+/** Fine below 300 ms, where desync becomes visible and the alert fires. */
+const AV_OFFSET_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2];
+
+/**
+ * The metric contract of shared/DESIGN.md §3 in prom-client, on a registry of its own (so tests can
+ * run several services in one process). Label values come only from closed sets, pre-initialised to 0
+ * so ratios and `rate()` exist before the first failure.
+ */
+export function createMetrics(enabled: boolean, version: string, prefix = "sonic"): AppMetrics {
+  const register = new client.Registry();
+  if (!enabled) {
+    const noop = () => undefined;
+    return {
+      contentType: register.contentType,
+      requestFinished: noop,
+      decodeFailure: noop,
+      videoGenerated: noop,
+      setJobs: noop,
+      setGpus: noop,
+      exposition: () => register.metrics(),
+    };
+  }
+  const n = metricNames(prefix);
+  client.collectDefaultMetrics({ register, prefix: `${prefix}_` });
+  const requests = new client.Counter({
+    name: n.requestTotal,
+    help: "Generate requests by final outcome: success, client_error (bad input), server_error (job failed), rejected (backpressure)",
+    labelNames: ["status"],
+    registers: [register],
+  });
+  const duration = new client.Histogram({
+    name: n.requestDuration,
+    help: "Time from submission to the final outcome of a generate request",
+    labelNames: ["status"],
+    buckets: REQUEST_DURATION_BUCKETS,
+    registers: [register],
+  });
+  const videos = new client.Counter({
+    name: n.videoGenerationSuccess,
+    help: "Videos generated",
+    registers: [register],
+  });
+  const decodeFailures = new client.Counter({
+    name: n.audioDecodeFailure,
+    help: "Uploads whose audio could not be used, by reason",
+    labelNames: ["reason"],
+    registers: [register],
+  });
+  const decodeStage = new client.Histogram({
+    name: n.audioDecodeDuration,
+    help: "Audio decode stage of generation",
+    buckets: STAGE_BUCKETS,
+    registers: [register],
+  });
+  const renderStage = new client.Histogram({
+    name: n.videoRenderDuration,
+    help: "Video render stage of generation",
+    buckets: STAGE_BUCKETS,
+    registers: [register],
+  });
+  const avOffset = new client.Histogram({
+    name: n.avSyncOffset,
+    help: "Absolute difference between audio length and video length of a generated video",
+    buckets: AV_OFFSET_BUCKETS,
+    registers: [register],
+  });
+  const gpuUsed = new client.Gauge({
+    name: n.gpuMemoryUsed,
+    help: "GPU memory in use",
+    labelNames: ["gpu"],
+    registers: [register],
+  });
+  const gpuTotal = new client.Gauge({
+    name: n.gpuMemoryTotal,
+    help: "GPU memory in total",
+    labelNames: ["gpu"],
+    registers: [register],
+  });
+  const queued = new client.Gauge({
+    name: n.jobsQueued,
+    help: "Accepted jobs waiting for a GPU slot",
+    registers: [register],
+  });
+  const inProgress = new client.Gauge({
+    name: n.jobsInProgress,
+    help: "Jobs being generated",
+    registers: [register],
+  });
+  new client.Gauge({
+    name: n.buildInfo,
+    help: "Build of the running service",
+    labelNames: ["version"],
+    registers: [register],
+  }).set({ version }, 1);
+  const cores = availableParallelism();
+  let lastCpu = process.cpuUsage();
+  let lastTime = process.hrtime.bigint();
+  new client.Gauge({
+    name: n.cpuUsageRatio,
+    help: "Share of the available CPU cores this process used since the previous scrape (0..1)",
+    registers: [register],
+    collect() {
+      const now = process.hrtime.bigint();
+      const cpu = process.cpuUsage();
+      const usedMicros = cpu.user - lastCpu.user + (cpu.system - lastCpu.system);
+      const elapsedMicros = Number(now - lastTime) / 1000;
+      lastCpu = cpu;
+      lastTime = now;
+      if (elapsedMicros > 0) this.set(Math.min(1, usedMicros / elapsedMicros / cores));
+    },
+  });
+  for (const status of REQUEST_STATUSES) {
+    requests.inc({ status }, 0);
+    duration.zero({ status });
+  }
+  for (const reason of DECODE_FAILURE_REASONS) decodeFailures.inc({ reason }, 0);
+
+  return {
+    contentType: register.contentType,
+    requestFinished(status, seconds) {
+      requests.inc({ status });
+      duration.observe({ status }, seconds);
+    },
+    decodeFailure(reason) {
+      decodeFailures.inc({ reason });
+    },
+    videoGenerated(outcome) {
+      videos.inc();
+      decodeStage.observe(outcome.audioDecodeSeconds);
+      renderStage.observe(outcome.videoRenderSeconds);
+      avOffset.observe(outcome.avOffsetSeconds);
+    },
+    setJobs(q, running) {
+      queued.set(q);
+      inProgress.set(running);
+    },
+    setGpus(samples) {
+      for (const s of samples) {
+        gpuUsed.set({ gpu: String(s.index) }, s.usedBytes);
+        gpuTotal.set({ gpu: String(s.index) }, s.totalBytes);
+      }
+    },
+    exposition: () => register.metrics(),
+  };
+}

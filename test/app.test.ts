@@ -1,0 +1,652 @@
+import * as assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { createServer, Server } from "node:http";
+import { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { ConfigError, loadAppConfig } from "../app/config";
+import { parseNvidiaSmiCsv } from "../app/gpu";
+import { DECODE_FAILURE_REASONS, metricNames, REQUEST_STATUSES } from "../components";
+import { parseExposition, seriesCount } from "../tools/exposition";
+import { form, jpeg, png, wav } from "./support/media";
+import { promtool, requirePromtool } from "./support/promtool";
+import { RunningService, startService, waitForJob } from "./support/service";
+
+const IMAGE = { data: png(64, 64), type: "image/png" };
+const AUDIO = { data: wav(1), type: "audio/wav" };
+const FAST = { SONIC_SIM_RTF: "0.01" };
+
+async function submit(url: string, parts: Record<string, { data: Buffer; type: string }>) {
+  const res = await fetch(`${url}/v1/videos`, { method: "POST", body: form(parts) });
+  return { status: res.status, headers: res.headers, body: (await res.json()) as any };
+}
+
+async function exposition(url: string) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return { text, families: parseExposition(text) };
+}
+
+describe("the Sonic service over HTTP", function () {
+  this.timeout(60_000);
+  let svc: RunningService;
+  before(async () => {
+    svc = await startService({
+      ...FAST,
+      SONIC_MAX_AUDIO_SECONDS: "5",
+      SONIC_MAX_UPLOAD_BYTES: String(512 * 1024),
+      SONIC_MAX_IMAGE_SIDE: "1024",
+    });
+  });
+  after(() => svc.close());
+
+  it("accepts a WAV and a PNG with 202 and generates the video through to succeeded", async () => {
+    const res = await submit(svc.url, { audio: AUDIO, image: IMAGE });
+    assert.equal(res.status, 202);
+    assert.match(res.body.id, /^[0-9a-f-]{36}$/);
+    assert.equal(res.body.status_url, `/v1/videos/${res.body.id}`);
+    assert.equal(res.headers.get("location"), res.body.status_url);
+    assert.equal(res.body.audio_seconds, 1);
+    const job = await waitForJob(svc.url, res.body.id);
+    assert.equal(job.status, "succeeded");
+    assert.equal(job.result.location, `simulated://videos/${job.id}.mp4`);
+    assert.ok(job.timings.total_seconds >= 0 && job.timings.generation_seconds >= 0);
+  });
+
+  it("accepts a JPEG portrait too", async () => {
+    const res = await submit(svc.url, { audio: AUDIO, image: { data: jpeg(320, 240), type: "image/jpeg" } });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+  });
+
+  const truncated = wav(1).subarray(0, 2000);
+  const corrupt = Buffer.concat([Buffer.from("RIFF\0\0\0\0WAVEjunk", "latin1"), Buffer.alloc(64, 7)]);
+  const mp3 = Buffer.concat([Buffer.from("ID3\x04\0\0\0\0\0\0", "latin1"), Buffer.alloc(500, 1)]);
+  const adpcm = wav(1);
+  adpcm.writeUInt16LE(2, 20);
+  const cases: [string, Record<string, { data: Buffer; type: string }>, number, string, RegExp][] = [
+    [
+      "empty audio",
+      { audio: { data: Buffer.alloc(0), type: "audio/wav" }, image: IMAGE },
+      422,
+      "invalid_audio",
+      /audio is empty \(0 bytes\) \(reason: empty\)/,
+    ],
+    [
+      "truncated audio",
+      { audio: { data: truncated, type: "audio/wav" }, image: IMAGE },
+      422,
+      "invalid_audio",
+      /announces 32000 bytes of samples, the upload holds 1956 \(reason: truncated\)/,
+    ],
+    [
+      "corrupt audio",
+      { audio: { data: corrupt, type: "audio/wav" }, image: IMAGE },
+      422,
+      "invalid_audio",
+      /reason: corrupt/,
+    ],
+    [
+      "MP3 audio",
+      { audio: { data: mp3, type: "audio/mpeg" }, image: IMAGE },
+      422,
+      "invalid_audio",
+      /audio is MP3; send WAV \(PCM or float\) \(reason: unsupported_format\)/,
+    ],
+    [
+      "ADPCM WAV audio",
+      { audio: { data: adpcm, type: "audio/wav" }, image: IMAGE },
+      422,
+      "invalid_audio",
+      /format tag 2 is not PCM or float \(reason: unsupported_format\)/,
+    ],
+    [
+      "too long audio",
+      { audio: { data: wav(6), type: "audio/wav" }, image: IMAGE },
+      422,
+      "invalid_audio",
+      /audio lasts 6\.0s; the limit is 5s \(reason: too_long\)/,
+    ],
+    [
+      "a GIF portrait",
+      { audio: AUDIO, image: { data: Buffer.from("GIF89a....", "latin1"), type: "image/gif" } },
+      422,
+      "invalid_image",
+      /neither PNG nor JPEG/,
+    ],
+    [
+      "an oversized portrait",
+      { audio: AUDIO, image: { data: png(2000, 10), type: "image/png" } },
+      422,
+      "invalid_image",
+      /image is 2000x10; the limit is 1024 per side/,
+    ],
+    [
+      "a cut-off portrait",
+      { audio: AUDIO, image: { data: png(64, 64).subarray(0, 60), type: "image/png" } },
+      422,
+      "invalid_image",
+      /truncated|unreadable/,
+    ],
+    ["no portrait", { audio: AUDIO }, 400, "bad_request", /missing file field 'image'/],
+    ["an extra field", { audio: AUDIO, image: IMAGE, video: AUDIO }, 413, "payload_too_large", /too large/],
+    [
+      "a wrong field name",
+      { audio: AUDIO, picture: IMAGE },
+      400,
+      "bad_request",
+      /unexpected field "picture"/,
+    ],
+    [
+      "an upload over the size limit",
+      { audio: { data: wav(20), type: "audio/wav" }, image: IMAGE },
+      413,
+      "payload_too_large",
+      /too large/,
+    ],
+  ];
+  for (const [name, parts, status, code, message] of cases) {
+    it(`answers ${name} with ${status} ${code} and a message naming the problem`, async () => {
+      const res = await submit(svc.url, parts);
+      assert.equal(res.status, status, JSON.stringify(res.body));
+      assert.equal(res.body.error.code, code);
+      assert.match(res.body.error.message, message);
+    });
+  }
+
+  it("answers JSON with 415, a broken multipart body with 400, and an unknown job with 404", async () => {
+    const json = await fetch(`${svc.url}/v1/videos`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
+    assert.equal(json.status, 415);
+    assert.equal(((await json.json()) as any).error.code, "unsupported_media_type");
+    const broken = await fetch(`${svc.url}/v1/videos`, {
+      method: "POST",
+      headers: { "content-type": "multipart/form-data; boundary=xyz" },
+      body: '--xyz\r\nContent-Disposition: form-data; name="audio"; filename="a"\r\n\r\nRIFF',
+    });
+    assert.equal(broken.status, 400);
+    assert.match(((await broken.json()) as any).error.message, /malformed multipart body|missing file field/);
+    const missing = await fetch(`${svc.url}/v1/videos/00000000-0000-4000-8000-000000000000`);
+    assert.equal(missing.status, 404);
+    const bad = await fetch(`${svc.url}/v1/videos/not-a-uuid`);
+    assert.equal(bad.status, 400);
+    assert.equal(((await bad.json()) as any).error.field, "id");
+  });
+
+  it("keeps serving after every bad request, and counts each decode failure under its reason", async () => {
+    assert.equal((await fetch(`${svc.url}/healthz`)).status, 200);
+    const { families } = await exposition(svc.url);
+    const failures = families.get("sonic_audio_decode_failure_total")!;
+    const byReason = Object.fromEntries(failures.samples.map((m) => [m.labels.reason, m.value]));
+    assert.deepEqual(byReason, { empty: 1, truncated: 1, corrupt: 1, unsupported_format: 2, too_long: 1 });
+    const requests = families.get("sonic_request_total")!;
+    const clientErrors = requests.samples.find((m) => m.labels.status === "client_error")!.value;
+    assert.ok(clientErrors >= cases.length, `client_error is ${clientErrors}`);
+  });
+});
+
+describe("the Sonic metrics exposition", function () {
+  this.timeout(60_000);
+  let svc: RunningService;
+  before(async () => {
+    svc = await startService({ ...FAST, SONIC_GPU_COUNT: "2" });
+    const ok = await submit(svc.url, { audio: AUDIO, image: IMAGE });
+    await waitForJob(svc.url, ok.body.id);
+  });
+  after(() => svc.close());
+
+  it("holds every metric of the contract with its type and closed-set labels", async () => {
+    const { families } = await exposition(svc.url);
+    const n = metricNames("sonic");
+    const byName = families;
+    const expected: [string, string, string[]][] = [
+      [n.requestTotal, "COUNTER", ["status"]],
+      [n.requestDuration, "HISTOGRAM", ["status"]],
+      [n.videoGenerationSuccess, "COUNTER", []],
+      [n.audioDecodeFailure, "COUNTER", ["reason"]],
+      [n.audioDecodeDuration, "HISTOGRAM", []],
+      [n.videoRenderDuration, "HISTOGRAM", []],
+      [n.avSyncOffset, "HISTOGRAM", []],
+      [n.gpuMemoryUsed, "GAUGE", ["gpu"]],
+      [n.gpuMemoryTotal, "GAUGE", ["gpu"]],
+      [n.cpuUsageRatio, "GAUGE", []],
+      [n.jobsInProgress, "GAUGE", []],
+      [n.jobsQueued, "GAUGE", []],
+      [n.buildInfo, "GAUGE", ["version"]],
+      [n.residentMemory, "GAUGE", []],
+    ];
+    for (const [name, type, labels] of expected) {
+      const family = byName.get(name);
+      assert.ok(family, `${name} is missing`);
+      assert.equal(family.type, type.toLowerCase(), `${name} type`);
+      assert.ok(family.samples.length > 0, `${name} has no samples`);
+      for (const sample of family.samples) {
+        const keys = Object.keys(sample.labels).filter((k) => k !== "le");
+        assert.deepEqual(keys.sort(), [...labels].sort(), `${name} labels`);
+      }
+    }
+    assert.deepEqual(
+      byName
+        .get(n.requestTotal)!
+        .samples.map((m) => m.labels.status)
+        .sort(),
+      [...REQUEST_STATUSES].sort(),
+    );
+    assert.deepEqual(
+      byName
+        .get(n.audioDecodeFailure)!
+        .samples.map((m) => m.labels.reason)
+        .sort(),
+      [...DECODE_FAILURE_REASONS].sort(),
+    );
+    assert.deepEqual(
+      byName
+        .get(n.gpuMemoryTotal)!
+        .samples.map((m) => m.labels.gpu)
+        .sort(),
+      ["0", "1"],
+    );
+    const buckets = byName.get(n.requestDuration)!.samples.map((m) => m.labels.le);
+    assert.ok(buckets.includes("1800"), "request duration buckets must reach 30 minutes");
+    const cpu = byName.get(n.cpuUsageRatio)!.samples[0].value;
+    assert.ok(cpu >= 0 && cpu <= 1);
+  });
+
+  it("passes promtool check metrics, apart from prom-client's own nodejs_*_total gauges", async () => {
+    requirePromtool();
+    const { text } = await exposition(svc.url);
+    const dir = mkdtempSync(path.join(tmpdir(), "sonic-exposition-"));
+    writeFileSync(path.join(dir, "metrics.txt"), text);
+    let report = "";
+    try {
+      report = promtool(["check", "metrics"], undefined, text);
+    } catch (err) {
+      report = (err as Error).message;
+    }
+    const problems = report
+      .split("\n")
+      .filter((line) => line.startsWith("sonic_"))
+      .filter(
+        (line) =>
+          !/^sonic_nodejs_active_\w+_total non-counter metrics should not have "_total" suffix/.test(line),
+      );
+    assert.deepEqual(problems, []);
+  });
+});
+
+describe("backpressure", function () {
+  this.timeout(30_000);
+  let svc: RunningService;
+  before(async () => {
+    svc = await startService({
+      SONIC_SIM_RTF: "2",
+      SONIC_QUEUE_CAPACITY: "1",
+      SONIC_CONCURRENCY_PER_GPU: "1",
+    });
+  });
+  after(async () => {
+    await svc.service.jobs.drain(0);
+    await svc.close();
+  });
+
+  it("answers 429 with Retry-After once the queue is full, tracks queued and running jobs, and reports not ready", async () => {
+    const first = await submit(svc.url, { audio: AUDIO, image: IMAGE });
+    const second = await submit(svc.url, { audio: AUDIO, image: IMAGE });
+    const third = await submit(svc.url, { audio: AUDIO, image: IMAGE });
+    assert.deepEqual([first.status, second.status, third.status], [202, 202, 429]);
+    assert.equal(third.body.error.code, "queue_full");
+    assert.match(third.headers.get("retry-after") ?? "", /^\d+$/);
+    const { text } = await exposition(svc.url);
+    assert.match(text, /^sonic_jobs_in_progress 1$/m);
+    assert.match(text, /^sonic_jobs_queued 1$/m);
+    assert.match(text, /^sonic_request_total\{status="rejected"\} 1$/m);
+    const ready = await fetch(`${svc.url}/readyz`);
+    assert.equal(ready.status, 503);
+    assert.deepEqual(((await ready.json()) as any).reasons, ["queue full"]);
+  });
+});
+
+describe("fault switches of the simulated backend", function () {
+  this.timeout(30_000);
+  let svc: RunningService;
+  before(async () => {
+    svc = await startService(FAST);
+  });
+  after(() => svc.close());
+
+  it("fail jobs, raise GPU memory and shift A/V offset on demand, and reject bad switch values", async () => {
+    const set = await fetch(`${svc.url}/v1/simulation/faults`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ errorRate: 1, gpuMemoryPressure: 0.95, avOffsetSeconds: 0.4 }),
+    });
+    assert.equal(set.status, 200);
+    const job = await waitForJob(svc.url, (await submit(svc.url, { audio: AUDIO, image: IMAGE })).body.id);
+    assert.equal(job.status, "failed");
+    assert.deepEqual(job.failure, { reason: "inference_error", message: "simulated inference error" });
+    await fetch(`${svc.url}/v1/simulation/faults`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ errorRate: 0 }),
+    });
+    const ok = await waitForJob(svc.url, (await submit(svc.url, { audio: AUDIO, image: IMAGE })).body.id);
+    assert.ok(ok.result.video_seconds - 1 >= 0.4);
+    await new Promise((r) => setTimeout(r, 50));
+    const bad = await fetch(`${svc.url}/v1/simulation/faults`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ errorRate: 2 }),
+    });
+    assert.equal(bad.status, 400);
+    assert.match(((await bad.json()) as any).error.message, /^errorRate: /);
+    const { text } = await exposition(svc.url);
+    assert.match(text, /^sonic_request_total\{status="server_error"\} 1$/m);
+  });
+});
+
+describe("the HTTP client of the GPU worker", function () {
+  this.timeout(30_000);
+  let worker: Server;
+  let workerUrl: string;
+  const calls: string[] = [];
+  let mode: "ok" | "flaky" | "oom" | "reject" = "ok";
+  let flakyLeft = 0;
+  before(async () => {
+    worker = createServer((req, res) => {
+      calls.push(`${req.method} ${req.url}`);
+      let size = 0;
+      req.on("data", (chunk: Buffer) => (size += chunk.length));
+      req.on("end", () => {
+        res.setHeader("content-type", "application/json");
+        if (req.url === "/healthz") {
+          return res.end(
+            JSON.stringify({
+              ready: true,
+              gpus: [{ index: 0, memory_used_bytes: 5e9, memory_total_bytes: 24e9 }],
+            }),
+          );
+        }
+        if (mode === "flaky" && flakyLeft-- > 0) {
+          res.statusCode = 503;
+          return res.end("{}");
+        }
+        if (mode === "oom") {
+          res.statusCode = 500;
+          return res.end(JSON.stringify({ error: { code: "gpu_out_of_memory" } }));
+        }
+        if (mode === "reject") {
+          res.statusCode = 422;
+          return res.end(JSON.stringify({ error: { code: "bad_portrait" } }));
+        }
+        return res.end(
+          JSON.stringify({
+            video_url: `s3://videos/${size}.mp4`,
+            video_duration_seconds: 1.03,
+            stages: { audio_decode_seconds: 0.2, video_render_seconds: 17 },
+          }),
+        );
+      });
+    });
+    await new Promise<void>((r) => worker.listen(0, "127.0.0.1", r));
+    workerUrl = `http://127.0.0.1:${(worker.address() as AddressInfo).port}`;
+  });
+  after(() => worker.close());
+
+  async function withWorker(fn: (svc: RunningService) => Promise<void>) {
+    const svc = await startService({
+      SONIC_BACKEND: "http",
+      SONIC_WORKER_URL: workerUrl,
+      SONIC_WORKER_RETRIES: "2",
+      SONIC_GPU_SAMPLE_SECONDS: "0.1",
+    });
+    try {
+      await fn(svc);
+    } finally {
+      await svc.close();
+    }
+  }
+
+  it("posts the job to the worker and records its stage timings and A/V offset", async () => {
+    mode = "ok";
+    await withWorker(async (svc) => {
+      const job = await waitForJob(svc.url, (await submit(svc.url, { audio: AUDIO, image: IMAGE })).body.id);
+      assert.equal(job.status, "succeeded");
+      assert.match(job.result.location, /^s3:\/\/videos\/\d+\.mp4$/);
+      assert.ok(
+        Number(job.result.location.match(/videos\/(\d+)/)[1]) > AUDIO.data.length,
+        "the upload reached the worker",
+      );
+      const { text } = await exposition(svc.url);
+      assert.match(text, /^sonic_video_render_duration_seconds_sum 17$/m);
+      assert.match(text, /^sonic_av_sync_offset_seconds_bucket\{le="0.05"\} 1$/m);
+    });
+  });
+
+  it("retries a 503 from the worker and succeeds", async () => {
+    mode = "flaky";
+    flakyLeft = 2;
+    calls.length = 0;
+    await withWorker(async (svc) => {
+      const job = await waitForJob(svc.url, (await submit(svc.url, { audio: AUDIO, image: IMAGE })).body.id);
+      assert.equal(job.status, "succeeded");
+      assert.equal(calls.filter((c) => c === "POST /v1/generate").length, 3);
+    });
+  });
+
+  it("maps the worker's out-of-memory and rejection to failure reasons without retrying", async () => {
+    await withWorker(async (svc) => {
+      mode = "oom";
+      calls.length = 0;
+      const oom = await waitForJob(svc.url, (await submit(svc.url, { audio: AUDIO, image: IMAGE })).body.id);
+      assert.equal(oom.failure.reason, "gpu_out_of_memory");
+      mode = "reject";
+      const rejected = await waitForJob(
+        svc.url,
+        (await submit(svc.url, { audio: AUDIO, image: IMAGE })).body.id,
+      );
+      assert.equal(rejected.failure.reason, "worker_rejected");
+      assert.equal(calls.filter((c) => c === "POST /v1/generate").length, 2);
+    });
+  });
+
+  it("reports ready and GPU memory from the worker's health endpoint when nvidia-smi is absent", async () => {
+    mode = "ok";
+    await withWorker(async (svc) => {
+      assert.equal((await fetch(`${svc.url}/readyz`)).status, 200);
+      await new Promise((r) => setTimeout(r, 300));
+      const { text } = await exposition(svc.url);
+      assert.match(text, /^sonic_gpu_memory_used_bytes\{gpu="0"\} 5000000000$/m);
+      assert.match(text, /^sonic_gpu_memory_total_bytes\{gpu="0"\} 24000000000$/m);
+    });
+  });
+
+  it("reports not ready while the worker is unreachable", async () => {
+    const svc = await startService({ SONIC_BACKEND: "http", SONIC_WORKER_URL: "http://127.0.0.1:9" });
+    try {
+      const res = await fetch(`${svc.url}/readyz`);
+      assert.equal(res.status, 503);
+      assert.deepEqual(((await res.json()) as any).reasons, ["inference backend not ready"]);
+    } finally {
+      await svc.close();
+    }
+  });
+});
+
+describe("GPU memory from nvidia-smi", function () {
+  this.timeout(20_000);
+  it("parses nvidia-smi's CSV in MiB per GPU and refuses a line it cannot read", () => {
+    assert.deepEqual(parseNvidiaSmiCsv("0, 20480, 24576\n1, 1024, 24576\n"), [
+      { index: 0, usedBytes: 20480 * 1048576, totalBytes: 24576 * 1048576 },
+      { index: 1, usedBytes: 1024 * 1048576, totalBytes: 24576 * 1048576 },
+    ]);
+    assert.throws(() => parseNvidiaSmiCsv("0, [N/A], 24576"), {
+      message: 'unreadable nvidia-smi line: "0, [N/A], 24576"',
+    });
+  });
+
+  it("exports what the nvidia-smi binary prints, in preference to the backend's figures", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "fake-smi-"));
+    const smi = path.join(dir, "nvidia-smi");
+    writeFileSync(
+      smi,
+      '#!/bin/sh\n[ "$1" = "--query-gpu=index,memory.used,memory.total" ] || exit 3\necho "0, 23000, 24576"\n',
+    );
+    chmodSync(smi, 0o755);
+    const svc = await startService({ ...FAST, SONIC_NVIDIA_SMI: smi, SONIC_GPU_SAMPLE_SECONDS: "0.1" });
+    try {
+      await new Promise((r) => setTimeout(r, 400));
+      const { text } = await exposition(svc.url);
+      assert.match(text, new RegExp(`^sonic_gpu_memory_used_bytes\\{gpu="0"\\} ${23000 * 1048576}$`, "m"));
+    } finally {
+      await svc.close();
+    }
+  });
+});
+
+describe("service configuration", () => {
+  it("names each bad environment variable and its value", () => {
+    assert.throws(
+      () => loadAppConfig({ SONIC_QUEUE_CAPACITY: "-1", SONIC_BACKEND: "gpu", SONIC_QUEUE_CAPACTY: "3" }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.deepEqual(err.problems, [
+          'SONIC_QUEUE_CAPACTY: unknown variable (misspelt?), got "3"',
+          'SONIC_BACKEND: Invalid option: expected one of "simulated"|"http", got "gpu"',
+          "SONIC_QUEUE_CAPACITY: Too small: expected number to be >=0, got -1",
+        ]);
+        return true;
+      },
+    );
+  });
+
+  it("requires the worker URL with the http backend", () => {
+    assert.throws(() => loadAppConfig({ SONIC_BACKEND: "http" }), {
+      message: "invalid configuration:\n  SONIC_WORKER_URL: required when SONIC_BACKEND=http, got nothing",
+    });
+  });
+});
+
+describe("graceful shutdown", function () {
+  this.timeout(60_000);
+  it("on SIGTERM turns unready at once, refuses new jobs with 503, finishes every accepted job, then exits 0", async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", "app/main.ts"], {
+      cwd: path.join(__dirname, ".."),
+      env: {
+        ...process.env,
+        PORT: String(port),
+        HOST: "127.0.0.1",
+        SONIC_SIM_RTF: "1.5",
+        SONIC_QUEUE_CAPACITY: "4",
+        SONIC_NVIDIA_SMI: "/nonexistent",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let logs = "";
+    child.stdout.on("data", (d) => (logs += d));
+    child.stderr.on("data", (d) => (logs += d));
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    const url = `http://127.0.0.1:${port}`;
+    for (let i = 0; i < 200 && !logs.includes('"event":"started"'); i++)
+      await new Promise((r) => setTimeout(r, 50));
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await submit(url, { audio: AUDIO, image: IMAGE })).body.id);
+    child.kill("SIGTERM");
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal((await fetch(`${url}/readyz`)).status, 503);
+    const refused = await submit(url, { audio: AUDIO, image: IMAGE });
+    assert.equal(refused.status, 503);
+    assert.equal(refused.body.error.code, "shutting_down");
+    const jobs = await Promise.all(ids.map((id) => waitForJob(url, id, 30_000).catch(() => undefined)));
+    assert.equal(await exited, 0, logs);
+    const succeeded = logs.split("\n").filter((l) => l.includes('"event":"job_succeeded"')).length;
+    assert.equal(succeeded, 3, logs);
+    assert.ok(!logs.includes('"event":"job_failed"'), logs);
+    assert.ok(jobs.filter(Boolean).every((j) => j.status === "succeeded"));
+  });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+describe("metric cardinality", function () {
+  this.timeout(60_000);
+  /** The budget per pod the benchmark reports against (issue: at most 250 series). */
+  const SERIES_BUDGET = 250;
+
+  it("stays within 250 series per pod after every outcome and failure reason, whatever the clients send", async () => {
+    const svc = await startService({
+      ...FAST,
+      SONIC_GPU_COUNT: "2",
+      SONIC_QUEUE_CAPACITY: "0",
+      SONIC_CONCURRENCY_PER_GPU: "1",
+      SONIC_MAX_AUDIO_SECONDS: "3",
+    });
+    try {
+      const keysOf = (fams: Map<string, { samples: { name: string; labels: Record<string, string> }[] }>) =>
+        new Set(
+          [...fams.values()].flatMap((f) => f.samples.map((x) => `${x.name}${JSON.stringify(x.labels)}`)),
+        );
+      const before = keysOf((await exposition(svc.url)).families);
+      const bad = [
+        Buffer.alloc(0),
+        wav(1).subarray(0, 100),
+        Buffer.from("RIFF\0\0\0\0WAVExxxx"),
+        Buffer.from("fLaC0000"),
+        wav(4),
+      ];
+      const rounds = [];
+      for (let i = 0; i < 40; i++) {
+        rounds.push(
+          submit(svc.url, { audio: { data: bad[i % bad.length], type: "audio/wav" }, image: IMAGE }),
+        );
+        rounds.push(submit(svc.url, { audio: AUDIO, image: IMAGE }));
+        rounds.push(fetch(`${svc.url}/v1/videos/${crypto.randomUUID()}`));
+        rounds.push(fetch(`${svc.url}/no/such/route/${i}`));
+      }
+      const answers = await Promise.all(rounds);
+      assert.ok(
+        answers.some((a) => a.status === 429),
+        "no request was rejected for backpressure",
+      );
+      await fetch(`${svc.url}/v1/simulation/faults`, {
+        method: "PUT",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ errorRate: 1 }),
+      });
+      let failing = await submit(svc.url, { audio: AUDIO, image: IMAGE });
+      while (failing.status === 429) {
+        await new Promise((r) => setTimeout(r, 20)); // the earlier jobs still hold both GPU slots
+        failing = await submit(svc.url, { audio: AUDIO, image: IMAGE });
+      }
+      await waitForJob(svc.url, failing.body.id);
+      await new Promise((r) => setTimeout(r, 200));
+      const { text, families } = await exposition(svc.url);
+      const after = seriesCount(text);
+      const statuses = families
+        .get("sonic_request_total")!
+        .samples.filter((s) => s.value > 0)
+        .map((s) => s.labels.status);
+      assert.deepEqual(statuses.sort(), ["client_error", "rejected", "server_error", "success"]);
+      assert.ok(after <= SERIES_BUDGET, `${after} series`);
+      // Traffic adds no series of ours (every label value is pre-initialised from a closed set); only
+      // prom-client's GC histogram gains a series per GC kind the first time that kind runs.
+      const added = [...keysOf(families)].filter((k) => !before.has(k));
+      assert.deepEqual(
+        added.filter((k) => !k.startsWith("sonic_nodejs_gc_duration_seconds")),
+        [],
+      );
+    } finally {
+      await svc.close();
+    }
+  });
+});
