@@ -30,18 +30,85 @@ export interface AlertRoutingArgs {
 
 const DEFAULT_REPEAT: Record<Severity, string> = { critical: "1h", warning: "4h", info: "24h" };
 
+/** Receiver credentials, resolved. */
+export interface ReceiverCredentials {
+  slackWebhookUrl?: string;
+  pagerdutyRoutingKey?: string;
+  webhookUrl?: string;
+}
+
 /**
- * The Alertmanager configuration (alertmanager.yaml) routing by `severity`. Returned as a secret
- * Output because receivers carry credentials; it is only ever stored in a Kubernetes Secret.
- * Critical alerts inhibit warning/info alerts with the same alertname, namespace and service so
- * one incident pages once.
+ * The Alertmanager configuration (alertmanager.yaml) routing by `severity`, as text. Critical alerts
+ * inhibit warning/info alerts with the same alertname, namespace and service so one incident pages
+ * once. Plain values in, plain text out: the local sandbox runs a real Alertmanager on exactly this.
  */
-export function renderAlertmanagerConfig(args: AlertRoutingArgs): pulumi.Output<string> {
+export function alertmanagerConfigYaml(
+  args: Omit<AlertRoutingArgs, keyof ReceiverCredentials> & ReceiverCredentials,
+): string {
+  const kinds = receiverKinds(args);
+  const receiver = (severity: Severity): Record<string, unknown> => {
+    const name = `${severity}-${kinds[severity]}`;
+    const kind = kinds[severity];
+    switch (kind) {
+      case "slack":
+        return {
+          name,
+          slack_configs: [
+            {
+              api_url: args.slackWebhookUrl,
+              channel: args.slackChannel ?? "#alerts",
+              send_resolved: true,
+              title: "[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }}",
+              text: "{{ range .Alerts }}{{ .Annotations.summary }}\n{{ .Annotations.description }}\n{{ .Annotations.runbook_url }}\n{{ end }}",
+            },
+          ],
+        };
+      case "pagerduty":
+        return { name, pagerduty_configs: [{ routing_key: args.pagerdutyRoutingKey, send_resolved: true }] };
+      case "webhook":
+        return { name, webhook_configs: [{ url: args.webhookUrl, send_resolved: true }] };
+      case "none":
+        return { name };
+      default: {
+        const unreachable: never = kind;
+        throw new Error(`unknown receiver kind ${String(unreachable)}`);
+      }
+    }
+  };
+  const config = {
+    route: {
+      receiver: "default-none",
+      group_by: ["alertname", "namespace", "service"],
+      group_wait: args.groupWait ?? "30s",
+      group_interval: args.groupInterval ?? "5m",
+      repeat_interval: DEFAULT_REPEAT.warning,
+      routes: SEVERITIES.map((severity) => ({
+        receiver: `${severity}-${kinds[severity]}`,
+        matchers: [`severity="${severity}"`],
+        repeat_interval: args.repeatInterval?.[severity] ?? DEFAULT_REPEAT[severity],
+      })),
+    },
+    inhibit_rules: [
+      {
+        source_matchers: ['severity="critical"'],
+        target_matchers: ['severity=~"warning|info"'],
+        equal: ["alertname", "namespace", "service"],
+      },
+    ],
+    receivers: [{ name: "default-none" }, ...SEVERITIES.map(receiver)],
+  };
+  return stringify(config);
+}
+
+/** Receiver kind per severity, after checking each kind's credential is given. */
+function receiverKinds(
+  args: AlertRoutingArgs | (ReceiverCredentials & Pick<AlertRoutingArgs, "receivers">),
+): Record<Severity, ReceiverKind> {
   const kinds = { critical: "none", warning: "none", info: "none", ...args.receivers } as Record<
     Severity,
     ReceiverKind
   >;
-  const required: Record<Exclude<ReceiverKind, "none">, [string, pulumi.Input<string> | undefined]> = {
+  const required: Record<Exclude<ReceiverKind, "none">, [string, unknown]> = {
     slack: ["slackWebhookUrl", args.slackWebhookUrl],
     pagerduty: ["pagerdutyRoutingKey", args.pagerdutyRoutingKey],
     webhook: ["webhookUrl", args.webhookUrl],
@@ -52,61 +119,19 @@ export function renderAlertmanagerConfig(args: AlertRoutingArgs): pulumi.Output<
       throw new Error(`receivers.${severity}: "${kind}" needs '${required[kind][0]}', which is not set`);
     }
   }
+  return kinds;
+}
+
+/**
+ * The Alertmanager configuration for a stack, as a secret Output because receivers carry
+ * credentials; it is only ever stored in a Kubernetes Secret.
+ */
+export function renderAlertmanagerConfig(args: AlertRoutingArgs): pulumi.Output<string> {
+  receiverKinds(args); // fail at once, before any Output, when a credential is missing
   const text = pulumi
     .all([args.slackWebhookUrl, args.pagerdutyRoutingKey, args.webhookUrl])
-    .apply(([slackUrl, routingKey, webhookUrl]) => {
-      const receiver = (severity: Severity): Record<string, unknown> => {
-        const name = `${severity}-${kinds[severity]}`;
-        const kind = kinds[severity];
-        switch (kind) {
-          case "slack":
-            return {
-              name,
-              slack_configs: [
-                {
-                  api_url: slackUrl,
-                  channel: args.slackChannel ?? "#alerts",
-                  send_resolved: true,
-                  title: "[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }}",
-                  text: "{{ range .Alerts }}{{ .Annotations.summary }}\n{{ .Annotations.description }}\n{{ .Annotations.runbook_url }}\n{{ end }}",
-                },
-              ],
-            };
-          case "pagerduty":
-            return { name, pagerduty_configs: [{ routing_key: routingKey, send_resolved: true }] };
-          case "webhook":
-            return { name, webhook_configs: [{ url: webhookUrl, send_resolved: true }] };
-          case "none":
-            return { name };
-          default: {
-            const unreachable: never = kind;
-            throw new Error(`unknown receiver kind ${String(unreachable)}`);
-          }
-        }
-      };
-      const config = {
-        route: {
-          receiver: "default-none",
-          group_by: ["alertname", "namespace", "service"],
-          group_wait: args.groupWait ?? "30s",
-          group_interval: args.groupInterval ?? "5m",
-          repeat_interval: DEFAULT_REPEAT.warning,
-          routes: SEVERITIES.map((severity) => ({
-            receiver: `${severity}-${kinds[severity]}`,
-            matchers: [`severity="${severity}"`],
-            repeat_interval: args.repeatInterval?.[severity] ?? DEFAULT_REPEAT[severity],
-          })),
-        },
-        inhibit_rules: [
-          {
-            source_matchers: ['severity="critical"'],
-            target_matchers: ['severity=~"warning|info"'],
-            equal: ["alertname", "namespace", "service"],
-          },
-        ],
-        receivers: [{ name: "default-none" }, ...SEVERITIES.map(receiver)],
-      };
-      return stringify(config);
-    });
+    .apply(([slackWebhookUrl, pagerdutyRoutingKey, webhookUrl]) =>
+      alertmanagerConfigYaml({ ...args, slackWebhookUrl, pagerdutyRoutingKey, webhookUrl }),
+    );
   return pulumi.secret(text);
 }

@@ -18,7 +18,7 @@ export interface ScrapeSettings {
   path?: string;
   /** Scrape interval; 15s is the article's advice (1s overloads Prometheus for no insight). @default "15s" */
   interval?: string;
-  /** Scrape timeout; must not exceed `interval`. @default "10s" */
+  /** Scrape timeout; must not exceed `interval`. @default "10s", or `interval` when shorter */
   scrapeTimeout?: string;
   /** Keep the target's own labels when they clash with the ones Prometheus attaches. @default false */
   honorLabels?: boolean;
@@ -55,7 +55,8 @@ export interface ServiceMonitorArgs extends ScrapeSettings {
  */
 export function serviceMonitorSpec(args: Omit<ServiceMonitorArgs, "labels" | "name">) {
   const interval = args.interval ?? "15s";
-  const scrapeTimeout = args.scrapeTimeout ?? "10s";
+  // Prometheus' own default: 10s, or the interval when that is shorter.
+  const scrapeTimeout = args.scrapeTimeout ?? (parseDuration("interval", interval) < 10 ? interval : "10s");
   if (parseDuration("scrapeTimeout", scrapeTimeout) > parseDuration("interval", interval)) {
     throw new InputPropertyError(
       "scrapeTimeout",

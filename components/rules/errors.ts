@@ -11,6 +11,16 @@ export const errorRatioRecord = (c: CatalogueContext, window: SloWindow) =>
 /** Recorded requests per second over the last hour, per namespace: the minimum-traffic guard. */
 export const requestRateRecord = (c: CatalogueContext) => `${c.prefix}:request_rate:rate1h`;
 
+/** Share of non-client requests that ended in a server error over `window`, per namespace. */
+function errorRatioExpr(c: CatalogueContext, window: string): string {
+  const total = c.names.requestTotal;
+  // `or ... * 0` keeps the ratio at 0 (not absent) before the first server error is counted.
+  return (
+    `(sum by (namespace) (rate(${total}{status="server_error"}[${window}])) or sum by (namespace) (rate(${total}[${window}])) * 0)` +
+    ` / sum by (namespace) (rate(${total}{status!="client_error"}[${window}]))`
+  );
+}
+
 /**
  * The minimum-traffic guard appended to ratio alerts, so one failed request in a quiet hour does not
  * page. Written out rather than read from the recorded rate: groups evaluate independently, and a
@@ -33,8 +43,11 @@ const TICKET: [SloWindow, SloWindow, number][] = [
 /** Errors and the availability SLO: error-ratio recordings, a plain error-rate alert, and budget burn. */
 export function errorRules(c: CatalogueContext): RuleGroup {
   const t = c.thresholds;
-  const total = c.names.requestTotal;
   const budget = 1 - t.sloTarget;
+  // The recorded ratio when the window is one of the SLO windows, else written out.
+  const windowRatio = (SLO_WINDOWS as readonly string[]).includes(t.errorRatioWindow)
+    ? errorRatioRecord(c, t.errorRatioWindow as SloWindow)
+    : `(${errorRatioExpr(c, t.errorRatioWindow)})`;
   const burn = (rows: [SloWindow, SloWindow, number][]) =>
     rows
       .map(
@@ -52,22 +65,16 @@ export function errorRules(c: CatalogueContext): RuleGroup {
   return {
     name: `${c.prefix}-errors`,
     rules: [
-      ...SLO_WINDOWS.map((w) => ({
-        record: errorRatioRecord(c, w),
-        // `or ... * 0` keeps the ratio at 0 (not absent) before the first server error is counted.
-        expr:
-          `(sum by (namespace) (rate(${total}{status="server_error"}[${w}])) or sum by (namespace) (rate(${total}[${w}])) * 0)` +
-          ` / sum by (namespace) (rate(${total}{status!="client_error"}[${w}]))`,
-      })),
-      { record: requestRateRecord(c), expr: `sum by (namespace) (rate(${total}[1h]))` },
+      ...SLO_WINDOWS.map((w) => ({ record: errorRatioRecord(c, w), expr: errorRatioExpr(c, w) })),
+      { record: requestRateRecord(c), expr: `sum by (namespace) (rate(${c.names.requestTotal}[1h]))` },
       {
         alert: `${c.alertPrefix}HighErrorRate`,
-        expr: `${errorRatioRecord(c, "5m")} > ${num(t.errorRatio)} ${trafficGuard(c)}`,
+        expr: `${windowRatio} > ${num(t.errorRatio)} ${trafficGuard(c)}`,
         for: t.errorRatioFor,
         labels: { severity: "warning" },
         annotations: {
           summary: `${c.alertPrefix} fails more than ${num(t.errorRatio * 100)}% of requests`,
-          description: `{{ $value | humanizePercentage }} of requests in namespace {{ $labels.namespace }} (all pods) ended in a server error over 5m.`,
+          description: `{{ $value | humanizePercentage }} of requests in namespace {{ $labels.namespace }} (all pods) ended in a server error over ${t.errorRatioWindow}.`,
           runbook_url: c.runbookUrl(`${c.alertPrefix}HighErrorRate`),
         },
       },

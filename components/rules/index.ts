@@ -64,7 +64,8 @@ export function ruleCatalogue(options: RuleCatalogueOptions): RuleGroup[] {
   }
   const thresholds: AlertThresholds = { ...DEFAULT_THRESHOLDS, ...options.thresholds };
   for (const [key, value] of Object.entries(thresholds)) {
-    if (key.endsWith("For")) parseDuration(`thresholds.${key}`, String(value));
+    if (typeof DEFAULT_THRESHOLDS[key as keyof AlertThresholds] === "string")
+      parseDuration(`thresholds.${key}`, String(value));
     else if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
       throw new InputPropertyError(
         `thresholds.${key}`,

@@ -13,6 +13,8 @@ export interface AlertThresholds {
   errorRatio: number;
   /** @default "10m" */
   errorRatioFor: string;
+  /** Rate window of `<Prefix>HighErrorRate`; shorter reacts (and recovers) faster, noisier. @default "5m" */
+  errorRatioWindow: string;
   /** Below this many requests per hour, ratio alerts stay silent: a quiet hour must not page. @default 10 */
   minRequestsPerHour: number;
   /** p99 of successful request duration (submit to video) above which latency alerts. @default 900 */
@@ -53,6 +55,7 @@ export const DEFAULT_THRESHOLDS: AlertThresholds = {
   sloTarget: 0.99,
   errorRatio: 0.05,
   errorRatioFor: "10m",
+  errorRatioWindow: "5m",
   minRequestsPerHour: 10,
   latencyP99Seconds: 900,
   latencyFor: "15m",

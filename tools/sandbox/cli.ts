@@ -1,0 +1,137 @@
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import * as path from "node:path";
+import { REPO_ROOT } from "../stack-file";
+import { Endpoints, Sandbox } from "./sandbox";
+
+const STATE_DIR = path.join(REPO_ROOT, ".sandbox");
+
+/** The fault switches: what each sets on an app instance, and what turns it off. */
+const FAULTS: Record<string, { on: Record<string, number>; off: Record<string, number>; what: string }> = {
+  errors: {
+    on: { errorRate: 1 },
+    off: { errorRate: 0 },
+    what: "every job fails (SonicHighErrorRate, SonicErrorBudgetBurn)",
+  },
+  gpu: {
+    on: { gpuMemoryPressure: 0.95 },
+    off: { gpuMemoryPressure: 0 },
+    what: "GPU memory above 95% (HighGPUMemoryUsage)",
+  },
+  desync: {
+    on: { avOffsetSeconds: 0.4 },
+    off: { avOffsetSeconds: 0 },
+    what: "videos drift 400 ms from their audio (SonicAudioVideoDesync)",
+  },
+  leak: {
+    on: { memoryGrowthBytesPerJob: 5 * 1024 * 1024 },
+    off: { memoryGrowthBytesPerJob: 0 },
+    what: "5 MiB retained per job (SonicMemoryLeak)",
+  },
+};
+
+const USAGE = `usage:
+  npm start [-- --stack dev|prod] [--instances N]     start the sandbox (Ctrl-C stops everything)
+  npm run sandbox -- fault <${Object.keys(FAULTS).join("|")}> [--instance N] [--off]
+  npm run sandbox -- kill <N> | revive <N>              stop or restart instance N (SonicTargetDown)
+  npm run sandbox -- alerts                             alerts Prometheus has pending or firing`;
+
+function flag(argv: string[], name: string): string | undefined {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+}
+
+function endpoints(): Endpoints {
+  const file = path.join(STATE_DIR, "endpoints.json");
+  if (!existsSync(file)) throw new Error("no sandbox is running here: start one with 'npm start'");
+  return JSON.parse(readFileSync(file, "utf8")) as Endpoints;
+}
+
+async function start(argv: string[]): Promise<void> {
+  rmSync(STATE_DIR, { recursive: true, force: true });
+  const sandbox = new Sandbox({
+    stack: flag(argv, "--stack") ?? "dev",
+    instances: Number(flag(argv, "--instances") ?? 2),
+    stateDir: STATE_DIR,
+    ports: { prometheus: 9090, alertmanager: 9093, sink: 9095, firstApp: 8081 },
+  });
+  const stop = async () => {
+    process.stdout.write("\nstopping the sandbox...\n");
+    await sandbox.stop();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void stop());
+  process.on("SIGTERM", () => void stop());
+  try {
+    const e = await sandbox.start();
+    process.stdout.write(
+      [
+        "Sonic sandbox is up (simulated GPU backend; nothing here needs a cluster).",
+        "",
+        `  Prometheus     ${e.prometheus}   (Alerts: ${e.prometheus}/alerts, Targets: ${e.prometheus}/targets)`,
+        `  Alertmanager   ${e.alertmanager}`,
+        `  Webhook sink   ${e.sink}/alerts  -> ${path.relative(process.cwd(), e.webhookLog)} (tail -f it)`,
+        ...e.instances.map((i, n) => `  Sonic #${n}       ${i.url}   (pod ${i.pod})`),
+        "",
+        `Endpoints for scripts: ${path.relative(process.cwd(), path.join(STATE_DIR, "endpoints.json"))}`,
+        "Faults, from another terminal:",
+        ...Object.entries(FAULTS).map(
+          ([name, f]) => `  npm run sandbox -- fault ${name} [--off]   ${f.what}`,
+        ),
+        "  npm run sandbox -- kill 0  /  revive 0      instance 0 down (SonicTargetDown)",
+        "Ctrl-C stops every process.",
+        "",
+      ].join("\n"),
+    );
+  } catch (err) {
+    await sandbox.stop();
+    throw err;
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command = "start", arg] = argv;
+  switch (command) {
+    case "start":
+    case "--stack":
+    case "--instances":
+      return start(argv);
+    case "fault": {
+      const fault = FAULTS[arg];
+      if (!fault) throw new Error(`unknown fault "${arg}"\n${USAGE}`);
+      const e = endpoints();
+      const which = flag(argv, "--instance");
+      const targets = which === undefined ? e.instances : [e.instances[Number(which)]];
+      for (const target of targets) {
+        const res = await fetch(`${target.url}/v1/simulation/faults`, {
+          method: "PUT",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(argv.includes("--off") ? fault.off : fault.on),
+        });
+        process.stdout.write(`${target.pod}: ${res.status} ${await res.text()}\n`);
+      }
+      return;
+    }
+    case "kill":
+    case "revive": {
+      const res = await fetch(`${endpoints().sink}/control/${command}/${Number(arg ?? 0)}`, {
+        method: "POST",
+      });
+      process.stdout.write(`${await res.text()}\n`);
+      return;
+    }
+    case "alerts": {
+      const res = (await (await fetch(`${endpoints().prometheus}/api/v1/alerts`)).json()) as any;
+      for (const a of res.data.alerts)
+        process.stdout.write(`${a.state.padEnd(8)} ${a.labels.alertname} ${JSON.stringify(a.labels)}\n`);
+      if (res.data.alerts.length === 0) process.stdout.write("no alerts pending or firing\n");
+      return;
+    }
+    default:
+      throw new Error(USAGE);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  process.stderr.write(`${(err as Error).message}\n`);
+  process.exit(1);
+});

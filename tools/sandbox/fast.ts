@@ -1,0 +1,26 @@
+import type { SandboxOptions } from "./sandbox";
+
+/**
+ * Sandbox settings for the end-to-end test and the alert benchmark: 1 s scrapes and evaluations and
+ * short `for:` windows, set through the same threshold config the stacks use (never by editing rules).
+ */
+export function fastSandboxOptions(stateDir: string): SandboxOptions {
+  return {
+    stateDir,
+    instances: 2,
+    scrapeInterval: "1s",
+    evaluationInterval: "1s",
+    rateWindow: "20s",
+    thresholds: {
+      gpuMemoryFor: "5s",
+      errorRatioFor: "5s",
+      errorRatioWindow: "10s",
+      burnRatePageFor: "5s",
+      targetDownFor: "5s",
+      metricsAbsentFor: "5s",
+    },
+    alertmanager: { groupWait: "1s", groupInterval: "2s" },
+    appEnv: { SONIC_SIM_RTF: "0.05" },
+    loadPerSecond: 4,
+  };
+}

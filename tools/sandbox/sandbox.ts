@@ -1,0 +1,375 @@
+import { ChildProcess, spawn, spawnSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
+import { stringify } from "yaml";
+import {
+  alertmanagerConfigYaml,
+  AlertThresholds,
+  metricNames,
+  requestQpsRule,
+  ruleCatalogue,
+  ruleFileYaml,
+  serviceMonitorSpec,
+} from "../../components";
+import { parseStackConfig, SECRET_KEYS } from "../../stacks/config";
+import { png, wav } from "../../test/support/media";
+import { readStackFile, REPO_ROOT } from "../stack-file";
+import { freePort } from "./ports";
+import { WebhookSink } from "./sink";
+
+export const SERVICE = "sonic-generate-service";
+export const NAMESPACE = "ai-inference";
+
+export interface SandboxOptions {
+  /** Stack file whose thresholds, routing and autoscaling bounds the sandbox uses. @default "dev" */
+  stack?: string;
+  /** App instances, as if pods. @default 2 */
+  instances?: number;
+  /** Folder for configs, data and logs; nothing is written outside it. */
+  stateDir: string;
+  /** Scrape interval written into the ServiceMonitor spec the scrape config derives from. @default the stack's */
+  scrapeInterval?: string;
+  /** Rule evaluation interval. @default the stack's */
+  evaluationInterval?: string;
+  /** Threshold and `for:` overrides on top of the stack's (the end-to-end test shortens them). @default {} */
+  thresholds?: Partial<AlertThresholds>;
+  /** Rate window of the QPS signal. @default the stack's */
+  rateWindow?: string;
+  /** Alertmanager grouping waits. @default { groupWait: "5s", groupInterval: "30s" } */
+  alertmanager?: { groupWait: string; groupInterval: string };
+  /** Extra environment of every app instance. @default simulated backend at RTF 0.5 */
+  appEnv?: Record<string, string>;
+  /** Job submissions per second per instance by the load generator. @default 1 */
+  loadPerSecond?: number;
+  /** Preferred ports; taken ones are replaced by free ones. */
+  ports?: { prometheus?: number; alertmanager?: number; sink?: number; firstApp?: number };
+  /** Where child processes' output goes. @default files in stateDir */
+  quiet?: boolean;
+}
+
+export interface SandboxInstance {
+  pod: string;
+  url: string;
+  port: number;
+  /** Submissions the load generator sent it (for the adapter check). */
+  sent: number;
+  process?: ChildProcess;
+}
+
+export interface Endpoints {
+  prometheus: string;
+  alertmanager: string;
+  sink: string;
+  webhookLog: string;
+  instances: { pod: string; url: string }[];
+}
+
+function binary(name: string): string {
+  const found = spawnSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" }).stdout.trim();
+  if (!found) {
+    throw new Error(
+      `${name} is not installed: run 'npm run setup' (or 'sudo apt-get install prometheus prometheus-alertmanager')`,
+    );
+  }
+  return found;
+}
+
+async function waitFor(url: string, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      /* not up yet */
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what} did not come up at ${url} within ${timeoutMs / 1000}s`);
+}
+
+/**
+ * The monitoring path on one machine: the real app (simulated backend) as several "pods", a real
+ * Prometheus scraping them with a config derived from the ServiceMonitor spec and loading the stack's
+ * rule catalogue, a real Alertmanager with the stack's routing, and a webhook sink. No cluster.
+ */
+export class Sandbox {
+  readonly instances: SandboxInstance[] = [];
+  endpoints!: Endpoints;
+  sink!: WebhookSink;
+  private children: ChildProcess[] = [];
+  private timers: NodeJS.Timeout[] = [];
+  private stopped = false;
+  private readonly stack: string;
+  private readonly config: ReturnType<typeof parseStackConfig>;
+
+  constructor(private readonly options: SandboxOptions) {
+    this.stack = options.stack ?? "dev";
+    const raw: Record<string, string> = {};
+    for (const [k, v] of Object.entries(readStackFile(this.stack).config))
+      raw[k.replace(/^sonic-observability:/, "")] = v;
+    this.config = parseStackConfig(raw, new Set(SECRET_KEYS));
+  }
+
+  /** The rule groups the sandbox's Prometheus loads: the stack's catalogue with the option overrides. */
+  ruleGroups() {
+    const { runbookBaseUrl, ...stackThresholds } = this.config.alerts;
+    return ruleCatalogue({
+      job: SERVICE,
+      namespace: NAMESPACE,
+      hpaName: SERVICE,
+      thresholds: { ...stackThresholds, ...this.options.thresholds },
+      runbookBaseUrl,
+      rateWindow: this.rateWindow,
+    });
+  }
+
+  get rateWindow(): string {
+    return this.options.rateWindow ?? this.config.autoscaling.rateWindow;
+  }
+
+  get scrapeInterval(): string {
+    return this.options.scrapeInterval ?? this.config.prometheus.scrapeInterval;
+  }
+
+  get evaluationInterval(): string {
+    return this.options.evaluationInterval ?? this.config.prometheus.evaluationInterval;
+  }
+
+  /** The prometheus-adapter rule, as the adapter would get it for this stack. */
+  adapterRule() {
+    return requestQpsRule({
+      metricPrefix: "sonic",
+      rateWindow: this.rateWindow,
+      scrapeInterval: this.scrapeInterval,
+    });
+  }
+
+  async start(): Promise<Endpoints> {
+    const dir = this.options.stateDir;
+    mkdirSync(dir, { recursive: true });
+    const prometheusBin = binary("prometheus");
+    const alertmanagerBin = binary("prometheus-alertmanager");
+    const ports = this.options.ports ?? {};
+    const promPort = await freePort(ports.prometheus ?? 0);
+    const amPort = await freePort(ports.alertmanager ?? 0);
+    const sinkPort = await freePort(ports.sink ?? 0);
+
+    const count = this.options.instances ?? 2;
+    for (let i = 0; i < count; i++) {
+      const port = await freePort(ports.firstApp ? ports.firstApp + i : 0);
+      this.instances.push({ pod: `${SERVICE}-sandbox-${i}`, port, url: `http://127.0.0.1:${port}`, sent: 0 });
+    }
+    this.sink = new WebhookSink(
+      path.join(dir, "webhook.log"),
+      {
+        namespace: NAMESPACE,
+        name: SERVICE,
+        min: this.config.autoscaling.minReplicas,
+        max: this.config.autoscaling.maxReplicas,
+        current: () =>
+          this.instances.filter((i) => i.process && i.process.exitCode === null && !i.process.killed).length,
+      },
+      { control: (command, arg) => this.control(command, Number(arg)) },
+    );
+    const sinkUrl = await this.sink.listen(sinkPort);
+
+    for (const instance of this.instances) this.startInstance(instance);
+
+    writeFileSync(
+      path.join(dir, "rules.yaml"),
+      ruleFileYaml(this.ruleGroups(), `sandbox rules of the ${this.stack} stack`),
+    );
+    writeFileSync(path.join(dir, "prometheus.yml"), stringify(this.prometheusConfig(amPort, sinkPort)));
+    writeFileSync(
+      path.join(dir, "alertmanager.yml"),
+      alertmanagerConfigYaml({
+        receivers: { critical: "webhook", warning: "webhook", info: "webhook" },
+        webhookUrl: `${sinkUrl}/alerts`,
+        repeatInterval: this.config.alertmanager.repeatInterval,
+        groupWait: this.options.alertmanager?.groupWait ?? "5s",
+        groupInterval: this.options.alertmanager?.groupInterval ?? "30s",
+      }),
+    );
+    this.spawn("alertmanager", alertmanagerBin, [
+      `--config.file=${path.join(dir, "alertmanager.yml")}`,
+      `--storage.path=${path.join(dir, "alertmanager-data")}`,
+      `--web.listen-address=127.0.0.1:${amPort}`,
+      "--cluster.listen-address=",
+    ]);
+    this.spawn("prometheus", prometheusBin, [
+      `--config.file=${path.join(dir, "prometheus.yml")}`,
+      `--storage.tsdb.path=${path.join(dir, "prometheus-data")}`,
+      `--web.listen-address=127.0.0.1:${promPort}`,
+    ]);
+    this.endpoints = {
+      prometheus: `http://127.0.0.1:${promPort}`,
+      alertmanager: `http://127.0.0.1:${amPort}`,
+      sink: sinkUrl,
+      webhookLog: path.join(dir, "webhook.log"),
+      instances: this.instances.map(({ pod, url }) => ({ pod, url })),
+    };
+    await Promise.all([
+      waitFor(`${this.endpoints.prometheus}/-/ready`, "Prometheus"),
+      waitFor(`${this.endpoints.alertmanager}/-/ready`, "Alertmanager"),
+      ...this.instances.map((i) => waitFor(`${i.url}/healthz`, i.pod)),
+    ]);
+    this.startLoad();
+    writeFileSync(path.join(dir, "endpoints.json"), JSON.stringify(this.endpoints, null, 2));
+    return this.endpoints;
+  }
+
+  /** Prometheus' config: the ServiceMonitor's endpoint turned into the scrape job the operator would write. */
+  prometheusConfig(amPort: number, sinkPort: number) {
+    const spec = serviceMonitorSpec({
+      namespace: NAMESPACE,
+      selector: { app: SERVICE },
+      interval: this.scrapeInterval,
+    });
+    const endpoint = spec.endpoints[0];
+    return {
+      global: {
+        scrape_interval: this.scrapeInterval,
+        evaluation_interval: this.evaluationInterval,
+        external_labels: { cluster: "sandbox", env: this.config.env },
+      },
+      rule_files: ["rules.yaml"],
+      alerting: { alertmanagers: [{ static_configs: [{ targets: [`127.0.0.1:${amPort}`] }] }] },
+      scrape_configs: [
+        {
+          // The operator's job name; the `job` label it attaches is the Service name.
+          job_name: `serviceMonitor/${NAMESPACE}/${SERVICE}/0`,
+          scrape_interval: endpoint.interval,
+          scrape_timeout: endpoint.scrapeTimeout,
+          metrics_path: endpoint.path,
+          scheme: endpoint.scheme,
+          honor_labels: endpoint.honorLabels,
+          static_configs: this.instances.map((i) => ({
+            targets: [`127.0.0.1:${i.port}`],
+            labels: {
+              job: SERVICE,
+              namespace: NAMESPACE,
+              service: SERVICE,
+              pod: i.pod,
+              container: SERVICE,
+              endpoint: endpoint.port,
+            },
+          })),
+        },
+        {
+          job_name: "kube-state-metrics",
+          scrape_interval: this.scrapeInterval,
+          static_configs: [{ targets: [`127.0.0.1:${sinkPort}`], labels: { job: "kube-state-metrics" } }],
+        },
+      ],
+    };
+  }
+
+  /** Kills (`kill`) or restarts (`revive`) one instance, as a crashed or rescheduled pod. */
+  async control(command: string, index: number): Promise<string> {
+    const instance = this.instances[index];
+    if (!instance) throw new Error(`no instance ${index}`);
+    if (command === "kill") {
+      instance.process?.kill("SIGKILL");
+      await new Promise((r) => setTimeout(r, 100));
+      return `killed ${instance.pod}`;
+    }
+    if (command === "revive") {
+      if (instance.process && instance.process.exitCode === null && !instance.process.killed)
+        return `${instance.pod} is running`;
+      this.startInstance(instance);
+      await waitFor(`${instance.url}/healthz`, instance.pod);
+      return `revived ${instance.pod}`;
+    }
+    throw new Error(`unknown command ${command}`);
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    await Promise.all(
+      this.children.map(
+        (child) =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null || child.signalCode !== null) return resolve();
+            const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+            child.once("exit", () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            child.kill("SIGTERM");
+          }),
+      ),
+    );
+    await this.sink?.close();
+  }
+
+  private startInstance(instance: SandboxInstance): void {
+    instance.process = this.spawn(
+      instance.pod,
+      process.execPath,
+      ["-r", "ts-node/register/transpile-only", path.join(REPO_ROOT, "app", "main.ts")],
+      {
+        PORT: String(instance.port),
+        HOST: "127.0.0.1",
+        SONIC_BACKEND: "simulated",
+        SONIC_SIM_RTF: "0.5",
+        SONIC_QUEUE_CAPACITY: "32",
+        SONIC_CONCURRENCY_PER_GPU: "2",
+        SONIC_SHUTDOWN_GRACE_SECONDS: "2",
+        SONIC_NVIDIA_SMI: "/nonexistent/nvidia-smi",
+        SONIC_GPU_SAMPLE_SECONDS: "1",
+        ...this.options.appEnv,
+      },
+    );
+  }
+
+  private spawn(
+    name: string,
+    command: string,
+    args: string[],
+    env: Record<string, string> = {},
+  ): ChildProcess {
+    const child = spawn(command, args, {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const log = path.join(this.options.stateDir, `${name}.log`);
+    child.stdout!.on("data", (d) => writeFileSync(log, d, { flag: "a" }));
+    child.stderr!.on("data", (d) => writeFileSync(log, d, { flag: "a" }));
+    this.children.push(child);
+    return child;
+  }
+
+  /** A steady mixed workload: valid jobs of 1-3 s of audio, and one bad upload in twenty. */
+  private startLoad(): void {
+    const audio = [wav(1), wav(2), wav(3)];
+    const image = png(128, 128);
+    const perSecond = this.options.loadPerSecond ?? 1;
+    let tick = 0;
+    this.timers.push(
+      setInterval(() => {
+        tick++;
+        for (const instance of this.instances) {
+          const body = new FormData();
+          const bad = tick % 20 === 0;
+          body.set(
+            "audio",
+            new Blob([bad ? Buffer.from("not audio") : audio[tick % audio.length]], { type: "audio/wav" }),
+            "a.wav",
+          );
+          body.set("image", new Blob([image], { type: "image/png" }), "p.png");
+          instance.sent++;
+          fetch(`${instance.url}/v1/videos`, { method: "POST", body }).then(
+            (res) => res.arrayBuffer(),
+            () => undefined, // a killed instance refuses connections: that is the point of the fault
+          );
+        }
+      }, 1000 / perSecond),
+    );
+  }
+}
+
+/** Metric names the sandbox's load exercises, for the checks that want them. */
+export const SONIC_METRICS = metricNames("sonic");
