@@ -1,0 +1,127 @@
+import * as assert from "node:assert/strict";
+import { execFile, execFileSync } from "node:child_process";
+import { cpSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { promisify } from "node:util";
+import { REPO_ROOT } from "../tools/stack-file";
+
+const run = promisify(execFile);
+const TS = ["-r", "ts-node/register/transpile-only"];
+
+async function tool(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [...TS, ...args], {
+      cwd: REPO_ROOT,
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+/** A scratch git repository holding this program, committed, so a change can be diffed against HEAD. */
+function scratchRepo(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), "sonic-diff-repo-"));
+  for (const item of [
+    "components",
+    "stacks",
+    "app",
+    "Pulumi.yaml",
+    "Pulumi.dev.yaml",
+    "Pulumi.prod.yaml",
+    "package.json",
+    "tsconfig.json",
+  ]) {
+    cpSync(path.join(REPO_ROOT, item), path.join(dir, item), { recursive: true });
+  }
+  symlinkSync(path.join(REPO_ROOT, "node_modules"), path.join(dir, "node_modules"));
+  writeFileSync(path.join(dir, ".gitignore"), "node_modules\n");
+  const git = (...args: string[]) =>
+    execFileSync("git", ["-c", "user.email=t@example.com", "-c", "user.name=test", ...args], {
+      cwd: dir,
+      stdio: "ignore",
+    });
+  git("init", "-q");
+  git("add", "-A");
+  git("commit", "-qm", "base");
+  return dir;
+}
+
+describe("offline render and diff", function () {
+  this.timeout(120_000);
+
+  it("renders one YAML file per object, sorted and stable, secrets as [secret], charts as reference plus values", async () => {
+    const out = mkdtempSync(path.join(tmpdir(), "sonic-render-"));
+    const first = await tool(["tools/render.ts", "--stack", "prod", "--out", out]);
+    assert.equal(first.code, 0, first.stderr);
+    const files = readdirSync(out);
+    assert.deepEqual(files, [...files].sort());
+    assert.ok(files.includes("monitoring.helmrelease.prometheus-stack.yaml"));
+    assert.ok(files.includes("ai-inference.servicemonitor.sonic-generate-service.yaml"));
+    const chart = readFileSync(path.join(out, "monitoring.helmrelease.prometheus-stack.yaml"), "utf8");
+    assert.match(
+      chart,
+      /^chart: https:\/\/prometheus-community\.github\.io\/helm-charts\/kube-prometheus-stack$/m,
+    );
+    assert.match(chart, /^version: 88\.5\.3$/m);
+    const all = files.map((f) => readFileSync(path.join(out, f), "utf8")).join("\n");
+    assert.doesNotMatch(all, /stand-in|mock-generated-password/);
+    assert.match(
+      readFileSync(path.join(out, "monitoring.secret.remote-write-0.yaml"), "utf8"),
+      /^stringData: "\[secret\]"$/m,
+    );
+    const again = mkdtempSync(path.join(tmpdir(), "sonic-render-"));
+    await tool(["tools/render.ts", "--stack", "prod", "--out", again]);
+    for (const f of files)
+      assert.equal(
+        readFileSync(path.join(again, f), "utf8"),
+        readFileSync(path.join(out, f), "utf8"),
+        `${f} is not stable`,
+      );
+  });
+
+  it("shows a changed config value as exactly that field of that object, and exits 1", async () => {
+    const repo = scratchRepo();
+    const stackFile = path.join(repo, "Pulumi.dev.yaml");
+    writeFileSync(
+      stackFile,
+      readFileSync(stackFile, "utf8").replace("    maxReplicas: 2\n", "    maxReplicas: 3\n"),
+    );
+    const result = await tool(["tools/diff.ts", "--stack", "dev", "--base", "HEAD", "--repo", repo]);
+    assert.equal(result.code, 1, result.stderr);
+    assert.equal(
+      result.stdout,
+      "1 object(s) differ between HEAD (dev) and the working tree (dev):\n" +
+        "~ ai-inference.horizontalpodautoscaler.sonic-generate-service.yaml\n" +
+        "    spec.maxReplicas: 2 -> 3\n",
+    );
+  });
+
+  it("exits 0 and says so when nothing differs", async () => {
+    const result = await tool([
+      "tools/diff.ts",
+      "--stack",
+      "prod",
+      "--base",
+      "HEAD",
+      "--repo",
+      scratchRepo(),
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, "no differences between HEAD (prod) and the working tree (prod)\n");
+  });
+
+  it("shows how dev and prod differ", async () => {
+    const result = await tool(["tools/diff.ts", "--stacks", "dev", "prod"]);
+    assert.equal(result.code, 1);
+    assert.match(
+      result.stdout,
+      /~ ai-inference\.horizontalpodautoscaler\.sonic-generate-service\.yaml\n(?:.*\n)*? {4}spec\.maxReplicas: 2 -> 8\n/,
+    );
+    assert.match(result.stdout, /^\+ monitoring\.secret\.remote-write-0\.yaml$/m);
+    assert.match(result.stdout, /values\.prometheus\.prometheusSpec\.retention: "3d" -> "30d"/);
+  });
+});
