@@ -8,7 +8,8 @@ import { Sandbox } from "../tools/sandbox/sandbox";
 /**
  * `npm run bench:alerts`: for each critical alert, the time from injecting its fault to the webhook
  * receiving it, next to the theoretical minimum (scrape interval + evaluation interval + `for:`), as a
- * ratio. Runs the sandbox with the end-to-end test's fast settings.
+ * ratio. Runs the sandbox with the end-to-end test's fast settings. (SonicMetricsAbsent is left to the
+ * promtool suites: the sandbox's targets are static, so a dead instance reads up == 0, never absent.)
  */
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), "sonic-bench-alerts-"));
@@ -43,12 +44,6 @@ async function main(): Promise<void> {
       severity: "critical",
       inject: () => sandbox.control("kill", 1),
       clear: () => sandbox.control("revive", 1),
-    },
-    {
-      alert: "SonicMetricsAbsent",
-      severity: "critical",
-      inject: () => Promise.all([sandbox.control("kill", 0), sandbox.control("kill", 1)]),
-      clear: () => Promise.all([sandbox.control("revive", 0), sandbox.control("revive", 1)]),
     },
     {
       alert: "SonicErrorBudgetBurn",
