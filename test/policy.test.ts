@@ -1,0 +1,172 @@
+import * as assert from "node:assert/strict";
+import type { ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
+import {
+  gpuContainersBounded,
+  hpaOwnsReplicas,
+  noPlaintextSecretsInHelmValues,
+  nonRootReadOnly,
+  prometheusAdminApiOff,
+  resourcePolicies,
+  serviceMonitorNamespaces,
+  stackPolicies,
+} from "../policy/guardrails";
+import { renderStack } from "./support/render";
+
+/** Runs one resource policy on one resource, as the policy engine would; returns the violations. */
+function check(
+  policy: ResourceValidationPolicy,
+  type: string,
+  props: Record<string, unknown>,
+  name = "r",
+): string[] {
+  const violations: string[] = [];
+  const validate = policy.validateResource as (args: unknown, report: (m: string) => void) => void;
+  validate({ type, props, name, urn: `urn:pulumi:test::p::${type}::${name}` }, (m) => violations.push(m));
+  return violations;
+}
+
+function checkStack(
+  policy: StackValidationPolicy,
+  resources: { type: string; props: Record<string, unknown>; name?: string }[],
+): string[] {
+  const violations: string[] = [];
+  const validate = policy.validateStack as (args: unknown, report: (m: string) => void) => void;
+  validate({ resources: resources.map((r) => ({ name: "r", urn: "u", ...r })) }, (m) => violations.push(m));
+  return violations;
+}
+
+const gpuDeployment = (
+  container: Record<string, unknown>,
+  podSecurity: Record<string, unknown> = { runAsNonRoot: true },
+) => ({
+  metadata: { name: "sonic", namespace: "ai-inference" },
+  spec: {
+    template: { spec: { securityContext: podSecurity, containers: [{ name: "sonic", ...container }] } },
+  },
+});
+const hardened = { securityContext: { readOnlyRootFilesystem: true } };
+
+describe("the guardrails policy pack", () => {
+  it("refuses a ServiceMonitor that scrapes any namespace, and accepts one that names them", () => {
+    const sm = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor";
+    assert.deepEqual(
+      check(serviceMonitorNamespaces, sm, { spec: { namespaceSelector: { any: true } } }, "sm"),
+      ["ServiceMonitor 'sm': namespaceSelector.any is true; list namespaces in matchNames"],
+    );
+    assert.equal(check(serviceMonitorNamespaces, sm, { spec: {} }).length, 1);
+    assert.deepEqual(
+      check(serviceMonitorNamespaces, sm, { spec: { namespaceSelector: { matchNames: ["ai-inference"] } } }),
+      [],
+    );
+  });
+
+  it("refuses kube-prometheus-stack with the Prometheus admin API on, and accepts it off", () => {
+    const release = "kubernetes:helm.sh/v3:Release";
+    const values = (on: boolean) => ({
+      chart: "kube-prometheus-stack",
+      values: { prometheus: { prometheusSpec: { enableAdminAPI: on } } },
+    });
+    assert.deepEqual(check(prometheusAdminApiOff, release, values(true), "kps"), [
+      "Helm release 'kps': set values.prometheus.prometheusSpec.enableAdminAPI to false",
+    ]);
+    assert.deepEqual(check(prometheusAdminApiOff, release, values(false)), []);
+  });
+
+  it("refuses a GPU container without a GPU limit or CPU/memory requests, and accepts a bounded one", () => {
+    const d = "kubernetes:apps/v1:Deployment";
+    assert.deepEqual(
+      check(
+        gpuContainersBounded,
+        d,
+        gpuDeployment({ resources: { requests: { "nvidia.com/gpu": "1" } } }),
+        "sonic",
+      ),
+      [
+        "sonic/sonic: a GPU is requested but not limited; extended resources are set as limits",
+        "sonic/sonic: a GPU container must set cpu and memory requests",
+      ],
+    );
+    const bounded = gpuDeployment({
+      resources: { limits: { "nvidia.com/gpu": "1" }, requests: { cpu: "2", memory: "8Gi" } },
+    });
+    assert.deepEqual(check(gpuContainersBounded, d, bounded), []);
+  });
+
+  it("refuses root or writable-root containers, and accepts non-root read-only ones", () => {
+    const d = "kubernetes:apps/v1:Deployment";
+    assert.deepEqual(check(nonRootReadOnly, d, gpuDeployment({}, {}), "sonic"), [
+      "sonic/sonic: set securityContext.runAsNonRoot: true (pod or container)",
+      "sonic/sonic: set securityContext.readOnlyRootFilesystem: true",
+    ]);
+    assert.deepEqual(check(nonRootReadOnly, d, gpuDeployment(hardened)), []);
+  });
+
+  it("refuses plaintext credentials in Helm values, and accepts references to Secrets", () => {
+    const release = "kubernetes:helm.sh/v3:Release";
+    const leaky = {
+      values: {
+        grafana: { adminPassword: "hunter2" },
+        alertmanager: {
+          config: {
+            receivers: [{ slack_configs: [{ api_url: "https://hooks.slack.com/services/T0/B0/x" }] }],
+          },
+        },
+      },
+    };
+    assert.deepEqual(check(noPlaintextSecretsInHelmValues, release, leaky, "kps"), [
+      "Helm release 'kps': values.grafana.adminPassword looks like a plaintext credential; reference a Secret instead",
+      "Helm release 'kps': values.alertmanager.config.receivers[0].slack_configs[0].api_url looks like a plaintext credential; reference a Secret instead",
+    ]);
+    const referenced = {
+      values: {
+        grafana: { admin: { existingSecret: "grafana-admin", passwordKey: "admin-password" } },
+        alertmanager: { alertmanagerSpec: { configSecret: "alertmanager-config" } },
+      },
+    };
+    assert.deepEqual(check(noPlaintextSecretsInHelmValues, release, referenced), []);
+  });
+
+  it("refuses a Deployment that sets replicas while an HPA scales it, and accepts one without", () => {
+    const hpa = {
+      type: "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+      props: {
+        metadata: { namespace: "ai-inference" },
+        spec: { scaleTargetRef: { kind: "Deployment", name: "sonic" } },
+      },
+    };
+    const deployment = (replicas?: number) => ({
+      type: "kubernetes:apps/v1:Deployment",
+      props: {
+        metadata: { name: "sonic", namespace: "ai-inference" },
+        spec: replicas === undefined ? {} : { replicas },
+      },
+    });
+    assert.deepEqual(checkStack(hpaOwnsReplicas, [hpa, deployment(3)]), [
+      "Deployment 'ai-inference/sonic' sets spec.replicas (3) but an HPA scales it; leave replicas out",
+    ]);
+    assert.deepEqual(checkStack(hpaOwnsReplicas, [hpa, deployment()]), []);
+    assert.deepEqual(checkStack(hpaOwnsReplicas, [deployment(3)]), []);
+  });
+
+  for (const stack of ["dev", "prod"]) {
+    it(`passes every mandatory policy on the ${stack} stack's own resources`, async () => {
+      const run = await renderStack(stack);
+      const violations: string[] = [];
+      for (const policy of resourcePolicies.filter((p) => p.enforcementLevel === "mandatory")) {
+        for (const r of run.resources.filter((x) => x.custom))
+          violations.push(...check(policy, r.type, r.inputs, r.name));
+      }
+      for (const policy of stackPolicies) {
+        violations.push(
+          ...checkStack(
+            policy,
+            run.resources
+              .filter((r) => r.custom)
+              .map((r) => ({ type: r.type, props: r.inputs, name: r.name })),
+          ),
+        );
+      }
+      assert.deepEqual(violations, []);
+    });
+  }
+});
