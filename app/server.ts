@@ -105,11 +105,12 @@ export async function buildService(
   let draining = false;
 
   await app.register(multipart, {
+    // One part more than needed, so a stray third file is answered "unexpected field", not "too large".
     limits: {
       fileSize: config.SONIC_MAX_UPLOAD_BYTES,
-      files: 2,
+      files: 3,
       fields: 0,
-      parts: 2,
+      parts: 3,
       fieldNameSize: 64,
       headerPairs: 50,
     },

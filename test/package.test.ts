@@ -1,0 +1,125 @@
+import * as assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { packComponents } from "../tools/pack-components";
+import { REPO_ROOT } from "../tools/stack-file";
+
+const root = JSON.parse(readFileSync(path.join(REPO_ROOT, "package.json"), "utf8"));
+
+/** Another team's Pulumi program: a TTS service onboarded with a few lines. */
+const CONSUMER_PROGRAM = `
+import { InferenceObservability } from "@sonic-observability/components";
+
+export const tts = new InferenceObservability("tts", {
+  namespace: "speech",
+  serviceName: "tts-service",
+  selector: { app: "tts-service" },
+  metricPrefix: "tts",
+  autoscaling: { minReplicas: 1, maxReplicas: 6, targetQpsPerPod: 0.5 },
+  thresholds: { latencyP99Seconds: 30 },
+});
+export const customMetric = tts.customMetricName;
+`;
+
+/** Runs the compiled program under the consumer's own Pulumi mock runtime and prints what it registered. */
+const CONSUMER_RUNNER = `
+const pulumi = require("@pulumi/pulumi");
+const seen = [];
+pulumi.runtime.setMocks({
+  newResource: (args) => { seen.push({ type: args.type, name: args.name, inputs: args.inputs }); return { id: args.name + "-id", state: args.inputs }; },
+  call: (args) => args.inputs,
+}, "tts-platform", "dev", false);
+const program = require("./index.js");
+program.customMetric; // force the module's evaluation
+setTimeout(() => process.stdout.write(JSON.stringify(seen)), 1500);
+`;
+
+describe("the component package", function () {
+  this.timeout(300_000);
+
+  it("packs only compiled components with types, and another team's TTS program compiles and runs against it", () => {
+    const out = mkdtempSync(path.join(tmpdir(), "sonic-pack-"));
+    const tarball = packComponents(out);
+    const listing = execFileSync("tar", ["tzf", tarball], { encoding: "utf8" }).trim().split("\n");
+    assert.ok(listing.includes("package/dist/index.js") && listing.includes("package/dist/index.d.ts"));
+    assert.deepEqual(
+      listing.filter((f) => !/^package\/(dist\/.*\.(js|d\.ts)|package\.json|README\.md)$/.test(f)),
+      [],
+    );
+    assert.ok(!listing.some((f) => /app\/|stacks\/|test\//.test(f)));
+
+    const consumer = mkdtempSync(path.join(tmpdir(), "tts-platform-"));
+    writeFileSync(
+      path.join(consumer, "package.json"),
+      JSON.stringify({
+        name: "tts-platform",
+        private: true,
+        dependencies: {
+          "@sonic-observability/components": `file:${tarball}`,
+          "@pulumi/pulumi": root.dependencies["@pulumi/pulumi"],
+          "@pulumi/kubernetes": root.dependencies["@pulumi/kubernetes"],
+        },
+        overrides: { "@pulumi/kubernetesx": { "@pulumi/kubernetes": "$@pulumi/kubernetes" } },
+      }),
+    );
+    execFileSync(
+      "npm",
+      ["install", "--prefer-offline", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"],
+      { cwd: consumer, stdio: "pipe" },
+    );
+    writeFileSync(path.join(consumer, "index.ts"), CONSUMER_PROGRAM);
+    writeFileSync(
+      path.join(consumer, "tsconfig.json"),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          module: "node16",
+          moduleResolution: "node16",
+          target: "ES2022",
+          skipLibCheck: true,
+          types: [],
+        },
+        files: ["index.ts"],
+      }),
+    );
+    execFileSync(
+      process.execPath,
+      [path.join(REPO_ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", "."],
+      { cwd: consumer, stdio: "pipe" },
+    );
+    writeFileSync(path.join(consumer, "run.js"), CONSUMER_RUNNER);
+    const registered = JSON.parse(
+      execFileSync(process.execPath, ["run.js"], { cwd: consumer, encoding: "utf8" }),
+    ) as { type: string; name: string; inputs: any }[];
+
+    const one = (type: string) => {
+      const found = registered.filter((r) => r.type === type);
+      assert.equal(found.length, 1, `${type}: ${found.length}`);
+      return found[0].inputs;
+    };
+    const sm = one("kubernetes:monitoring.coreos.com/v1:ServiceMonitor");
+    assert.deepEqual(
+      [sm.metadata.namespace, sm.spec.namespaceSelector.matchNames, sm.metadata.labels.release],
+      ["speech", ["speech"], "prometheus-stack"],
+    );
+    const rules = one("kubernetes:monitoring.coreos.com/v1:PrometheusRule").spec.groups.flatMap(
+      (g: any) => g.rules,
+    );
+    assert.ok(rules.some((r: any) => r.alert === "TtsHighLatencyP99" && r.expr.includes("> 30 ")));
+    assert.ok(rules.every((r: any) => !r.expr.includes("sonic_")));
+    const hpa = one("kubernetes:autoscaling/v2:HorizontalPodAutoscaler");
+    assert.deepEqual(
+      [
+        hpa.spec.metrics[0].pods.metric.name,
+        hpa.spec.maxReplicas,
+        hpa.spec.metrics[0].pods.target.averageValue,
+      ],
+      ["tts_request_qps", 6, "500m"],
+    );
+    const dashboards = one("kubernetes:core/v1:ConfigMap");
+    assert.equal(JSON.parse(dashboards.data["tts-overview.json"]).title, "Tts overview");
+    assert.ok(registered.some((r) => r.type === "sonic-observability:index:InferenceObservability"));
+  });
+});
