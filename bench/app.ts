@@ -4,7 +4,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import * as path from "node:path";
 import { seriesCount } from "../tools/exposition";
-import { png, wav } from "../test/support/media";
+import { png, wav } from "../tools/media";
 
 /**
  * `npm run bench:app`: throughput of the generate endpoint with instrumentation on and off, measured

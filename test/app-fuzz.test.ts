@@ -1,6 +1,6 @@
 import * as assert from "node:assert/strict";
 import { Agent, request } from "node:http";
-import { png, wav } from "./support/media";
+import { png, wav } from "../tools/media";
 import { RunningService, startService } from "./support/service";
 
 /** Small seeded PRNG (mulberry32): a failing run can be replayed from the seed it prints. */

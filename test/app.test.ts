@@ -9,7 +9,7 @@ import { ConfigError, loadAppConfig } from "../app/config";
 import { parseNvidiaSmiCsv } from "../app/gpu";
 import { DECODE_FAILURE_REASONS, metricNames, REQUEST_STATUSES } from "../components";
 import { parseExposition, seriesCount } from "../tools/exposition";
-import { form, jpeg, png, wav } from "./support/media";
+import { form, jpeg, png, wav } from "../tools/media";
 import { promtool, requirePromtool } from "./support/promtool";
 import { RunningService, startService, waitForJob } from "./support/service";
 

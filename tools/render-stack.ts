@@ -1,12 +1,9 @@
-import * as path from "node:path";
-import { SECRET_KEYS } from "../stacks/config";
-import { MockRunError, runUnderMocks } from "./mock-runtime";
-import { readStackFile, REPO_ROOT } from "./stack-file";
+import { MockRunError } from "./mock-runtime";
+import { runStack } from "./run-stack";
 
 /**
- * Runs the Pulumi program of one stack under the mock runtime with the stack file's real config and
- * prints `{ resources, outputs }` as JSON. Secrets the file cannot provide here (they live encrypted
- * in each user's stack) get stand-in values, marked secret like the real ones.
+ * Prints `{ resources, outputs }` of one stack's program run under the mock runtime as JSON (the
+ * tests read it; see run-stack.ts for how secrets are stood in).
  *
  *   ts-node tools/render-stack.ts --stack dev [--set key=value]... [--omit-secret key]...
  */
@@ -14,22 +11,13 @@ async function main(argv: string[]): Promise<void> {
   const stack = valueOf(argv, "--stack");
   if (!stack)
     throw new Error("usage: render-stack --stack <dev|prod> [--set key=value]... [--omit-secret key]...");
-  const { config } = readStackFile(stack);
-  for (const pair of valuesOf(argv, "--set")) {
-    const eq = pair.indexOf("=");
-    config[`sonic-observability:${pair.slice(0, eq)}`] = pair.slice(eq + 1);
-  }
-  const omitted = new Set(valuesOf(argv, "--omit-secret"));
-  const secretKeys: string[] = [];
-  for (const key of SECRET_KEYS) {
-    // grafanaAdminPassword stays unset by default so the generated-password path is what renders.
-    if (key === "grafanaAdminPassword" || omitted.has(key)) continue;
-    config[`sonic-observability:${key}`] = `stand-in-${key}`;
-    secretKeys.push(`sonic-observability:${key}`);
-  }
-  const result = await runUnderMocks("sonic-observability", stack, config, secretKeys, () =>
-    require(path.join(REPO_ROOT, "stacks", "index.ts")),
+  const set = Object.fromEntries(
+    valuesOf(argv, "--set").map((pair) => [
+      pair.slice(0, pair.indexOf("=")),
+      pair.slice(pair.indexOf("=") + 1),
+    ]),
   );
+  const result = await runStack(stack, { set, omitSecrets: valuesOf(argv, "--omit-secret") });
   process.stdout.write(JSON.stringify(result, null, 1) + "\n");
 }
 

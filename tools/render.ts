@@ -1,9 +1,9 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { stringify } from "yaml";
-import { SECRET_KEYS } from "../stacks/config";
-import { RegisteredResource, runUnderMocks } from "./mock-runtime";
-import { readStackFile, REPO_ROOT } from "./stack-file";
+import type { RegisteredResource } from "./mock-runtime";
+import { runStack } from "./run-stack";
+import { REPO_ROOT } from "./stack-file";
 
 /** One rendered object: a stable file name and its YAML text. */
 export interface RenderedObject {
@@ -14,24 +14,13 @@ export interface RenderedObject {
   body: Record<string, unknown>;
 }
 
-/** Stand-in value of every secret the stack needs: rendered as `[secret]` like the real ones. */
-export const SECRET_STAND_IN = "stand-in-secret";
-
 /**
  * The Kubernetes objects a stack's program registers, as reviewers want to read them: one entry per
  * object, named `<namespace>.<kind>.<name>`, sorted, secrets as `[secret]`. Helm releases appear as
  * their chart reference plus the exact values (the mock runtime does not run Helm).
  */
 export async function renderStackObjects(stack: string, root = REPO_ROOT): Promise<RenderedObject[]> {
-  const { config } = readStackFile(stack, root);
-  const secretKeys = SECRET_KEYS.filter((k) => k !== "grafanaAdminPassword").map(
-    (k) => `sonic-observability:${k}`,
-  );
-  for (const key of secretKeys) config[key] = SECRET_STAND_IN;
-  const run = await runUnderMocks("sonic-observability", stack, config, secretKeys, () =>
-    require(path.join(root, "stacks", "index.ts")),
-  );
-  return toObjects(run.resources);
+  return toObjects((await runStack(stack, { root })).resources);
 }
 
 export function toObjects(resources: RegisteredResource[]): RenderedObject[] {

@@ -1,9 +1,6 @@
 import { writeFileSync } from "node:fs";
-import * as path from "node:path";
 import { ruleFileYaml } from "../components";
-import { SECRET_KEYS } from "../stacks/config";
-import { runUnderMocks } from "./mock-runtime";
-import { readStackFile, REPO_ROOT } from "./stack-file";
+import { runStack } from "./run-stack";
 
 /**
  * Writes the rule groups a stack deploys as a Prometheus rule file: the program runs under Pulumi's
@@ -17,15 +14,7 @@ async function main(argv: string[]): Promise<void> {
   const out = argv.includes("--out") ? argv[argv.indexOf("--out") + 1] : undefined;
   if (!argv.includes("--stack") || !stack)
     throw new Error("usage: rules:export -- --stack <dev|prod> [--out FILE]");
-  const { config } = readStackFile(stack);
-  // Rules hold no secrets, but the program validates that receivers have theirs: stand-ins suffice.
-  const secretKeys = SECRET_KEYS.filter((k) => k !== "grafanaAdminPassword").map(
-    (k) => `sonic-observability:${k}`,
-  );
-  for (const key of secretKeys) config[key] = "stand-in";
-  const run = await runUnderMocks("sonic-observability", stack, config, secretKeys, () =>
-    require(path.join(REPO_ROOT, "stacks", "index.ts")),
-  );
+  const run = await runStack(stack);
   const groups = run.resources
     .filter((r) => r.type === "kubernetes:monitoring.coreos.com/v1:PrometheusRule")
     .flatMap((r) => r.inputs.spec.groups);

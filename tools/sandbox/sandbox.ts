@@ -5,14 +5,13 @@ import { stringify } from "yaml";
 import {
   alertmanagerConfigYaml,
   AlertThresholds,
-  metricNames,
   requestQpsRule,
   ruleCatalogue,
   ruleFileYaml,
   serviceMonitorSpec,
 } from "../../components";
 import { parseStackConfig, SECRET_KEYS } from "../../stacks/config";
-import { png, wav } from "../../test/support/media";
+import { png, wav } from "../media";
 import { readStackFile, REPO_ROOT } from "../stack-file";
 import { freePort } from "./ports";
 import { WebhookSink } from "./sink";
@@ -370,6 +369,3 @@ export class Sandbox {
     );
   }
 }
-
-/** Metric names the sandbox's load exercises, for the checks that want them. */
-export const SONIC_METRICS = metricNames("sonic");
