@@ -53,9 +53,16 @@ export const configSchema = z
         namespace: dnsName.default("monitoring"),
         releaseName: dnsName.default("prometheus-stack"),
         chartVersion: z.string().default("88.5.3"),
+        /** prometheus-adapter serves the HPA's metrics API: 2 keeps scaling alive through a node drain. */
+        adapterReplicas: positiveInt.default(1),
       })
       .strict()
-      .default({ namespace: "monitoring", releaseName: "prometheus-stack", chartVersion: "88.5.3" }),
+      .default({
+        namespace: "monitoring",
+        releaseName: "prometheus-stack",
+        chartVersion: "88.5.3",
+        adapterReplicas: 1,
+      }),
     prometheus: z
       .object({
         retention: duration,
@@ -65,6 +72,8 @@ export const configSchema = z
           .optional(),
         replicas: positiveInt.default(1),
         scrapeInterval: duration.default("15s"),
+        /** Timeout of the Sonic scrape; at most the interval. */
+        scrapeTimeout: duration.default("10s"),
         evaluationInterval: duration.default("15s"),
         resources: z
           .object({
@@ -154,6 +163,14 @@ export const configSchema = z
       });
     }
     const scrape = tryParseDuration(c.prometheus.scrapeInterval) ?? 0;
+    if ((tryParseDuration(c.prometheus.scrapeTimeout) ?? 0) > scrape) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["prometheus", "scrapeTimeout"],
+        message: `must be <= 'prometheus.scrapeInterval' (${c.prometheus.scrapeInterval})`,
+        input: c.prometheus.scrapeTimeout,
+      });
+    }
     if ((tryParseDuration(c.autoscaling.rateWindow) ?? 0) < 4 * scrape) {
       ctx.addIssue({
         code: "custom",

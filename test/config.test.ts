@@ -84,6 +84,40 @@ describe("stack config", () => {
     );
   });
 
+  it("names a required key that is missing", () => {
+    const raw = devWith({});
+    delete raw.cluster;
+    assert.throws(() => parseStackConfig(raw, secrets), {
+      message:
+        "invalid stack configuration:\n  sonic-observability:cluster: Invalid input: expected string, received undefined, got nothing",
+    });
+  });
+
+  it("names an environment it does not know", () => {
+    assert.throws(() => parseStackConfig(devWith({ env: "qa" }), secrets), {
+      message:
+        'invalid stack configuration:\n  sonic-observability:env: Invalid option: expected one of "dev"|"staging"|"prod", got "qa"',
+    });
+  });
+
+  it("refuses a scrape timeout longer than the scrape interval", () => {
+    assert.throws(
+      () => parseStackConfig(devWith({ prometheus: { ...devPrometheus(), scrapeTimeout: "20s" } }), secrets),
+      {
+        message:
+          "invalid stack configuration:\n  sonic-observability:prometheus.scrapeTimeout: must be <= 'prometheus.scrapeInterval' (15s), got \"20s\"",
+      },
+    );
+  });
+
+  it("refuses minReplicas above maxReplicas", () => {
+    const autoscaling = { minReplicas: 3, maxReplicas: 2, targetQpsPerPod: 0.05 };
+    assert.throws(() => parseStackConfig(devWith({ autoscaling }), secrets), {
+      message:
+        "invalid stack configuration:\n  sonic-observability:autoscaling.minReplicas: must be <= 'autoscaling.maxReplicas' (2), got 3",
+    });
+  });
+
   it("requires the Slack webhook secret when a receiver is slack", () => {
     assert.throws(() => parseStackConfig(devWith({}), new Set()), {
       message:
