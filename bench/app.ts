@@ -91,12 +91,12 @@ async function load(url: string, overallRate?: number): Promise<{ rps: number; n
   return { rps: result.requests.average, non2xx: result.non2xx };
 }
 
-/** Scrapes /metrics every 100 ms for `seconds` from a separate process; latencies in milliseconds. */
-function scrape(url: string, seconds: number): Promise<number[]> {
+/** Fetches `route` every 100 ms for `seconds` from a separate process; latencies in milliseconds. */
+function scrape(url: string, seconds: number, route = "/metrics"): Promise<number[]> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [
       path.join(__dirname, "scraper.js"),
-      `${url}/metrics`,
+      `${url}${route}`,
       String(seconds),
     ]);
     let out = "";
@@ -133,7 +133,12 @@ async function main(): Promise<void> {
     }
     // A GPU pod sees a few submissions a minute; 50/s is far beyond that yet below saturation, so
     // this measures what a scrape costs, not how long it queues behind a CPU-bound event loop.
-    const [, scrapes] = await Promise.all([load(on.url, 50), scrape(on.url, SECONDS - 1)]);
+    // /healthz does no work at all: its latency is the floor any request meets while jobs arrive.
+    const [, scrapes, floor] = await Promise.all([
+      load(on.url, 50),
+      scrape(on.url, SECONDS - 1),
+      scrape(on.url, SECONDS - 1, "/healthz"),
+    ]);
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     const ratio = mean(rps.on) / mean(rps.off);
     const series = seriesCount(await (await fetch(`${on.url}/metrics`)).text());
@@ -147,6 +152,8 @@ async function main(): Promise<void> {
       metrics_scrapes_at_50_rps: scrapes.length,
       metrics_latency_p50_ms: Number(quantile(scrapes, 0.5).toFixed(2)),
       metrics_latency_p99_ms: Number(quantile(scrapes, 0.99).toFixed(2)),
+      healthz_latency_at_50_rps_p50_ms: Number(quantile(floor, 0.5).toFixed(2)),
+      healthz_latency_at_50_rps_p99_ms: Number(quantile(floor, 0.99).toFixed(2)),
       metrics_latency_at_saturation_p50_ms: Number(quantile(saturated, 0.5).toFixed(2)),
       metrics_latency_at_saturation_p99_ms: Number(quantile(saturated, 0.99).toFixed(2)),
       series_per_pod: series,
@@ -155,7 +162,7 @@ async function main(): Promise<void> {
     console.log(
       [
         `throughput ratio (on/off) ${report.throughput_ratio} ${ratio >= 0.97 ? "meets" : "MISSES"} >= 0.97`,
-        `/metrics p99 at 50 submissions/s ${report.metrics_latency_p99_ms} ms ${report.metrics_latency_p99_ms <= 5 ? "meets" : "MISSES"} <= 5 ms (at saturation: ${report.metrics_latency_at_saturation_p99_ms} ms, queued behind request work)`,
+        `/metrics p99 at 50 submissions/s ${report.metrics_latency_p99_ms} ms ${report.metrics_latency_p99_ms <= 5 ? "meets" : "MISSES"} <= 5 ms (/healthz, which does nothing, p99 ${report.healthz_latency_at_50_rps_p99_ms} ms; at saturation ${report.metrics_latency_at_saturation_p99_ms} ms)`,
         `${series} series ${series <= 250 ? "meets" : "MISSES"} <= 250`,
       ].join("\n"),
     );
