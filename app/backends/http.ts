@@ -12,7 +12,7 @@ export interface HttpBackendOptions {
 }
 
 /**
- * Client of the Sonic GPU worker. The protocol (docs: README "GPU worker protocol"):
+ * Client of the Sonic GPU worker. The protocol (also in the README, "The Sonic service"):
  *
  * - `POST /v1/generate`, multipart fields `job_id`, `audio` (WAV), `image` (PNG/JPEG) -> 200
  *   `{ video_url, video_duration_seconds, stages: { audio_decode_seconds, video_render_seconds } }`;
