@@ -3,6 +3,7 @@ import { DataqueryBuilder } from "@grafana/grafana-foundation-sdk/prometheus";
 import * as stat from "@grafana/grafana-foundation-sdk/stat";
 import * as timeseries from "@grafana/grafana-foundation-sdk/timeseries";
 import { metricNames } from "./metric-contract";
+import { num } from "./rules/format";
 import {
   alertPrefixOf,
   avOffsetRecord,
@@ -65,22 +66,18 @@ export function overviewDashboard(options: OverviewDashboardOptions): dashboard.
         .refId(String.fromCharCode(65 + i))
         .datasource(DATASOURCE),
     );
-  const series = (name: string, unit: string, queries: Query[], description: string) =>
-    new timeseries.PanelBuilder()
-      .id(nextId++)
-      .title(name)
-      .description(description)
-      .datasource(DATASOURCE)
-      .unit(unit)
-      .targets(targets(queries));
-  const single = (name: string, unit: string, queries: Query[], description: string) =>
-    new stat.PanelBuilder()
-      .id(nextId++)
-      .title(name)
-      .description(description)
-      .datasource(DATASOURCE)
-      .unit(unit)
-      .targets(targets(queries));
+  const panel =
+    <B extends timeseries.PanelBuilder | stat.PanelBuilder>(make: () => B) =>
+    (name: string, unit: string, queries: Query[], description: string): B =>
+      make()
+        .id(nextId++)
+        .title(name)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .targets(targets(queries)) as B;
+  const series = panel(() => new timeseries.PanelBuilder());
+  const single = panel(() => new stat.PanelBuilder());
   const row = (name: string) => new dashboard.RowBuilder(name).id(nextId++);
 
   const datasourceVariable = new dashboard.DatasourceVariableBuilder("datasource")
@@ -127,7 +124,7 @@ export function overviewDashboard(options: OverviewDashboardOptions): dashboard.
         "percentunit",
         [
           {
-            expr: `1 - ${errorRatioRecord(c, "3d")}{${ns}} / ${Number((1 - slo).toPrecision(6))}`,
+            expr: `1 - ${errorRatioRecord(c, "3d")}{${ns}} / ${num(1 - slo)}`,
             legend: "budget",
           },
         ],

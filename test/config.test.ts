@@ -1,12 +1,10 @@
 import * as assert from "node:assert/strict";
 import { parseStackConfig } from "../stacks/config";
-import { readStackFile } from "../tools/stack-file";
+import { readProjectConfig } from "../tools/stack-file";
 
 /** The dev stack file's config with some keys replaced, as `key -> JSON text`. */
 function devWith(overrides: Record<string, unknown>): Record<string, string> {
-  const raw: Record<string, string> = {};
-  for (const [key, value] of Object.entries(readStackFile("dev").config))
-    raw[key.replace(/^sonic-observability:/, "")] = value;
+  const raw = readProjectConfig("dev");
   for (const [key, value] of Object.entries(overrides))
     raw[key] = typeof value === "string" ? value : JSON.stringify(value);
   return raw;
@@ -18,11 +16,11 @@ const devPrometheus = () => JSON.parse(devWith({}).prometheus);
 describe("stack config", () => {
   it("accepts both stack files as committed", () => {
     for (const stack of ["dev", "prod"]) {
-      const raw: Record<string, string> = {};
-      for (const [k, v] of Object.entries(readStackFile(stack).config))
-        raw[k.replace(/^sonic-observability:/, "")] = v;
       assert.doesNotThrow(() =>
-        parseStackConfig(raw, new Set(["slackWebhookUrl", "pagerdutyRoutingKey", "remoteWritePassword"])),
+        parseStackConfig(
+          readProjectConfig(stack),
+          new Set(["slackWebhookUrl", "pagerdutyRoutingKey", "remoteWritePassword"]),
+        ),
       );
     }
   });

@@ -7,52 +7,37 @@ import { REPO_ROOT } from "../../tools/stack-file";
 const run = promisify(execFile);
 const cache = new Map<string, Promise<MockRun>>();
 
-/**
- * Runs the real program for one stack file under Pulumi's mock runtime, in a child process (the
- * runtime's state is global, so each program run gets a process of its own). Cached per argument list.
- */
+/** Runs tools/render-stack.ts for one stack in a child process (Pulumi's runtime state is global). */
+function renderStackProcess(stack: string, extra: string[]) {
+  return run(
+    process.execPath,
+    [
+      "-r",
+      "ts-node/register/transpile-only",
+      path.join(REPO_ROOT, "tools", "render-stack.ts"),
+      "--stack",
+      stack,
+      ...extra,
+    ],
+    { cwd: REPO_ROOT, maxBuffer: 64 * 1024 * 1024 },
+  );
+}
+
+/** The real program for one stack file under Pulumi's mock runtime, cached per argument list. */
 export function renderStack(stack: string, extra: string[] = []): Promise<MockRun> {
   const key = [stack, ...extra].join("\0");
-  if (!cache.has(key)) {
+  if (!cache.has(key))
     cache.set(
       key,
-      run(
-        process.execPath,
-        [
-          "-r",
-          "ts-node/register/transpile-only",
-          path.join(REPO_ROOT, "tools", "render-stack.ts"),
-          "--stack",
-          stack,
-          ...extra,
-        ],
-        {
-          cwd: REPO_ROOT,
-          maxBuffer: 64 * 1024 * 1024,
-        },
-      ).then(({ stdout }) => JSON.parse(stdout) as MockRun),
+      renderStackProcess(stack, extra).then(({ stdout }) => JSON.parse(stdout) as MockRun),
     );
-  }
   return cache.get(key)!;
 }
 
 /** Runs the program expecting it to fail; resolves with its stderr. */
 export async function renderStackFailure(stack: string, extra: string[]): Promise<string> {
   try {
-    await run(
-      process.execPath,
-      [
-        "-r",
-        "ts-node/register/transpile-only",
-        path.join(REPO_ROOT, "tools", "render-stack.ts"),
-        "--stack",
-        stack,
-        ...extra,
-      ],
-      {
-        cwd: REPO_ROOT,
-      },
-    );
+    await renderStackProcess(stack, extra);
   } catch (err) {
     return (err as { stderr: string }).stderr;
   }

@@ -12,7 +12,7 @@ import {
 } from "../../components";
 import { parseStackConfig, SECRET_KEYS } from "../../stacks/config";
 import { png, wav } from "../media";
-import { readStackFile, REPO_ROOT } from "../stack-file";
+import { readProjectConfig, REPO_ROOT } from "../stack-file";
 import { freePort } from "./ports";
 import { WebhookSink } from "./sink";
 
@@ -103,10 +103,7 @@ export class Sandbox {
 
   constructor(private readonly options: SandboxOptions) {
     this.stack = options.stack ?? "dev";
-    const raw: Record<string, string> = {};
-    for (const [k, v] of Object.entries(readStackFile(this.stack).config))
-      raw[k.replace(/^sonic-observability:/, "")] = v;
-    this.config = parseStackConfig(raw, new Set(SECRET_KEYS));
+    this.config = parseStackConfig(readProjectConfig(this.stack), new Set(SECRET_KEYS));
   }
 
   /** The rule groups the sandbox's Prometheus loads: the stack's catalogue with the option overrides. */
