@@ -10,11 +10,12 @@ COPY app ./app
 RUN npx tsc -p tsconfig.app.json && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
-ENV NODE_ENV=production PORT=8080 SONIC_BACKEND=http
+ENV NODE_ENV=production PORT=8080
 WORKDIR /srv
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist-app ./
 USER 10001:10001
 EXPOSE 8080
-# Exec form: node is PID 1 and receives SIGTERM itself, so the drain in app/main.ts runs.
+# Exec form: node is PID 1 and receives SIGTERM itself, so the drain in app/main.ts runs. The same image
+# runs the SIMULATED model server with `node app/simulated-model-server-main.js` (GPU-less clusters).
 CMD ["node", "app/main.js"]

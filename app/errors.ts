@@ -7,7 +7,9 @@ export const ERROR_STATUS = {
   payload_too_large: 413,
   unsupported_media_type: 415,
   queue_full: 429,
+  uploads_busy: 429,
   shutting_down: 503,
+  queue_unavailable: 503,
   not_ready: 503,
   internal: 500,
 } as const;

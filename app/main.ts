@@ -1,7 +1,10 @@
 import { ConfigError, loadAppConfig } from "./config";
 import { buildService } from "./server";
 
-/** Entry point: `npm run app` (simulated backend, port 8080 unless PORT is set). */
+/**
+ * Entry point of the Sonic API: `npm run app` (port 8080 unless PORT is set; needs SONIC_REDIS_URL and
+ * a model server at SONIC_MODEL_SERVER_URL, e.g. `npm run model-server:simulated`).
+ */
 async function main(): Promise<void> {
   let config;
   try {
@@ -16,7 +19,7 @@ async function main(): Promise<void> {
   const service = await buildService(config);
   await service.app.listen({ port: config.PORT, host: config.HOST });
   service.app.log.info(
-    { event: "started", backend: service.backend.kind, port: config.PORT },
+    { event: "started", modelServer: config.SONIC_MODEL_SERVER_URL, port: config.PORT },
     "sonic generate service started",
   );
   let stopping = false;
@@ -24,8 +27,9 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     service.app.log.info({ event: "signal", signal }, "stopping");
-    const { unfinished } = await service.shutdown();
-    process.exit(unfinished > 0 ? 1 : 0);
+    // Jobs that could not finish went back to the shared queue: nothing is lost, so the exit is clean.
+    await service.shutdown();
+    process.exit(0);
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));

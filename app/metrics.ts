@@ -3,6 +3,8 @@ import * as client from "prom-client";
 import {
   DECODE_FAILURE_REASONS,
   DecodeFailureReason,
+  JOB_FAILURE_REASONS,
+  JobFailureReason,
   metricNames,
   REQUEST_STATUSES,
   RequestStatus,
@@ -26,9 +28,17 @@ export interface JobOutcome {
 export interface AppMetrics {
   readonly contentType: string;
   requestFinished(status: RequestStatus, seconds: number): void;
+  /** A submission arrived (counted before anything is read or checked: demand, for the HPA). */
+  submissionReceived(): void;
+  jobFailed(reason: JobFailureReason): void;
   decodeFailure(reason: DecodeFailureReason): void;
   videoGenerated(outcome: JobOutcome): void;
-  setJobs(queued: number, inProgress: number): void;
+  /** Jobs waiting in the shared queue: service-wide, the same on every pod. */
+  setQueued(queued: number): void;
+  /** Jobs this pod is generating. */
+  setInProgress(inProgress: number): void;
+  setSlots(slots: number): void;
+  setQueueStoreUp(up: boolean): void;
   setGpus(samples: GpuMemorySample[]): void;
   exposition(): Promise<string>;
 }
@@ -53,9 +63,14 @@ export function createMetrics(enabled: boolean, version: string, prefix = "sonic
     return {
       contentType: register.contentType,
       requestFinished: noop,
+      submissionReceived: noop,
+      jobFailed: noop,
       decodeFailure: noop,
       videoGenerated: noop,
-      setJobs: noop,
+      setQueued: noop,
+      setInProgress: noop,
+      setSlots: noop,
+      setQueueStoreUp: noop,
       setGpus: noop,
       exposition: () => register.metrics(),
     };
@@ -118,12 +133,33 @@ export function createMetrics(enabled: boolean, version: string, prefix = "sonic
   });
   const queued = new client.Gauge({
     name: n.jobsQueued,
-    help: "Accepted jobs waiting for a GPU slot",
+    help: "Accepted jobs waiting for a GPU slot, across the whole service (the same on every pod: aggregate with max)",
     registers: [register],
   });
   const inProgress = new client.Gauge({
     name: n.jobsInProgress,
-    help: "Jobs being generated",
+    help: "Jobs this pod is generating",
+    registers: [register],
+  });
+  const submissions = new client.Counter({
+    name: n.jobSubmissions,
+    help: "Generate submissions as they arrive, before any check: the demand the autoscaler reads",
+    registers: [register],
+  });
+  const failures = new client.Counter({
+    name: n.jobFailures,
+    help: "Accepted jobs that failed, by reason (closed set)",
+    labelNames: ["reason"],
+    registers: [register],
+  });
+  const slots = new client.Gauge({
+    name: n.jobSlots,
+    help: "Jobs this pod runs at once: GPUs x concurrency per GPU",
+    registers: [register],
+  });
+  const storeUp = new client.Gauge({
+    name: n.queueStoreUp,
+    help: "1 while this pod reaches the shared job store (Redis), else 0",
     registers: [register],
   });
   new client.Gauge({
@@ -154,12 +190,19 @@ export function createMetrics(enabled: boolean, version: string, prefix = "sonic
     duration.zero({ status });
   }
   for (const reason of DECODE_FAILURE_REASONS) decodeFailures.inc({ reason }, 0);
+  for (const reason of JOB_FAILURE_REASONS) failures.inc({ reason }, 0);
 
   return {
     contentType: register.contentType,
     requestFinished(status, seconds) {
       requests.inc({ status });
       duration.observe({ status }, seconds);
+    },
+    submissionReceived() {
+      submissions.inc();
+    },
+    jobFailed(reason) {
+      failures.inc({ reason });
     },
     decodeFailure(reason) {
       decodeFailures.inc({ reason });
@@ -170,9 +213,17 @@ export function createMetrics(enabled: boolean, version: string, prefix = "sonic
       renderStage.observe(outcome.videoRenderSeconds);
       avOffset.observe(outcome.avOffsetSeconds);
     },
-    setJobs(q, running) {
-      queued.set(q);
-      inProgress.set(running);
+    setQueued(n) {
+      queued.set(n);
+    },
+    setInProgress(n) {
+      inProgress.set(n);
+    },
+    setSlots(n) {
+      slots.set(n);
+    },
+    setQueueStoreUp(up) {
+      storeUp.set(up ? 1 : 0);
     },
     setGpus(samples) {
       for (const s of samples) {

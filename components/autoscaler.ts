@@ -16,12 +16,24 @@ export interface AutoscalerArgs {
   maxReplicas?: number;
   /** Custom Pods metric served by prometheus-adapter. @default "sonic_request_qps" */
   customMetricName?: string;
-  /** Target average of the custom metric per pod, in requests per second (0.05 = 3 jobs a minute). @default 0.05 */
+  /** Target average of the custom metric per pod, in submissions per second (0.05 = 3 jobs a minute). @default 0.05 */
   targetQpsPerPod?: number;
-  /** Target CPU utilisation in percent of requests; `0` leaves CPU out. @default 80 */
+  /** External metric of the backlog (jobs queued + running / slots per pod). @default "sonic_job_backlog" */
+  backlogMetricName?: string;
+  /** Labels selecting this service's series of the backlog metric (its `job`). */
+  backlogSelector: Record<string, string>;
+  /**
+   * Backlog per pod to aim for, in pods' worth of slots: 1 means "a slot for every job queued or
+   * running"; 1.5 lets half a pod's slots of jobs wait per pod. `0` leaves the backlog out.
+   * @default 1
+   */
+  targetBacklogPerPod?: number;
+  /**
+   * Target CPU utilisation in percent of the pod's requests (API plus model server); needs
+   * metrics-server. `0` leaves CPU out: a GPU pod's CPU says little about its load.
+   * @default 0
+   */
   cpuUtilization?: number;
-  /** Target memory utilisation in percent of requests; `0` leaves memory out. @default 85 */
-  memoryUtilization?: number;
   /** Seconds of sustained lower recommendation before scaling down (GPU pods are slow to replace). @default 600 */
   scaleDownStabilizationSeconds?: number;
   /** Labels on the HPA. @default {} */
@@ -35,13 +47,16 @@ export function rateQuantity(perSecond: number): string {
 }
 
 /**
- * An `autoscaling/v2` HPA on the per-pod request rate, plus CPU and memory utilisation. Behaviour is
+ * An `autoscaling/v2` HPA on demand and backlog: submissions per second per pod (custom metric), and
+ * jobs queued plus running per pod's slots (external metric); CPU only on request. The HPA takes the
+ * largest recommendation. Behaviour is
  * tuned for GPU pods that take minutes to schedule and load a model: scale up promptly but by at most
  * two pods a period, scale down one pod at a time after a long stabilisation window.
  */
 export class Autoscaler extends pulumi.ComponentResource {
   public readonly name: pulumi.Output<string>;
   public readonly customMetricName: string;
+  public readonly backlogMetricName: string;
   public readonly hpa: k8s.autoscaling.v2.HorizontalPodAutoscaler;
 
   constructor(name: string, args: AutoscalerArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -57,21 +72,37 @@ export class Autoscaler extends pulumi.ComponentResource {
     if (!(qps >= 0.001)) {
       throw new InputPropertyError("targetQpsPerPod", `must be a number >= 0.001, got ${quote(qps)}`);
     }
-    const cpu = args.cpuUtilization ?? 80;
-    const memory = args.memoryUtilization ?? 85;
+    const cpu = args.cpuUtilization ?? 0;
     requireInteger("cpuUtilization", cpu, 0, 100);
-    requireInteger("memoryUtilization", memory, 0, 100);
+    const backlog = args.targetBacklogPerPod ?? 1;
+    if (!(backlog === 0 || backlog >= 0.1)) {
+      throw new InputPropertyError("targetBacklogPerPod", `must be 0 (off) or >= 0.1, got ${quote(backlog)}`);
+    }
     const stabilization = args.scaleDownStabilizationSeconds ?? 600;
     requireInteger("scaleDownStabilizationSeconds", stabilization, 0, 3600);
     this.customMetricName = args.customMetricName ?? "sonic_request_qps";
+    this.backlogMetricName = args.backlogMetricName ?? "sonic_job_backlog";
 
-    const utilization = (resource: "cpu" | "memory", percent: number) =>
-      percent === 0
+    const cpuMetric =
+      cpu === 0
         ? []
         : [
             {
               type: "Resource",
-              resource: { name: resource, target: { type: "Utilization", averageUtilization: percent } },
+              resource: { name: "cpu", target: { type: "Utilization", averageUtilization: cpu } },
+            },
+          ];
+    // desired = ceil(backlog / target): the pods the work in hand needs, whatever the current count.
+    const backlogMetric =
+      backlog === 0
+        ? []
+        : [
+            {
+              type: "External",
+              external: {
+                metric: { name: this.backlogMetricName, selector: { matchLabels: args.backlogSelector } },
+                target: { type: "AverageValue", averageValue: rateQuantity(backlog) },
+              },
             },
           ];
     this.hpa = new k8s.autoscaling.v2.HorizontalPodAutoscaler(
@@ -90,8 +121,8 @@ export class Autoscaler extends pulumi.ComponentResource {
                 target: { type: "AverageValue", averageValue: rateQuantity(qps) },
               },
             },
-            ...utilization("cpu", cpu),
-            ...utilization("memory", memory),
+            ...backlogMetric,
+            ...cpuMetric,
           ],
           behavior: {
             scaleUp: {
@@ -110,6 +141,10 @@ export class Autoscaler extends pulumi.ComponentResource {
       childOptions(this, opts),
     );
     this.name = this.hpa.metadata.name;
-    this.registerOutputs({ name: this.name, customMetricName: this.customMetricName });
+    this.registerOutputs({
+      name: this.name,
+      customMetricName: this.customMetricName,
+      backlogMetricName: this.backlogMetricName,
+    });
   }
 }

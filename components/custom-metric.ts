@@ -2,7 +2,7 @@ import { formatDuration, parseDuration } from "./durations";
 import { InputPropertyError, quote } from "./errors";
 import { metricNames } from "./metric-contract";
 
-/** One prometheus-adapter custom-metrics rule (the chart's `rules.custom[]` entry). */
+/** One prometheus-adapter rule (the chart's `rules.custom[]` or `rules.external[]` entry). */
 export interface AdapterRule {
   seriesQuery: string;
   resources: { overrides: Record<string, { resource: string }> };
@@ -37,9 +37,34 @@ export function requestQpsRule(args: RequestQpsRuleArgs = {}): AdapterRule {
     );
   }
   return {
-    seriesQuery: `${names.requestTotal}{namespace!="",pod!=""}`,
+    // Submissions as they arrive: a saturated GPU pod completes a job every few minutes whatever the
+    // demand, so completions (`request_total`) would never scale it up.
+    seriesQuery: `${names.jobSubmissions}{namespace!="",pod!=""}`,
     resources: { overrides: { namespace: { resource: "namespace" }, pod: { resource: "pod" } } },
-    name: { matches: `^${names.requestTotal}$`, as: names.requestQps },
+    name: { matches: `^${names.jobSubmissions}$`, as: names.requestQps },
     metricsQuery: `sum(rate(<<.Series>>{<<.LabelMatchers>>}[${rateWindow}])) by (<<.GroupBy>>)`,
   };
+}
+
+/**
+ * The backlog signal, an external metric: jobs queued plus running across the service, divided by the
+ * slots of one pod, i.e. how many pods the work in hand needs. `<prefix>_jobs_queued` is the same on
+ * every pod (the shared queue), so it is read with `max`; running jobs are summed over pods. The HPA
+ * selects its service with `job`.
+ */
+export function jobBacklogRule(args: { metricPrefix?: string } = {}): AdapterRule {
+  const n = metricNames(args.metricPrefix ?? "sonic");
+  const by = "by (namespace, job)";
+  return {
+    seriesQuery: `${n.jobSlots}{namespace!="",job!=""}`,
+    resources: { overrides: { namespace: { resource: "namespace" } } },
+    name: { matches: `^${n.jobSlots}$`, as: n.jobBacklog },
+    metricsQuery: `(max ${by} (${n.jobsQueued}{<<.LabelMatchers>>}) + sum ${by} (${n.jobsInProgress}{<<.LabelMatchers>>})) / max ${by} (<<.Series>>{<<.LabelMatchers>>})`,
+  };
+}
+
+/** The prometheus-adapter rules of one service: custom (per pod) and external (service-wide). */
+export interface ServiceAdapterRules {
+  custom: AdapterRule[];
+  external: AdapterRule[];
 }

@@ -2,10 +2,38 @@ import * as k8s from "@pulumi/kubernetes";
 import * as kx from "@pulumi/kubernetesx";
 import * as pulumi from "@pulumi/pulumi";
 import { childOptions } from "./child-options";
-import { requireInteger } from "./errors";
+import { InputPropertyError, quote, requireInteger } from "./errors";
 
 // This is the only file that uses @pulumi/kubernetesx: it is archived upstream and peer-pins
 // @pulumi/kubernetes ^3 (package.json overrides it to 4.x), so keeping it here keeps it replaceable.
+
+/** CPU and memory of one container: requests (HPA Utilization targets need them) and limits. */
+export interface ContainerResources {
+  requests: { cpu: string; memory: string };
+  limits?: { cpu?: string; memory?: string };
+}
+
+/**
+ * The `model-server` container: the GPU model behind the API, on the pod's localhost. A real Sonic
+ * worker image implements the model-server protocol (README); `simulated` runs the project's own
+ * SIMULATED model server from the API image instead, with no GPU, for clusters without GPUs.
+ */
+export interface ModelServerSettings {
+  /** Image of the real model server. Required unless `simulated`; there is no default. */
+  image?: string;
+  /** Run the simulated model server (same image as the API, another entrypoint, no GPU). @default false */
+  simulated?: boolean;
+  /** Port it serves on inside the pod (`POST /v1/generate`, `GET /healthz`). @default 9000 */
+  port?: number;
+  /** GPUs, requested as the `gpuResourceName` limit (none when simulated). @default 1 */
+  gpuCount?: number;
+  /** @default { requests: { cpu: "4", memory: "16Gi" }, limits: { memory: "24Gi" } } */
+  resources?: ContainerResources;
+  /** Seconds the model may take to load before the startup probe gives up. @default 900 */
+  startupTimeoutSeconds?: number;
+  /** Extra environment of the model server. @default {} */
+  env?: Record<string, string>;
+}
 
 export interface GpuInferenceServiceArgs {
   /** Namespace of the service. @default "ai-inference" */
@@ -14,22 +42,24 @@ export interface GpuInferenceServiceArgs {
   createNamespace?: boolean;
   /** Name of the Deployment and Service, and the `app` label the ServiceMonitor selects. @default "sonic-generate-service" */
   appName?: string;
-  /** Container image, pinned by tag or digest. */
+  /** Image of the `api` container (this project's image), pinned by tag or digest. */
   image: string;
-  /** GPUs per pod, requested as the `gpuResourceName` extended resource. @default 1 */
-  gpuCount?: number;
+  /** The `model-server` container. */
+  modelServer: ModelServerSettings;
+  /** Jobs one GPU runs at once; the pod's slots are GPUs x this. @default 1 */
+  concurrencyPerGpu?: number;
   /** Extended resource name of the GPU device plugin. @default "nvidia.com/gpu" */
   gpuResourceName?: string;
-  /** Container port serving the API and `/metrics`; the port is always *named* `web`. @default 8080 */
+  /** Port of the API and `/metrics`; the port is always *named* `web`. @default 8080 */
   port?: number;
   /**
-   * CPU and memory requests (needed by HPA `Utilization` targets) and the memory limit.
-   * @default { requests: { cpu: "2", memory: "8Gi" }, limits: { memory: "16Gi" } }
+   * CPU and memory of the `api` container (HTTP, validation, queue client: no GPU).
+   * @default { requests: { cpu: "500m", memory: "1Gi" }, limits: { memory: "2Gi" } }
    */
-  resources?: { requests: { cpu: string; memory: string }; limits?: { memory?: string } };
-  /** Node selector for GPU nodes. @default { "nvidia.com/gpu.present": "true" } (GPU feature discovery) */
+  resources?: ContainerResources;
+  /** Node selector. @default { "nvidia.com/gpu.present": "true" } (GPU feature discovery); {} when simulated */
   nodeSelector?: Record<string, string>;
-  /** Tolerations for tainted GPU nodes. @default tolerate `nvidia.com/gpu` NoSchedule */
+  /** Tolerations. @default tolerate `nvidia.com/gpu` Exists NoSchedule; none when simulated */
   tolerations?: k8s.types.input.core.v1.Toleration[];
   /**
    * True when an HPA owns the replica count: the Deployment then has no `spec.replicas`, or every
@@ -39,24 +69,29 @@ export interface GpuInferenceServiceArgs {
   autoscaled?: boolean;
   /** Fixed replica count, used only when `autoscaled` is false. @default 1 */
   replicas?: number;
-  /** Extra environment variables of the container. @default {} */
-  env?: Record<string, string>;
+  /** Extra environment of the `api` container; values may be Secret references. @default {} */
+  env?: Record<string, pulumi.Input<string | k8s.types.input.core.v1.EnvVarSource>>;
   /** Labels of the label convention (`team`, `service`, `env`) put on every object and pod. @default {} */
   labels?: Record<string, string>;
   /** PodDisruptionBudget: pods that may be voluntarily evicted at once. @default 1 */
   maxUnavailable?: number;
-  /** Seconds a pod gets after SIGTERM to finish its in-flight jobs (they take minutes). @default 600 */
+  /** Seconds a pod gets after SIGTERM to finish its running jobs (they take minutes). @default 600 */
   terminationGracePeriodSeconds?: number;
-  /** Seconds the model may take to load before the startup probe gives up. @default 600 */
-  startupTimeoutSeconds?: number;
+  /**
+   * How long Pulumi waits for a rollout: with `maxSurge: 0`, each GPU pod is drained (the grace) and a
+   * new one loads its model (the startup timeout) before the next. Pulumi's 10 minutes is too short.
+   * @default "60m"
+   */
+  rolloutTimeout?: string;
 }
 
 /** Name of the container port, the Service port and the ServiceMonitor endpoint: scraping is by name. */
 export const WEB_PORT_NAME = "web";
 
 /**
- * A GPU inference service: Deployment (GPU limits, probes, hardened security context), ClusterIP
- * Service with the port named `web`, and a PodDisruptionBudget, in its own namespace.
+ * A GPU inference service: a Deployment whose pods run the `api` container (HTTP API, job runner on
+ * the shared queue, metrics) and the `model-server` container (the GPU model, on localhost), a
+ * ClusterIP Service with the API's port named `web`, and a PodDisruptionBudget, in its own namespace.
  */
 export class GpuInferenceService extends pulumi.ComponentResource {
   public readonly namespace: pulumi.Output<string>;
@@ -64,48 +99,165 @@ export class GpuInferenceService extends pulumi.ComponentResource {
   public readonly serviceName: pulumi.Output<string>;
   /** Labels that select this service's pods (`app: <appName>`). */
   public readonly selectorLabels: Record<string, string>;
+  /** Jobs one pod runs at once: GPUs x concurrency per GPU. */
+  public readonly slotsPerPod: number;
   public readonly deployment: k8s.apps.v1.Deployment;
   public readonly service: k8s.core.v1.Service;
+  /** The namespace, when this component creates it: what objects in it must wait for. */
+  public readonly namespaceResource?: k8s.core.v1.Namespace;
 
   constructor(name: string, args: GpuInferenceServiceArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sonic-observability:index:GpuInferenceService", name, {}, opts);
     const ns = args.namespace ?? "ai-inference";
     const appName = args.appName ?? "sonic-generate-service";
-    const gpuCount = args.gpuCount ?? 1;
+    const model = args.modelServer;
+    const simulated = model.simulated ?? false;
+    const gpuCount = model.gpuCount ?? 1;
+    const concurrency = args.concurrencyPerGpu ?? 1;
     const port = args.port ?? 8080;
+    const modelPort = model.port ?? 9000;
     const grace = args.terminationGracePeriodSeconds ?? 600;
-    const startup = args.startupTimeoutSeconds ?? 600;
-    const resources = args.resources ?? { requests: { cpu: "2", memory: "8Gi" }, limits: { memory: "16Gi" } };
-    requireInteger("gpuCount", gpuCount, 1);
+    const startup = model.startupTimeoutSeconds ?? 900;
+    const resources = args.resources ?? {
+      requests: { cpu: "500m", memory: "1Gi" },
+      limits: { memory: "2Gi" },
+    };
+    const modelResources = model.resources ?? {
+      requests: { cpu: "4", memory: "16Gi" },
+      limits: { memory: "24Gi" },
+    };
+    requireInteger("modelServer.gpuCount", gpuCount, 1);
+    requireInteger("concurrencyPerGpu", concurrency, 1);
     requireInteger("port", port, 1, 65535);
+    requireInteger("modelServer.port", modelPort, 1, 65535);
     requireInteger("terminationGracePeriodSeconds", grace, 1);
-    requireInteger("startupTimeoutSeconds", startup, 10);
+    requireInteger("modelServer.startupTimeoutSeconds", startup, 10);
     if (!args.autoscaled) requireInteger("replicas", args.replicas ?? 1, 0);
+    if (modelPort === port) {
+      throw new InputPropertyError("modelServer.port", `(${modelPort}) must differ from 'port' (${port})`);
+    }
+    if (!simulated && !model.image) {
+      throw new InputPropertyError(
+        "modelServer.image",
+        "is required: name the Sonic model-server image, or set 'modelServer.simulated: true' to run the simulated one (no GPU)",
+      );
+    }
+    if (simulated && model.image) {
+      throw new InputPropertyError(
+        "modelServer.image",
+        `must be unset when 'modelServer.simulated' is true (the simulation runs from the API image), got ${quote(model.image)}`,
+      );
+    }
+    this.slotsPerPod = gpuCount * concurrency;
 
     this.selectorLabels = { app: appName };
     const labels = { ...args.labels, ...this.selectorLabels };
     const dependsOn: pulumi.Resource[] = [];
     if (args.createNamespace ?? true) {
-      dependsOn.push(
-        new k8s.core.v1.Namespace(
-          name,
-          {
-            metadata: {
-              name: ns,
-              labels: { ...args.labels, "pod-security.kubernetes.io/enforce": "restricted" },
-            },
+      this.namespaceResource = new k8s.core.v1.Namespace(
+        name,
+        {
+          metadata: {
+            name: ns,
+            labels: { ...args.labels, "pod-security.kubernetes.io/enforce": "restricted" },
           },
-          childOptions(this, opts),
-        ),
+        },
+        childOptions(this, opts),
       );
+      dependsOn.push(this.namespaceResource);
     }
     const childOpts = childOptions(this, opts, ...dependsOn);
     const gpuResource = args.gpuResourceName ?? "nvidia.com/gpu";
+    const hardened = {
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ["ALL"] },
+    };
+
+    const modelServer: kx.types.Container = {
+      name: "model-server",
+      image: simulated ? args.image : model.image!,
+      ...(simulated ? { command: ["node", "app/simulated-model-server-main.js"] } : {}),
+      env: {
+        // Kubelet probes reach the pod IP, so it listens on all interfaces; the NetworkPolicy admits
+        // only the `web` port, so nothing outside the pod reaches it.
+        PORT: String(modelPort),
+        HOST: "0.0.0.0",
+        ...(simulated
+          ? { SONIC_SIM_GPU_COUNT: String(gpuCount), SONIC_SIM_SLOTS: String(this.slotsPerPod) }
+          : {}),
+        ...model.env,
+      },
+      resources: {
+        requests: { ...modelResources.requests },
+        // Extended resources are set as limits (requests default to them) and are never overcommitted.
+        limits: { ...modelResources.limits, ...(simulated ? {} : { [gpuResource]: String(gpuCount) }) },
+      },
+      // A model loads for minutes: the startup probe allows that once; readiness then gates traffic and
+      // liveness only checks the process still answers on its port.
+      startupProbe: {
+        httpGet: { path: "/healthz", port: modelPort },
+        periodSeconds: 10,
+        failureThreshold: Math.ceil(startup / 10),
+      },
+      readinessProbe: {
+        httpGet: { path: "/healthz", port: modelPort },
+        periodSeconds: 10,
+        timeoutSeconds: 5,
+      },
+      livenessProbe: {
+        tcpSocket: { port: modelPort },
+        periodSeconds: 20,
+        timeoutSeconds: 5,
+        failureThreshold: 3,
+      },
+      securityContext: hardened,
+      volumeMounts: [{ volume: { name: "model-tmp", emptyDir: { sizeLimit: "10Gi" } }, destPath: "/tmp" }],
+    };
+    const api: kx.types.Container = {
+      name: "api",
+      image: args.image,
+      ports: { [WEB_PORT_NAME]: port },
+      env: {
+        PORT: String(port),
+        SONIC_MODEL_SERVER_URL: `http://127.0.0.1:${modelPort}`,
+        SONIC_GPU_COUNT: String(gpuCount),
+        SONIC_CONCURRENCY_PER_GPU: String(concurrency),
+        // Finish draining before the kubelet's SIGKILL at the end of terminationGracePeriodSeconds.
+        SONIC_SHUTDOWN_GRACE_SECONDS: String(Math.max(0, grace - 15)),
+        ...args.env,
+      },
+      resources: { requests: { ...resources.requests }, limits: { ...resources.limits } },
+      startupProbe: {
+        httpGet: { path: "/healthz", port: WEB_PORT_NAME },
+        periodSeconds: 2,
+        failureThreshold: 30,
+      },
+      livenessProbe: {
+        httpGet: { path: "/healthz", port: WEB_PORT_NAME },
+        periodSeconds: 15,
+        timeoutSeconds: 5,
+        failureThreshold: 4,
+      },
+      // Ready = can accept and store jobs (the queue is reachable, not draining). A full backlog is a
+      // 429, never unreadiness.
+      readinessProbe: {
+        httpGet: { path: "/readyz", port: WEB_PORT_NAME },
+        periodSeconds: 5,
+        timeoutSeconds: 3,
+        failureThreshold: 2,
+      },
+      securityContext: hardened,
+      // Uploads are spooled here: the root filesystem is read-only.
+      volumeMounts: [{ volume: { name: "tmp", emptyDir: { sizeLimit: "2Gi" } }, destPath: "/tmp" }],
+    };
 
     const podSpec: kx.types.PodSpec = {
       terminationGracePeriodSeconds: grace,
-      nodeSelector: args.nodeSelector ?? { "nvidia.com/gpu.present": "true" },
-      tolerations: args.tolerations ?? [{ key: gpuResource, operator: "Exists", effect: "NoSchedule" }],
+      nodeSelector: args.nodeSelector ?? (simulated ? {} : { "nvidia.com/gpu.present": "true" }),
+      tolerations:
+        args.tolerations ??
+        (simulated ? [] : [{ key: gpuResource, operator: "Exists", effect: "NoSchedule" }]),
       securityContext: {
         runAsNonRoot: true,
         runAsUser: 10001,
@@ -113,47 +265,12 @@ export class GpuInferenceService extends pulumi.ComponentResource {
         fsGroup: 10001,
         seccompProfile: { type: "RuntimeDefault" },
       },
-      containers: [
-        {
-          name: appName,
-          image: args.image,
-          ports: { [WEB_PORT_NAME]: port },
-          env: { PORT: String(port), SONIC_GPU_COUNT: String(gpuCount), ...args.env },
-          resources: {
-            requests: { ...resources.requests },
-            // Extended resources are set as limits (requests default to them) and are never overcommitted.
-            limits: { ...resources.limits, [gpuResource]: String(gpuCount) },
-          },
-          startupProbe: {
-            httpGet: { path: "/healthz", port: WEB_PORT_NAME },
-            periodSeconds: 10,
-            failureThreshold: Math.ceil(startup / 10),
-          },
-          livenessProbe: {
-            httpGet: { path: "/healthz", port: WEB_PORT_NAME },
-            periodSeconds: 15,
-            timeoutSeconds: 5,
-            failureThreshold: 4,
-          },
-          readinessProbe: {
-            httpGet: { path: "/readyz", port: WEB_PORT_NAME },
-            periodSeconds: 5,
-            timeoutSeconds: 3,
-            failureThreshold: 2,
-          },
-          securityContext: {
-            allowPrivilegeEscalation: false,
-            readOnlyRootFilesystem: true,
-            capabilities: { drop: ["ALL"] },
-          },
-          // Uploads are spooled here: the root filesystem is read-only.
-          volumeMounts: [{ volume: { name: "tmp", emptyDir: { sizeLimit: "2Gi" } }, destPath: "/tmp" }],
-        },
-      ],
+      containers: [api, modelServer],
     };
 
     // kx.PodBuilder.asDeploymentSpec always sets `replicas` and labels pods only with `app`, so the
     // spec is written here and kx only assembles the pod (port and env maps, volume mounts).
+    const rolloutTimeout = args.rolloutTimeout ?? "60m";
     this.deployment = new kx.Deployment(
       name,
       {
@@ -163,15 +280,28 @@ export class GpuInferenceService extends pulumi.ComponentResource {
           selector: { matchLabels: this.selectorLabels },
           // A GPU node rarely has a spare GPU: surge 0 replaces pods one at a time in place.
           strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } },
-          template: { metadata: { labels }, spec: podSpec },
+          template: {
+            metadata: {
+              labels,
+              ...(simulated ? { annotations: { "sonic-observability/model-server": "simulated" } } : {}),
+            },
+            spec: podSpec,
+          },
         },
       },
-      childOpts,
+      { ...childOpts, customTimeouts: { create: rolloutTimeout, update: rolloutTimeout } },
     );
     this.service = new kx.Service(
       name,
       {
-        metadata: { name: appName, namespace: ns, labels },
+        metadata: {
+          name: appName,
+          namespace: ns,
+          labels,
+          // Pulumi would otherwise wait for Ready endpoints, i.e. for GPU pods to load their model; the
+          // Deployment's own await (with its long timeout) already says whether the rollout worked.
+          annotations: { "pulumi.com/skipAwait": "true" },
+        },
         spec: {
           type: "ClusterIP",
           selector: this.selectorLabels,
@@ -184,7 +314,12 @@ export class GpuInferenceService extends pulumi.ComponentResource {
       name,
       {
         metadata: { name: appName, namespace: ns, labels },
-        spec: { maxUnavailable: args.maxUnavailable ?? 1, selector: { matchLabels: this.selectorLabels } },
+        spec: {
+          maxUnavailable: args.maxUnavailable ?? 1,
+          selector: { matchLabels: this.selectorLabels },
+          // An unready pod (a model that will not load) must never block a node drain.
+          unhealthyPodEvictionPolicy: "AlwaysAllow",
+        },
       },
       childOpts,
     );
@@ -196,6 +331,7 @@ export class GpuInferenceService extends pulumi.ComponentResource {
       namespace: this.namespace,
       deploymentName: this.deploymentName,
       serviceName: this.serviceName,
+      slotsPerPod: this.slotsPerPod,
     });
   }
 }

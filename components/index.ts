@@ -5,6 +5,7 @@ export * from "./metric-contract";
 export * from "./alert-routing";
 export * from "./monitoring-stack";
 export * from "./gpu-inference-service";
+export * from "./job-queue";
 export * from "./service-monitor";
 export * from "./alert-rules";
 export * from "./custom-metric";

@@ -3,7 +3,7 @@ import { childOptions } from "./child-options";
 import { AlertRules } from "./alert-rules";
 import { Dashboards } from "./dashboards";
 import { Autoscaler } from "./autoscaler";
-import { AdapterRule, requestQpsRule } from "./custom-metric";
+import { jobBacklogRule, requestQpsRule, ServiceAdapterRules } from "./custom-metric";
 import { metricNames } from "./metric-contract";
 import { AlertThresholds, ruleCatalogue, RuleGroup } from "./rules";
 import { ScrapeSettings, ServiceMonitor } from "./service-monitor";
@@ -13,12 +13,12 @@ export interface AutoscalingSettings {
   minReplicas?: number;
   /** @default 4 */
   maxReplicas?: number;
-  /** Target requests per second per pod. @default 0.05 */
+  /** Target submissions per second per pod. @default 0.05 */
   targetQpsPerPod?: number;
-  /** CPU utilisation target in percent, `0` to leave out. @default 80 */
+  /** Target backlog per pod, in pods' worth of slots; `0` to leave out. @default 1 */
+  targetBacklogPerPod?: number;
+  /** CPU utilisation target in percent (needs metrics-server), `0` to leave out. @default 0 */
   cpuUtilization?: number;
-  /** Memory utilisation target in percent, `0` to leave out. @default 85 */
-  memoryUtilization?: number;
 }
 
 export interface InferenceObservabilityArgs {
@@ -52,12 +52,12 @@ export interface InferenceObservabilityArgs {
 
 /**
  * Everything a service that follows the metric contract needs to be watched and scaled: ServiceMonitor,
- * the alert catalogue as a PrometheusRule, the custom-metric rule for prometheus-adapter, an HPA and
- * the Grafana overview dashboard.
+ * the alert catalogue as a PrometheusRule, the demand and backlog rules for prometheus-adapter, an HPA
+ * and the Grafana overview dashboard.
  *
  * prometheus-adapter is one per cluster, so this component does not install it: hand `adapterRules`
- * to the platform's `PrometheusAdapter`. Pass the monitoring release in `dependsOn` when it is in the
- * same program, so the custom resources wait for their CRDs.
+ * to the platform's `PrometheusAdapter`. Pass the monitoring release (CRDs) and the service's namespace
+ * in `dependsOn`, never the workload: these objects must exist while the pods fail to turn Ready.
  */
 export class InferenceObservability extends pulumi.ComponentResource {
   public readonly serviceMonitor: ServiceMonitor;
@@ -66,10 +66,15 @@ export class InferenceObservability extends pulumi.ComponentResource {
   public readonly dashboards?: Dashboards;
   /** The rule groups deployed, as data (for rule files and tests). */
   public readonly ruleGroups: RuleGroup[];
-  /** The prometheus-adapter rules this service needs. */
-  public readonly adapterRules: AdapterRule[];
+  /**
+   * The prometheus-adapter rules this service needs. The adapter is one per cluster: the platform
+   * hands the rules of every onboarded service to its one `PrometheusAdapter`.
+   */
+  public readonly adapterRules: ServiceAdapterRules;
   /** Custom metric the HPA scales on, e.g. `sonic_request_qps`. */
   public readonly customMetricName: string;
+  /** External backlog metric the HPA scales on, e.g. `sonic_job_backlog`. */
+  public readonly backlogMetricName: string;
 
   constructor(name: string, args: InferenceObservabilityArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sonic-observability:index:InferenceObservability", name, {}, opts);
@@ -79,10 +84,14 @@ export class InferenceObservability extends pulumi.ComponentResource {
     const rateWindow = args.rateWindow ?? "2m";
     const hpaName = args.deploymentName ?? args.serviceName;
 
-    this.adapterRules = [
-      requestQpsRule({ metricPrefix: prefix, rateWindow, scrapeInterval: args.scrape?.interval ?? "15s" }),
-    ];
+    this.adapterRules = {
+      custom: [
+        requestQpsRule({ metricPrefix: prefix, rateWindow, scrapeInterval: args.scrape?.interval ?? "15s" }),
+      ],
+      external: [jobBacklogRule({ metricPrefix: prefix })],
+    };
     this.customMetricName = metricNames(prefix).requestQps;
+    this.backlogMetricName = metricNames(prefix).jobBacklog;
     this.ruleGroups = ruleCatalogue({
       metricPrefix: prefix,
       job: args.serviceName,
@@ -123,6 +132,8 @@ export class InferenceObservability extends pulumi.ComponentResource {
           namespace: args.namespace,
           deploymentName: args.deploymentName ?? args.serviceName,
           customMetricName: this.customMetricName,
+          backlogMetricName: this.backlogMetricName,
+          backlogSelector: { job: args.serviceName },
           labels,
         },
         childOptions(this, opts),
@@ -148,6 +159,7 @@ export class InferenceObservability extends pulumi.ComponentResource {
       ruleName: this.alertRules.name,
       hpaName: this.autoscaler?.name,
       customMetricName: this.customMetricName,
+      backlogMetricName: this.backlogMetricName,
       dashboardConfigMap: this.dashboards?.configMapName,
     });
   }

@@ -18,6 +18,23 @@ export const DECODE_FAILURE_REASONS = [
 ] as const;
 export type DecodeFailureReason = (typeof DECODE_FAILURE_REASONS)[number];
 
+/**
+ * `reason` label of `<prefix>_job_failures_total`: why an accepted job failed, a closed set.
+ * `worker_lost`: the pods running it died more often than stalled-job recovery allows;
+ * `input_expired`: its uploads outlived their TTL in the store before a slot freed.
+ */
+export const JOB_FAILURE_REASONS = [
+  "inference_error",
+  "gpu_out_of_memory",
+  "worker_unavailable",
+  "worker_timeout",
+  "worker_rejected",
+  "shutdown",
+  "worker_lost",
+  "input_expired",
+] as const;
+export type JobFailureReason = (typeof JOB_FAILURE_REASONS)[number];
+
 /** A Prometheus metric name prefix: lower snake case, as in `sonic` or `tts_v2`. */
 export const METRIC_PREFIX_PATTERN = /^[a-z][a-z0-9_]*[a-z0-9]$/;
 
@@ -35,11 +52,21 @@ export function metricNames(prefix: string) {
     gpuMemoryTotal: `${prefix}_gpu_memory_total_bytes`,
     cpuUsageRatio: `${prefix}_cpu_usage_ratio`,
     jobsInProgress: `${prefix}_jobs_in_progress`,
+    /** Service-wide: the same value on every pod, aggregate with `max`. */
     jobsQueued: `${prefix}_jobs_queued`,
+    /** Every submission as it arrives (before validation): the demand the HPA reads. */
+    jobSubmissions: `${prefix}_job_submissions_total`,
+    jobFailures: `${prefix}_job_failures_total`,
+    /** Jobs one pod runs at once (GPUs x concurrency per GPU). */
+    jobSlots: `${prefix}_job_slots`,
+    /** 1 while this pod reaches the shared job store. */
+    queueStoreUp: `${prefix}_queue_store_up`,
     buildInfo: `${prefix}_build_info`,
     residentMemory: `${prefix}_process_resident_memory_bytes`,
     /** The per-pod custom metric prometheus-adapter serves and the HPA scales on. */
     requestQps: `${prefix}_request_qps`,
+    /** External metric: jobs queued + running across the service, divided by the slots of one pod. */
+    jobBacklog: `${prefix}_job_backlog`,
   } as const;
 }
 

@@ -14,6 +14,7 @@ import {
   latencyRecord,
   memoryGrowthRecord,
   requestQpsRecord,
+  jobBacklogRecord,
 } from "./rules";
 
 export interface OverviewDashboardOptions {
@@ -170,10 +171,12 @@ export function overviewDashboard(options: OverviewDashboardOptions): dashboard.
         "Jobs queued and in progress",
         "short",
         [
-          { expr: `sum by (pod) (${n.jobsQueued}{${ns}})`, legend: "queued {{pod}}" },
+          // The shared queue: every pod exports the same value, so max, never sum.
+          { expr: `max(${n.jobsQueued}{${ns}})`, legend: "queued (service-wide)" },
           { expr: `sum by (pod) (${n.jobsInProgress}{${ns}})`, legend: "running {{pod}}" },
+          { expr: `${jobBacklogRecord(c)}{${ns}}`, legend: "backlog, in pods' worth of slots" },
         ],
-        "Backpressure: a full queue answers 429.",
+        "Backpressure: a backlog over the limit answers 429 with Retry-After. The HPA scales on the backlog line.",
       ).span(12),
     )
     .withPanel(

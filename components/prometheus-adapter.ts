@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { childOptions } from "./child-options";
-import type { AdapterRule } from "./custom-metric";
+import type { ServiceAdapterRules } from "./custom-metric";
 import { InputPropertyError, quote } from "./errors";
 import { PROMETHEUS_PORT } from "./monitoring-stack";
 
@@ -12,8 +12,8 @@ export interface PrometheusAdapterArgs {
   prometheusUrl: pulumi.Input<string>;
   /** Prometheus Service port. @default 9090 */
   prometheusPort?: number;
-  /** Custom-metric rules of every onboarded service (see `requestQpsRule`). */
-  rules: AdapterRule[];
+  /** Adapter rules of every onboarded service (`InferenceObservability.adapterRules`), merged. */
+  rules: ServiceAdapterRules[];
   /** Helm release name. @default "prometheus-adapter" */
   releaseName?: string;
   /** prometheus-adapter chart version. @default "5.3.0" */
@@ -27,12 +27,14 @@ export interface PrometheusAdapterArgs {
 }
 
 /**
- * prometheus-adapter serving `custom.metrics.k8s.io` for the HPA. The chart's default rules are off:
- * they expose hundreds of metrics nobody scales on and slow every discovery round.
+ * prometheus-adapter serving `custom.metrics.k8s.io` and `external.metrics.k8s.io` for the HPAs of
+ * every onboarded service. It is one per cluster (it owns both APIServices), so it takes the rules of
+ * all services. The chart's default rules are off: they expose hundreds of metrics nobody scales on
+ * and slow every discovery round.
  */
 export class PrometheusAdapter extends pulumi.ComponentResource {
   public readonly release: k8s.helm.v3.Release;
-  /** Custom metric names served, e.g. `sonic_request_qps`. */
+  /** Metric names served, custom then external, e.g. `sonic_request_qps`, `sonic_job_backlog`. */
   public readonly metricNames: string[];
 
   constructor(name: string, args: PrometheusAdapterArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -65,12 +67,18 @@ export class PrometheusAdapter extends pulumi.ComponentResource {
           prometheus: { url, port: args.prometheusPort ?? PROMETHEUS_PORT, path: "" },
           replicas: args.replicas ?? 1,
           customLabels: args.labels ?? {},
-          rules: { default: false, custom: args.rules },
+          rules: {
+            default: false,
+            custom: args.rules.flatMap((r) => r.custom),
+            external: args.rules.flatMap((r) => r.external),
+          },
         },
       },
       childOptions(this, opts),
     );
-    this.metricNames = args.rules.map((r) => r.name.as);
+    this.metricNames = [...args.rules.flatMap((r) => r.custom), ...args.rules.flatMap((r) => r.external)].map(
+      (r) => r.name.as,
+    );
     this.registerOutputs({ metricNames: this.metricNames });
   }
 }

@@ -27,6 +27,15 @@ const dnsName = z
   .string()
   .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, { message: "expected a DNS-1123 name like ai-inference" });
 const positiveInt = z.number().int().min(1);
+const imageRef = z.string().regex(/^[^\s:@]+(:[\w][\w.-]{0,127})?(@sha256:[a-f0-9]{64})?$/, {
+  message: "expected an image reference like registry/sonic:1.2.3",
+});
+const containerResources = z
+  .object({
+    requests: z.object({ cpu: quantity, memory: quantity }).strict(),
+    limits: z.object({ cpu: quantity.optional(), memory: quantity.optional() }).strict().optional(),
+  })
+  .strict();
 const percent = z.number().int().min(0).max(100);
 const ratio = z.number().gt(0).lt(1);
 
@@ -117,33 +126,94 @@ export const configSchema = z
     sonic: z
       .object({
         namespace: dnsName.default("ai-inference"),
-        image: z.string().regex(/^[^\s:@]+(:[\w][\w.-]{0,127})?(@sha256:[a-f0-9]{64})?$/, {
-          message: "expected an image reference like registry/sonic:1.2.3",
-        }),
-        workerUrl: z.string().url({ message: "expected an http(s) URL" }).default("http://127.0.0.1:9000"),
+        /** The project's image: the `api` container, and the simulated model server when asked. */
+        image: imageRef,
         gpuCount: positiveInt.default(1),
         concurrencyPerGpu: positiveInt.default(1),
         replicas: z.number().int().min(0).default(1),
-        resources: z
+        /** CPU and memory of the `api` container (no GPU). */
+        resources: containerResources.default({
+          requests: { cpu: "500m", memory: "1Gi" },
+          limits: { memory: "2Gi" },
+        }),
+        modelServer: z
           .object({
-            requests: z.object({ cpu: quantity, memory: quantity }).strict(),
-            limits: z.object({ memory: quantity.optional() }).strict().optional(),
+            image: imageRef.optional(),
+            simulated: z.boolean().default(false),
+            port: z.number().int().min(1).max(65535).default(9000),
+            resources: containerResources,
+            startupTimeoutSeconds: positiveInt.default(900),
           })
           .strict(),
         nodeSelector: z.record(z.string(), z.string()).optional(),
+        tolerations: z
+          .array(
+            z
+              .object({
+                key: z.string().min(1).optional(),
+                operator: z.enum(["Exists", "Equal"]).default("Equal"),
+                value: z.string().optional(),
+                effect: z.enum(["NoSchedule", "PreferNoSchedule", "NoExecute"]).optional(),
+              })
+              .strict(),
+          )
+          .optional(),
         apiClientNamespaces: z.array(dnsName).min(1, { message: "expected at least one namespace" }),
         teamGroup: z.string().min(1),
         terminationGracePeriodSeconds: positiveInt.default(600),
+        /** Pulumi's wait for a rollout of GPU pods (drain + model load, one pod at a time). */
+        rolloutTimeout: duration.default("60m"),
+        /** Jobs queued + running across the service before submissions get 429. */
+        backlogLimit: positiveInt.default(16),
+        /** Bytes of one uploaded file. */
+        maxUploadBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(25 * 1024 * 1024),
+        /** Finished jobs kept for polling, by count. */
+        jobHistory: positiveInt.default(1000),
       })
-      .strict(),
+      .strict()
+      .superRefine((s, ctx) => {
+        if (!s.modelServer.simulated && !s.modelServer.image)
+          ctx.addIssue({
+            code: "custom",
+            path: ["modelServer", "image"],
+            message:
+              "required: the Sonic model-server image, or 'modelServer.simulated: true' for the simulated one (no GPU)",
+            input: undefined,
+          });
+        if (s.modelServer.simulated && s.modelServer.image)
+          ctx.addIssue({
+            code: "custom",
+            path: ["modelServer", "image"],
+            message: "must be unset when 'modelServer.simulated' is true",
+            input: s.modelServer.image,
+          });
+      }),
+    /** The shared job queue: Valkey in the cluster, or a managed Redis (URL in the secret `queueRedisUrl`). */
+    queue: z
+      .object({
+        mode: z.enum(["in-cluster", "external"]).default("in-cluster"),
+        storage: z
+          .object({ size: volumeSize, storageClassName: z.string().min(1).optional() })
+          .strict()
+          .default({ size: "10Gi" }),
+      })
+      .strict()
+      .default({ mode: "in-cluster", storage: { size: "10Gi" } }),
     autoscaling: z
       .object({
         enabled: z.boolean().default(true),
         minReplicas: positiveInt,
         maxReplicas: positiveInt,
         targetQpsPerPod: z.number().min(0.001),
-        cpuUtilization: percent.default(80),
-        memoryUtilization: percent.default(85),
+        targetBacklogPerPod: z
+          .number()
+          .refine((v) => v === 0 || v >= 0.1, { message: "expected 0 (off) or a number >= 0.1" })
+          .default(1),
+        cpuUtilization: percent.default(0),
         rateWindow: duration.default("2m"),
       })
       .strict(),
@@ -190,6 +260,7 @@ export const SECRET_KEYS = [
   "pagerdutyRoutingKey",
   "alertWebhookUrl",
   "remoteWritePassword",
+  "queueRedisUrl",
 ] as const;
 export type SecretKey = (typeof SECRET_KEYS)[number];
 
@@ -255,6 +326,7 @@ export function parseStackConfig(raw: Record<string, string>, presentSecrets: Re
       "remoteWritePassword",
       "prometheus.remoteWrite.username is set",
     ],
+    [c.queue.mode === "external", "queueRedisUrl", "queue.mode is external"],
   ];
   for (const [needed, key, why] of needs) {
     if (needed && !presentSecrets.has(key)) {

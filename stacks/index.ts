@@ -6,7 +6,10 @@ import {
   InferenceObservability,
   MonitoringStack,
   PROMETHEUS_PORT,
+  JobQueue,
+  jobQueueClientEnv,
   PrometheusAdapter,
+  queueMemoryBytes,
   renderAlertmanagerConfig,
   TeamMonitoringAccess,
 } from "../components";
@@ -45,24 +48,57 @@ const monitoring = new MonitoringStack("monitoring", {
   grafanaAdminPassword,
 });
 
+const QUEUE_NAME = "sonic-queue";
 const sonic = new GpuInferenceService("sonic", {
   namespace: config.sonic.namespace,
   image: config.sonic.image,
-  gpuCount: config.sonic.gpuCount,
+  modelServer: { ...config.sonic.modelServer, gpuCount: config.sonic.gpuCount },
+  concurrencyPerGpu: config.sonic.concurrencyPerGpu,
   resources: config.sonic.resources,
   nodeSelector: config.sonic.nodeSelector,
+  tolerations: config.sonic.tolerations,
   autoscaled: config.autoscaling.enabled,
   replicas: config.sonic.replicas,
   terminationGracePeriodSeconds: config.sonic.terminationGracePeriodSeconds,
+  rolloutTimeout: config.sonic.rolloutTimeout,
   env: {
-    SONIC_BACKEND: "http",
-    SONIC_WORKER_URL: config.sonic.workerUrl,
-    SONIC_CONCURRENCY_PER_GPU: String(config.sonic.concurrencyPerGpu),
-    // Finish draining before the kubelet's SIGKILL at the end of terminationGracePeriodSeconds.
-    SONIC_SHUTDOWN_GRACE_SECONDS: String(Math.max(0, config.sonic.terminationGracePeriodSeconds - 30)),
+    SONIC_BACKLOG_LIMIT: String(config.sonic.backlogLimit),
+    SONIC_MAX_UPLOAD_BYTES: String(config.sonic.maxUploadBytes),
+    SONIC_JOB_HISTORY: String(config.sonic.jobHistory),
+    SONIC_VERSION: config.sonic.image.split(/[:@]/)[1] ?? "unknown",
+    // From the JobQueue's Secret, never in plaintext.
+    ...jobQueueClientEnv(QUEUE_NAME, config.queue.mode === "external"),
   },
   labels,
 });
+
+/** Objects in the Sonic namespace wait for the namespace, never for the GPU pods to turn Ready. */
+const inSonicNamespace = sonic.namespaceResource ? [sonic.namespaceResource] : [];
+
+// Redis memory that holds every job the backlog admits: in-cluster it is `maxmemory`; for a managed
+// Redis it is what the instance must offer (a stack output says so).
+const queueMemoryNeeded = queueMemoryBytes({
+  backlogLimit: config.sonic.backlogLimit,
+  maxUploadBytes: config.sonic.maxUploadBytes,
+  maxReplicas: config.autoscaling.enabled ? config.autoscaling.maxReplicas : config.sonic.replicas || 1,
+  jobHistory: config.sonic.jobHistory,
+});
+const queue = new JobQueue(
+  "sonic-queue",
+  {
+    namespace: config.sonic.namespace,
+    name: QUEUE_NAME,
+    externalUrl: config.queue.mode === "external" ? config.secrets.queueRedisUrl : undefined,
+    maxmemoryBytes: queueMemoryNeeded,
+    storage: config.queue.storage,
+    clientSelector: sonic.selectorLabels,
+    monitoringNamespace: config.monitoring.namespace,
+    prometheusSelectorLabels: monitoring.resourceSelectorLabels,
+    labels,
+    serviceMonitorDependsOn: [monitoring.release],
+  },
+  { dependsOn: inSonicNamespace },
+);
 
 const observability = new InferenceObservability(
   "sonic",
@@ -79,7 +115,8 @@ const observability = new InferenceObservability(
     autoscaling: config.autoscaling.enabled ? config.autoscaling : false,
     labels,
   },
-  { dependsOn: [monitoring.release, sonic] },
+  // The CRDs and the namespace; not the Deployment: monitoring must exist while the pods fail.
+  { dependsOn: [monitoring.release, ...inSonicNamespace] },
 );
 
 const adapter = new PrometheusAdapter(
@@ -87,7 +124,7 @@ const adapter = new PrometheusAdapter(
   {
     namespace: monitoring.namespace,
     prometheusUrl: monitoring.prometheusUrl,
-    rules: observability.adapterRules,
+    rules: [observability.adapterRules],
     replicas: config.monitoring.adapterReplicas,
     labels,
   },
@@ -103,13 +140,13 @@ new InferenceNetworkPolicy(
     clientNamespaces: config.sonic.apiClientNamespaces,
     labels,
   },
-  { dependsOn: [sonic] },
+  { dependsOn: inSonicNamespace },
 );
 
 new TeamMonitoringAccess(
   "sonic-team",
   { namespace: config.sonic.namespace, group: config.sonic.teamGroup, labels },
-  { dependsOn: [sonic] },
+  { dependsOn: inSonicNamespace },
 );
 
 export const monitoringNamespace = monitoring.namespace;
@@ -124,5 +161,9 @@ export const serviceMonitor = observability.serviceMonitor.name;
 export const prometheusRule = observability.alertRules.name;
 export const hpa = observability.autoscaler?.name;
 export const customMetric = observability.customMetricName;
+export const backlogMetric = observability.backlogMetricName;
+export const queueSecret = queue.secretName;
+/** Redis memory the backlog needs: `maxmemory` in-cluster; the least a managed Redis must offer. */
+export const queueMemoryBytesNeeded = queueMemoryNeeded;
 export const adapterMetrics = adapter.metricNames;
 export const dashboardConfigMap = observability.dashboards?.configMapName;

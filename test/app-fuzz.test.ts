@@ -1,6 +1,7 @@
 import * as assert from "node:assert/strict";
 import { Agent, request } from "node:http";
 import { png, wav } from "../tools/media";
+import { sharedRedis } from "./support/redis";
 import { RunningService, startService } from "./support/service";
 
 /** Small seeded PRNG (mulberry32): a failing run can be replayed from the seed it prints. */
@@ -142,7 +143,7 @@ describe("fuzzing the upload endpoint", function () {
   this.timeout(180_000);
   let svc: RunningService;
   before(async () => {
-    svc = await startService({ SONIC_SIM_RTF: "0.01", SONIC_QUEUE_CAPACITY: "1000" });
+    svc = await startService(await sharedRedis(), { SONIC_SIM_RTF: "0.01", SONIC_BACKLOG_LIMIT: "1000" });
   });
   after(() => svc.close());
 
@@ -171,8 +172,10 @@ describe("fuzzing the upload endpoint", function () {
     await Promise.all(Array.from({ length: 16 }, worker));
     agent.destroy();
     assert.deepEqual(unexpected.slice(0, 10), [], `seed ${seed}: ${unexpected.length} unexpected answers`);
+    const backlog = await svc.service.store.backlog();
+    const finished = await svc.service.store.queue.getJobCounts("completed", "failed");
     assert.equal(
-      svc.service.jobs.queued + svc.service.jobs.inProgress,
+      backlog.queued + backlog.running + finished.completed + finished.failed,
       0,
       "a bad body was accepted as a job",
     );

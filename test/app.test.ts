@@ -1,8 +1,7 @@
 import * as assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
-import { createServer, Server } from "node:http";
-import { AddressInfo } from "node:net";
+import { createServer, request as httpRequest, Server } from "node:http";
+import { AddressInfo, connect } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { ConfigError, loadAppConfig } from "../app/config";
@@ -11,11 +10,19 @@ import { DECODE_FAILURE_REASONS, metricNames, REQUEST_STATUSES } from "../compon
 import { parseExposition, seriesCount } from "../tools/exposition";
 import { form, jpeg, png, wav } from "../tools/media";
 import { promtool, requirePromtool } from "./support/promtool";
-import { RunningService, startService, waitForJob } from "./support/service";
+import { RedisServer, sharedRedis } from "./support/redis";
+import { RunningService, setFaults, startService, waitForJob } from "./support/service";
 
 const IMAGE = { data: png(64, 64), type: "image/png" };
 const AUDIO = { data: wav(1), type: "audio/wav" };
 const FAST = { SONIC_SIM_RTF: "0.01" };
+const SMALL_UPLOAD_LIMIT = 512 * 1024;
+
+/** The run's real Redis: every service here gets a queue of its own. */
+let redis: RedisServer;
+before(async () => {
+  redis = await sharedRedis();
+});
 
 async function submit(url: string, parts: Record<string, { data: Buffer; type: string }>) {
   const res = await fetch(`${url}/v1/videos`, { method: "POST", body: form(parts) });
@@ -31,7 +38,7 @@ describe("the Sonic service over HTTP", function () {
   this.timeout(60_000);
   let svc: RunningService;
   before(async () => {
-    svc = await startService({
+    svc = await startService(redis, {
       ...FAST,
       SONIC_MAX_AUDIO_SECONDS: "5",
       SONIC_MAX_UPLOAD_BYTES: String(512 * 1024),
@@ -197,7 +204,7 @@ describe("the Sonic metrics exposition", function () {
   this.timeout(60_000);
   let svc: RunningService;
   before(async () => {
-    svc = await startService({ ...FAST, SONIC_GPU_COUNT: "2" });
+    svc = await startService(redis, { ...FAST, SONIC_GPU_COUNT: "2" });
     const ok = await submit(svc.url, { audio: AUDIO, image: IMAGE });
     await waitForJob(svc.url, ok.body.id);
   });
@@ -286,78 +293,125 @@ describe("backpressure", function () {
   this.timeout(30_000);
   let svc: RunningService;
   before(async () => {
-    svc = await startService({
-      SONIC_SIM_RTF: "2",
-      SONIC_QUEUE_CAPACITY: "1",
+    svc = await startService(redis, {
+      SONIC_SIM_RTF: "1.5",
+      SONIC_BACKLOG_LIMIT: "2",
       SONIC_CONCURRENCY_PER_GPU: "1",
     });
+    // One finished job, so the service knows how long a second of audio takes here.
+    await waitForJob(svc.url, (await submit(svc.url, { audio: AUDIO, image: IMAGE })).body.id);
   });
-  after(async () => {
-    await svc.service.jobs.drain(0);
-    await svc.close();
-  });
+  after(() => svc.close());
 
-  it("answers 429 with Retry-After once the queue is full, tracks queued and running jobs, and reports not ready", async () => {
+  it("answers 429 with a Retry-After of the time until a slot frees, counts queued and running jobs, and stays ready", async () => {
     const first = await submit(svc.url, { audio: AUDIO, image: IMAGE });
     const second = await submit(svc.url, { audio: AUDIO, image: IMAGE });
+    await new Promise((r) => setTimeout(r, 300));
     const third = await submit(svc.url, { audio: AUDIO, image: IMAGE });
     assert.deepEqual([first.status, second.status, third.status], [202, 202, 429]);
     assert.equal(third.body.error.code, "queue_full");
-    assert.match(third.headers.get("retry-after") ?? "", /^\d+$/);
+    assert.match(third.body.error.message, /1 jobs queued and 1 running \(limit 2\)/);
+    const retryAfter = Number(third.headers.get("retry-after"));
+    // The running job (1 s of audio at 1.5 s per second) ends in about 1.2 s from now: not 30, not 510.
+    assert.ok(retryAfter >= 1 && retryAfter <= 2, `Retry-After ${retryAfter}`);
     const { text } = await exposition(svc.url);
     assert.match(text, /^sonic_jobs_in_progress 1$/m);
     assert.match(text, /^sonic_jobs_queued 1$/m);
     assert.match(text, /^sonic_request_total\{status="rejected"\} 1$/m);
+    assert.match(text, /^sonic_job_submissions_total 4$/m);
     const ready = await fetch(`${svc.url}/readyz`);
-    assert.equal(ready.status, 503);
-    assert.deepEqual(((await ready.json()) as any).reasons, ["queue full"]);
+    assert.equal(ready.status, 200, "a full backlog must not take the pod out of the Service");
+  });
+
+  it("refuses an upload against a full backlog before reading its body", async () => {
+    await submit(svc.url, { audio: AUDIO, image: IMAGE });
+    await submit(svc.url, { audio: AUDIO, image: IMAGE });
+    const url = new URL(svc.url);
+    // Headers of a 100 MB upload and not one byte of body: the answer must come anyway.
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = httpRequest(
+        {
+          host: url.hostname,
+          port: url.port,
+          path: "/v1/videos",
+          method: "POST",
+          headers: {
+            "content-type": "multipart/form-data; boundary=x",
+            "content-length": String(SMALL_UPLOAD_LIMIT * 2),
+          },
+        },
+        (res) => {
+          let body = "";
+          res.on("data", (d) => (body += d));
+          res.on("end", () => resolve({ status: res.statusCode!, body }));
+        },
+      );
+      req.on("error", reject);
+      req.flushHeaders();
+    });
+    assert.equal(answer.status, 429, answer.body);
+    assert.equal(JSON.parse(answer.body).error.code, "queue_full");
   });
 });
 
-describe("fault switches of the simulated backend", function () {
+describe("fault switches of the simulated model server", function () {
   this.timeout(30_000);
   let svc: RunningService;
   before(async () => {
-    svc = await startService(FAST);
+    svc = await startService(redis, FAST);
   });
   after(() => svc.close());
 
-  it("fail jobs, raise GPU memory and shift A/V offset on demand, and reject bad switch values", async () => {
-    const set = await fetch(`${svc.url}/v1/simulation/faults`, {
-      method: "PUT",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ errorRate: 1, gpuMemoryPressure: 0.95, avOffsetSeconds: 0.4 }),
+  it("fail jobs, raise GPU memory and shift A/V offset on demand, count failures by reason, and reject bad switch values", async () => {
+    const set = await setFaults(svc.modelServerUrl, {
+      errorRate: 1,
+      gpuMemoryPressure: 0.95,
+      avOffsetSeconds: 0.4,
     });
     assert.equal(set.status, 200);
     const job = await waitForJob(svc.url, (await submit(svc.url, { audio: AUDIO, image: IMAGE })).body.id);
     assert.equal(job.status, "failed");
-    assert.deepEqual(job.failure, { reason: "inference_error", message: "simulated inference error" });
-    await fetch(`${svc.url}/v1/simulation/faults`, {
-      method: "PUT",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ errorRate: 0 }),
+    assert.deepEqual(job.failure, {
+      reason: "inference_error",
+      message: "model server answered 500 (inference_error)",
     });
+    await setFaults(svc.modelServerUrl, { errorRate: 0, oomRate: 1 });
+    const oom = await waitForJob(svc.url, (await submit(svc.url, { audio: AUDIO, image: IMAGE })).body.id);
+    assert.equal(oom.failure.reason, "gpu_out_of_memory");
+    await setFaults(svc.modelServerUrl, { oomRate: 0 });
     const ok = await waitForJob(svc.url, (await submit(svc.url, { audio: AUDIO, image: IMAGE })).body.id);
     assert.ok(ok.result.video_seconds - 1 >= 0.4);
-    await new Promise((r) => setTimeout(r, 50));
-    const bad = await fetch(`${svc.url}/v1/simulation/faults`, {
-      method: "PUT",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ errorRate: 2 }),
-    });
+    const bad = await setFaults(svc.modelServerUrl, { errorRate: 2 });
     assert.equal(bad.status, 400);
     assert.match(((await bad.json()) as any).error.message, /^errorRate: /);
     const { text } = await exposition(svc.url);
-    assert.match(text, /^sonic_request_total\{status="server_error"\} 1$/m);
+    assert.match(text, /^sonic_request_total\{status="server_error"\} 2$/m);
+    assert.match(text, /^sonic_job_failures_total\{reason="inference_error"\} 1$/m);
+    assert.match(text, /^sonic_job_failures_total\{reason="gpu_out_of_memory"\} 1$/m);
+    assert.match(text, /^sonic_gpu_memory_used_bytes\{gpu="0"\} /m);
+  });
+
+  it("pulls no job while the model server is not ready, and runs it once it is", async () => {
+    await setFaults(svc.modelServerUrl, { unready: true });
+    await new Promise((r) => setTimeout(r, 300));
+    const res = await submit(svc.url, { audio: AUDIO, image: IMAGE });
+    assert.equal(res.status, 202, "the API accepts jobs while its model server loads");
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(
+      ((await (await fetch(`${svc.url}/v1/videos/${res.body.id}`)).json()) as any).status,
+      "queued",
+    );
+    await setFaults(svc.modelServerUrl, { unready: false });
+    assert.equal((await waitForJob(svc.url, res.body.id)).status, "succeeded");
   });
 });
 
-describe("the HTTP client of the GPU worker", function () {
+describe("the HTTP client of the model server (against a stand-in server)", function () {
   this.timeout(30_000);
   let worker: Server;
   let workerUrl: string;
   const calls: string[] = [];
-  let mode: "ok" | "flaky" | "oom" | "reject" = "ok";
+  let mode: "ok" | "flaky" | "oom" | "reject" | "breaks-off" = "ok";
   let flakyLeft = 0;
   before(async () => {
     worker = createServer((req, res) => {
@@ -377,6 +431,12 @@ describe("the HTTP client of the GPU worker", function () {
         if (mode === "flaky" && flakyLeft-- > 0) {
           res.statusCode = 503;
           return res.end("{}");
+        }
+        if (mode === "breaks-off" && flakyLeft-- > 0) {
+          // Headers and half a body, then the connection drops: a crash mid-reply.
+          res.writeHead(200, { "content-length": "200" });
+          res.write('{"video_url": "s3://vid');
+          return setTimeout(() => res.socket?.destroy(), 20);
         }
         if (mode === "oom") {
           res.statusCode = 500;
@@ -401,10 +461,9 @@ describe("the HTTP client of the GPU worker", function () {
   after(() => worker.close());
 
   async function withWorker(fn: (svc: RunningService) => Promise<void>) {
-    const svc = await startService({
-      SONIC_BACKEND: "http",
-      SONIC_WORKER_URL: workerUrl,
-      SONIC_WORKER_RETRIES: "2",
+    const svc = await startService(redis, {
+      SONIC_MODEL_SERVER_URL: workerUrl,
+      SONIC_MODEL_SERVER_RETRIES: "2",
       SONIC_GPU_SAMPLE_SECONDS: "0.1",
     });
     try {
@@ -457,7 +516,18 @@ describe("the HTTP client of the GPU worker", function () {
     });
   });
 
-  it("reports ready and GPU memory from the worker's health endpoint when nvidia-smi is absent", async () => {
+  it("retries a reply that breaks off mid-body with the same job_id, and succeeds", async () => {
+    mode = "breaks-off";
+    flakyLeft = 1;
+    calls.length = 0;
+    await withWorker(async (svc) => {
+      const job = await waitForJob(svc.url, (await submit(svc.url, { audio: AUDIO, image: IMAGE })).body.id);
+      assert.equal(job.status, "succeeded", JSON.stringify(job.failure));
+      assert.equal(calls.filter((c) => c === "POST /v1/generate").length, 2);
+    });
+  });
+
+  it("reports GPU memory from the model server's health endpoint when nvidia-smi is absent", async () => {
     mode = "ok";
     await withWorker(async (svc) => {
       assert.equal((await fetch(`${svc.url}/readyz`)).status, 200);
@@ -466,17 +536,6 @@ describe("the HTTP client of the GPU worker", function () {
       assert.match(text, /^sonic_gpu_memory_used_bytes\{gpu="0"\} 5000000000$/m);
       assert.match(text, /^sonic_gpu_memory_total_bytes\{gpu="0"\} 24000000000$/m);
     });
-  });
-
-  it("reports not ready while the worker is unreachable", async () => {
-    const svc = await startService({ SONIC_BACKEND: "http", SONIC_WORKER_URL: "http://127.0.0.1:9" });
-    try {
-      const res = await fetch(`${svc.url}/readyz`);
-      assert.equal(res.status, 503);
-      assert.deepEqual(((await res.json()) as any).reasons, ["inference backend not ready"]);
-    } finally {
-      await svc.close();
-    }
   });
 });
 
@@ -500,7 +559,11 @@ describe("GPU memory from nvidia-smi", function () {
       '#!/bin/sh\n[ "$1" = "--query-gpu=index,memory.used,memory.total" ] || exit 3\necho "0, 23000, 24576"\n',
     );
     chmodSync(smi, 0o755);
-    const svc = await startService({ ...FAST, SONIC_NVIDIA_SMI: smi, SONIC_GPU_SAMPLE_SECONDS: "0.1" });
+    const svc = await startService(redis, {
+      ...FAST,
+      SONIC_NVIDIA_SMI: smi,
+      SONIC_GPU_SAMPLE_SECONDS: "0.1",
+    });
     try {
       await new Promise((r) => setTimeout(r, 400));
       const { text } = await exposition(svc.url);
@@ -512,77 +575,42 @@ describe("GPU memory from nvidia-smi", function () {
 });
 
 describe("service configuration", () => {
-  it("names each bad environment variable and its value", () => {
+  const REDIS = { SONIC_REDIS_URL: "redis://127.0.0.1:6379" };
+  it("names each bad environment variable and its value, and never echoes a password", () => {
     assert.throws(
-      () => loadAppConfig({ SONIC_QUEUE_CAPACITY: "-1", SONIC_BACKEND: "gpu", SONIC_QUEUE_CAPACTY: "3" }),
+      () =>
+        loadAppConfig({
+          ...REDIS,
+          SONIC_BACKLOG_LIMIT: "-1",
+          SONIC_MODEL_SERVER_URL: "gpu",
+          SONIC_BACKLOG_LIMT: "3",
+          SONIC_REDIS_PASSWORD: "",
+          SONIC_REDIS_PASSWORD_X: "hunter2-secret",
+        }),
       (err: unknown) => {
         assert.ok(err instanceof ConfigError);
         assert.deepEqual(err.problems, [
-          'SONIC_QUEUE_CAPACTY: unknown variable (misspelt?), got "3"',
-          'SONIC_BACKEND: Invalid option: expected one of "simulated"|"http", got "gpu"',
-          "SONIC_QUEUE_CAPACITY: Too small: expected number to be >=0, got -1",
+          'SONIC_BACKLOG_LIMT: unknown variable (misspelt?), got "3"',
+          "SONIC_REDIS_PASSWORD_X: unknown variable (misspelt?), got (secret, not shown)",
+          'SONIC_MODEL_SERVER_URL: Invalid URL, got "gpu"',
+          "SONIC_BACKLOG_LIMIT: Too small: expected number to be >=1, got -1",
         ]);
         return true;
       },
     );
   });
 
-  it("requires the worker URL with the http backend", () => {
-    assert.throws(() => loadAppConfig({ SONIC_BACKEND: "http" }), {
-      message: "invalid configuration:\n  SONIC_WORKER_URL: required when SONIC_BACKEND=http, got nothing",
+  it("requires the Redis URL of the shared queue", () => {
+    assert.throws(() => loadAppConfig({}), {
+      message:
+        "invalid configuration:\n  SONIC_REDIS_URL: Invalid input: expected string, received undefined, got nothing",
+    });
+    assert.throws(() => loadAppConfig({ SONIC_REDIS_URL: "localhost:6379" }), {
+      message:
+        'invalid configuration:\n  SONIC_REDIS_URL: expected a URL like redis://host:6379 or rediss://host:6380, got "localhost:6379"',
     });
   });
 });
-
-describe("graceful shutdown", function () {
-  this.timeout(60_000);
-  it("on SIGTERM turns unready at once, refuses new jobs with 503, finishes every accepted job, then exits 0", async () => {
-    const port = await freePort();
-    const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", "app/main.ts"], {
-      cwd: path.join(__dirname, ".."),
-      env: {
-        ...process.env,
-        PORT: String(port),
-        HOST: "127.0.0.1",
-        SONIC_SIM_RTF: "1.5",
-        SONIC_QUEUE_CAPACITY: "4",
-        SONIC_NVIDIA_SMI: "/nonexistent",
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let logs = "";
-    child.stdout.on("data", (d) => (logs += d));
-    child.stderr.on("data", (d) => (logs += d));
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-    const url = `http://127.0.0.1:${port}`;
-    for (let i = 0; i < 200 && !logs.includes('"event":"started"'); i++)
-      await new Promise((r) => setTimeout(r, 50));
-    const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push((await submit(url, { audio: AUDIO, image: IMAGE })).body.id);
-    child.kill("SIGTERM");
-    await new Promise((r) => setTimeout(r, 150));
-    assert.equal((await fetch(`${url}/readyz`)).status, 503);
-    const refused = await submit(url, { audio: AUDIO, image: IMAGE });
-    assert.equal(refused.status, 503);
-    assert.equal(refused.body.error.code, "shutting_down");
-    const jobs = await Promise.all(ids.map((id) => waitForJob(url, id, 30_000).catch(() => undefined)));
-    assert.equal(await exited, 0, logs);
-    const succeeded = logs.split("\n").filter((l) => l.includes('"event":"job_succeeded"')).length;
-    assert.equal(succeeded, 3, logs);
-    assert.ok(!logs.includes('"event":"job_failed"'), logs);
-    assert.ok(jobs.filter(Boolean).every((j) => j.status === "succeeded"));
-  });
-});
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe("metric cardinality", function () {
   this.timeout(60_000);
@@ -590,10 +618,10 @@ describe("metric cardinality", function () {
   const SERIES_BUDGET = 250;
 
   it("stays within 250 series per pod after every outcome and failure reason, whatever the clients send", async () => {
-    const svc = await startService({
+    const svc = await startService(redis, {
       ...FAST,
       SONIC_GPU_COUNT: "2",
-      SONIC_QUEUE_CAPACITY: "0",
+      SONIC_BACKLOG_LIMIT: "2",
       SONIC_CONCURRENCY_PER_GPU: "1",
       SONIC_MAX_AUDIO_SECONDS: "3",
     });
@@ -624,11 +652,7 @@ describe("metric cardinality", function () {
         answers.some((a) => a.status === 429),
         "no request was rejected for backpressure",
       );
-      await fetch(`${svc.url}/v1/simulation/faults`, {
-        method: "PUT",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ errorRate: 1 }),
-      });
+      await setFaults(svc.modelServerUrl, { errorRate: 1 });
       let failing = await submit(svc.url, { audio: AUDIO, image: IMAGE });
       while (failing.status === 429) {
         await new Promise((r) => setTimeout(r, 20)); // the earlier jobs still hold both GPU slots
@@ -651,6 +675,120 @@ describe("metric cardinality", function () {
         added.filter((k) => !k.startsWith("sonic_nodejs_gc_duration_seconds")),
         [],
       );
+    } finally {
+      await svc.close();
+    }
+  });
+});
+
+describe("the API at the edges of HTTP", function () {
+  this.timeout(30_000);
+  let svc: RunningService;
+  before(async () => {
+    svc = await startService(redis, { ...FAST, SONIC_REQUEST_TIMEOUT_SECONDS: "1" });
+  });
+  after(() => svc.close());
+
+  /**
+   * Sends headers, then a chunked body that never ends, on a raw socket; resolves with what the server
+   * answered once it closes the connection.
+   */
+  function endlessBody(contentType: string, chunk: Buffer, everyMs: number) {
+    const url = new URL(svc.url);
+    return new Promise<{ answer: string; sent: number; seconds: number }>((resolve) => {
+      const started = Date.now();
+      let sent = 0;
+      let answer = "";
+      const socket = connect(Number(url.port), url.hostname, () => {
+        socket.write(
+          `POST /v1/videos HTTP/1.1\r\nHost: x\r\nContent-Type: ${contentType}\r\nTransfer-Encoding: chunked\r\n\r\n`,
+        );
+      });
+      socket.on("data", (d) => (answer += d));
+      const frame = Buffer.concat([
+        Buffer.from(`${chunk.length.toString(16)}\r\n`),
+        chunk,
+        Buffer.from("\r\n"),
+      ]);
+      const timer = setInterval(() => {
+        if (socket.writable) socket.write(frame, (err) => (err ? undefined : (sent += chunk.length)));
+      }, everyMs);
+      const done = () => {
+        clearInterval(timer);
+        resolve({ answer, sent, seconds: (Date.now() - started) / 1000 });
+      };
+      socket.on("error", () => undefined);
+      socket.on("close", done);
+      setTimeout(() => socket.destroy(), 10_000);
+    });
+  }
+
+  it("closes the connection of an endless body after its error reply instead of reading on", async () => {
+    const outcome = await endlessBody("application/octet-stream", Buffer.alloc(256 * 1024, 1), 1);
+    // The reply comes first; a client still writing may see the close as a reset and lose it (TCP),
+    // which is why well-behaved clients send Expect: 100-continue with large bodies.
+    if (outcome.answer) assert.match(outcome.answer, /^HTTP\/1\.1 415 [^]*connection: close/i);
+    assert.ok(outcome.seconds < 5, `connection held for ${outcome.seconds}s`);
+    assert.ok(outcome.sent < 64 * 1024 * 1024, `${outcome.sent} bytes accepted after the reply`);
+  });
+
+  it("cuts off a trickled upload once the request timeout passes", async () => {
+    const outcome = await endlessBody("multipart/form-data; boundary=x", Buffer.from("-"), 200);
+    assert.ok(
+      outcome.seconds >= 0.9 && outcome.seconds < 4,
+      `trickle held the connection ${outcome.seconds}s`,
+    );
+    assert.equal((await fetch(`${svc.url}/healthz`)).status, 200);
+  });
+
+  it("answers a text field with the documented 400, not 413", async () => {
+    const body = new FormData();
+    body.set("audio", "not a file");
+    body.set("image", new Blob([IMAGE.data], { type: "image/png" }), "p.png");
+    const res = await fetch(`${svc.url}/v1/videos`, { method: "POST", body });
+    assert.equal(res.status, 400);
+    assert.equal(((await res.json()) as any).error.code, "bad_request");
+  });
+});
+
+describe("the bound on the job store's memory", function () {
+  this.timeout(60_000);
+  const UPLOAD = 256 * 1024;
+  const LIMIT = 4;
+
+  it("holds at most backlog limit x two capped uploads of inputs, each with a TTL, and frees them when jobs finish", async () => {
+    const svc = await startService(redis, {
+      ...FAST,
+      SONIC_BACKLOG_LIMIT: String(LIMIT),
+      SONIC_MAX_UPLOAD_BYTES: String(UPLOAD),
+      SONIC_INPUT_TTL_SECONDS: "600",
+    });
+    try {
+      const redisInfo = async () =>
+        Number((await svc.service.store.redis.info("memory")).match(/^used_memory:(\d+)/m)![1]);
+      await setFaults(svc.modelServerUrl, { unready: true });
+      await new Promise((r) => setTimeout(r, 300));
+      const before = await redisInfo();
+      // The largest audio the cap admits (just under 256 KiB), a hundred times over the limit.
+      const audio = { data: wav((UPLOAD - 1024) / 32000), type: "audio/wav" };
+      const answers = await Promise.all(
+        Array.from({ length: 100 }, () => submit(svc.url, { audio, image: IMAGE })),
+      );
+      const accepted = answers.filter((a) => a.status === 202);
+      assert.ok(accepted.length >= LIMIT && accepted.length <= LIMIT + 8, `${accepted.length} accepted`);
+      const grown = (await redisInfo()) - before;
+      const bound = accepted.length * (2 * UPLOAD + 16 * 1024);
+      assert.ok(grown <= bound, `Redis grew ${grown} bytes for ${accepted.length} jobs; bound ${bound}`);
+      for (const a of accepted) {
+        const ttl = await svc.service.store.redis.ttl(svc.service.store.inputKey(a.body.id));
+        assert.ok(ttl > 500 && ttl <= 600, `inputs of ${a.body.id} expire in ${ttl}s`);
+      }
+      await setFaults(svc.modelServerUrl, { unready: false });
+      for (const a of accepted) await waitForJob(svc.url, a.body.id);
+      const left = await svc.service.store.redis.exists(
+        ...accepted.map((a) => svc.service.store.inputKey(a.body.id)),
+      );
+      assert.equal(left, 0, "inputs of finished jobs are deleted");
     } finally {
       await svc.close();
     }

@@ -9,6 +9,7 @@ import {
   PrometheusAdapter,
   renderAlertmanagerConfig,
   requestQpsRule,
+  jobBacklogRule,
   serviceMonitorSpec,
 } from "../components";
 import { registered, useMocks, valueOf } from "./support/mocks";
@@ -76,20 +77,47 @@ describe("Autoscaler", () => {
   it("refuses minReplicas above maxReplicas, quoting both", () => {
     assert.throws(
       () =>
-        new Autoscaler("bad-hpa", { namespace: "a", deploymentName: "a", minReplicas: 11, maxReplicas: 10 }),
+        new Autoscaler("bad-hpa", {
+          namespace: "a",
+          deploymentName: "a",
+          backlogSelector: { job: "a" },
+          minReplicas: 11,
+          maxReplicas: 10,
+        }),
       { message: "minReplicas: (11) must be <= 'maxReplicas' (10)" },
     );
   });
 
-  it("scales down one GPU pod at a time after a long window, and up by at most two", async () => {
-    new Autoscaler("gpu-hpa", { namespace: "a", deploymentName: "a", cpuUtilization: 0 });
+  it("scales on demand and backlog, down one GPU pod at a time after a long window, and up by at most two", async () => {
+    new Autoscaler("gpu-hpa", {
+      namespace: "a",
+      deploymentName: "a",
+      backlogSelector: { job: "a" },
+      cpuUtilization: 70,
+    });
     const hpa = await registered("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "gpu-hpa");
     assert.deepEqual(hpa.spec.behavior.scaleDown.policies, [{ type: "Pods", value: 1, periodSeconds: 300 }]);
     assert.equal(hpa.spec.behavior.scaleDown.stabilizationWindowSeconds, 600);
     assert.deepEqual(hpa.spec.behavior.scaleUp.policies, [{ type: "Pods", value: 2, periodSeconds: 120 }]);
     assert.deepEqual(
-      hpa.spec.metrics.map((m: any) => m.type + ":" + (m.pods?.metric.name ?? m.resource.name)),
-      ["Pods:sonic_request_qps", "Resource:memory"],
+      hpa.spec.metrics.map(
+        (m: any) => m.type + ":" + ((m.pods ?? m.external)?.metric.name ?? m.resource.name),
+      ),
+      ["Pods:sonic_request_qps", "External:sonic_job_backlog", "Resource:cpu"],
+    );
+    assert.deepEqual(hpa.spec.metrics[1].external.metric.selector, { matchLabels: { job: "a" } });
+  });
+
+  it("refuses a backlog target between off and a tenth of a pod", () => {
+    assert.throws(
+      () =>
+        new Autoscaler("tiny", {
+          namespace: "a",
+          deploymentName: "a",
+          backlogSelector: {},
+          targetBacklogPerPod: 0.01,
+        }),
+      { message: "targetBacklogPerPod: must be 0 (off) or >= 0.1, got 0.01" },
     );
   });
 });
@@ -98,12 +126,14 @@ describe("GpuInferenceService", () => {
   it("leaves replicas to the HPA when autoscaled, and sets them when not", async () => {
     new GpuInferenceService("scaled", {
       image: "sonic:1",
+      modelServer: { image: "sonic-worker:1" },
       appName: "scaled",
       autoscaled: true,
       createNamespace: false,
     });
     new GpuInferenceService("fixed", {
       image: "sonic:1",
+      modelServer: { image: "sonic-worker:1" },
       appName: "fixed",
       replicas: 3,
       createNamespace: false,
@@ -114,20 +144,34 @@ describe("GpuInferenceService", () => {
     assert.equal(fixed.spec.replicas, 3);
   });
 
-  it("requests the configured number of GPUs as a limit", async () => {
+  it("requests the configured number of GPUs as a limit of the model-server container only", async () => {
     new GpuInferenceService("two-gpus", {
       image: "sonic:1",
+      modelServer: { image: "sonic-worker:1", gpuCount: 2 },
+      concurrencyPerGpu: 3,
       appName: "two-gpus",
-      gpuCount: 2,
       createNamespace: false,
     });
     const d = await registered("kubernetes:apps/v1:Deployment", "two-gpus");
-    assert.equal(d.spec.template.spec.containers[0].resources.limits["nvidia.com/gpu"], "2");
+    const [api, model] = d.spec.template.spec.containers;
+    assert.equal(model.resources.limits["nvidia.com/gpu"], "2");
+    assert.equal(api.resources.limits["nvidia.com/gpu"], undefined);
+    const env = Object.fromEntries(api.env.map((e: any) => [e.name, e.value]));
+    assert.deepEqual([env.SONIC_GPU_COUNT, env.SONIC_CONCURRENCY_PER_GPU], ["2", "3"]);
   });
 
   it("rejects a GPU count of zero", () => {
-    assert.throws(() => new GpuInferenceService("no-gpu", { image: "sonic:1", gpuCount: 0 }), {
-      message: "gpuCount: must be an integer >= 1, got 0",
+    assert.throws(
+      () =>
+        new GpuInferenceService("no-gpu", { image: "sonic:1", modelServer: { image: "w:1", gpuCount: 0 } }),
+      { message: "modelServer.gpuCount: must be an integer >= 1, got 0" },
+    );
+  });
+
+  it("requires a model-server image unless the simulated one is asked for, and never invents one", () => {
+    assert.throws(() => new GpuInferenceService("no-model", { image: "sonic:1", modelServer: {} }), {
+      message:
+        "modelServer.image: is required: name the Sonic model-server image, or set 'modelServer.simulated: true' to run the simulated one (no GPU)",
     });
   });
 });
@@ -167,13 +211,22 @@ describe("PrometheusAdapter and the request-rate signal", () => {
     });
   });
 
-  it("serves <prefix>_request_qps per pod from <prefix>_request_total", () => {
+  it("serves <prefix>_request_qps per pod from submissions as they arrive, not from completions", () => {
     assert.deepEqual(requestQpsRule({ metricPrefix: "tts" }), {
-      seriesQuery: 'tts_request_total{namespace!="",pod!=""}',
+      seriesQuery: 'tts_job_submissions_total{namespace!="",pod!=""}',
       resources: { overrides: { namespace: { resource: "namespace" }, pod: { resource: "pod" } } },
-      name: { matches: "^tts_request_total$", as: "tts_request_qps" },
+      name: { matches: "^tts_job_submissions_total$", as: "tts_request_qps" },
       metricsQuery: "sum(rate(<<.Series>>{<<.LabelMatchers>>}[2m])) by (<<.GroupBy>>)",
     });
+  });
+
+  it("serves <prefix>_job_backlog as an external metric: the shared queue once, running jobs summed, over one pod's slots", () => {
+    const rule = jobBacklogRule({ metricPrefix: "tts" });
+    assert.equal(rule.name.as, "tts_job_backlog");
+    assert.equal(
+      rule.metricsQuery,
+      "(max by (namespace, job) (tts_jobs_queued{<<.LabelMatchers>>}) + sum by (namespace, job) (tts_jobs_in_progress{<<.LabelMatchers>>})) / max by (namespace, job) (<<.Series>>{<<.LabelMatchers>>})",
+    );
   });
 
   it("rejects a Prometheus URL that already carries the port the chart appends", () => {
@@ -182,7 +235,7 @@ describe("PrometheusAdapter and the request-rate signal", () => {
         new PrometheusAdapter("adapter-with-port", {
           namespace: "monitoring",
           prometheusUrl: "http://prometheus.monitoring.svc:9090",
-          rules: [requestQpsRule()],
+          rules: [{ custom: [requestQpsRule()], external: [] }],
         }),
       {
         message: `prometheusUrl: must not carry a port (the chart appends prometheusPort), got "http://prometheus.monitoring.svc:9090"`,
@@ -242,8 +295,8 @@ describe("InferenceObservability", () => {
     });
     assert.equal(tts.customMetricName, "tts_request_qps");
     assert.deepEqual(
-      tts.adapterRules.map((r) => r.name.as),
-      ["tts_request_qps"],
+      [...tts.adapterRules.custom, ...tts.adapterRules.external].map((r) => r.name.as),
+      ["tts_request_qps", "tts_job_backlog"],
     );
     const rule = await registered("kubernetes:monitoring.coreos.com/v1:PrometheusRule", "tts");
     const alerts = rule.spec.groups.flatMap((g: any) => g.rules).filter((r: any) => r.alert);

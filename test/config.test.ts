@@ -19,7 +19,7 @@ describe("stack config", () => {
       assert.doesNotThrow(() =>
         parseStackConfig(
           readProjectConfig(stack),
-          new Set(["slackWebhookUrl", "pagerdutyRoutingKey", "remoteWritePassword"]),
+          new Set(["slackWebhookUrl", "pagerdutyRoutingKey", "remoteWritePassword", "queueRedisUrl"]),
         ),
       );
     }

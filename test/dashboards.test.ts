@@ -96,7 +96,7 @@ describe("dashboard provisioning in the stacks", () => {
   });
 
   it("puts the overview in a ConfigMap Grafana's sidecar picks up, in the service's namespace", () => {
-    const cm = only(run, "kubernetes:core/v1:ConfigMap").inputs;
+    const cm = only(run, "kubernetes:core/v1:ConfigMap", "sonic").inputs;
     assert.equal(cm.metadata.labels.grafana_dashboard, "1");
     assert.equal(cm.metadata.namespace, "ai-inference");
     const json = JSON.parse(cm.data["sonic-overview.json"]);

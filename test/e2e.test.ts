@@ -2,7 +2,9 @@ import * as assert from "node:assert/strict";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { overviewDashboard } from "../components";
+import { Queue } from "bullmq";
+import { jobBacklogRule, overviewDashboard } from "../components";
+import { form, png, wav } from "../tools/media";
 import { fastSandboxOptions } from "../tools/sandbox/fast";
 import { NAMESPACE, Sandbox, SERVICE } from "../tools/sandbox/sandbox";
 
@@ -15,6 +17,18 @@ async function query(
   ).json()) as any;
   if (res.status !== "success") throw new Error(`${promql}: ${res.error}`);
   return res.data.result;
+}
+
+const INPUT = { audio: { data: wav(1), type: "audio/wav" }, image: { data: png(64, 64), type: "image/png" } };
+
+/** The adapter's per-pod QPS query, rendered as the adapter renders it for every sandbox pod. */
+function requestQpsQuery(sandbox: Sandbox): string {
+  const rule = sandbox.adapterRule();
+  const pods = sandbox.instances.map((i) => i.pod);
+  return rule.metricsQuery
+    .replace("<<.Series>>", rule.seriesQuery.split("{")[0])
+    .replace("<<.LabelMatchers>>", `namespace="${NAMESPACE}",pod=~"${pods.join("|")}"`)
+    .replace("<<.GroupBy>>", "pod");
 }
 
 async function until<T>(
@@ -31,7 +45,7 @@ async function until<T>(
   }
 }
 
-async function setFault(url: string, faults: Record<string, number>): Promise<void> {
+async function setFault(url: string, faults: Record<string, number | boolean>): Promise<void> {
   const res = await fetch(`${url}/v1/simulation/faults`, {
     method: "PUT",
     headers: { "content-type": "application/json" },
@@ -69,7 +83,7 @@ describe("the monitoring path end to end (real app, Prometheus and Alertmanager 
       assert.equal(s.value[1], "1");
       assert.deepEqual(
         [s.metric.namespace, s.metric.service, s.metric.container, s.metric.endpoint],
-        [NAMESPACE, SERVICE, SERVICE, "web"],
+        [NAMESPACE, SERVICE, "api", "web"],
       );
     }
   });
@@ -92,13 +106,8 @@ describe("the monitoring path end to end (real app, Prometheus and Alertmanager 
   });
 
   it("answers the adapter's metricsQuery, rendered as the adapter renders it, with one QPS per instance within 20% of the load", async () => {
-    const rule = sandbox.adapterRule();
     const pods = sandbox.instances.map((i) => i.pod);
-    const promql = rule.metricsQuery
-      .replace("<<.Series>>", rule.seriesQuery.split("{")[0])
-      .replace("<<.LabelMatchers>>", `namespace="${NAMESPACE}",pod=~"${pods.join("|")}"`)
-      .replace("<<.GroupBy>>", "pod");
-    const result = await query(sandbox.endpoints.prometheus, promql);
+    const result = await query(sandbox.endpoints.prometheus, requestQpsQuery(sandbox));
     assert.deepEqual(result.map((r) => r.metric.pod).sort(), [...pods].sort());
     const sent = fastSandboxOptions("").loadPerSecond!;
     for (const r of result) {
@@ -110,11 +119,66 @@ describe("the monitoring path end to end (real app, Prometheus and Alertmanager 
     }
   });
 
+  it("answers the adapter's backlog query with the real backlog in Redis, and the HPA formula on the adapter's answers gives the replicas that backlog needs", async () => {
+    const prometheus = sandbox.endpoints.prometheus;
+    sandbox.loadPaused = true;
+    await Promise.all(sandbox.instances.map((i) => setFault(i.modelServerUrl, { unready: true })));
+    const queue = new Queue("sonic-generate", { connection: { url: sandbox.endpoints.redis } });
+    try {
+      // Nothing runs and nothing arrives: the backlog holds still. Five more jobs make it a known one.
+      await until("running jobs to finish or go back", 30_000, async () =>
+        (await queue.getActiveCount()) === 0 ? true : undefined,
+      );
+      for (let i = 0; i < 5; i++) {
+        const res = await fetch(`${sandbox.instances[i % 2].url}/v1/videos`, {
+          method: "POST",
+          body: form(INPUT),
+        });
+        assert.equal(res.status, 202);
+      }
+      const counts = await queue.getJobCounts("waiting", "prioritized", "delayed", "active");
+      const jobs = counts.waiting + counts.prioritized + counts.delayed + counts.active;
+      const slotsPerPod = 2; // the sandbox's pods: 1 GPU x SONIC_CONCURRENCY_PER_GPU 2
+      const rule = jobBacklogRule();
+      const promql = rule.metricsQuery
+        .replaceAll("<<.Series>>", rule.seriesQuery.split("{")[0])
+        .replaceAll("<<.LabelMatchers>>", `namespace="${NAMESPACE}",job="${SERVICE}"`);
+      const backlog = await until(`the adapter's backlog to read ${jobs / slotsPerPod}`, 30_000, async () => {
+        const result = await query(prometheus, promql);
+        return result.length === 1 && Number(result[0].value[1]) === jobs / slotsPerPod
+          ? result[0]
+          : undefined;
+      });
+      assert.deepEqual([backlog.metric.namespace, backlog.metric.job], [NAMESPACE, SERVICE]);
+      // The HPA's algorithm on what the adapter serves: ceil(external value / target) for the backlog,
+      // ceil(sum of per-pod QPS / target) for demand; the largest wins, within [min, max].
+      const stack = sandbox.stackConfig.autoscaling;
+      const qps = (await query(prometheus, requestQpsQuery(sandbox))).reduce(
+        (sum, r) => sum + Number(r.value[1]),
+        0,
+      );
+      const byBacklog = Math.ceil(Number(backlog.value[1]) / stack.targetBacklogPerPod);
+      const byDemand = Math.ceil(qps / stack.targetQpsPerPod);
+      assert.equal(byBacklog, Math.ceil(jobs / slotsPerPod / stack.targetBacklogPerPod));
+      const desired = Math.min(stack.maxReplicas, Math.max(stack.minReplicas, byBacklog, byDemand));
+      assert.ok(jobs >= 5 && byBacklog >= 3, `${jobs} jobs queued`);
+      assert.equal(
+        desired,
+        stack.maxReplicas,
+        "a backlog of 5+ jobs on 2-slot pods needs more than dev's 2 pods",
+      );
+    } finally {
+      await Promise.all(sandbox.instances.map((i) => setFault(i.modelServerUrl, { unready: false })));
+      sandbox.loadPaused = false;
+      await queue.close();
+    }
+  });
+
   it("delivers each critical alert to the webhook with its labels once its fault is injected, and resolves it once removed", async () => {
     const [first, second] = sandbox.instances;
     const injected = Date.now();
-    await setFault(first.url, { gpuMemoryPressure: 0.95 });
-    await Promise.all(sandbox.instances.map((i) => setFault(i.url, { errorRate: 1 })));
+    await setFault(first.modelServerUrl, { gpuMemoryPressure: 0.95 });
+    await Promise.all(sandbox.instances.map((i) => setFault(i.modelServerUrl, { errorRate: 1 })));
     await sandbox.control("kill", 1);
 
     const firing = (alertname: string, match: Record<string, string>) =>
@@ -138,7 +202,7 @@ describe("the monitoring path end to end (real app, Prometheus and Alertmanager 
       "the healthy GPU alerted",
     );
 
-    await setFault(first.url, { gpuMemoryPressure: 0, errorRate: 0 });
+    await setFault(first.modelServerUrl, { gpuMemoryPressure: 0, errorRate: 0 }); // the revived pod starts clean
     await sandbox.control("revive", 1);
     const resolved = (alertname: string) =>
       until(

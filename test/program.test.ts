@@ -22,10 +22,16 @@ const T = {
   role: "kubernetes:rbac.authorization.k8s.io/v1:Role",
   roleBinding: "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
 };
+const STATEFULSET = "kubernetes:apps/v1:StatefulSet";
+const CONFIGMAP = "kubernetes:core/v1:ConfigMap";
 
 const kps = (run: MockRun) => only(run, T.release, "monitoring").inputs as any;
 const promSpec = (run: MockRun) => at(kps(run), "values.prometheus.prometheusSpec");
-const container = (run: MockRun) => at(only(run, T.deployment).inputs, "spec.template.spec.containers")[0];
+const containers = (run: MockRun) =>
+  at(only(run, T.deployment).inputs, "spec.template.spec.containers") as any[];
+/** The `api` container (the project's image) and the `model-server` container of the Sonic pods. */
+const container = (run: MockRun) => containers(run).find((c) => c.name === "api");
+const modelServer = (run: MockRun) => containers(run).find((c) => c.name === "model-server");
 
 for (const stack of ["dev", "prod"]) {
   describe(`the ${stack} stack under Pulumi's mock runtime`, function () {
@@ -62,7 +68,7 @@ for (const stack of ["dev", "prod"]) {
 
     it("gives the ServiceMonitor and PrometheusRule labels the Prometheus selectors match", () => {
       for (const type of [T.serviceMonitor, T.prometheusRule]) {
-        const labels = only(run, type).inputs.metadata.labels;
+        const labels = only(run, type, "sonic").inputs.metadata.labels;
         const selector =
           type === T.serviceMonitor ? promSpec(run).serviceMonitorSelector : promSpec(run).ruleSelector;
         for (const [k, v] of Object.entries(selector.matchLabels))
@@ -71,8 +77,8 @@ for (const stack of ["dev", "prod"]) {
     });
 
     it("points the ServiceMonitor at the Sonic Service by label, namespace and port name", () => {
-      const sm = only(run, T.serviceMonitor).inputs;
-      const svc = only(run, T.service).inputs;
+      const sm = only(run, T.serviceMonitor, "sonic").inputs;
+      const svc = only(run, T.service, "sonic").inputs;
       for (const [k, v] of Object.entries(sm.spec.selector.matchLabels))
         assert.equal(svc.metadata.labels[k], v);
       assert.deepEqual(sm.spec.namespaceSelector, { matchNames: [svc.metadata.namespace] });
@@ -87,24 +93,95 @@ for (const stack of ["dev", "prod"]) {
       assert.equal(svc.metadata.labels.app, "sonic-generate-service");
     });
 
-    it("scales the Deployment with an HPA on the metric prometheus-adapter serves, and leaves replicas to it", () => {
+    it("scales the Deployment with an HPA on the demand and backlog metrics prometheus-adapter serves, and leaves replicas to it", () => {
       const hpa = only(run, T.hpa).inputs;
       const deployment = only(run, T.deployment).inputs;
       const adapterRules = at(only(run, T.release, "prometheus-adapter").inputs, "values.rules");
       assert.equal(adapterRules.default, false);
-      const served = adapterRules.custom.map((r: any) => r.name.as);
-      assert.deepEqual(served, ["sonic_request_qps"]);
-      assert.equal(hpa.spec.metrics[0].pods.metric.name, served[0]);
+      assert.deepEqual(
+        adapterRules.custom.map((r: any) => r.name.as),
+        ["sonic_request_qps"],
+      );
+      assert.deepEqual(
+        adapterRules.external.map((r: any) => r.name.as),
+        ["sonic_job_backlog"],
+      );
+      assert.deepEqual(
+        hpa.spec.metrics.map((m: any) => `${m.type}:${(m.pods ?? m.external).metric.name}`),
+        ["Pods:sonic_request_qps", "External:sonic_job_backlog"],
+      );
+      // The backlog series carry `job` = the Service name: the HPA reads only its own service's.
+      assert.deepEqual(hpa.spec.metrics[1].external.metric.selector.matchLabels, {
+        job: "sonic-generate-service",
+      });
+      assert.match(adapterRules.external[0].seriesQuery, /^sonic_job_slots\{/);
       assert.deepEqual(hpa.spec.scaleTargetRef, {
         apiVersion: "apps/v1",
         kind: "Deployment",
         name: deployment.metadata.name,
       });
       assert.equal(deployment.spec.replicas, undefined);
-      assert.ok(
-        container(run).resources.requests.cpu && container(run).resources.requests.memory,
-        "Utilization needs requests",
+    });
+
+    it("runs two containers: the API on CPU, and the model server on localhost with the GPU (or simulated without one)", () => {
+      assert.deepEqual(
+        containers(run).map((c) => c.name),
+        ["api", "model-server"],
       );
+      const api = container(run);
+      const model = modelServer(run);
+      assert.equal(api.resources.limits["nvidia.com/gpu"], undefined, "no GPU on the api container");
+      const apiEnv = Object.fromEntries(api.env.map((e: any) => [e.name, e.value]));
+      assert.equal(apiEnv.SONIC_MODEL_SERVER_URL, "http://127.0.0.1:9000");
+      assert.deepEqual(model.ports ?? [], [], "the model server is not a Service port");
+      assert.equal(model.startupProbe.httpGet.port, 9000);
+      assert.ok(
+        model.startupProbe.failureThreshold * model.startupProbe.periodSeconds >= 300,
+        "minutes to load",
+      );
+      assert.equal(model.readinessProbe.httpGet.path, "/healthz");
+      assert.deepEqual(model.livenessProbe.tcpSocket, { port: 9000 });
+      const pod = at(only(run, T.deployment).inputs, "spec.template");
+      if (stack === "dev") {
+        assert.deepEqual(model.command, ["node", "app/simulated-model-server-main.js"]);
+        assert.equal(model.image, api.image, "the simulation runs from the API image");
+        assert.equal(model.resources.limits["nvidia.com/gpu"], undefined);
+        assert.equal(pod.metadata.annotations["sonic-observability/model-server"], "simulated");
+        assert.deepEqual(pod.spec.tolerations, []);
+      } else {
+        assert.equal(model.image, "ghcr.io/sonic-observability/sonic-worker:1.0.0");
+        assert.equal(model.command, undefined);
+        assert.equal(model.resources.limits["nvidia.com/gpu"], "1");
+        assert.deepEqual(pod.spec.tolerations, [
+          { key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" },
+        ]);
+        assert.deepEqual(pod.spec.nodeSelector, { "nvidia.com/gpu.present": "true" });
+      }
+    });
+
+    it("gives GPU rollouts a Pulumi timeout from config, and never waits on the Service's endpoints", () => {
+      const deployment = only(run, T.deployment);
+      const expected = stack === "dev" ? "30m" : "90m";
+      assert.deepEqual(deployment.customTimeouts, { create: expected, update: expected });
+      assert.equal(only(run, T.service, "sonic").inputs.metadata.annotations["pulumi.com/skipAwait"], "true");
+      assert.equal(only(run, T.pdb).inputs.spec.unhealthyPodEvictionPolicy, "AlwaysAllow");
+    });
+
+    it("creates the monitoring, autoscaling, network and RBAC objects without waiting for the Sonic pods", () => {
+      const deployment = only(run, T.deployment);
+      for (const r of [
+        only(run, T.serviceMonitor, "sonic"),
+        only(run, T.prometheusRule),
+        only(run, T.hpa),
+        only(run, T.networkPolicy, "sonic"),
+        only(run, T.role),
+        only(run, T.release, "prometheus-adapter"),
+      ]) {
+        assert.ok(
+          !waitsFor(run, r, deployment),
+          `${r.type} ${r.name} waits for the Deployment to turn Ready`,
+        );
+      }
     });
 
     it("lets prometheus-adapter reach the stack's Prometheus Service, with the port given separately", () => {
@@ -118,7 +195,7 @@ for (const stack of ["dev", "prod"]) {
     it("creates ServiceMonitor, PrometheusRule and the adapter only after the chart's CRDs exist", () => {
       const release = only(run, T.release, "monitoring");
       for (const r of [
-        only(run, T.serviceMonitor),
+        ...run.resources.filter((x) => x.type === T.serviceMonitor),
         only(run, T.prometheusRule),
         only(run, T.release, "prometheus-adapter"),
       ]) {
@@ -146,29 +223,45 @@ for (const stack of ["dev", "prod"]) {
       }
     });
 
-    it("runs Sonic on a GPU node, non-root, with probes and a read-only root filesystem", () => {
+    it("runs both containers non-root, with probes and a read-only root filesystem", () => {
       const pod = at(only(run, T.deployment).inputs, "spec.template.spec");
-      const c = container(run);
-      assert.equal(c.resources.limits["nvidia.com/gpu"], "1");
-      assert.deepEqual(pod.tolerations, [
-        { key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" },
-      ]);
       assert.equal(pod.securityContext.runAsNonRoot, true);
-      assert.equal(c.securityContext.readOnlyRootFilesystem, true);
-      assert.equal(c.securityContext.allowPrivilegeEscalation, false);
+      for (const c of containers(run)) {
+        assert.equal(c.securityContext.readOnlyRootFilesystem, true, c.name);
+        assert.equal(c.securityContext.allowPrivilegeEscalation, false, c.name);
+      }
+      const c = container(run);
       assert.equal(c.readinessProbe.httpGet.path, "/readyz");
       assert.equal(c.livenessProbe.httpGet.path, "/healthz");
-      const labels =
-        pod === undefined ? {} : at(only(run, T.deployment).inputs, "spec.template.metadata.labels");
+      const labels = at(only(run, T.deployment).inputs, "spec.template.metadata.labels");
       assert.deepEqual(Object.keys(labels).sort(), ["app", "env", "service", "team"]);
       assert.equal(labels.env, stack);
     });
 
-    it("starts the Sonic container with an environment the app's own config loader accepts", () => {
-      const env = Object.fromEntries(container(run).env.map((e: any) => [e.name, e.value]));
-      const config = loadAppConfig(env);
-      assert.equal(config.SONIC_BACKEND, "http");
+    it("starts the api container with an environment the app's own config loader accepts, the queue credentials from a Secret", () => {
+      const env = container(run).env as any[];
+      const fromSecret = env
+        .filter((e) => e.valueFrom)
+        .map((e) => [e.name, e.valueFrom.secretKeyRef.name, e.valueFrom.secretKeyRef.key]);
+      assert.deepEqual(
+        fromSecret,
+        stack === "dev"
+          ? [
+              ["SONIC_REDIS_URL", "sonic-queue", "url"],
+              ["SONIC_REDIS_PASSWORD", "sonic-queue", "password"],
+            ]
+          : [["SONIC_REDIS_URL", "sonic-queue", "url"]],
+      );
+      // The kubelet resolves the Secret references; stand-ins take their place here.
+      const resolved = Object.fromEntries(
+        env.map((e) => [
+          e.name,
+          e.valueFrom ? (e.name === "SONIC_REDIS_URL" ? "redis://sonic-queue:6379" : "pw") : e.value,
+        ]),
+      );
+      const config = loadAppConfig(resolved);
       assert.equal(config.PORT, 8080);
+      assert.equal(config.SONIC_BACKLOG_LIMIT, stack === "dev" ? 16 : 32);
       const grace = at(only(run, T.deployment).inputs, "spec.template.spec.terminationGracePeriodSeconds");
       assert.ok(
         config.SONIC_SHUTDOWN_GRACE_SECONDS < grace,
@@ -176,8 +269,49 @@ for (const stack of ["dev", "prod"]) {
       );
     });
 
+    it(
+      stack === "dev"
+        ? "deploys Valkey with AOF, noeviction and a maxmemory that holds the whole backlog, reachable only from Sonic and Prometheus"
+        : "points the queue at a managed Redis whose URL is a secret, deploying no Redis",
+      () => {
+        const secret = only(run, T.secret, "sonic-queue");
+        assert.equal(secret.inputs.stringData, "[secret]");
+        if (stack === "prod") {
+          assert.equal(run.resources.filter((r) => r.type === STATEFULSET).length, 0);
+          assert.ok((run.outputs.queueMemoryBytesNeeded as number) > 0);
+          return;
+        }
+        const sts = only(run, STATEFULSET).inputs;
+        const [valkey, exporter] = sts.spec.template.spec.containers;
+        assert.match(valkey.image, /^valkey\/valkey:\d+\.\d+\.\d+$/);
+        assert.match(exporter.image, /^oliver006\/redis_exporter:v\d+\.\d+\.\d+$/);
+        assert.deepEqual(exporter.env[1].valueFrom.secretKeyRef, { name: "sonic-queue", key: "password" });
+        assert.equal(sts.spec.volumeClaimTemplates[0].spec.resources.requests.storage, "5Gi");
+        const conf: string = only(run, CONFIGMAP, "sonic-queue").inputs.data["valkey.conf"];
+        assert.match(conf, /^appendonly yes$/m);
+        assert.match(conf, /^maxmemory-policy noeviction$/m);
+        const maxmemory = Number(conf.match(/^maxmemory (\d+)$/m)![1]);
+        assert.equal(maxmemory, run.outputs.queueMemoryBytesNeeded);
+        // dev: (16 jobs + 2 pods x 4 uploads in flight) x 2 files x 10 MiB, plus bookkeeping.
+        assert.ok(maxmemory >= 24 * 2 * 10 * 1024 * 1024, `${maxmemory}`);
+        assert.doesNotMatch(JSON.stringify(valkey), /requirepass/, "the password is never an argument");
+        const policy = only(run, T.networkPolicy, "sonic-queue").inputs.spec;
+        assert.deepEqual(policy.ingress[0].from[0].podSelector.matchLabels, {
+          app: "sonic-generate-service",
+        });
+        assert.deepEqual(policy.ingress[0].ports, [{ protocol: "TCP", port: "redis" }]);
+        assert.deepEqual(policy.ingress[1].ports, [{ protocol: "TCP", port: "metrics" }]);
+        const sm = only(run, T.serviceMonitor, "sonic-queue").inputs;
+        assert.equal(sm.spec.endpoints[0].port, "metrics");
+        assert.ok(
+          !waitsFor(run, only(run, STATEFULSET), only(run, T.release, "monitoring")),
+          "Redis must not wait for the monitoring release",
+        );
+      },
+    );
+
     it("admits only Prometheus and the configured API clients to the Sonic pods", () => {
-      const policy = only(run, T.networkPolicy).inputs;
+      const policy = only(run, T.networkPolicy, "sonic").inputs;
       assert.deepEqual(policy.spec.policyTypes, ["Ingress"]);
       assert.deepEqual(policy.spec.podSelector.matchLabels, { app: "sonic-generate-service" });
       const [prom, clients] = policy.spec.ingress;
@@ -308,10 +442,13 @@ describe("dev and prod stack files", () => {
       ["50m", "20m"],
     );
     assert.deepEqual(
-      hpa(dev)
-        .metrics.slice(1)
-        .map((m: any) => m.resource.target.averageUtilization),
-      [85, 90],
+      [hpa(dev).metrics[1].external.target.averageValue, hpa(prod).metrics[1].external.target.averageValue],
+      ["1", "1"],
+    );
+    // No CPU or memory target: an idle Node API says nothing about GPU load (and needs no metrics-server).
+    assert.deepEqual(
+      [...hpa(dev).metrics, ...hpa(prod).metrics].filter((m: any) => m.type === "Resource"),
+      [],
     );
   });
 
@@ -324,10 +461,10 @@ describe("dev and prod stack files", () => {
     assert.equal(gpuAlert(prod).expr, "sonic_gpu_memory_used_bytes / sonic_gpu_memory_total_bytes > 0.9");
   });
 
-  it("give prod's Sonic pods more memory and longer to drain", () => {
+  it("give prod's model server real GPU-node memory, and its pods longer to drain", () => {
     assert.deepEqual(
-      [container(dev).resources.requests.memory, container(prod).resources.requests.memory],
-      ["8Gi", "16Gi"],
+      [modelServer(dev).resources.requests.memory, modelServer(prod).resources.requests.memory],
+      ["256Mi", "16Gi"],
     );
     const grace = (run: MockRun) =>
       at(only(run, T.deployment).inputs, "spec.template.spec.terminationGracePeriodSeconds");

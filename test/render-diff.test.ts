@@ -88,7 +88,7 @@ describe("offline render and diff", function () {
     const stackFile = path.join(repo, "Pulumi.dev.yaml");
     writeFileSync(
       stackFile,
-      readFileSync(stackFile, "utf8").replace("    maxReplicas: 2\n", "    maxReplicas: 3\n"),
+      readFileSync(stackFile, "utf8").replace("    minReplicas: 1\n", "    minReplicas: 2\n"),
     );
     const result = await tool(["tools/diff.ts", "--stack", "dev", "--base", "HEAD", "--repo", repo]);
     assert.equal(result.code, 1, result.stderr);
@@ -96,7 +96,7 @@ describe("offline render and diff", function () {
       result.stdout,
       "1 object(s) differ between HEAD (dev) and the working tree (dev):\n" +
         "~ ai-inference.horizontalpodautoscaler.sonic-generate-service.yaml\n" +
-        "    spec.maxReplicas: 2 -> 3\n",
+        "    spec.minReplicas: 1 -> 2\n",
     );
   });
 

@@ -119,7 +119,7 @@ describe("the alert and recording rules", function () {
   it("name a pod in every alert whose series are per pod", () => {
     for (const a of alerts) {
       const perPod =
-        !/sum by \(namespace\)|absent\(|kube_horizontalpodautoscaler|request_error_ratio|request_duration_seconds:|audio_decode_failure:ratio/.test(
+        !/sum by \(namespace\)|by \(namespace, job|absent\(|kube_horizontalpodautoscaler|request_error_ratio|request_duration_seconds:|audio_decode_failure:ratio/.test(
           a.expr,
         );
       if (perPod)

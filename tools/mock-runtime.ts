@@ -11,6 +11,8 @@ export interface RegisteredResource {
   dependencies: string[];
   /** Inputs, with every secret value replaced by `[secret]`. */
   inputs: Record<string, any>;
+  /** `customTimeouts` of the resource options, when set (how long the engine awaits it). */
+  customTimeouts?: { create?: string; update?: string; delete?: string };
 }
 
 export interface MockRun {
@@ -91,6 +93,9 @@ export async function runUnderMocks(
           custom: req.getCustom(),
           dependencies: req.getDependenciesList(),
           inputs: maskSecrets(req.getObject()?.toJavaScript() ?? {}) as Record<string, unknown>,
+          ...(req.hasCustomtimeouts()
+            ? { customTimeouts: timeouts(req.getCustomtimeouts().toObject()) }
+            : {}),
         });
       }
       callback(err, res);
@@ -105,4 +110,10 @@ export async function runUnderMocks(
     throw new MockRunError(err, seen);
   }
   return { resources: seen, outputs: (outputs ?? {}) as Record<string, unknown> };
+}
+
+function timeouts(t: { create?: string; update?: string; pb_delete?: string }) {
+  return Object.fromEntries(
+    Object.entries({ create: t.create, update: t.update, delete: t.pb_delete }).filter(([, v]) => v),
+  );
 }

@@ -42,6 +42,8 @@ export function packComponents(outDir = path.join(REPO_ROOT, "build")): string {
     dependencies: {
       "@grafana/grafana-foundation-sdk": dependency("@grafana/grafana-foundation-sdk"),
       "@pulumi/kubernetesx": dependency("@pulumi/kubernetesx"),
+      // JobQueue generates the in-cluster Redis password.
+      "@pulumi/random": dependency("@pulumi/random"),
       yaml: dependency("yaml"),
     },
     peerDependencies: { "@pulumi/pulumi": "^3.140.0", "@pulumi/kubernetes": "^4.18.0" },

@@ -12,7 +12,7 @@ export interface HttpBackendOptions {
 }
 
 /**
- * Client of the Sonic GPU worker. The protocol (also in the README, "The Sonic service"):
+ * Client of the Sonic model server (the `model-server` container of the pod, or the simulated one). The protocol (also in the README, "The Sonic service"):
  *
  * - `POST /v1/generate`, multipart fields `job_id`, `audio` (WAV), `image` (PNG/JPEG) -> 200
  *   `{ video_url, video_duration_seconds, stages: { audio_decode_seconds, video_render_seconds } }`;
@@ -23,7 +23,6 @@ export interface HttpBackendOptions {
  * makes retrying after a lost connection safe. 4xx answers are never retried.
  */
 export class HttpBackend implements InferenceBackend {
-  readonly kind = "http";
   private lastGpus: GpuMemorySample[] | undefined;
 
   constructor(private readonly options: HttpBackendOptions) {}
@@ -87,13 +86,22 @@ export class HttpBackend implements InferenceBackend {
       if (timeout.aborted)
         throw new JobFailure(
           "worker_timeout",
-          `worker did not answer within ${this.options.timeoutSeconds}s`,
+          `model server did not answer within ${this.options.timeoutSeconds}s`,
         );
       if (request.signal.aborted)
-        throw new JobFailure("shutdown", "the service shut down before the worker answered");
-      throw new JobFailure("worker_unavailable", `worker unreachable: ${(err as Error).message}`);
+        throw new JobFailure("shutdown", "the service shut down before the model server answered");
+      throw new JobFailure("worker_unavailable", `model server unreachable: ${(err as Error).message}`);
     }
-    const text = await res.text();
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (err) {
+      // A reply that breaks off mid-body is a lost connection, not a model error: retry it (job_id
+      // makes the retry idempotent).
+      if (request.signal.aborted)
+        throw new JobFailure("shutdown", "the service shut down before the model server answered");
+      throw new JobFailure("worker_unavailable", `model server reply broke off: ${(err as Error).message}`);
+    }
     let body: any;
     try {
       body = JSON.parse(text);
@@ -101,15 +109,15 @@ export class HttpBackend implements InferenceBackend {
       body = undefined;
     }
     if (res.status === 502 || res.status === 503 || res.status === 504) {
-      throw new JobFailure("worker_unavailable", `worker answered ${res.status}`);
+      throw new JobFailure("worker_unavailable", `model server answered ${res.status}`);
     }
     if (!res.ok) {
       const code = body?.error?.code;
       if (code === "gpu_out_of_memory")
-        throw new JobFailure("gpu_out_of_memory", "worker ran out of GPU memory");
+        throw new JobFailure("gpu_out_of_memory", "model server ran out of GPU memory");
       throw new JobFailure(
         res.status < 500 ? "worker_rejected" : "inference_error",
-        `worker answered ${res.status}${code ? ` (${code})` : ""}`,
+        `model server answered ${res.status}${code ? ` (${code})` : ""}`,
       );
     }
     const video = Number(body?.video_duration_seconds);
@@ -118,7 +126,7 @@ export class HttpBackend implements InferenceBackend {
     if (typeof body?.video_url !== "string" || ![video, decode, render].every(Number.isFinite)) {
       throw new JobFailure(
         "inference_error",
-        "worker answered 200 without video_url, video_duration_seconds and stages",
+        "model server answered 200 without video_url, video_duration_seconds and stages",
       );
     }
     return {

@@ -20,16 +20,10 @@ export interface GenerateResult {
   videoRenderSeconds: number;
 }
 
-/** Why a job failed: a closed set, shown to clients and logged. */
-export const FAILURE_REASONS = [
-  "inference_error",
-  "gpu_out_of_memory",
-  "worker_unavailable",
-  "worker_timeout",
-  "worker_rejected",
-  "shutdown",
-] as const;
-export type FailureReason = (typeof FAILURE_REASONS)[number];
+/** Why a job failed: the metric contract's closed set, shown to clients, logged and counted. */
+export { JOB_FAILURE_REASONS as FAILURE_REASONS } from "../../components/metric-contract";
+export type { JobFailureReason as FailureReason } from "../../components/metric-contract";
+import type { JobFailureReason as FailureReason } from "../../components/metric-contract";
 
 export class JobFailure extends Error {
   constructor(
@@ -41,9 +35,8 @@ export class JobFailure extends Error {
   }
 }
 
-/** The GPU side of Sonic: the real worker over HTTP, or the in-process simulation. */
+/** The GPU side of Sonic: the model server, always over HTTP (the real worker or the simulated one). */
 export interface InferenceBackend {
-  readonly kind: "simulated" | "http";
   generate(request: GenerateRequest): Promise<GenerateResult>;
   /** Whether the backend can take jobs (model loaded, worker reachable). */
   ready(): Promise<boolean>;

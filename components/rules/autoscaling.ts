@@ -1,11 +1,11 @@
-import { matchers, num } from "./format";
+import { matchers } from "./format";
 import type { CatalogueContext, RuleGroup } from "./types";
 
-/** Recorded requests per second per pod: the series behind the HPA's custom metric and the dashboards. */
+/** Recorded submissions per second per pod: the series behind the HPA's demand metric and the dashboards. */
 export const requestQpsRecord = (c: CatalogueContext, rateWindow: string) =>
   `${c.prefix}:request_qps:rate${rateWindow}`;
 
-/** Capacity: per-pod request rate, queue backlog, and an HPA pinned at its ceiling. */
+/** Capacity: per-pod submission rate, and an HPA pinned at its ceiling. */
 export function autoscalingRules(c: CatalogueContext, rateWindow: string): RuleGroup {
   const t = c.thresholds;
   const hpa = matchers({ namespace: c.namespace, horizontalpodautoscaler: c.hpaName });
@@ -14,18 +14,7 @@ export function autoscalingRules(c: CatalogueContext, rateWindow: string): RuleG
     rules: [
       {
         record: requestQpsRecord(c, rateWindow),
-        expr: `sum by (namespace, pod) (rate(${c.names.requestTotal}[${rateWindow}]))`,
-      },
-      {
-        alert: `${c.alertPrefix}QueueBacklog`,
-        expr: `${c.names.jobsQueued} > ${num(t.queueBacklog)}`,
-        for: t.queueBacklogFor,
-        labels: { severity: "warning" },
-        annotations: {
-          summary: `${c.alertPrefix} jobs are piling up`,
-          description: `{{ $value }} jobs wait in the queue of {{ $labels.namespace }}/{{ $labels.pod }}.`,
-          runbook_url: c.runbookUrl(`${c.alertPrefix}QueueBacklog`),
-        },
+        expr: `sum by (namespace, pod) (rate(${c.names.jobSubmissions}[${rateWindow}]))`,
       },
       {
         // kube-state-metrics series; the min < max guard keeps a fixed-size HPA from alerting forever.

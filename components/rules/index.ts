@@ -9,6 +9,7 @@ import { gpuRules } from "./gpu";
 import { inputRules } from "./inputs";
 import { latencyRules } from "./latency";
 import { memoryRules } from "./memory";
+import { queueRules } from "./queue";
 import { AlertThresholds, DEFAULT_THRESHOLDS } from "./thresholds";
 import { CatalogueContext, isAlert, RuleGroup } from "./types";
 
@@ -21,6 +22,7 @@ export { avOffsetRecord } from "./desync";
 export { memoryGrowthRecord } from "./memory";
 export { decodeFailureRatioRecord } from "./inputs";
 export { requestQpsRecord } from "./autoscaling";
+export { jobBacklogRecord } from "./queue";
 
 export interface RuleCatalogueOptions {
   /** Metric prefix of the service (metric contract). @default "sonic" */
@@ -101,6 +103,7 @@ export function ruleCatalogue(options: RuleCatalogueOptions): RuleGroup[] {
     inputRules(c),
     availabilityRules(c),
     autoscalingRules(c, rateWindow),
+    queueRules(c),
   ];
 }
 

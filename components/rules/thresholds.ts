@@ -33,10 +33,16 @@ export interface AlertThresholds {
   decodeFailureRatio: number;
   /** @default "15m" */
   decodeFailureFor: string;
-  /** Jobs waiting in one pod's queue. @default 10 */
+  /** Jobs waiting in the service's shared queue. @default 10 */
   queueBacklog: number;
   /** @default "10m" */
   queueBacklogFor: string;
+  /** How long pods may fail to reach the queue store, or its exporter to see it, before paging. @default "2m" */
+  queueStoreDownFor: string;
+  /** Redis used / maxmemory above which the store warns. @default 0.9 */
+  queueStoreMemoryRatio: number;
+  /** @default "10m" */
+  queueStoreMemoryFor: string;
   /** @default "5m" */
   targetDownFor: string;
   /** @default "10m" */
@@ -67,6 +73,9 @@ export const DEFAULT_THRESHOLDS: AlertThresholds = {
   decodeFailureFor: "15m",
   queueBacklog: 10,
   queueBacklogFor: "10m",
+  queueStoreDownFor: "2m",
+  queueStoreMemoryRatio: 0.9,
+  queueStoreMemoryFor: "10m",
   targetDownFor: "5m",
   metricsAbsentFor: "10m",
   autoscalerMaxedOutFor: "15m",

@@ -39,4 +39,8 @@ export const EXTERNAL_SERIES: Record<string, string> = {
   kube_horizontalpodautoscaler_spec_max_replicas: "kube-state-metrics",
   kube_horizontalpodautoscaler_spec_min_replicas: "kube-state-metrics",
   kube_horizontalpodautoscaler_status_desired_replicas: "kube-state-metrics",
+  redis_up: "redis_exporter beside the in-cluster job queue",
+  redis_memory_used_bytes: "redis_exporter beside the in-cluster job queue",
+  redis_memory_max_bytes: "redis_exporter beside the in-cluster job queue",
+  redis_rejected_connections_total: "redis_exporter beside the in-cluster job queue",
 };

@@ -5,7 +5,7 @@ import { Endpoints, Sandbox } from "./sandbox";
 
 const STATE_DIR = path.join(REPO_ROOT, ".sandbox");
 
-/** The fault switches: what each sets on an app instance, and what turns it off. */
+/** The fault switches: what each sets on a pod's simulated model server, and what turns it off. */
 const FAULTS: Record<string, { on: Record<string, number>; off: Record<string, number>; what: string }> = {
   errors: {
     on: { errorRate: 1 },
@@ -22,17 +22,17 @@ const FAULTS: Record<string, { on: Record<string, number>; off: Record<string, n
     off: { avOffsetSeconds: 0 },
     what: "videos drift 400 ms from their audio (SonicAudioVideoDesync)",
   },
-  leak: {
-    on: { memoryGrowthBytesPerJob: 5 * 1024 * 1024 },
-    off: { memoryGrowthBytesPerJob: 0 },
-    what: "5 MiB retained per job (SonicMemoryLeak)",
+  oom: {
+    on: { oomRate: 1 },
+    off: { oomRate: 0 },
+    what: "every job fails with gpu_out_of_memory (SonicHighErrorRate)",
   },
 };
 
 const USAGE = `usage:
   npm start [-- --stack dev|prod] [--instances N]     start the sandbox (Ctrl-C stops everything)
   npm run sandbox -- fault <${Object.keys(FAULTS).join("|")}> [--instance N] [--off]
-  npm run sandbox -- kill <N> | revive <N>              stop or restart instance N (SonicTargetDown)
+  npm run sandbox -- kill <N> | revive <N>              kill -9 or restart pod N (SonicTargetDown; its jobs move on)
   npm run sandbox -- alerts                             alerts Prometheus has pending or firing`;
 
 function flag(argv: string[], name: string): string | undefined {
@@ -65,12 +65,16 @@ async function start(argv: string[]): Promise<void> {
     const e = await sandbox.start();
     process.stdout.write(
       [
-        "Sonic sandbox is up (simulated GPU backend; nothing here needs a cluster).",
+        "Sonic sandbox is up (simulated model servers; nothing here needs a cluster or a GPU).",
         "",
         `  Prometheus     ${e.prometheus}   (Alerts: ${e.prometheus}/alerts, Targets: ${e.prometheus}/targets)`,
         `  Alertmanager   ${e.alertmanager}`,
         `  Webhook sink   ${e.sink}/alerts  -> ${path.relative(process.cwd(), e.webhookLog)} (tail -f it)`,
-        ...e.instances.map((i, n) => `  Sonic #${n}       ${i.url}   (pod ${i.pod})`),
+        `  Redis          ${e.redis}   (the shared job queue)`,
+        ...e.instances.map(
+          (i, n) =>
+            `  Sonic #${n}       ${i.url}   (pod ${i.pod}; simulated model server ${i.modelServerUrl})`,
+        ),
         "",
         `Endpoints for scripts: ${path.relative(process.cwd(), path.join(STATE_DIR, "endpoints.json"))}`,
         "Faults, from another terminal:",
@@ -102,7 +106,7 @@ async function main(argv: string[]): Promise<void> {
       const which = flag(argv, "--instance");
       const targets = which === undefined ? e.instances : [e.instances[Number(which)]];
       for (const target of targets) {
-        const res = await fetch(`${target.url}/v1/simulation/faults`, {
+        const res = await fetch(`${target.modelServerUrl}/v1/simulation/faults`, {
           method: "PUT",
           headers: { "content-type": "application/json" },
           body: JSON.stringify(argv.includes("--off") ? fault.off : fault.on),

@@ -20,7 +20,7 @@ export function fastSandboxOptions(stateDir: string): SandboxOptions {
       metricsAbsentFor: "5s",
     },
     alertmanager: { groupWait: "1s", groupInterval: "2s" },
-    appEnv: { SONIC_SIM_RTF: "0.05" },
+    modelServerEnv: { SONIC_SIM_RTF: "0.05" },
     loadPerSecond: 4,
   };
 }

@@ -13,7 +13,9 @@ import {
 import { parseStackConfig, SECRET_KEYS } from "../../stacks/config";
 import { png, wav } from "../media";
 import { readProjectConfig, REPO_ROOT } from "../stack-file";
+import { Pod } from "./pod";
 import { freePort } from "./ports";
+import { RedisServer } from "./redis";
 import { WebhookSink } from "./sink";
 
 export const SERVICE = "sonic-generate-service";
@@ -36,8 +38,10 @@ export interface SandboxOptions {
   rateWindow?: string;
   /** Alertmanager grouping waits. @default { groupWait: "5s", groupInterval: "30s" } */
   alertmanager?: { groupWait: string; groupInterval: string };
-  /** Extra environment of every app instance. @default simulated backend at RTF 0.5 */
+  /** Extra environment of every pod's `api` process. @default {} */
   appEnv?: Record<string, string>;
+  /** Extra environment of every pod's simulated model server. @default RTF 0.5, 2 slots */
+  modelServerEnv?: Record<string, string>;
   /** Job submissions per second per instance by the load generator. @default 1 */
   loadPerSecond?: number;
   /** Preferred ports; taken ones are replaced by free ones. */
@@ -50,9 +54,11 @@ export interface SandboxInstance {
   pod: string;
   url: string;
   port: number;
+  modelServerUrl: string;
   /** Submissions the load generator sent it (for the adapter check). */
   sent: number;
-  process?: ChildProcess;
+  /** The pod's processes: the API and its simulated model server. */
+  process: Pod;
 }
 
 export interface Endpoints {
@@ -60,7 +66,8 @@ export interface Endpoints {
   alertmanager: string;
   sink: string;
   webhookLog: string;
-  instances: { pod: string; url: string }[];
+  redis: string;
+  instances: { pod: string; url: string; modelServerUrl: string }[];
 }
 
 function binary(name: string): string {
@@ -87,15 +94,19 @@ async function waitFor(url: string, what: string, timeoutMs = 30_000): Promise<v
 }
 
 /**
- * The monitoring path on one machine: the real app (simulated backend) as several "pods", a real
- * Prometheus scraping them with a config derived from the ServiceMonitor spec and loading the stack's
- * rule catalogue, a real Alertmanager with the stack's routing, and a webhook sink. No cluster.
+ * The production topology and the monitoring path on one machine: a real Redis (the shared job queue),
+ * several "pods" (the real API and a SIMULATED model server each), a real Prometheus scraping them with
+ * a config derived from the ServiceMonitor spec and loading the stack's rule catalogue, a real
+ * Alertmanager with the stack's routing, and a webhook sink. No cluster, no GPU.
  */
 export class Sandbox {
   readonly instances: SandboxInstance[] = [];
   endpoints!: Endpoints;
   sink!: WebhookSink;
   private children: ChildProcess[] = [];
+  private redis?: RedisServer;
+  /** While true the load generator sends nothing (a test needs a backlog that holds still). */
+  loadPaused = false;
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
   private readonly stack: string;
@@ -117,6 +128,11 @@ export class Sandbox {
       runbookBaseUrl,
       rateWindow: this.rateWindow,
     });
+  }
+
+  /** The stack config the sandbox runs with. */
+  get stackConfig() {
+    return this.config;
   }
 
   get rateWindow(): string {
@@ -150,10 +166,46 @@ export class Sandbox {
     const amPort = await freePort(ports.alertmanager ?? 0);
     const sinkPort = await freePort(ports.sink ?? 0);
 
+    this.redis = new RedisServer(path.join(dir, "redis"));
+    await this.redis.start();
     const count = this.options.instances ?? 2;
     for (let i = 0; i < count; i++) {
       const port = await freePort(ports.firstApp ? ports.firstApp + i : 0);
-      this.instances.push({ pod: `${SERVICE}-sandbox-${i}`, port, url: `http://127.0.0.1:${port}`, sent: 0 });
+      const name = `${SERVICE}-sandbox-${i}`;
+      const pod = new Pod({
+        name,
+        apiPort: port,
+        modelServerPort: await freePort(ports.firstApp ? ports.firstApp + 100 + i : 0),
+        redisUrl: this.redis.url,
+        logFile: path.join(dir, `${name}.log`),
+        apiEnv: {
+          SONIC_CONCURRENCY_PER_GPU: "2",
+          SONIC_BACKLOG_LIMIT: "64",
+          SONIC_SHUTDOWN_GRACE_SECONDS: "2",
+          SONIC_GPU_SAMPLE_SECONDS: "1",
+          SONIC_QUEUE_SAMPLE_SECONDS: "1",
+          SONIC_MODEL_SERVER_CHECK_SECONDS: "1",
+          SONIC_JOB_LOCK_SECONDS: "5",
+          SONIC_STALLED_CHECK_SECONDS: "5",
+          ...this.options.appEnv,
+        },
+        modelServerEnv: {
+          SONIC_SIM_RTF: "0.5",
+          SONIC_SIM_SLOTS: "2",
+          SONIC_SIM_LOG_LEVEL: "warn",
+          // One folder as the object store of every pod: a job re-run elsewhere finds its video.
+          SONIC_SIM_OUTPUT_DIR: path.join(dir, "videos"),
+          ...this.options.modelServerEnv,
+        },
+      });
+      this.instances.push({
+        pod: name,
+        port,
+        url: pod.url,
+        modelServerUrl: pod.modelServerUrl,
+        sent: 0,
+        process: pod,
+      });
     }
     this.sink = new WebhookSink(
       path.join(dir, "webhook.log"),
@@ -162,14 +214,13 @@ export class Sandbox {
         name: SERVICE,
         min: this.config.autoscaling.minReplicas,
         max: this.config.autoscaling.maxReplicas,
-        current: () =>
-          this.instances.filter((i) => i.process && i.process.exitCode === null && !i.process.killed).length,
+        current: () => this.instances.filter((i) => i.process.running).length,
       },
       { control: (command, arg) => this.control(command, Number(arg)) },
     );
     const sinkUrl = await this.sink.listen(sinkPort);
 
-    for (const instance of this.instances) this.startInstance(instance);
+    const pods = Promise.all(this.instances.map((i) => i.process.start()));
 
     writeFileSync(
       path.join(dir, "rules.yaml"),
@@ -202,12 +253,13 @@ export class Sandbox {
       alertmanager: `http://127.0.0.1:${amPort}`,
       sink: sinkUrl,
       webhookLog: path.join(dir, "webhook.log"),
-      instances: this.instances.map(({ pod, url }) => ({ pod, url })),
+      redis: this.redis.url,
+      instances: this.instances.map(({ pod, url, modelServerUrl }) => ({ pod, url, modelServerUrl })),
     };
     await Promise.all([
       waitFor(`${this.endpoints.prometheus}/-/ready`, "Prometheus"),
       waitFor(`${this.endpoints.alertmanager}/-/ready`, "Alertmanager"),
-      ...this.instances.map((i) => waitFor(`${i.url}/healthz`, i.pod)),
+      pods,
     ]);
     this.startLoad();
     writeFileSync(path.join(dir, "endpoints.json"), JSON.stringify(this.endpoints, null, 2));
@@ -246,7 +298,7 @@ export class Sandbox {
               namespace: NAMESPACE,
               service: SERVICE,
               pod: i.pod,
-              container: SERVICE,
+              container: "api",
               endpoint: endpoint.port,
             },
           })),
@@ -260,20 +312,18 @@ export class Sandbox {
     };
   }
 
-  /** Kills (`kill`) or restarts (`revive`) one instance, as a crashed or rescheduled pod. */
+  /** Kills (`kill`, as kill -9 of the pod) or restarts (`revive`) one pod. */
   async control(command: string, index: number): Promise<string> {
     const instance = this.instances[index];
     if (!instance) throw new Error(`no instance ${index}`);
     if (command === "kill") {
-      instance.process?.kill("SIGKILL");
+      instance.process.kill();
       await new Promise((r) => setTimeout(r, 100));
       return `killed ${instance.pod}`;
     }
     if (command === "revive") {
-      if (instance.process && instance.process.exitCode === null && !instance.process.killed)
-        return `${instance.pod} is running`;
-      this.startInstance(instance);
-      await waitFor(`${instance.url}/healthz`, instance.pod);
+      if (instance.process.running) return `${instance.pod} is running`;
+      await instance.process.start();
       return `revived ${instance.pod}`;
     }
     throw new Error(`unknown command ${command}`);
@@ -283,6 +333,8 @@ export class Sandbox {
     if (this.stopped) return;
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
+    await Promise.all(this.instances.map((i) => i.process.terminate()));
+    await this.redis?.stop();
     await Promise.all(
       this.children.map(
         (child) =>
@@ -298,26 +350,6 @@ export class Sandbox {
       ),
     );
     await this.sink?.close();
-  }
-
-  private startInstance(instance: SandboxInstance): void {
-    instance.process = this.spawn(
-      instance.pod,
-      process.execPath,
-      ["-r", "ts-node/register/transpile-only", path.join(REPO_ROOT, "app", "main.ts")],
-      {
-        PORT: String(instance.port),
-        HOST: "127.0.0.1",
-        SONIC_BACKEND: "simulated",
-        SONIC_SIM_RTF: "0.5",
-        SONIC_QUEUE_CAPACITY: "32",
-        SONIC_CONCURRENCY_PER_GPU: "2",
-        SONIC_SHUTDOWN_GRACE_SECONDS: "2",
-        SONIC_NVIDIA_SMI: "/nonexistent/nvidia-smi",
-        SONIC_GPU_SAMPLE_SECONDS: "1",
-        ...this.options.appEnv,
-      },
-    );
   }
 
   private spawn(
@@ -346,6 +378,7 @@ export class Sandbox {
     let tick = 0;
     this.timers.push(
       setInterval(() => {
+        if (this.loadPaused) return;
         tick++;
         for (const instance of this.instances) {
           const body = new FormData();

@@ -1,0 +1,221 @@
+import { Job, UnrecoverableError, WaitingError, Worker } from "bullmq";
+import { setMaxListeners } from "node:events";
+import IORedis from "ioredis";
+import type { FastifyBaseLogger } from "fastify";
+import { InferenceBackend, JobFailure } from "./backends/types";
+import { failureMessage, JobData, JobResult, JobStore, parseFailure } from "./job-store";
+import type { AppMetrics } from "./metrics";
+
+export interface JobRunnerOptions {
+  store: JobStore;
+  redisUrl: string;
+  redisPassword?: string;
+  /** Jobs this pod runs at once: its model server's slots (GPUs x concurrency per GPU). */
+  slots: number;
+  backend: InferenceBackend;
+  metrics: AppMetrics;
+  log: FastifyBaseLogger;
+  /** Seconds between model-server health checks. */
+  checkSeconds: number;
+  /** The lock on a running job (renewed while it runs) and the stalled-job check period, in seconds. */
+  lockSeconds: number;
+  stalledCheckSeconds: number;
+  /** Recoveries of a job from a dead runner before it fails with `worker_lost`. */
+  maxStalled: number;
+}
+
+/**
+ * Runs jobs of the shared queue on this pod's model server. It pulls a job only while the model
+ * server is ready and one of its slots is free; a job whose pod dies is recovered by another pod once
+ * its lock lapses (BullMQ's stalled-job check); at shutdown running jobs finish within the grace, and
+ * what cannot finish goes back to the queue for another pod rather than failing.
+ */
+export class JobRunner {
+  private readonly worker: Worker<JobData, JobResult>;
+  private readonly shutdown = new AbortController();
+  private running = 0;
+  private started = false;
+  private paused = false;
+  /** The model server's readiness at the last check. */
+  private modelReady = false;
+  private draining = false;
+  private healthTimer?: NodeJS.Timeout;
+  private returned = 0;
+  private readonly connection: IORedis;
+
+  constructor(private readonly options: JobRunnerOptions) {
+    setMaxListeners(0, this.shutdown.signal);
+    const connection = (this.connection = new IORedis(options.redisUrl, {
+      password: options.redisPassword,
+      maxRetriesPerRequest: null, // BullMQ workers block on Redis and must retry forever
+    }));
+    connection.on("error", () => undefined);
+    this.worker = new Worker<JobData, JobResult>(
+      options.store.queue.name,
+      (job, token) => this.process(job, token),
+      {
+        connection,
+        autorun: false,
+        concurrency: options.slots,
+        lockDuration: options.lockSeconds * 1000,
+        stalledInterval: options.stalledCheckSeconds * 1000,
+        maxStalledCount: options.maxStalled,
+      },
+    );
+    this.worker.on("error", (err) => options.log.warn({ err, event: "runner_error" }, "job runner error"));
+    // A job failed by the stalled check never ran to an end here: count it and free its inputs.
+    this.worker.on("failed", (job, err) => {
+      if (!job || parseFailure(err.message).reason !== "worker_lost") return;
+      this.recordFailure(job, "worker_lost", err.message);
+      void options.store.dropInputs(job.id!).catch(() => undefined);
+    });
+  }
+
+  get inProgress(): number {
+    return this.running;
+  }
+
+  /** Starts the model-server health loop; the runner pulls jobs once the model server is ready. */
+  start(): void {
+    const check = async () => {
+      if (this.draining) return;
+      const ready = await this.options.backend.ready();
+      this.modelReady = ready;
+      if (this.draining) return;
+      if (ready && !this.started) {
+        this.started = true;
+        this.options.log.info({ event: "runner_started", slots: this.options.slots }, "pulling jobs");
+        this.worker.run().catch((err) => this.options.log.error({ err }, "job runner stopped"));
+      } else if (ready && this.paused) {
+        this.paused = false;
+        this.worker.resume();
+        this.options.log.info({ event: "runner_resumed" }, "model server ready again: pulling jobs");
+      } else if (!ready) {
+        await this.pause();
+      }
+    };
+    void check();
+    this.healthTimer = setInterval(() => void check(), this.options.checkSeconds * 1000);
+    this.healthTimer.unref();
+  }
+
+  /** Stops pulling jobs until the health loop sees the model server ready again. */
+  private async pause(): Promise<void> {
+    this.modelReady = false;
+    if (!this.started || this.paused) return;
+    this.paused = true;
+    await this.worker.pause(true);
+    this.options.log.warn({ event: "runner_paused" }, "model server not ready: no new jobs pulled");
+  }
+
+  /**
+   * Stops pulling, lets running jobs finish for up to `graceMs`, then hands the rest back to the queue
+   * (another pod runs them). Returns how many went back.
+   */
+  async drain(graceMs: number): Promise<{ returned: number }> {
+    this.draining = true;
+    clearInterval(this.healthTimer);
+    const closing = this.worker.close();
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<"expired">(
+      (resolve) => (timer = setTimeout(() => resolve("expired"), graceMs)),
+    );
+    if ((await Promise.race([closing, expired])) === "expired") {
+      this.shutdown.abort();
+      await closing;
+    }
+    clearTimeout(timer);
+    await this.worker.close(true).catch(() => undefined);
+    this.connection.disconnect();
+    return { returned: this.returned };
+  }
+
+  private async process(job: Job<JobData, JobResult>, token?: string): Promise<JobResult> {
+    const { store, backend, metrics, log } = this.options;
+    if (!this.modelReady) {
+      // Fetched while the model server turned unready (a fetch already waiting on Redis when the
+      // runner paused): hand it straight back for a pod that can run it.
+      await job.moveToWait(token);
+      throw new WaitingError();
+    }
+    this.running++;
+    metrics.setInProgress(this.running);
+    try {
+      const inputs = await store.inputs(job.id!);
+      if (!inputs) {
+        this.recordFailure(job, "input_expired", "the uploads expired before the job ran");
+        throw new UnrecoverableError(
+          failureMessage("input_expired", "the uploads expired before the job ran"),
+        );
+      }
+      const started = Date.now();
+      let result;
+      try {
+        result = await backend.generate({
+          jobId: job.id!,
+          audio: inputs.audio,
+          image: inputs.image,
+          imageType: job.data.imageType,
+          audioSeconds: job.data.audioSeconds,
+          signal: this.shutdown.signal,
+        });
+      } catch (err) {
+        if (this.shutdown.signal.aborted) {
+          // The grace ran out: hand the job back whole; its job_id keeps a re-run idempotent.
+          await job.moveToWait(token);
+          this.returned++;
+          log.warn({ job: job.id, event: "job_returned" }, "grace period over: job returned to the queue");
+          throw new WaitingError();
+        }
+        const failure =
+          err instanceof JobFailure ? err : new JobFailure("inference_error", (err as Error).message);
+        if (failure.reason === "worker_unavailable" && !(await backend.ready())) {
+          // This pod's model server went unready (reloading, crashed): not the job's fault. Hand it
+          // back for a pod that can run it, and pull nothing more until ours is ready again.
+          await this.pause();
+          await job.moveToWait(token);
+          log.warn(
+            { job: job.id, event: "job_returned", reason: "model_server_unready" },
+            "job returned to the queue",
+          );
+          throw new WaitingError();
+        }
+        this.recordFailure(job, failure.reason, failure.message);
+        await store.dropInputs(job.id!).catch(() => undefined);
+        throw new UnrecoverableError(failureMessage(failure.reason, failure.message));
+      }
+      const generationSeconds = (Date.now() - started) / 1000;
+      metrics.requestFinished("success", (Date.now() - job.timestamp) / 1000);
+      metrics.videoGenerated({
+        audioDecodeSeconds: result.audioDecodeSeconds,
+        videoRenderSeconds: result.videoRenderSeconds,
+        avOffsetSeconds: Math.abs(result.videoSeconds - job.data.audioSeconds),
+      });
+      await Promise.all([
+        store.recordDuration(generationSeconds, job.data.audioSeconds),
+        store.dropInputs(job.id!),
+      ]).catch(() => undefined);
+      log.info(
+        { job: job.id, event: "job_succeeded", generation_seconds: generationSeconds },
+        "job succeeded",
+      );
+      return { location: result.location, videoSeconds: result.videoSeconds };
+    } finally {
+      this.running--;
+      metrics.setInProgress(this.running);
+    }
+  }
+
+  private recordFailure(
+    job: Job<JobData, JobResult>,
+    reason: Parameters<AppMetrics["jobFailed"]>[0],
+    message: string,
+  ) {
+    this.options.metrics.requestFinished("server_error", (Date.now() - job.timestamp) / 1000);
+    this.options.metrics.jobFailed(reason);
+    this.options.log[reason === "worker_lost" ? "error" : "warn"](
+      { job: job.id, event: "job_failed", reason },
+      message,
+    );
+  }
+}

@@ -1,0 +1,324 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { childOptions } from "./child-options";
+import { InputPropertyError, quote, requireInteger } from "./errors";
+import { ServiceMonitor } from "./service-monitor";
+
+export const MIB = 1024 * 1024;
+
+export interface QueueMemoryArgs {
+  /** Jobs queued + running the service accepts (`SONIC_BACKLOG_LIMIT`). */
+  backlogLimit: number;
+  /** Bytes of one uploaded file (`SONIC_MAX_UPLOAD_BYTES`); a job stores two. */
+  maxUploadBytes: number;
+  /** Replicas at most: each may finish a few uploads beyond the limit while the check races. */
+  maxReplicas: number;
+  /** Uploads one replica reads at once (its upload budget). @default 4 */
+  uploadsInFlightPerReplica?: number;
+  /** Finished jobs kept for polling (`SONIC_JOB_HISTORY`). @default 1000 */
+  jobHistory?: number;
+}
+
+/**
+ * Redis memory the job queue needs so that an accepted job is never refused or evicted: the inputs of
+ * every job the backlog admits (plus the uploads that race the backlog check on each replica), two
+ * kilobytes of BullMQ bookkeeping per kept job, and a 64 MiB base. `maxmemory` is set to this with
+ * `noeviction`, so Redis refuses a write (503 `queue_unavailable`) before it would drop a job.
+ */
+export function queueMemoryBytes(args: QueueMemoryArgs): number {
+  requireInteger("backlogLimit", args.backlogLimit, 1);
+  requireInteger("maxUploadBytes", args.maxUploadBytes, 1024);
+  requireInteger("maxReplicas", args.maxReplicas, 1);
+  const jobs = args.backlogLimit + args.maxReplicas * (args.uploadsInFlightPerReplica ?? 4);
+  const inputs = jobs * 2 * args.maxUploadBytes;
+  const bookkeeping = (args.jobHistory ?? 1000) * 2048 + jobs * 16 * 1024;
+  return Math.ceil((inputs + bookkeeping) / MIB) * MIB + 64 * MIB;
+}
+
+type EnvValue = pulumi.Input<string | k8s.types.input.core.v1.EnvVarSource>;
+
+/**
+ * The environment a client of the queue needs (SONIC_REDIS_URL, and SONIC_REDIS_PASSWORD for the
+ * in-cluster store), read from the JobQueue's Secret `secretName`: never a plaintext value.
+ */
+export function jobQueueClientEnv(secretName: string, external: boolean): Record<string, EnvValue> {
+  const ref = (key: string) => ({ secretKeyRef: { name: secretName, key } });
+  return external
+    ? { SONIC_REDIS_URL: ref("url") }
+    : { SONIC_REDIS_URL: ref("url"), SONIC_REDIS_PASSWORD: ref("password") };
+}
+
+export interface JobQueueArgs {
+  /** Namespace of the queue (the service's namespace). */
+  namespace: string;
+  /** Name of the StatefulSet, Service and Secrets. @default "sonic-queue" */
+  name?: string;
+  /**
+   * A managed Redis (ElastiCache, Memorystore, Azure Cache) instead of the in-cluster one: its URL,
+   * password included, as a Pulumi secret. Nothing else is deployed then.
+   * @default none (deploy Valkey in the cluster)
+   */
+  externalUrl?: pulumi.Input<string>;
+  /**
+   * Image of the in-cluster store. Valkey: BSD-3-licensed and wire-compatible with Redis 7.2 (Redis
+   * 7.4+ is not open source under the OSI definition; 8.x is AGPL).
+   * @default "valkey/valkey:8.1.1"
+   */
+  image?: string;
+  /** redis_exporter sidecar image. @default "oliver006/redis_exporter:v1.74.0" */
+  exporterImage?: string;
+  /** `maxmemory` in bytes (see `queueMemoryBytes`); the container's memory is sized from it. */
+  maxmemoryBytes: number;
+  /** Volume holding the AOF. @default { size: "10Gi" } */
+  storage?: { size: string; storageClassName?: string };
+  /** Labels of the pods allowed to connect (the service's pods). */
+  clientSelector: Record<string, string>;
+  /** Namespace of Prometheus, admitted to the exporter port. @default "monitoring" */
+  monitoringNamespace?: string;
+  /** Labels the platform's Prometheus selects ServiceMonitors by. @default { release: "prometheus-stack" } */
+  prometheusSelectorLabels?: Record<string, string>;
+  /** Labels of the label convention on every object. @default {} */
+  labels?: Record<string, string>;
+  /**
+   * What the ServiceMonitor alone waits for (the monitoring release, for its CRD): Redis itself must
+   * not wait minutes for kube-prometheus-stack.
+   * @default []
+   */
+  serviceMonitorDependsOn?: pulumi.Resource[];
+}
+
+/**
+ * The shared job store of a service: Valkey as a one-replica StatefulSet with its AOF on a
+ * PersistentVolumeClaim, a generated password in a Secret, `maxmemory` with `noeviction`, a
+ * redis_exporter sidecar scraped by a ServiceMonitor, and a NetworkPolicy that admits only the
+ * service's pods (and Prometheus to the exporter). Or, with `externalUrl`, just a Secret holding a
+ * managed Redis' URL. Either way `env` is what the service's `api` container needs.
+ */
+export class JobQueue extends pulumi.ComponentResource {
+  /** Environment of the clients (see `jobQueueClientEnv`). */
+  public readonly env: Record<string, EnvValue>;
+  /** Name of the Secret the clients read. */
+  public readonly secretName: string;
+  /** `maxmemory` of the in-cluster store; undefined for an external one. */
+  public readonly maxmemoryBytes?: number;
+
+  constructor(name: string, args: JobQueueArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("sonic-observability:index:JobQueue", name, {}, opts);
+    const queueName = args.name ?? "sonic-queue";
+    const ns = args.namespace;
+    const labels = {
+      ...args.labels,
+      "app.kubernetes.io/name": queueName,
+      "app.kubernetes.io/component": "job-queue",
+    };
+    const selector = { "app.kubernetes.io/name": queueName };
+    const child = childOptions(this, opts);
+    this.secretName = queueName;
+
+    if (args.externalUrl !== undefined) {
+      new k8s.core.v1.Secret(
+        name,
+        {
+          metadata: { name: queueName, namespace: ns, labels },
+          stringData: { url: pulumi.secret(args.externalUrl) },
+        },
+        child,
+      );
+      this.env = jobQueueClientEnv(queueName, true);
+      this.registerOutputs({ secretName: this.secretName });
+      return;
+    }
+
+    requireInteger("maxmemoryBytes", args.maxmemoryBytes, 64 * MIB);
+    const size = args.storage?.size ?? "10Gi";
+    if (!/^\d+(Gi|Ti)$/.test(size))
+      throw new InputPropertyError("storage.size", `expected a size like 10Gi, got ${quote(size)}`);
+    this.maxmemoryBytes = args.maxmemoryBytes;
+    const port = 6379;
+    const password = new random.RandomPassword(
+      `${name}-password`,
+      { length: 32, special: false },
+      { parent: this },
+    );
+    new k8s.core.v1.Secret(
+      name,
+      {
+        metadata: { name: queueName, namespace: ns, labels },
+        stringData: {
+          password: password.result,
+          url: pulumi.interpolate`redis://${queueName}.${ns}.svc:${port}`,
+          // Included by the server's config, so the password is never a command-line argument.
+          "auth.conf": pulumi.interpolate`requirepass ${password.result}\n`,
+        },
+      },
+      child,
+    );
+    const config = new k8s.core.v1.ConfigMap(
+      name,
+      {
+        metadata: { name: `${queueName}-config`, namespace: ns, labels },
+        data: {
+          "valkey.conf": [
+            `port ${port}`,
+            "dir /data",
+            // Every accepted job survives a restart: append-only file, fsync every second.
+            "appendonly yes",
+            "appendfsync everysec",
+            'save ""',
+            `maxmemory ${args.maxmemoryBytes}`,
+            // Refuse writes when full rather than evict: an evicted key is a lost job.
+            "maxmemory-policy noeviction",
+            "include /etc/valkey/secret/auth.conf",
+            "",
+          ].join("\n"),
+        },
+      },
+      child,
+    );
+    const service = new k8s.core.v1.Service(
+      name,
+      {
+        metadata: { name: queueName, namespace: ns, labels },
+        spec: {
+          selector,
+          ports: [
+            { name: "redis", port, targetPort: "redis" },
+            { name: "metrics", port: 9121, targetPort: "metrics" },
+          ],
+        },
+      },
+      child,
+    );
+    const memory = Math.ceil(args.maxmemoryBytes / MIB);
+    const hardened = {
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ["ALL"] },
+    };
+    new k8s.apps.v1.StatefulSet(
+      name,
+      {
+        metadata: { name: queueName, namespace: ns, labels },
+        spec: {
+          serviceName: service.metadata.name,
+          replicas: 1,
+          selector: { matchLabels: selector },
+          template: {
+            metadata: {
+              labels,
+              annotations: { "sonic-observability/config": JSON.stringify(args.maxmemoryBytes) },
+            },
+            spec: {
+              securityContext: {
+                runAsNonRoot: true,
+                runAsUser: 999,
+                runAsGroup: 999,
+                fsGroup: 999,
+                seccompProfile: { type: "RuntimeDefault" },
+              },
+              containers: [
+                {
+                  name: "valkey",
+                  image: args.image ?? "valkey/valkey:8.1.1",
+                  command: ["valkey-server", "/etc/valkey/valkey.conf"],
+                  ports: [{ name: "redis", containerPort: port }],
+                  // maxmemory plus room for the AOF rewrite's copy-on-write fork.
+                  resources: {
+                    requests: { cpu: "100m", memory: `${memory + 64}Mi` },
+                    limits: { memory: `${memory * 2 + 128}Mi` },
+                  },
+                  readinessProbe: { tcpSocket: { port: "redis" }, periodSeconds: 5 },
+                  livenessProbe: { tcpSocket: { port: "redis" }, periodSeconds: 15, failureThreshold: 4 },
+                  securityContext: hardened,
+                  volumeMounts: [
+                    { name: "data", mountPath: "/data" },
+                    { name: "config", mountPath: "/etc/valkey/valkey.conf", subPath: "valkey.conf" },
+                    { name: "secret", mountPath: "/etc/valkey/secret" },
+                  ],
+                },
+                {
+                  name: "exporter",
+                  image: args.exporterImage ?? "oliver006/redis_exporter:v1.74.0",
+                  env: [
+                    { name: "REDIS_ADDR", value: `redis://127.0.0.1:${port}` },
+                    {
+                      name: "REDIS_PASSWORD",
+                      valueFrom: { secretKeyRef: { name: queueName, key: "password" } },
+                    },
+                  ],
+                  ports: [{ name: "metrics", containerPort: 9121 }],
+                  resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "64Mi" } },
+                  securityContext: hardened,
+                },
+              ],
+              volumes: [
+                { name: "config", configMap: { name: config.metadata.name } },
+                {
+                  name: "secret",
+                  secret: { secretName: queueName, items: [{ key: "auth.conf", path: "auth.conf" }] },
+                },
+              ],
+            },
+          },
+          volumeClaimTemplates: [
+            {
+              metadata: { name: "data" },
+              spec: {
+                accessModes: ["ReadWriteOnce"],
+                storageClassName: args.storage?.storageClassName,
+                resources: { requests: { storage: size } },
+              },
+            },
+          ],
+        },
+      },
+      child,
+    );
+    const monitoringNamespace = args.monitoringNamespace ?? "monitoring";
+    const namespaceIs = (names: string[]) => ({
+      namespaceSelector: {
+        matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: names }],
+      },
+    });
+    new k8s.networking.v1.NetworkPolicy(
+      name,
+      {
+        metadata: { name: queueName, namespace: ns, labels },
+        spec: {
+          podSelector: { matchLabels: selector },
+          policyTypes: ["Ingress"],
+          ingress: [
+            {
+              from: [{ ...namespaceIs([ns]), podSelector: { matchLabels: args.clientSelector } }],
+              ports: [{ protocol: "TCP", port: "redis" }],
+            },
+            {
+              from: [
+                {
+                  ...namespaceIs([monitoringNamespace]),
+                  podSelector: { matchLabels: { "app.kubernetes.io/name": "prometheus" } },
+                },
+              ],
+              ports: [{ protocol: "TCP", port: "metrics" }],
+            },
+          ],
+        },
+      },
+      child,
+    );
+    new ServiceMonitor(
+      name,
+      {
+        name: queueName,
+        namespace: ns,
+        selector,
+        port: "metrics",
+        labels: { ...args.labels, ...(args.prometheusSelectorLabels ?? { release: "prometheus-stack" }) },
+      },
+      childOptions(this, opts, ...(args.serviceMonitorDependsOn ?? [])),
+    );
+    this.env = jobQueueClientEnv(queueName, false);
+    this.registerOutputs({ secretName: this.secretName, maxmemoryBytes: this.maxmemoryBytes });
+  }
+}

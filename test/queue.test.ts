@@ -1,0 +1,292 @@
+import * as assert from "node:assert/strict";
+import { request as httpRequest } from "node:http";
+import { form, png, wav } from "../tools/media";
+import { freePort } from "../tools/sandbox/ports";
+import { Pod } from "../tools/sandbox/pod";
+import { RedisServer } from "./support/redis";
+import { setFaults, until, waitForJob } from "./support/service";
+
+const INPUT = { audio: { data: wav(1), type: "audio/wav" }, image: { data: png(64, 64), type: "image/png" } };
+
+async function submit(url: string): Promise<{ status: number; body: any; headers: Headers }> {
+  const res = await fetch(`${url}/v1/videos`, { method: "POST", body: form(INPUT) });
+  return { status: res.status, body: await res.json(), headers: res.headers };
+}
+
+async function stats(pod: Pod): Promise<{ generated: number; running: number }> {
+  return (await (await fetch(`${pod.modelServerUrl}/v1/simulation/stats`)).json()) as any;
+}
+
+async function metric(pod: Pod, line: RegExp): Promise<string | undefined> {
+  const text = await (await fetch(`${pod.url}/metrics`)).text();
+  return text.split("\n").find((l) => line.test(l));
+}
+
+/** Two pods of one service (API + simulated model server each) on one real Redis. */
+async function startPods(
+  redis: RedisServer,
+  apiEnv: Record<string, string>,
+  modelServerEnv: Record<string, string>,
+) {
+  const queue = `q-${Math.random().toString(36).slice(2, 8)}`;
+  const pods: Pod[] = [];
+  for (const name of ["a", "b"]) {
+    pods.push(
+      new Pod({
+        name,
+        apiPort: await freePort(),
+        modelServerPort: await freePort(),
+        redisUrl: redis.url,
+        apiEnv: {
+          SONIC_QUEUE_NAME: queue,
+          SONIC_LOG_LEVEL: "info",
+          SONIC_MODEL_SERVER_CHECK_SECONDS: "0.2",
+          SONIC_QUEUE_SAMPLE_SECONDS: "0.2",
+          SONIC_JOB_LOCK_SECONDS: "2",
+          SONIC_STALLED_CHECK_SECONDS: "1",
+          ...apiEnv,
+        },
+        modelServerEnv: { SONIC_SIM_LOG_LEVEL: "warn", ...modelServerEnv },
+      }),
+    );
+  }
+  await Promise.all(pods.map((p) => p.start()));
+  return pods;
+}
+
+describe("one shared job queue on Redis across pods (real processes on 127.0.0.1)", function () {
+  this.timeout(120_000);
+  const redis = new RedisServer();
+  let a: Pod;
+  let b: Pod;
+  before(async () => {
+    await redis.start();
+    // Slots: 2 per pod. 1 s of audio takes 0.05 s unless a test slows the model servers down.
+    [a, b] = await startPods(
+      redis,
+      { SONIC_CONCURRENCY_PER_GPU: "2", SONIC_BACKLOG_LIMIT: "200", SONIC_SHUTDOWN_GRACE_SECONDS: "1" },
+      { SONIC_SIM_RTF: "0.05", SONIC_SIM_SLOTS: "2" },
+    );
+  });
+  after(async () => {
+    for (const pod of [a, b]) pod?.kill();
+    await redis.stop();
+  });
+
+  it("answers a poll on pod B for a job submitted to pod A", async () => {
+    const res = await submit(a.url);
+    assert.equal(res.status, 202);
+    const job = await waitForJob(b.url, res.body.id);
+    assert.equal(job.status, "succeeded");
+    assert.equal(job.result.location, `simulated://videos/${job.id}.mp4`);
+  });
+
+  it("finishes 100 jobs submitted across both pods exactly once each, losing none", async () => {
+    const before = (await stats(a)).generated + (await stats(b)).generated;
+    const ids = await Promise.all(
+      Array.from({ length: 100 }, async (_, i) => {
+        const res = await submit(i % 2 ? a.url : b.url);
+        assert.equal(res.status, 202, JSON.stringify(res.body));
+        return res.body.id as string;
+      }),
+    );
+    const jobs = await Promise.all(ids.map((id, i) => waitForJob(i % 3 ? a.url : b.url, id, 60_000)));
+    assert.deepEqual(
+      jobs.filter((j) => j.status !== "succeeded").map((j) => j.failure),
+      [],
+    );
+    const generated = (await stats(a)).generated + (await stats(b)).generated - before;
+    assert.equal(generated, 100, "each job generated exactly one video");
+    const runOn = [await stats(a), await stats(b)].map((s) => s.generated);
+    assert.ok(
+      runOn.every((n) => n > 0),
+      `both pods pulled jobs: ${runOn}`,
+    );
+  });
+
+  it("finishes on the other pod a job whose pod was killed with kill -9 mid-generation", async () => {
+    // Pod a restarts with a slow model server (1 s of audio takes 3 s), so the job is mid-generation.
+    const slow = new Pod({ ...a.options, modelServerEnv: { SONIC_SIM_RTF: "3", SONIC_SIM_SLOTS: "2" } });
+    a.kill();
+    await slow.start();
+    a = slow;
+    await setFaults(b.modelServerUrl, { unready: true }); // so the job lands on the slow pod
+    await new Promise((r) => setTimeout(r, 400));
+    const res = await submit(a.url);
+    await until(async () => (await stats(a)).running === 1, "the job to run on pod a");
+    a.kill();
+    await setFaults(b.modelServerUrl, { unready: false });
+    const started = Date.now();
+    const job = await waitForJob(b.url, res.body.id, 30_000);
+    assert.equal(job.status, "succeeded", JSON.stringify(job.failure));
+    // Recovered after the lock (2 s) lapsed and a stalled check (every 1 s) saw it.
+    assert.ok(Date.now() - started < 10_000, `recovered after ${Date.now() - started} ms`);
+    a = new Pod(a.options);
+    await a.start();
+  });
+
+  it("hands back at SIGTERM the jobs it cannot finish within the grace, so none is lost, and exits 0", async () => {
+    // Pod a: 2 s jobs, 1 s grace. Pod b takes over what a hands back.
+    const slow = new Pod({ ...a.options, modelServerEnv: { SONIC_SIM_RTF: "2", SONIC_SIM_SLOTS: "2" } });
+    await a.terminate();
+    await slow.start();
+    a = slow;
+    await setFaults(b.modelServerUrl, { unready: true });
+    await new Promise((r) => setTimeout(r, 400));
+    const ids = [(await submit(a.url)).body.id, (await submit(a.url)).body.id];
+    await until(async () => (await stats(a)).running === 2, "both jobs to run on pod a");
+    // An upload still being read when SIGTERM arrives is stored, and drain waits for it.
+    const late = lateUpload(a.url);
+    await late.started;
+    const exited = a.terminate();
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal((await fetch(`${a.url}/readyz`)).status, 503);
+    const refused = await submit(a.url);
+    assert.deepEqual([refused.status, refused.body.error.code], [503, "shutting_down"]);
+    const lateAnswer = await late.finish();
+    assert.equal(lateAnswer.status, 202, JSON.stringify(lateAnswer.body));
+    ids.push(lateAnswer.body.id);
+    await setFaults(b.modelServerUrl, { unready: false });
+    assert.equal(await exited, 0, a.logs.slice(-3000));
+    assert.match(a.logs, /"event":"job_returned"/);
+    const jobs = await Promise.all(ids.map((id) => waitForJob(b.url, id, 30_000)));
+    assert.deepEqual(
+      jobs.map((j) => j.status),
+      ["succeeded", "succeeded", "succeeded"],
+    );
+    assert.ok(!a.logs.includes('"event":"job_failed"'), "no job failed at shutdown");
+    a = new Pod({ ...a.options, modelServerEnv: { SONIC_SIM_RTF: "0.05", SONIC_SIM_SLOTS: "2" } });
+    await a.start();
+  });
+
+  it("exits within the grace even while a client trickles an upload", async () => {
+    const url = new URL(a.url);
+    const req = httpRequest({
+      host: url.hostname,
+      port: url.port,
+      path: "/v1/videos",
+      method: "POST",
+      headers: { "content-type": "multipart/form-data; boundary=x", "transfer-encoding": "chunked" },
+    });
+    req.on("error", () => undefined);
+    req.write("--x\r\n");
+    const trickle = setInterval(() => req.write("a"), 100);
+    await new Promise((r) => setTimeout(r, 300));
+    const started = Date.now();
+    const code = await a.terminate();
+    clearInterval(trickle);
+    const seconds = (Date.now() - started) / 1000;
+    assert.equal(code, 0);
+    assert.ok(seconds < 4, `exited ${seconds.toFixed(1)} s after SIGTERM with a 1 s grace`);
+    a = new Pod(a.options);
+    await a.start();
+  });
+
+  it("answers 503 queue_unavailable and turns unready while Redis is down, and keeps every accepted job", async () => {
+    await Promise.all([a, b].map((p) => setFaults(p.modelServerUrl, { unready: true })));
+    await new Promise((r) => setTimeout(r, 400));
+    const ids = [(await submit(a.url)).body.id, (await submit(b.url)).body.id];
+    await redis.stop();
+    const refused = await submit(a.url);
+    assert.deepEqual([refused.status, refused.body.error.code], [503, "queue_unavailable"]);
+    assert.equal((await fetch(`${b.url}/readyz`)).status, 503);
+    await until(
+      async () => / 0$/.test((await metric(a, /^sonic_queue_store_up /)) ?? ""),
+      "sonic_queue_store_up 0",
+    );
+    await redis.start();
+    await until(
+      async () => (await fetch(`${a.url}/readyz`)).ok && (await fetch(`${b.url}/readyz`)).ok,
+      "ready again",
+      20_000,
+    );
+    await Promise.all([a, b].map((p) => setFaults(p.modelServerUrl, { unready: false })));
+    const jobs = await Promise.all(ids.map((id) => waitForJob(a.url, id, 30_000)));
+    assert.deepEqual(
+      jobs.map((j) => j.status),
+      ["succeeded", "succeeded"],
+    );
+  });
+});
+
+describe("stalled-job recovery is bounded", function () {
+  this.timeout(60_000);
+  const redis = new RedisServer();
+  let pods: Pod[] = [];
+  before(async () => {
+    await redis.start();
+    pods = await startPods(redis, { SONIC_MAX_STALLED: "0" }, { SONIC_SIM_RTF: "5" });
+  });
+  after(async () => {
+    pods.forEach((p) => p.kill());
+    await redis.stop();
+  });
+
+  it("fails a job with worker_lost once its pods died more often than recovery allows, and counts it", async () => {
+    const [a, b] = pods;
+    await setFaults(b.modelServerUrl, { unready: true });
+    await new Promise((r) => setTimeout(r, 400));
+    const res = await submit(a.url);
+    await until(async () => (await stats(a)).running === 1, "the job to run on pod a");
+    a.kill();
+    await setFaults(b.modelServerUrl, { unready: false }); // a paused runner runs no stalled check
+    const job = await waitForJob(b.url, res.body.id, 20_000);
+    assert.equal(job.status, "failed");
+    assert.equal(job.failure.reason, "worker_lost");
+    await until(
+      async () => /} 1$/.test((await metric(b, /^sonic_job_failures_total\{reason="worker_lost"\}/)) ?? ""),
+      "the failure to be counted",
+    );
+  });
+});
+
+/** A valid upload whose last bytes are sent only when `finish` is called. */
+function lateUpload(url: string) {
+  const u = new URL(url);
+  let resolveStarted!: () => void;
+  const started = new Promise<void>((r) => (resolveStarted = r));
+  const boundary = "late-boundary";
+  const raw = multipartBody(boundary);
+  const req = httpRequest({
+    host: u.hostname,
+    port: u.port,
+    path: "/v1/videos",
+    method: "POST",
+    headers: {
+      "content-type": `multipart/form-data; boundary=${boundary}`,
+      "content-length": String(raw.length),
+    },
+  });
+  const answer = new Promise<{ status: number; body: any }>((resolve, reject) => {
+    req.on("response", (res) => {
+      let text = "";
+      res.on("data", (d) => (text += d));
+      res.on("end", () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
+    });
+    req.on("error", reject);
+  });
+  req.write(raw.subarray(0, raw.length - 100), () => setTimeout(resolveStarted, 100));
+  return {
+    started,
+    finish: async () => {
+      req.end(raw.subarray(raw.length - 100));
+      return answer;
+    },
+  };
+}
+
+function multipartBody(boundary: string): Buffer {
+  const part = (name: string, type: string, data: Buffer) =>
+    Buffer.concat([
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="${name}"; filename="${name}"\r\nContent-Type: ${type}\r\n\r\n`,
+      ),
+      data,
+      Buffer.from("\r\n"),
+    ]);
+  return Buffer.concat([
+    part("audio", "audio/wav", INPUT.audio.data),
+    part("image", "image/png", INPUT.image.data),
+    Buffer.from(`--${boundary}--\r\n`),
+  ]);
+}
