@@ -36,8 +36,8 @@ async function main(): Promise<void> {
     {
       alert: "HighGPUMemoryUsage",
       severity: "critical",
-      inject: () => setFault(sandbox.instances[0].url, { gpuMemoryPressure: 0.95 }),
-      clear: () => setFault(sandbox.instances[0].url, { gpuMemoryPressure: 0 }),
+      inject: () => setFault(sandbox.instances[0].modelServerUrl, { gpuMemoryPressure: 0.95 }),
+      clear: () => setFault(sandbox.instances[0].modelServerUrl, { gpuMemoryPressure: 0 }),
     },
     {
       alert: "SonicTargetDown",
@@ -48,8 +48,8 @@ async function main(): Promise<void> {
     {
       alert: "SonicErrorBudgetBurn",
       severity: "critical",
-      inject: () => Promise.all(sandbox.instances.map((i) => setFault(i.url, { errorRate: 1 }))),
-      clear: () => Promise.all(sandbox.instances.map((i) => setFault(i.url, { errorRate: 0 }))),
+      inject: () => Promise.all(sandbox.instances.map((i) => setFault(i.modelServerUrl, { errorRate: 1 }))),
+      clear: () => Promise.all(sandbox.instances.map((i) => setFault(i.modelServerUrl, { errorRate: 0 }))),
     },
   ];
   try {
