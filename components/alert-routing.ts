@@ -26,6 +26,13 @@ export interface AlertRoutingArgs {
   groupWait?: string;
   /** Wait before notifying about new alerts added to a group already notified. @default "5m" */
   groupInterval?: string;
+  /**
+   * Namespaces this platform owns (the monitoring stack's, the onboarded services'): only their
+   * critical alerts go to the critical receiver (page). Critical alerts from anywhere else (another
+   * team's workloads, kube-system) go to the warning receiver.
+   * @default every namespace pages
+   */
+  pageNamespaces?: string[];
 }
 
 const DEFAULT_REPEAT: Record<Severity, string> = { critical: "1h", warning: "4h", info: "24h" };
@@ -82,11 +89,33 @@ export function alertmanagerConfigYaml(
       group_wait: args.groupWait ?? "30s",
       group_interval: args.groupInterval ?? "5m",
       repeat_interval: DEFAULT_REPEAT.warning,
-      routes: SEVERITIES.map((severity) => ({
-        receiver: `${severity}-${kinds[severity]}`,
-        matchers: [`severity="${severity}"`],
-        repeat_interval: args.repeatInterval?.[severity] ?? DEFAULT_REPEAT[severity],
-      })),
+      routes: [
+        ...(args.pageNamespaces
+          ? [
+              {
+                receiver: `critical-${kinds.critical}`,
+                matchers: [
+                  'severity="critical"',
+                  `namespace=~"${args.pageNamespaces.map(escapeRegex).join("|")}"`,
+                ],
+                repeat_interval: args.repeatInterval?.critical ?? DEFAULT_REPEAT.critical,
+              },
+              {
+                // Not ours to be woken for: a ticket for the platform team, not a page.
+                receiver: `warning-${kinds.warning}`,
+                matchers: ['severity="critical"'],
+                repeat_interval: args.repeatInterval?.warning ?? DEFAULT_REPEAT.warning,
+              },
+            ]
+          : []),
+        ...SEVERITIES.filter((severity) => !(args.pageNamespaces && severity === "critical")).map(
+          (severity) => ({
+            receiver: `${severity}-${kinds[severity]}`,
+            matchers: [`severity="${severity}"`],
+            repeat_interval: args.repeatInterval?.[severity] ?? DEFAULT_REPEAT[severity],
+          }),
+        ),
+      ],
     },
     inhibit_rules: [
       {
@@ -98,6 +127,10 @@ export function alertmanagerConfigYaml(
     receivers: [{ name: "default-none" }, ...SEVERITIES.map(receiver)],
   };
   return stringify(config);
+}
+
+function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
 /** Receiver kind per severity, after checking each kind's credential is given. */

@@ -3,6 +3,7 @@ export * from "./errors";
 export * from "./durations";
 export * from "./metric-contract";
 export * from "./alert-routing";
+export * from "./cluster-flavor";
 export * from "./monitoring-stack";
 export * from "./gpu-inference-service";
 export * from "./job-queue";

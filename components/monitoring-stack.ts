@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { childOptions } from "./child-options";
+import { ClusterFlavor, controlPlaneValues } from "./cluster-flavor";
 import { parseDuration } from "./durations";
 import { InputPropertyError, quote } from "./errors";
 
@@ -61,8 +62,14 @@ export interface MonitoringStackArgs {
   grafanaAdminPassword: pulumi.Input<string>;
   /** Grafana admin user name. @default "admin" */
   grafanaAdminUser?: string;
-  /** Labels put on every object of the stack (`team`, `env`). @default {} */
+  /** Labels put on every object of the stack, subcharts included (`team`, `env`). @default {} */
   labels?: Record<string, string>;
+  /**
+   * The kind of cluster: decides which control-plane targets are monitored (see `controlPlaneValues`),
+   * so no rule alerts on a target the cluster does not have.
+   * @default "generic" (no scheduler, controller-manager, etcd or kube-proxy monitors)
+   */
+  clusterFlavor?: ClusterFlavor;
 }
 
 /** Port of the Prometheus Service; prometheus-adapter appends it to the URL itself. */
@@ -98,7 +105,19 @@ export class MonitoringStack extends pulumi.ComponentResource {
 
     const namespace = new k8s.core.v1.Namespace(
       name,
-      { metadata: { name: namespaceName, labels } },
+      {
+        metadata: {
+          name: namespaceName,
+          labels: {
+            ...labels,
+            // node-exporter needs hostNetwork, hostPID and hostPath volumes, which only `privileged`
+            // admits; without the label a cluster enforcing baseline rejects its pods and the release
+            // times out. Everything else here would pass `restricted`: the warning says when it does not.
+            "pod-security.kubernetes.io/enforce": "privileged",
+            "pod-security.kubernetes.io/warn": "restricted",
+          },
+        },
+      },
       childOptions(this, opts),
     );
     const inNamespace = childOptions(this, opts, namespace);
@@ -151,19 +170,36 @@ export class MonitoringStack extends pulumi.ComponentResource {
     });
 
     const selector = { matchLabels: { release: releaseName } };
+    const controlPlane = controlPlaneValues(args.clusterFlavor ?? "generic");
+    const prometheusReplicas = prometheus.replicas ?? 1;
+    const alertmanagerReplicas = args.alertmanagerReplicas ?? 1;
+    /** A disruption budget only where there is a replica to spare; unready pods may always go. */
+    const pdb = (replicas: number) => ({
+      enabled: replicas > 1,
+      minAvailable: 1,
+      unhealthyPodEvictionPolicy: "AlwaysAllow",
+    });
     const values = {
       // Object names follow the release name ("prometheus-stack-prometheus", ...) instead of the
       // chart's 26-character truncation ("prometheus-stack-kube-prom-..."), so outputs are predictable.
       fullnameOverride: releaseName,
       commonLabels: labels,
       crds: { enabled: true },
+      ...controlPlane.values,
+      defaultRules: { rules: controlPlane.rules },
       prometheusOperator: {
         // helm.v3.Release runs the chart's hook jobs, which create and patch the webhook certificate.
         admissionWebhooks: { enabled: true, patch: { enabled: true } },
       },
       prometheus: {
+        podDisruptionBudget: pdb(prometheusReplicas),
         prometheusSpec: {
-          replicas: prometheus.replicas ?? 1,
+          replicas: prometheusReplicas,
+          // Two replicas remote-write the same series: Mimir's HA tracker (and Thanos) deduplicate
+          // on `cluster` (an external label below) and `__replica__`, which the operator sets to the
+          // pod name and drops from alerts, so Alertmanager still sees one alert.
+          replicaExternalLabelName: "__replica__",
+          podAntiAffinity: "soft",
           retention: prometheus.retention ?? "10d",
           retentionSize,
           scrapeInterval: prometheus.scrapeInterval ?? "15s",
@@ -194,15 +230,21 @@ export class MonitoringStack extends pulumi.ComponentResource {
         },
       },
       alertmanager: {
+        podDisruptionBudget: pdb(alertmanagerReplicas),
         alertmanagerSpec: {
-          replicas: args.alertmanagerReplicas ?? 1,
+          replicas: alertmanagerReplicas,
+          podAntiAffinity: "soft",
           // The chart renders no config Secret of its own; ours carries the receivers' credentials.
           useExistingSecret: true,
           configSecret: "alertmanager-config",
         },
       },
+      // Subcharts take their own label values: commonLabels stops at kube-prometheus-stack's templates.
+      "kube-state-metrics": { customLabels: labels },
+      "prometheus-node-exporter": { commonLabels: labels },
       grafana: {
         fullnameOverride: `${releaseName}-grafana`,
+        extraLabels: labels,
         admin: { existingSecret: "grafana-admin", userKey: "admin-user", passwordKey: "admin-password" },
         sidecar: {
           dashboards: { enabled: true, label: "grafana_dashboard", labelValue: "1", searchNamespace: "ALL" },

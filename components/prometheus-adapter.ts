@@ -67,6 +67,29 @@ export class PrometheusAdapter extends pulumi.ComponentResource {
           prometheus: { url, port: args.prometheusPort ?? PROMETHEUS_PORT, path: "" },
           replicas: args.replicas ?? 1,
           customLabels: args.labels ?? {},
+          // It serves the HPAs' metrics APIs: keep one replica through a drain, on separate nodes.
+          podDisruptionBudget: {
+            enabled: (args.replicas ?? 1) > 1,
+            minAvailable: 1,
+            maxUnavailable: null,
+            unhealthyPodEvictionPolicy: "AlwaysAllow",
+          },
+          affinity:
+            (args.replicas ?? 1) > 1
+              ? {
+                  podAntiAffinity: {
+                    preferredDuringSchedulingIgnoredDuringExecution: [
+                      {
+                        weight: 100,
+                        podAffinityTerm: {
+                          topologyKey: "kubernetes.io/hostname",
+                          labelSelector: { matchLabels: { "app.kubernetes.io/name": "prometheus-adapter" } },
+                        },
+                      },
+                    ],
+                  },
+                }
+              : {},
           rules: {
             default: false,
             custom: args.rules.flatMap((r) => r.custom),

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import {
   AlertThresholds,
+  CLUSTER_FLAVORS,
   DEFAULT_THRESHOLDS,
   DURATION_PATTERN,
   RECEIVER_KINDS,
@@ -56,6 +57,8 @@ export const configSchema = z
   .object({
     env: z.enum(["dev", "staging", "prod"]),
     cluster: labelValue,
+    /** eks | gke | aks | kubeadm | generic: which control-plane targets exist to be monitored. */
+    clusterFlavor: z.enum(CLUSTER_FLAVORS).default("generic"),
     labels: z.object({ team: labelValue, service: labelValue }).strict(),
     monitoring: z
       .object({

@@ -28,6 +28,7 @@ const monitoring = new MonitoringStack("monitoring", {
   namespace: config.monitoring.namespace,
   releaseName: config.monitoring.releaseName,
   chartVersion: config.monitoring.chartVersion,
+  clusterFlavor: config.clusterFlavor,
   labels,
   prometheus: {
     ...config.prometheus,
@@ -44,6 +45,8 @@ const monitoring = new MonitoringStack("monitoring", {
     slackWebhookUrl: config.secrets.slackWebhookUrl,
     pagerdutyRoutingKey: config.secrets.pagerdutyRoutingKey,
     webhookUrl: config.secrets.alertWebhookUrl,
+    // Pages only for what this platform owns: its own namespace and the onboarded services'.
+    pageNamespaces: [config.monitoring.namespace, config.sonic.namespace],
   }),
   grafanaAdminPassword,
 });

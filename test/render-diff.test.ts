@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { REPO_ROOT } from "../tools/stack-file";
+import { requireHelmAndCharts } from "./support/charts";
 
 const run = promisify(execFile);
 const TS = ["-r", "ts-node/register/transpile-only"];
@@ -53,20 +54,19 @@ function scratchRepo(): string {
 describe("offline render and diff", function () {
   this.timeout(120_000);
 
-  it("renders one YAML file per object, sorted and stable, secrets as [secret], charts as reference plus values", async () => {
+  it("renders one YAML file per object, the charts' own objects in a folder per release, sorted and stable, secrets as [secret]", async () => {
+    requireHelmAndCharts();
     const out = mkdtempSync(path.join(tmpdir(), "sonic-render-"));
     const first = await tool(["tools/render.ts", "--stack", "prod", "--out", out]);
     assert.equal(first.code, 0, first.stderr);
-    const files = readdirSync(out);
+    const files = readdirSync(out, { recursive: true })
+      .map(String)
+      .filter((f) => f.endsWith(".yaml"));
     assert.deepEqual(files, [...files].sort());
-    assert.ok(files.includes("monitoring.helmrelease.prometheus-stack.yaml"));
     assert.ok(files.includes("ai-inference.servicemonitor.sonic-generate-service.yaml"));
-    const chart = readFileSync(path.join(out, "monitoring.helmrelease.prometheus-stack.yaml"), "utf8");
-    assert.match(
-      chart,
-      /^chart: https:\/\/prometheus-community\.github\.io\/helm-charts\/kube-prometheus-stack$/m,
-    );
-    assert.match(chart, /^version: 88\.5\.3$/m);
+    assert.ok(files.includes("prometheus-stack/monitoring.prometheus.prometheus-stack-prometheus.yaml"));
+    assert.ok(files.includes("prometheus-adapter/_cluster.apiservice.v1beta1.custom.metrics.k8s.io.yaml"));
+    assert.ok(!files.some((f) => f.includes("helmrelease")), "releases are rendered, not shown as values");
     const all = files.map((f) => readFileSync(path.join(out, f), "utf8")).join("\n");
     assert.doesNotMatch(all, /stand-in|mock-generated-password/);
     assert.match(
@@ -81,6 +81,39 @@ describe("offline render and diff", function () {
         readFileSync(path.join(out, f), "utf8"),
         `${f} is not stable`,
       );
+  });
+
+  it("says in one line why, and shows chart plus values, when no helm can be had", async () => {
+    const out = mkdtempSync(path.join(tmpdir(), "sonic-render-"));
+    const result = await run(process.execPath, [...TS, "tools/render.ts", "--stack", "dev", "--out", out], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, SONIC_HELM: "/nonexistent/helm", PATH: "/usr/bin:/bin" },
+    }).catch((err) => err);
+    assert.match(result.stderr, /^render: prometheus-stack shown as chart \+ values: /m);
+    const chart = readFileSync(path.join(out, "monitoring.helmrelease.prometheus-stack.yaml"), "utf8");
+    assert.match(
+      chart,
+      /^chart: https:\/\/prometheus-community\.github\.io\/helm-charts\/kube-prometheus-stack$/m,
+    );
+    assert.match(chart, /^version: 88\.5\.3$/m);
+  });
+
+  it("shows a retention change as a field change of the chart's Prometheus custom resource", async () => {
+    requireHelmAndCharts();
+    const repo = scratchRepo();
+    const stackFile = path.join(repo, "Pulumi.prod.yaml");
+    writeFileSync(
+      stackFile,
+      readFileSync(stackFile, "utf8").replace("    retention: 30d\n", "    retention: 15d\n"),
+    );
+    const result = await tool(["tools/diff.ts", "--stack", "prod", "--base", "HEAD", "--repo", repo]);
+    assert.equal(result.code, 1, result.stderr);
+    assert.equal(
+      result.stdout,
+      "1 object(s) differ between HEAD (prod) and the working tree (prod):\n" +
+        "~ prometheus-stack/monitoring.prometheus.prometheus-stack-prometheus.yaml\n" +
+        '    spec.retention: "30d" -> "15d"\n',
+    );
   });
 
   it("shows a changed config value as exactly that field of that object, and exits 1", async () => {
@@ -122,6 +155,9 @@ describe("offline render and diff", function () {
       /~ ai-inference\.horizontalpodautoscaler\.sonic-generate-service\.yaml\n(?:.*\n)*? {4}spec\.maxReplicas: 2 -> 8\n/,
     );
     assert.match(result.stdout, /^\+ monitoring\.secret\.remote-write-0\.yaml$/m);
-    assert.match(result.stdout, /values\.prometheus\.prometheusSpec\.retention: "3d" -> "30d"/);
+    assert.match(
+      result.stdout,
+      /~ prometheus-stack\/monitoring\.prometheus\.prometheus-stack-prometheus\.yaml\n(?:.*\n)*? {4}spec\.retention: "3d" -> "30d"\n/,
+    );
   });
 });

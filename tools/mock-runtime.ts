@@ -40,13 +40,16 @@ const PROVIDER_OUTPUTS: Record<string, Record<string, unknown>> = {
   "random:index/randomPassword:RandomPassword": { result: "mock-generated-password" },
 };
 
-/** Replaces Pulumi's serialized secrets with `[secret]`, so nothing secret leaves the renderer. */
-function maskSecrets(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(maskSecrets);
+/**
+ * Replaces Pulumi's serialized secrets with `[secret]`, so nothing secret leaves the renderer; with
+ * `reveal` (tests only, where every secret is a stand-in) unwraps them instead.
+ */
+function maskSecrets(value: unknown, reveal = false): unknown {
+  if (Array.isArray(value)) return value.map((v) => maskSecrets(v, reveal));
   if (value !== null && typeof value === "object") {
     const record = value as Record<string, unknown>;
-    if (record[SECRET_SIG] === SECRET_VALUE) return SECRET_MASK;
-    return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, maskSecrets(v)]));
+    if (record[SECRET_SIG] === SECRET_VALUE) return reveal ? maskSecrets(record.value, reveal) : SECRET_MASK;
+    return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, maskSecrets(v, reveal)]));
   }
   return value;
 }
@@ -62,6 +65,7 @@ export async function runUnderMocks(
   config: Record<string, string>,
   secretKeys: string[],
   init: () => unknown,
+  revealSecrets = false,
 ): Promise<MockRun> {
   pulumi.runtime.setAllConfig(config, secretKeys);
   await pulumi.runtime.setMocks(
@@ -92,7 +96,10 @@ export async function runUnderMocks(
           parentUrn: req.getParent(),
           custom: req.getCustom(),
           dependencies: req.getDependenciesList(),
-          inputs: maskSecrets(req.getObject()?.toJavaScript() ?? {}) as Record<string, unknown>,
+          inputs: maskSecrets(req.getObject()?.toJavaScript() ?? {}, revealSecrets) as Record<
+            string,
+            unknown
+          >,
           ...(req.hasCustomtimeouts()
             ? { customTimeouts: timeouts(req.getCustomtimeouts().toObject()) }
             : {}),

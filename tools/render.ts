@@ -1,8 +1,9 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { stringify } from "yaml";
-import type { RegisteredResource } from "./mock-runtime";
-import { runStack } from "./run-stack";
+import { chartArchive, findHelm, helmTemplate, HELM_INSTALL_HINT, ReleaseInputs } from "./helm";
+import { SECRET_MASK, type RegisteredResource } from "./mock-runtime";
+import { runStack, RunStackOptions } from "./run-stack";
 import { REPO_ROOT } from "./stack-file";
 
 /** One rendered object: a stable file name and its YAML text. */
@@ -14,20 +15,102 @@ export interface RenderedObject {
   body: Record<string, unknown>;
 }
 
-/**
- * The Kubernetes objects a stack's program registers, as reviewers want to read them: one entry per
- * object, named `<namespace>.<kind>.<name>`, sorted, secrets as `[secret]`. Helm releases appear as
- * their chart reference plus the exact values (the mock runtime does not run Helm).
- */
-export async function renderStackObjects(stack: string, root = REPO_ROOT): Promise<RenderedObject[]> {
-  return toObjects((await runStack(stack, { root })).resources);
+const HELM_RELEASE = "kubernetes:helm.sh/v3:Release";
+
+/** Kinds without a namespace: their files start with `_cluster`. */
+const CLUSTER_SCOPED = new Set([
+  "Namespace",
+  "CustomResourceDefinition",
+  "ClusterRole",
+  "ClusterRoleBinding",
+  "APIService",
+  "ValidatingWebhookConfiguration",
+  "MutatingWebhookConfiguration",
+  "PriorityClass",
+  "StorageClass",
+  "PersistentVolume",
+]);
+
+export interface RenderOptions {
+  /**
+   * Render each Helm release with real `helm template` into the objects the chart creates (a folder
+   * per release). `false` keeps the release as chart reference + values.
+   * @default true
+   */
+  charts?: boolean;
+  /** Where the one-line note goes when helm or a chart cannot be had. @default stderr */
+  warn?: (line: string) => void;
 }
 
-export function toObjects(resources: RegisteredResource[]): RenderedObject[] {
+/**
+ * The Kubernetes objects a stack's program registers, as reviewers want to read them: one entry per
+ * object, named `<namespace>.<kind>.<name>`, sorted, secrets as `[secret]`. Each Helm release is
+ * rendered with `helm template` and the exact values the program passes, its objects under a folder
+ * named after the release; where helm or the chart cannot be had, it says so and shows the release as
+ * chart reference + values.
+ */
+export async function renderStackObjects(
+  stack: string,
+  root = REPO_ROOT,
+  options: RenderOptions & Pick<RunStackOptions, "set" | "revealSecrets"> = {},
+): Promise<RenderedObject[]> {
+  const { set, revealSecrets, ...render } = options;
+  return toObjects((await runStack(stack, { root, set, revealSecrets })).resources, render);
+}
+
+/** The objects of one `helm template` run, secrets masked, each under the release's folder. */
+export function renderRelease(
+  release: ReleaseInputs,
+  warn: (line: string) => void,
+): RenderedObject[] | undefined {
+  const helm = findHelm();
+  if (!helm) {
+    warn(`render: ${release.name} shown as chart + values: ${HELM_INSTALL_HINT}`);
+    return undefined;
+  }
+  const archive = chartArchive(helm, release);
+  if (!archive) {
+    warn(
+      `render: ${release.name} shown as chart + values: chart ${release.chart}-${release.version}.tgz is in no SONIC_CHARTS_DIR / ../shared/charts and 'helm pull' from ${release.repositoryOpts?.repo} failed`,
+    );
+    return undefined;
+  }
+  return helmTemplate(helm, archive, release).map((o) => {
+    const kind = String(o.kind);
+    const namespace = CLUSTER_SCOPED.has(kind) ? undefined : (o.metadata?.namespace ?? release.namespace);
+    const body = kind === "Secret" ? maskSecret(o) : o;
+    return {
+      file: `${release.name}/${namespace ?? "_cluster"}.${kind.toLowerCase()}.${o.metadata?.name}.yaml`,
+      kind,
+      name: String(o.metadata?.name),
+      namespace,
+      body,
+    };
+  });
+}
+
+/** A Secret with every value replaced by `[secret]`, keys kept (they are what other objects reference). */
+function maskSecret(secret: Record<string, any>): Record<string, any> {
+  const mask = (data?: Record<string, unknown>) =>
+    data && Object.fromEntries(Object.keys(data).map((k) => [k, SECRET_MASK]));
+  return {
+    ...secret,
+    ...(secret.data ? { data: mask(secret.data) } : {}),
+    ...(secret.stringData ? { stringData: mask(secret.stringData) } : {}),
+  };
+}
+
+export function toObjects(resources: RegisteredResource[], options: RenderOptions = {}): RenderedObject[] {
+  const charts = options.charts ?? false;
+  const warn = options.warn ?? ((line: string) => process.stderr.write(`${line}\n`));
   const objects = resources
     .filter((r) => r.custom && r.type.startsWith("kubernetes:"))
-    .map((r): RenderedObject => {
-      if (r.type === "kubernetes:helm.sh/v3:Release") {
+    .flatMap((r): RenderedObject[] => {
+      if (r.type === HELM_RELEASE && charts) {
+        const rendered = renderRelease(r.inputs as ReleaseInputs, warn);
+        if (rendered) return rendered;
+      }
+      if (r.type === HELM_RELEASE) {
         const { name, namespace, chart, version, repositoryOpts, values } = r.inputs;
         const body = {
           kind: "HelmRelease",
@@ -37,18 +120,22 @@ export function toObjects(resources: RegisteredResource[]): RenderedObject[] {
           namespace,
           values,
         };
-        return { file: `${namespace}.helmrelease.${name}.yaml`, kind: "HelmRelease", name, namespace, body };
+        return [
+          { file: `${namespace}.helmrelease.${name}.yaml`, kind: "HelmRelease", name, namespace, body },
+        ];
       }
       const { apiVersion, kind, metadata, ...rest } = r.inputs;
       const namespace = metadata?.namespace as string | undefined;
       const name = (metadata?.name as string | undefined) ?? r.name;
-      return {
-        file: `${namespace ?? "_cluster"}.${String(kind).toLowerCase()}.${name}.yaml`,
-        kind,
-        name,
-        namespace,
-        body: { apiVersion, kind, metadata, ...rest },
-      };
+      return [
+        {
+          file: `${namespace ?? "_cluster"}.${String(kind).toLowerCase()}.${name}.yaml`,
+          kind,
+          name,
+          namespace,
+          body: { apiVersion, kind, metadata, ...rest },
+        },
+      ];
     });
   return objects.sort((a, b) => a.file.localeCompare(b.file));
 }
@@ -61,11 +148,19 @@ export function objectYaml(object: RenderedObject): string {
 async function main(argv: string[]): Promise<void> {
   const stack = argv[argv.indexOf("--stack") + 1];
   if (!argv.includes("--stack") || !stack)
-    throw new Error("usage: npm run render -- --stack <dev|prod> [--out DIR]");
+    throw new Error("usage: npm run render -- --stack <dev|prod> [--out DIR] [--no-charts]");
   const out = argv.includes("--out") ? argv[argv.indexOf("--out") + 1] : undefined;
   // --root renders another checkout of the program (the diff tool's base revision); --json is for it.
   const root = argv.includes("--root") ? path.resolve(argv[argv.indexOf("--root") + 1]) : REPO_ROOT;
-  const objects = await renderStackObjects(stack, root);
+  // --set key=value (config without the project prefix) and --reveal-secrets are for tests.
+  const set = Object.fromEntries(
+    argv.flatMap((a, i) => (a === "--set" ? [argv[i + 1].split(/=(.*)/s).slice(0, 2)] : [])),
+  );
+  const objects = await renderStackObjects(stack, root, {
+    charts: !argv.includes("--no-charts"),
+    set,
+    revealSecrets: argv.includes("--reveal-secrets"),
+  });
   if (argv.includes("--json")) {
     process.stdout.write(JSON.stringify(objects));
     return;
@@ -76,7 +171,10 @@ async function main(argv: string[]): Promise<void> {
   }
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
-  for (const o of objects) writeFileSync(path.join(out, o.file), objectYaml(o));
+  for (const o of objects) {
+    mkdirSync(path.dirname(path.join(out, o.file)), { recursive: true });
+    writeFileSync(path.join(out, o.file), objectYaml(o));
+  }
   process.stdout.write(`wrote ${objects.length} objects of the ${stack} stack to ${out}\n`);
 }
 

@@ -10,12 +10,21 @@ export interface RunStackOptions {
   set?: Record<string, string>;
   /** Secret keys to leave unset (to see the program refuse). @default [] */
   omitSecrets?: string[];
+  /** Show the stand-in secrets instead of `[secret]` (tests that feed a rendered config to a tool). @default false */
+  revealSecrets?: boolean;
 }
+
+/** A stand-in for each secret, shaped like the real thing so tools that parse it (amtool) accept it. */
+const STAND_INS: Record<string, string> = {
+  slackWebhookUrl: "https://hooks.slack.invalid/services/stand-in",
+  alertWebhookUrl: "https://alerts.invalid/stand-in",
+  queueRedisUrl: "rediss://:stand-in@redis.invalid:6380",
+};
 
 /**
  * Runs the Pulumi program of one stack under the mock runtime with the stack file's real config.
  * Secrets the file cannot provide here (each user's live encrypted in their own stack) get stand-in
- * values `stand-in-<key>`, marked secret like the real ones; grafanaAdminPassword stays unset so the
+ * values (`stand-in-<key>`, or a stand-in URL), marked secret like the real ones; grafanaAdminPassword stays unset so the
  * generated-password path is what runs. One program run per process: Pulumi's runtime is global.
  */
 export function runStack(stack: string, options: RunStackOptions = {}): Promise<MockRun> {
@@ -25,10 +34,15 @@ export function runStack(stack: string, options: RunStackOptions = {}): Promise<
   const secretKeys: string[] = [];
   for (const key of SECRET_KEYS) {
     if (key === "grafanaAdminPassword" || options.omitSecrets?.includes(key)) continue;
-    config[`sonic-observability:${key}`] = `stand-in-${key}`;
+    config[`sonic-observability:${key}`] = STAND_INS[key] ?? `stand-in-${key}`;
     secretKeys.push(`sonic-observability:${key}`);
   }
-  return runUnderMocks("sonic-observability", stack, config, secretKeys, () =>
-    require(path.join(root, "stacks", "index.ts")),
+  return runUnderMocks(
+    "sonic-observability",
+    stack,
+    config,
+    secretKeys,
+    () => require(path.join(root, "stacks", "index.ts")),
+    options.revealSecrets,
   );
 }

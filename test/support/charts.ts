@@ -1,0 +1,97 @@
+import { execFile } from "node:child_process";
+import * as path from "node:path";
+import { promisify } from "node:util";
+import Ajv, { ValidateFunction } from "ajv";
+import { chartArchive, findHelm, HELM_INSTALL_HINT } from "../../tools/helm";
+import type { RenderedObject } from "../../tools/render";
+import { REPO_ROOT } from "../../tools/stack-file";
+
+const run = promisify(execFile);
+const cache = new Map<string, Promise<RenderedObject[]>>();
+
+/** Fails with the install hint when helm or a pinned chart is missing: chart tests never skip. */
+export function requireHelmAndCharts(): void {
+  const helm = findHelm();
+  if (!helm) throw new Error(HELM_INSTALL_HINT);
+  for (const [chart, version] of [
+    ["kube-prometheus-stack", "88.5.3"],
+    ["prometheus-adapter", "5.3.0"],
+  ]) {
+    if (!chartArchive(helm, { name: chart, namespace: "x", chart, version, values: {} }))
+      throw new Error(
+        `chart ${chart}-${version}.tgz not found: set SONIC_CHARTS_DIR to the folder of the pinned chart archives (../shared/charts)`,
+      );
+  }
+}
+
+/**
+ * Every object a stack sends to the cluster, the Helm releases rendered by `helm template` with the
+ * program's exact values (tools/render.ts in a child process: Pulumi's runtime is one program per
+ * process). `extra` are render flags (`--set key=value`, `--reveal-secrets`). Cached per arguments.
+ */
+export function renderWithCharts(stack: string, extra: string[] = []): Promise<RenderedObject[]> {
+  const key = [stack, ...extra].join("\0");
+  if (!cache.has(key)) {
+    cache.set(
+      key,
+      run(
+        process.execPath,
+        [
+          "-r",
+          "ts-node/register/transpile-only",
+          path.join(REPO_ROOT, "tools", "render.ts"),
+          "--stack",
+          stack,
+          "--json",
+          ...extra,
+        ],
+        { cwd: REPO_ROOT, maxBuffer: 512 * 1024 * 1024 },
+      ).then(({ stdout }) => JSON.parse(stdout) as RenderedObject[]),
+    );
+  }
+  return cache.get(key)!;
+}
+
+/** Objects of one kind (and name), bodies only. */
+export function bodies(objects: RenderedObject[], kind: string, name?: string): any[] {
+  return objects.filter((o) => o.kind === kind && (name === undefined || o.name === name)).map((o) => o.body);
+}
+
+/** The one object of a kind and name; throws when there is not exactly one. */
+export function one(objects: RenderedObject[], kind: string, name: string): any {
+  const found = bodies(objects, kind, name);
+  if (found.length !== 1) throw new Error(`expected one ${kind} ${name}, found ${found.length}`);
+  return found[0];
+}
+
+/**
+ * CRD patterns are Go regular expressions: `(?i)` (case-insensitive) is not JavaScript syntax, so it
+ * becomes the `i` flag, which is what it means.
+ */
+const goRegExp = Object.assign(
+  (pattern: string, flags: string) =>
+    new RegExp(pattern.replaceAll("(?i)", ""), pattern.includes("(?i)") ? `${flags}i` : flags),
+  { code: "goRegExp" },
+);
+
+/**
+ * Validators of custom resources built from the CRDs the chart itself ships (`openAPIV3Schema` of
+ * each served version): the judge of what the operator's API server will accept.
+ */
+export function crdValidators(objects: RenderedObject[]): Map<string, ValidateFunction> {
+  const ajv = new Ajv({
+    strict: false,
+    allErrors: true,
+    validateFormats: false,
+    code: { regExp: goRegExp },
+  });
+  const validators = new Map<string, ValidateFunction>();
+  for (const crd of bodies(objects, "CustomResourceDefinition")) {
+    for (const version of crd.spec.versions) {
+      const schema = version.schema?.openAPIV3Schema;
+      if (!schema) continue;
+      validators.set(`${crd.spec.group}/${version.name}/${crd.spec.names.kind}`, ajv.compile(schema));
+    }
+  }
+  return validators;
+}

@@ -1,0 +1,110 @@
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { parseAllDocuments } from "yaml";
+import { REPO_ROOT } from "./stack-file";
+
+/** The Kubernetes version charts are rendered for, as a real cluster would report it. */
+export const KUBE_VERSION = "v1.32.0";
+
+/**
+ * API versions a real 1.32 cluster with the Prometheus Operator CRDs reports. Without them charts take
+ * fallbacks no cluster needs (prometheus-adapter's APIService falls back to
+ * `apiregistration.k8s.io/v1beta1`, removed in 1.22).
+ */
+export const API_VERSIONS = [
+  "apiregistration.k8s.io/v1",
+  "admissionregistration.k8s.io/v1",
+  "policy/v1",
+  "autoscaling/v2",
+  "networking.k8s.io/v1",
+  "monitoring.coreos.com/v1",
+  "monitoring.coreos.com/v1alpha1",
+];
+
+export const HELM_INSTALL_HINT =
+  "no helm binary: run 'npm run setup' (it unpacks Helm 4 into .tools/bin), install it from https://helm.sh/docs/intro/install/, or set SONIC_HELM to its path";
+
+/**
+ * The helm binary: SONIC_HELM when set (and only it: a wrong path is reported, not papered over),
+ * else `helm` on PATH, else the one `npm run setup` unpacked into .tools/bin.
+ */
+export function findHelm(): string | undefined {
+  if (process.env.SONIC_HELM) return existsSync(process.env.SONIC_HELM) ? process.env.SONIC_HELM : undefined;
+  const onPath = spawnSync("sh", ["-c", "command -v helm"], { encoding: "utf8" }).stdout.trim();
+  if (onPath) return onPath;
+  const local = path.join(REPO_ROOT, ".tools", "bin", "helm");
+  return existsSync(local) ? local : undefined;
+}
+
+/** Folders that may hold the pinned chart archives (`<chart>-<version>.tgz`), first match wins. */
+export function chartDirs(): string[] {
+  return [
+    process.env.SONIC_CHARTS_DIR,
+    path.join(REPO_ROOT, "..", "shared", "charts"),
+    "/work/shared/charts",
+    path.join(REPO_ROOT, ".tools", "charts"),
+  ].filter((d): d is string => d !== undefined);
+}
+
+/** A Helm release as the program registers it (`helm.v3.Release` inputs). */
+export interface ReleaseInputs {
+  name: string;
+  namespace: string;
+  chart: string;
+  version: string;
+  repositoryOpts?: { repo?: string };
+  values: Record<string, unknown>;
+}
+
+/**
+ * The archive of a chart at a version: from a local chart folder, else pulled from its repository
+ * into `.tools/charts` (needs network). Undefined when neither works.
+ */
+export function chartArchive(helm: string, release: ReleaseInputs): string | undefined {
+  const file = `${release.chart}-${release.version}.tgz`;
+  const local = chartDirs()
+    .map((d) => path.join(d, file))
+    .find((f) => existsSync(f));
+  if (local) return local;
+  if (!release.repositoryOpts?.repo) return undefined;
+  const cache = path.join(REPO_ROOT, ".tools", "charts");
+  mkdirSync(cache, { recursive: true });
+  const pulled = spawnSync(
+    helm,
+    ["pull", release.chart, "--repo", release.repositoryOpts.repo, "--version", release.version, "-d", cache],
+    { encoding: "utf8" },
+  );
+  return pulled.status === 0 && existsSync(path.join(cache, file)) ? path.join(cache, file) : undefined;
+}
+
+/**
+ * `helm template` of a release with exactly the values the program passes, the CRDs included, for
+ * the cluster version and API versions above. Returns the rendered objects.
+ */
+export function helmTemplate(helm: string, archive: string, release: ReleaseInputs): Record<string, any>[] {
+  const dir = mkdtempSync(path.join(tmpdir(), "sonic-helm-"));
+  const valuesFile = path.join(dir, "values.json");
+  writeFileSync(valuesFile, JSON.stringify(release.values ?? {}));
+  const out = execFileSync(
+    helm,
+    [
+      "template",
+      release.name,
+      archive,
+      "--namespace",
+      release.namespace,
+      "--values",
+      valuesFile,
+      "--include-crds",
+      "--kube-version",
+      KUBE_VERSION,
+      ...API_VERSIONS.flatMap((v) => ["--api-versions", v]),
+    ],
+    { encoding: "utf8", maxBuffer: 256 * 1024 * 1024 },
+  );
+  return parseAllDocuments(out)
+    .map((d) => d.toJS() as Record<string, any> | null)
+    .filter((o): o is Record<string, any> => o !== null && typeof o === "object" && "kind" in o);
+}
