@@ -68,3 +68,11 @@ export interface ServiceAdapterRules {
   custom: AdapterRule[];
   external: AdapterRule[];
 }
+
+/**
+ * The adapter rules of one service on the metric contract, from its prefix alone: what the platform's
+ * one `PrometheusAdapter` needs to serve that service's HPA (`InferenceObservability` uses the same).
+ */
+export function serviceAdapterRules(args: RequestQpsRuleArgs = {}): ServiceAdapterRules {
+  return { custom: [requestQpsRule(args)], external: [jobBacklogRule({ metricPrefix: args.metricPrefix })] };
+}

@@ -3,7 +3,7 @@ import { childOptions } from "./child-options";
 import { AlertRules } from "./alert-rules";
 import { Dashboards } from "./dashboards";
 import { Autoscaler } from "./autoscaler";
-import { jobBacklogRule, requestQpsRule, ServiceAdapterRules } from "./custom-metric";
+import { serviceAdapterRules, ServiceAdapterRules } from "./custom-metric";
 import { metricNames } from "./metric-contract";
 import { AlertThresholds, ruleCatalogue, RuleGroup } from "./rules";
 import { ScrapeSettings, ServiceMonitor } from "./service-monitor";
@@ -84,12 +84,11 @@ export class InferenceObservability extends pulumi.ComponentResource {
     const rateWindow = args.rateWindow ?? "2m";
     const hpaName = args.deploymentName ?? args.serviceName;
 
-    this.adapterRules = {
-      custom: [
-        requestQpsRule({ metricPrefix: prefix, rateWindow, scrapeInterval: args.scrape?.interval ?? "15s" }),
-      ],
-      external: [jobBacklogRule({ metricPrefix: prefix })],
-    };
+    this.adapterRules = serviceAdapterRules({
+      metricPrefix: prefix,
+      rateWindow,
+      scrapeInterval: args.scrape?.interval ?? "15s",
+    });
     this.customMetricName = metricNames(prefix).requestQps;
     this.backlogMetricName = metricNames(prefix).jobBacklog;
     this.ruleGroups = ruleCatalogue({

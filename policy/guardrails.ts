@@ -8,6 +8,15 @@ const STATEFUL_SET = "kubernetes:apps/v1:StatefulSet";
 const SERVICE_MONITOR = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor";
 const HELM_RELEASE = "kubernetes:helm.sh/v3:Release";
 const HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler";
+const NAMESPACE = "kubernetes:core/v1:Namespace";
+/** Workload kinds and where their pod spec is. */
+const POD_TEMPLATES: Record<string, (props: Record<string, any>) => any> = {
+  "kubernetes:apps/v1:Deployment": (p) => p.spec?.template?.spec,
+  "kubernetes:apps/v1:StatefulSet": (p) => p.spec?.template?.spec,
+  "kubernetes:apps/v1:DaemonSet": (p) => p.spec?.template?.spec,
+  "kubernetes:batch/v1:Job": (p) => p.spec?.template?.spec,
+  "kubernetes:core/v1:Pod": (p) => p.spec,
+};
 const GPU_RESOURCE = /^nvidia\.com\/gpu$|^amd\.com\/gpu$/;
 
 interface Container {
@@ -28,20 +37,14 @@ function podSpecOf(
 }
 
 export const serviceMonitorNamespaces: ResourceValidationPolicy = {
-  name: "servicemonitor-names-its-namespaces",
+  name: "servicemonitor-never-scrapes-every-namespace",
   description:
-    "A ServiceMonitor names the namespaces it scrapes; 'any: true' or no selector scrapes every namespace.",
+    "A ServiceMonitor never sets namespaceSelector.any: another team's Service with the same labels would land in our data. Without a selector it scrapes its own namespace (the CRD's default).",
   enforcementLevel: "mandatory",
   validateResource: (args, report) => {
     if (args.type !== SERVICE_MONITOR) return;
-    const selector = args.props.spec?.namespaceSelector;
-    if (selector?.any === true)
+    if (args.props.spec?.namespaceSelector?.any === true)
       report(`ServiceMonitor '${args.name}': namespaceSelector.any is true; list namespaces in matchNames`);
-    else if (!Array.isArray(selector?.matchNames) || selector.matchNames.length === 0) {
-      report(
-        `ServiceMonitor '${args.name}': namespaceSelector.matchNames is empty; name the namespaces to scrape`,
-      );
-    }
   },
 };
 
@@ -88,18 +91,37 @@ export const gpuContainersBounded: ResourceValidationPolicy = {
   },
 };
 
+/**
+ * Containers allowed a writable root filesystem, each with the reason. Grafana's chart runs Grafana
+ * and its dashboard/datasource sidecars without `readOnlyRootFilesystem` and mounts nothing for the
+ * paths they may write besides /var/lib/grafana; forcing it read-only is a change to prove on a real
+ * cluster first (a Grafana that fails to start fails the whole release), not one to make blind.
+ */
+export const WRITABLE_ROOT_EXEMPTIONS: { workload: RegExp; containers: string[]; reason: string }[] = [
+  {
+    workload: /-grafana$/,
+    containers: ["grafana", "grafana-sc-dashboard", "grafana-sc-datasources"],
+    reason: "the Grafana chart's containers write outside their mounted volumes; not yet proven read-only",
+  },
+];
+
 export const nonRootReadOnly: ResourceValidationPolicy = {
   name: "workloads-run-non-root-read-only",
-  description: "Workload containers run as non-root with a read-only root filesystem.",
+  description:
+    "Workload containers run as non-root with a read-only root filesystem (exemptions, with reasons, in WRITABLE_ROOT_EXEMPTIONS).",
   enforcementLevel: "mandatory",
   validateResource: (args, report) => {
     const pod = podSpecOf(args.type, args.props);
     if (!pod) return;
+    const workload = String(args.props.metadata?.name ?? args.name);
     for (const c of pod.containers) {
       const nonRoot = c.securityContext?.runAsNonRoot ?? pod.spec.securityContext?.runAsNonRoot;
       if (nonRoot !== true)
         report(`${args.name}/${c.name}: set securityContext.runAsNonRoot: true (pod or container)`);
-      if (c.securityContext?.readOnlyRootFilesystem !== true)
+      const exempt = WRITABLE_ROOT_EXEMPTIONS.some(
+        (e) => e.workload.test(workload) && e.containers.includes(c.name ?? ""),
+      );
+      if (c.securityContext?.readOnlyRootFilesystem !== true && !exempt)
         report(`${args.name}/${c.name}: set securityContext.readOnlyRootFilesystem: true`);
     }
   },
@@ -162,6 +184,87 @@ export const hpaOwnsReplicas: StackValidationPolicy = {
   },
 };
 
+/** Volume types the `restricted` Pod Security Standard allows. */
+const RESTRICTED_VOLUMES = new Set([
+  "configMap",
+  "csi",
+  "downwardAPI",
+  "emptyDir",
+  "ephemeral",
+  "persistentVolumeClaim",
+  "projected",
+  "secret",
+]);
+
+/**
+ * What the Pod Security admission controller would refuse in a pod spec at a level (baseline or
+ * restricted; privileged admits anything), after the Pod Security Standards.
+ */
+export function podSecurityViolations(spec: any, level: string): string[] {
+  if (level !== "baseline" && level !== "restricted") return [];
+  const problems: string[] = [];
+  const containers: any[] = [...(spec.containers ?? []), ...(spec.initContainers ?? [])];
+  for (const host of ["hostNetwork", "hostPID", "hostIPC"]) if (spec[host]) problems.push(`${host}: true`);
+  for (const v of spec.volumes ?? []) if (v.hostPath) problems.push(`hostPath volume '${v.name}'`);
+  for (const c of containers) {
+    const sc = c.securityContext ?? {};
+    if (sc.privileged) problems.push(`${c.name}: privileged`);
+    for (const p of c.ports ?? []) if (p.hostPort) problems.push(`${c.name}: hostPort ${p.hostPort}`);
+  }
+  if (level === "baseline") return problems;
+  for (const v of spec.volumes ?? []) {
+    const type = Object.keys(v).find((k) => k !== "name");
+    if (type && !RESTRICTED_VOLUMES.has(type)) problems.push(`volume '${v.name}' of type ${type}`);
+  }
+  const podSc = spec.securityContext ?? {};
+  for (const c of containers) {
+    const sc = c.securityContext ?? {};
+    if (sc.allowPrivilegeEscalation !== false)
+      problems.push(`${c.name}: allowPrivilegeEscalation must be false`);
+    if ((sc.runAsNonRoot ?? podSc.runAsNonRoot) !== true)
+      problems.push(`${c.name}: runAsNonRoot must be true`);
+    if ((sc.runAsUser ?? podSc.runAsUser) === 0) problems.push(`${c.name}: runAsUser 0`);
+    const seccomp = (sc.seccompProfile ?? podSc.seccompProfile)?.type;
+    if (seccomp !== "RuntimeDefault" && seccomp !== "Localhost")
+      problems.push(`${c.name}: seccompProfile must be RuntimeDefault or Localhost`);
+    if (!(sc.capabilities?.drop ?? []).includes("ALL"))
+      problems.push(`${c.name}: capabilities must drop ALL`);
+    for (const cap of sc.capabilities?.add ?? [])
+      if (cap !== "NET_BIND_SERVICE") problems.push(`${c.name}: adds capability ${cap}`);
+  }
+  return problems;
+}
+
+export const podSecurityAdmitted: StackValidationPolicy = {
+  name: "workloads-pass-their-namespace-pod-security",
+  description:
+    "Every workload would be admitted under the Pod Security level its namespace enforces (pod-security.kubernetes.io/enforce), and every namespace we create says which level it enforces.",
+  enforcementLevel: "mandatory",
+  validateStack: (args, report: ReportViolation) => {
+    const levels = new Map<string, string | undefined>(
+      args.resources
+        .filter((r) => r.type === NAMESPACE)
+        .map((r) => [
+          r.props.metadata?.name,
+          r.props.metadata?.labels?.["pod-security.kubernetes.io/enforce"],
+        ]),
+    );
+    for (const [ns, level] of levels)
+      if (!level)
+        report(`Namespace '${ns}': label pod-security.kubernetes.io/enforce with the level it needs`);
+    for (const r of args.resources) {
+      const spec = POD_TEMPLATES[r.type]?.(r.props);
+      const ns = r.props.metadata?.namespace;
+      if (!spec || !levels.has(ns)) continue;
+      const level = levels.get(ns) ?? "privileged";
+      for (const problem of podSecurityViolations(spec, level))
+        report(
+          `${r.type.split(":").pop()} '${ns}/${r.props.metadata?.name}' breaks '${level}' in its namespace: ${problem}`,
+        );
+    }
+  },
+};
+
 export const resourcePolicies: ResourceValidationPolicy[] = [
   serviceMonitorNamespaces,
   prometheusAdminApiOff,
@@ -169,4 +272,4 @@ export const resourcePolicies: ResourceValidationPolicy[] = [
   nonRootReadOnly,
   noPlaintextSecretsInHelmValues,
 ];
-export const stackPolicies: StackValidationPolicy[] = [hpaOwnsReplicas];
+export const stackPolicies: StackValidationPolicy[] = [hpaOwnsReplicas, podSecurityAdmitted];

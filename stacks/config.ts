@@ -3,6 +3,7 @@ import { z } from "zod";
 import {
   AlertThresholds,
   CLUSTER_FLAVORS,
+  METRIC_PREFIX_PATTERN,
   DEFAULT_THRESHOLDS,
   DURATION_PATTERN,
   RECEIVER_KINDS,
@@ -220,10 +221,29 @@ export const configSchema = z
         rateWindow: duration.default("2m"),
       })
       .strict(),
+    /**
+     * Other teams' services on this platform (their own stacks create their InferenceObservability):
+     * the one prometheus-adapter serves their metrics, and their critical alerts page.
+     */
+    onboardedServices: z
+      .array(
+        z
+          .object({
+            metricPrefix: z
+              .string()
+              .regex(METRIC_PREFIX_PATTERN, { message: "expected a metric prefix like tts" }),
+            namespace: dnsName,
+          })
+          .strict(),
+      )
+      .default([]),
     alerts: z
-      .object({ ...thresholdShape, runbookBaseUrl: z.string().url().optional() })
-      .strict()
-      .default({}),
+      .object({
+        ...thresholdShape,
+        /** Where on-call finds the runbooks: required, so no page ever links to a placeholder. */
+        runbookBaseUrl: z.string().url({ message: "expected the https URL of your runbooks.md" }),
+      })
+      .strict(),
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -11,6 +11,7 @@ import {
   PrometheusAdapter,
   queueMemoryBytes,
   renderAlertmanagerConfig,
+  serviceAdapterRules,
   TeamMonitoringAccess,
 } from "../components";
 import { loadStackConfig } from "./config";
@@ -46,7 +47,11 @@ const monitoring = new MonitoringStack("monitoring", {
     pagerdutyRoutingKey: config.secrets.pagerdutyRoutingKey,
     webhookUrl: config.secrets.alertWebhookUrl,
     // Pages only for what this platform owns: its own namespace and the onboarded services'.
-    pageNamespaces: [config.monitoring.namespace, config.sonic.namespace],
+    pageNamespaces: [
+      config.monitoring.namespace,
+      config.sonic.namespace,
+      ...config.onboardedServices.map((s) => s.namespace),
+    ],
   }),
   grafanaAdminPassword,
 });
@@ -127,7 +132,17 @@ const adapter = new PrometheusAdapter(
   {
     namespace: monitoring.namespace,
     prometheusUrl: monitoring.prometheusUrl,
-    rules: [observability.adapterRules],
+    // One adapter per cluster: Sonic's rules and every onboarded service's.
+    rules: [
+      observability.adapterRules,
+      ...config.onboardedServices.map((s) =>
+        serviceAdapterRules({
+          metricPrefix: s.metricPrefix,
+          rateWindow: config.autoscaling.rateWindow,
+          scrapeInterval: config.prometheus.scrapeInterval,
+        }),
+      ),
+    ],
     replicas: config.monitoring.adapterReplicas,
     labels,
   },
@@ -165,6 +180,14 @@ export const prometheusRule = observability.alertRules.name;
 export const hpa = observability.autoscaler?.name;
 export const customMetric = observability.customMetricName;
 export const backlogMetric = observability.backlogMetricName;
+/**
+ * Whether the cluster needs metrics-server (`metrics.k8s.io`): only a CPU target reads it. Without it
+ * such a target fails and the HPA skips every scale-down, so GPU pods are never released.
+ */
+export const resourceMetrics =
+  config.autoscaling.enabled && config.autoscaling.cpuUtilization > 0
+    ? "required: autoscaling.cpuUtilization reads metrics.k8s.io; install metrics-server (an EKS add-on; built into GKE and AKS)"
+    : "not needed: the HPA reads only sonic_request_qps and sonic_job_backlog from prometheus-adapter";
 export const queueSecret = queue.secretName;
 /** Redis memory the backlog needs: `maxmemory` in-cluster; the least a managed Redis must offer. */
 export const queueMemoryBytesNeeded = queueMemoryNeeded;

@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { parse } from "yaml";
-import { CLUSTER_FLAVORS, CONTROL_PLANE_JOBS, controlPlaneJobs } from "../components";
+import { CLUSTER_FLAVORS, CONTROL_PLANE_JOBS, controlPlaneJobs, serviceAdapterRules } from "../components";
 import { parseStackConfig, SECRET_KEYS } from "../stacks/config";
 import type { RenderedObject } from "../tools/render";
 import { readProjectConfig } from "../tools/stack-file";
@@ -308,6 +308,50 @@ describe("the charts as Helm really renders them, with the program's values", fu
       );
     });
   }
+
+  it("serves every onboarded service's HPA metrics from the one adapter, with one APIService per metrics API", async () => {
+    const objects = await renderWithCharts("dev", [
+      "--set",
+      'onboardedServices=[{"metricPrefix":"tts","namespace":"speech"}]',
+      "--reveal-secrets",
+    ]);
+    assert.equal(
+      bodies(objects, "Deployment").filter((d) => d.metadata.name === "prometheus-adapter").length,
+      1,
+    );
+    const config = parse(one(objects, "ConfigMap", "prometheus-adapter").data["config.yaml"]);
+    const tts = serviceAdapterRules({ metricPrefix: "tts", rateWindow: "2m" });
+    assert.deepEqual(
+      [config.rules.map((r: any) => r.name.as), config.externalRules.map((r: any) => r.name.as)],
+      [
+        ["sonic_request_qps", ...tts.custom.map((r) => r.name.as)],
+        ["sonic_job_backlog", ...tts.external.map((r) => r.name.as)],
+      ],
+    );
+    assert.deepEqual(
+      config.rules[1],
+      tts.custom[0],
+      "the platform serves exactly the rule the TTS team's component declares",
+    );
+    assert.deepEqual(
+      bodies(objects, "APIService")
+        .map((a) => a.metadata.name)
+        .sort(),
+      ["v1beta1.custom.metrics.k8s.io", "v1beta1.external.metrics.k8s.io"],
+    );
+    // Their critical alerts page, like Sonic's.
+    const am = one(objects, "Alertmanager", "prometheus-stack-alertmanager").spec;
+    const file = path.join(mkdtempSync(path.join(tmpdir(), "sonic-am-")), "alertmanager.yml");
+    writeFileSync(file, one(objects, "Secret", am.configSecret).stringData["alertmanager.yaml"]);
+    const receiver = execFileSync(
+      "amtool",
+      ["config", "routes", "test", `--config.file=${file}`, "severity=critical", "namespace=speech"],
+      {
+        encoding: "utf8",
+      },
+    ).trim();
+    assert.equal(receiver, "critical-slack");
+  });
 
   describe("cluster flavours", () => {
     for (const flavor of CLUSTER_FLAVORS) {

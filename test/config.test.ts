@@ -82,6 +82,16 @@ describe("stack config", () => {
     );
   });
 
+  it("requires the runbook base URL, so no page links to a placeholder", () => {
+    const raw = readProjectConfig("dev");
+    const alerts = JSON.parse(raw.alerts);
+    delete alerts.runbookBaseUrl;
+    assert.throws(() => parseStackConfig({ ...raw, alerts: JSON.stringify(alerts) }, secrets), {
+      message:
+        /sonic-observability:alerts\.runbookBaseUrl: Invalid input: expected string, received undefined, got nothing/,
+    });
+  });
+
   it("names a required key that is missing", () => {
     const raw = devWith({});
     delete raw.cluster;

@@ -21,6 +21,9 @@ export const tts = new InferenceObservability("tts", {
   thresholds: { latencyP99Seconds: 30 },
 });
 export const customMetric = tts.customMetricName;
+// The platform team adds { metricPrefix: "tts", namespace: "speech" } to onboardedServices; its one
+// prometheus-adapter then serves exactly these rules.
+export const adapterMetrics = [...tts.adapterRules.custom, ...tts.adapterRules.external].map((r) => r.name.as);
 `;
 
 /** Runs the compiled program under the consumer's own Pulumi mock runtime and prints what it registered. */
@@ -33,7 +36,7 @@ pulumi.runtime.setMocks({
 }, "tts-platform", "dev", false);
 const program = require("./index.js");
 program.customMetric; // force the module's evaluation
-setTimeout(() => process.stdout.write(JSON.stringify(seen)), 1500);
+setTimeout(() => process.stdout.write(JSON.stringify({ seen, adapterMetrics: program.adapterMetrics })), 1500);
 `;
 
 describe("the component package", function () {
@@ -90,9 +93,9 @@ describe("the component package", function () {
       { cwd: consumer, stdio: "pipe" },
     );
     writeFileSync(path.join(consumer, "run.js"), CONSUMER_RUNNER);
-    const registered = JSON.parse(
+    const { seen: registered, adapterMetrics } = JSON.parse(
       execFileSync(process.execPath, ["run.js"], { cwd: consumer, encoding: "utf8" }),
-    ) as { type: string; name: string; inputs: any }[];
+    ) as { seen: { type: string; name: string; inputs: any }[]; adapterMetrics: string[] };
 
     const one = (type: string) => {
       const found = registered.filter((r) => r.type === type);
@@ -118,6 +121,12 @@ describe("the component package", function () {
       ],
       ["tts_request_qps", 6, "500m"],
     );
+    // Every metric the TTS HPA reads is one its adapter rules make the platform's adapter serve.
+    const read = hpa.spec.metrics
+      .filter((m: any) => m.type !== "Resource")
+      .map((m: any) => (m.pods ?? m.external).metric.name);
+    assert.deepEqual(read, ["tts_request_qps", "tts_job_backlog"]);
+    assert.deepEqual(adapterMetrics, read);
     const dashboards = one("kubernetes:core/v1:ConfigMap");
     assert.equal(JSON.parse(dashboards.data["tts-overview.json"]).title, "Tts overview");
     assert.ok(registered.some((r) => r.type === "sonic-observability:index:InferenceObservability"));

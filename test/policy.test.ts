@@ -5,11 +5,13 @@ import {
   hpaOwnsReplicas,
   noPlaintextSecretsInHelmValues,
   nonRootReadOnly,
+  podSecurityAdmitted,
   prometheusAdminApiOff,
   resourcePolicies,
   serviceMonitorNamespaces,
   stackPolicies,
 } from "../policy/guardrails";
+import { renderWithCharts, requireHelmAndCharts } from "./support/charts";
 import { renderStack } from "./support/render";
 
 /** Runs one resource policy on one resource, as the policy engine would; returns the violations. */
@@ -47,13 +49,14 @@ const gpuDeployment = (
 const hardened = { securityContext: { readOnlyRootFilesystem: true } };
 
 describe("the guardrails policy pack", () => {
-  it("refuses a ServiceMonitor that scrapes any namespace, and accepts one that names them", () => {
+  it("refuses a ServiceMonitor that scrapes any namespace, and accepts one that names them or keeps to its own", () => {
     const sm = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor";
     assert.deepEqual(
       check(serviceMonitorNamespaces, sm, { spec: { namespaceSelector: { any: true } } }, "sm"),
       ["ServiceMonitor 'sm': namespaceSelector.any is true; list namespaces in matchNames"],
     );
-    assert.equal(check(serviceMonitorNamespaces, sm, { spec: {} }).length, 1);
+    // No selector: the CRD's default is the ServiceMonitor's own namespace.
+    assert.deepEqual(check(serviceMonitorNamespaces, sm, { spec: {} }), []);
     assert.deepEqual(
       check(serviceMonitorNamespaces, sm, { spec: { namespaceSelector: { matchNames: ["ai-inference"] } } }),
       [],
@@ -148,7 +151,65 @@ describe("the guardrails policy pack", () => {
     assert.deepEqual(checkStack(hpaOwnsReplicas, [deployment(3)]), []);
   });
 
+  it("refuses a workload its namespace's Pod Security level would reject, and a namespace that names no level", () => {
+    const ns = (name: string, level?: string) => ({
+      type: "kubernetes:core/v1:Namespace",
+      props: { metadata: { name, labels: level ? { "pod-security.kubernetes.io/enforce": level } : {} } },
+    });
+    const pod = (namespace: string, spec: Record<string, unknown>) => ({
+      type: "kubernetes:apps/v1:DaemonSet",
+      props: { metadata: { name: "agent", namespace }, spec: { template: { spec } } },
+    });
+    const restrictedContainer = {
+      name: "c",
+      securityContext: {
+        allowPrivilegeEscalation: false,
+        runAsNonRoot: true,
+        seccompProfile: { type: "RuntimeDefault" },
+        capabilities: { drop: ["ALL"] },
+      },
+    };
+    assert.deepEqual(
+      checkStack(podSecurityAdmitted, [
+        ns("apps", "restricted"),
+        pod("apps", { hostNetwork: true, containers: [restrictedContainer] }),
+      ]),
+      ["DaemonSet 'apps/agent' breaks 'restricted' in its namespace: hostNetwork: true"],
+    );
+    assert.deepEqual(
+      checkStack(podSecurityAdmitted, [
+        ns("apps", "restricted"),
+        pod("apps", { containers: [restrictedContainer] }),
+      ]),
+      [],
+    );
+    assert.deepEqual(
+      checkStack(podSecurityAdmitted, [
+        ns("infra", "privileged"),
+        pod("infra", { hostNetwork: true, hostPID: true, containers: [{ name: "c" }] }),
+      ]),
+      [],
+    );
+    assert.deepEqual(checkStack(podSecurityAdmitted, [ns("bare")]), [
+      "Namespace 'bare': label pod-security.kubernetes.io/enforce with the level it needs",
+    ]);
+  });
+
   for (const stack of ["dev", "prod"]) {
+    it(`passes every mandatory policy on the ${stack} stack's objects, the charts' rendered objects included`, async () => {
+      requireHelmAndCharts();
+      const objects = (await renderWithCharts(stack)).map((o) => {
+        const body = o.body as { apiVersion: string; kind: string; metadata?: { name?: string } };
+        const group = body.apiVersion.includes("/") ? body.apiVersion : `core/${body.apiVersion}`;
+        return { type: `kubernetes:${group}:${body.kind}`, props: body as Record<string, any>, name: o.file };
+      });
+      const violations: string[] = [];
+      for (const policy of resourcePolicies.filter((p) => p.enforcementLevel === "mandatory"))
+        for (const r of objects) violations.push(...check(policy, r.type, r.props, r.name));
+      for (const policy of stackPolicies) violations.push(...checkStack(policy, objects));
+      assert.deepEqual(violations, []);
+    });
+
     it(`passes every mandatory policy on the ${stack} stack's own resources`, async () => {
       const run = await renderStack(stack);
       const violations: string[] = [];

@@ -5,7 +5,7 @@ import { parse } from "yaml";
 import type { MockRun, RegisteredResource } from "../tools/mock-runtime";
 import { loadAppConfig } from "../app/config";
 import { objectYaml, toObjects } from "../tools/render";
-import { REPO_ROOT } from "../tools/stack-file";
+import { readStackFile, REPO_ROOT } from "../tools/stack-file";
 import { at, only, renderStack, renderStackFailure, waitsFor } from "./support/render";
 
 const T = {
@@ -25,6 +25,10 @@ const T = {
 const STATEFULSET = "kubernetes:apps/v1:StatefulSet";
 const CONFIGMAP = "kubernetes:core/v1:ConfigMap";
 
+/** The autoscaling block of a stack file, as committed. */
+const autoscalingOf = (stack: string) =>
+  readStackFile(stack).config["sonic-observability:autoscaling"] &&
+  JSON.parse(readStackFile(stack).config["sonic-observability:autoscaling"]);
 const kps = (run: MockRun) => only(run, T.release, "monitoring").inputs as any;
 const promSpec = (run: MockRun) => at(kps(run), "values.prometheus.prometheusSpec");
 const containers = (run: MockRun) =>
@@ -157,6 +161,17 @@ for (const stack of ["dev", "prod"]) {
         ]);
         assert.deepEqual(pod.spec.nodeSelector, { "nvidia.com/gpu.present": "true" });
       }
+    });
+
+    it("says whether the cluster needs metrics-server: not with the demand and backlog targets alone", async () => {
+      assert.match(String(run.outputs.resourceMetrics), /^not needed: /);
+      const withCpu = await renderStack(stack, [
+        "--set",
+        `autoscaling=${JSON.stringify({ ...JSON.parse(JSON.stringify(autoscalingOf(stack))), cpuUtilization: 70 })}`,
+      ]);
+      assert.match(String(withCpu.outputs.resourceMetrics), /^required: .*metrics-server/);
+      const hpa = only(withCpu, T.hpa).inputs;
+      assert.equal(hpa.spec.metrics[2].resource.name, "cpu");
     });
 
     it("gives GPU rollouts a Pulumi timeout from config, and never waits on the Service's endpoints", () => {

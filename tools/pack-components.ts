@@ -34,6 +34,8 @@ export function packComponents(outDir = path.join(REPO_ROOT, "build")): string {
     description:
       "Pulumi components to monitor and autoscale GPU inference services: kube-prometheus-stack, ServiceMonitor, alert catalogue, dashboards, prometheus-adapter, HPA",
     license: root.license,
+    // The runbook links of every alert derive from it (components/rules/index.ts).
+    repository: root.repository,
     main: "dist/index.js",
     types: "dist/index.d.ts",
     exports: { ".": { types: "./dist/index.d.ts", default: "./dist/index.js" } },

@@ -41,8 +41,24 @@ export interface RuleCatalogueOptions {
   rateWindow?: string;
 }
 
-export const DEFAULT_RUNBOOK_BASE_URL =
-  "https://github.com/sonic-observability/sonic-observability/blob/main/docs/runbooks.md";
+/**
+ * The runbooks of the package that wrote the rules: its own repository's docs/runbooks.md, from the
+ * `repository` of its package.json (this repository's, or the packed component package's).
+ */
+export const DEFAULT_RUNBOOK_BASE_URL = runbooksOf(
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  (require("../../package.json") as { repository?: { url?: string } | string }).repository,
+);
+
+function runbooksOf(repository: { url?: string } | string | undefined): string {
+  const url = (typeof repository === "string" ? repository : repository?.url) ?? "";
+  const web = url.replace(/^git\+/, "").replace(/\.git$/, "");
+  if (!/^https:\/\/github\.com\/[^/]+\/[^/]+$/.test(web))
+    throw new Error(
+      `package.json 'repository' must be a GitHub https URL to derive runbook links, got "${url}"`,
+    );
+  return `${web}/blob/main/docs/runbooks.md`;
+}
 
 /** `sonic` -> `Sonic`, `tts_v2` -> `TtsV2`: the prefix of a service's alert names. */
 export function alertPrefixOf(metricPrefix: string): string {
