@@ -1,0 +1,42 @@
+import * as assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
+import { parse } from "yaml";
+import { REPO_ROOT } from "../tools/stack-file";
+
+const workflow = (name: string) =>
+  parse(readFileSync(path.join(REPO_ROOT, ".github", "workflows", name), "utf8")) as any;
+
+describe("the pull-request workflows", () => {
+  const pr = workflow("pull-request.yml");
+
+  it("run the pull request's code only on pull_request, never pull_request_target, with a read-only token", () => {
+    assert.deepEqual(Object.keys(pr.on), ["pull_request"]);
+    assert.deepEqual(pr.permissions, { contents: "read" });
+  });
+
+  it("give the test and render-diff jobs no secret at all, so forks get them too", () => {
+    for (const job of ["test", "render-diff"]) {
+      assert.doesNotMatch(JSON.stringify(pr.jobs[job]), /secrets\./, job);
+      assert.equal(pr.jobs[job].environment, undefined, job);
+      assert.equal(pr.jobs[job].if, undefined, job);
+    }
+  });
+
+  it("run preview, which holds the credentials, only for this repository's branches and behind an approved environment", () => {
+    const preview = pr.jobs.preview;
+    assert.equal(preview.if, "github.event.pull_request.head.repo.full_name == github.repository");
+    assert.equal(preview.environment, "preview-${{ matrix.stack }}");
+    assert.ok(
+      JSON.stringify(preview).includes("secrets.KUBECONFIG"),
+      "the kubeconfig comes from the environment",
+    );
+  });
+
+  it("post the render diff from the base repository without checking out the pull request", () => {
+    const comment = workflow("pr-comment.yml");
+    assert.deepEqual(Object.keys(comment.on), ["workflow_run"]);
+    const steps = JSON.stringify(comment.jobs.comment.steps);
+    assert.doesNotMatch(steps, /actions\/checkout|npm |node /);
+  });
+});
