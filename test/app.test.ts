@@ -699,20 +699,22 @@ describe("the API at the edges of HTTP", function () {
       const started = Date.now();
       let sent = 0;
       let answer = "";
-      const socket = connect(Number(url.port), url.hostname, () => {
-        socket.write(
-          `POST /v1/videos HTTP/1.1\r\nHost: x\r\nContent-Type: ${contentType}\r\nTransfer-Encoding: chunked\r\n\r\n`,
-        );
-      });
-      socket.on("data", (d) => (answer += d));
       const frame = Buffer.concat([
         Buffer.from(`${chunk.length.toString(16)}\r\n`),
         chunk,
         Buffer.from("\r\n"),
       ]);
-      const timer = setInterval(() => {
-        if (socket.writable) socket.write(frame, (err) => (err ? undefined : (sent += chunk.length)));
-      }, everyMs);
+      let timer: NodeJS.Timeout | undefined;
+      const socket = connect(Number(url.port), url.hostname, () => {
+        socket.write(
+          `POST /v1/videos HTTP/1.1\r\nHost: x\r\nContent-Type: ${contentType}\r\nTransfer-Encoding: chunked\r\n\r\n`,
+        );
+        // The body only once the headers are written: a socket buffers writes made before connect.
+        timer = setInterval(() => {
+          if (socket.writable) socket.write(frame, (err) => (err ? undefined : (sent += chunk.length)));
+        }, everyMs);
+      });
+      socket.on("data", (d) => (answer += d));
       const done = () => {
         clearInterval(timer);
         resolve({ answer, sent, seconds: (Date.now() - started) / 1000 });
