@@ -14,8 +14,11 @@ ENV NODE_ENV=production PORT=8080
 WORKDIR /srv
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist-app ./
+# The alert analyst quotes the runbooks' steps in its reports.
+COPY docs/runbooks.md ./docs/runbooks.md
 USER 10001:10001
 EXPOSE 8080
 # Exec form: node is PID 1 and receives SIGTERM itself, so the drain in app/main.ts runs. The same image
-# runs the SIMULATED model server with `node app/simulated-model-server-main.js` (GPU-less clusters).
+# runs the SIMULATED model server with `node app/simulated-model-server-main.js` (GPU-less clusters)
+# and the alert analyst with `node app/alert-analyst-main.js`.
 CMD ["node", "app/main.js"]

@@ -93,7 +93,7 @@ export function parseEnv<S extends z.ZodObject>(
     ),
   );
   const shown = (key: string, value: unknown) =>
-    /PASSWORD|SECRET|TOKEN/.test(key)
+    /PASSWORD|SECRET|TOKEN|API_KEY|WEBHOOK_URL/.test(key)
       ? "(secret, not shown)"
       : value === undefined
         ? "nothing"

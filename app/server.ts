@@ -179,7 +179,8 @@ export async function buildService(
         `the upload is ${declared} bytes; the limit is ${config.SONIC_MAX_UPLOAD_BYTES} per file`,
       );
     }
-    // Everything that refuses a submission is decided before a byte of the body is read.
+    // Everything that refuses a submission is decided before a byte of the body is read. The upload
+    // budget is reserved at once (before any await), so concurrent submissions cannot all slip past it.
     const reserved = Number.isFinite(declared) && declared > 0 ? declared : maxBody;
     if (uploadBytesInFlight + reserved > uploadBudget)
       throw new ApiError(
@@ -190,19 +191,19 @@ export async function buildService(
           "retry-after": "1",
         },
       );
-    const backlog = await store.backlog();
-    if (backlog.queued + backlog.running >= config.SONIC_BACKLOG_LIMIT) {
-      const seconds = await store.secondsUntilSlotFrees().catch(() => 30);
-      throw new ApiError(
-        "queue_full",
-        `the service has ${backlog.queued} jobs queued and ${backlog.running} running (limit ${config.SONIC_BACKLOG_LIMIT}); retry later`,
-        undefined,
-        { "retry-after": String(seconds) },
-      );
-    }
     uploadBytesInFlight += reserved;
     submissionsInFlight++;
     try {
+      const backlog = await store.backlog();
+      if (backlog.queued + backlog.running >= config.SONIC_BACKLOG_LIMIT) {
+        const seconds = await store.secondsUntilSlotFrees().catch(() => 30);
+        throw new ApiError(
+          "queue_full",
+          `the service has ${backlog.queued} jobs queued and ${backlog.running} running (limit ${config.SONIC_BACKLOG_LIMIT}); retry later`,
+          undefined,
+          { "retry-after": String(seconds) },
+        );
+      }
       const uploads = await readUploads(request);
       let audioSeconds: number;
       try {

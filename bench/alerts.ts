@@ -8,7 +8,8 @@ import { Sandbox } from "../tools/sandbox/sandbox";
 /**
  * `npm run bench:alerts`: for each critical alert, the time from injecting its fault to the webhook
  * receiving it, next to the theoretical minimum (scrape interval + evaluation interval + `for:`), as a
- * ratio. Runs the sandbox with the end-to-end test's fast settings. (SonicMetricsAbsent is left to the
+ * ratio, and the alert analyst's report: how long after the alert it reaches the same webhook, as a
+ * ratio to the alert's own fault-to-webhook time. Runs the sandbox with the end-to-end test's fast settings. (SonicMetricsAbsent is left to the
  * promtool suites: the sandbox's targets are static, so a dead instance reads up == 0, never absent.)
  */
 async function main(): Promise<void> {
@@ -64,7 +65,14 @@ async function main(): Promise<void> {
         if (Date.now() - start > 120_000) throw new Error(`${c.alert} never reached the webhook`);
         await new Promise((r) => setTimeout(r, 50));
       }
-      const seconds = (sandbox.sink.deliveries(c.alert, "firing")[before].at - start) / 1000;
+      const delivered = sandbox.sink.deliveries(c.alert, "firing")[before].at;
+      const seconds = (delivered - start) / 1000;
+      // The analyst's report of the same alert, after the alert itself reached the webhook.
+      let analysed: number | undefined;
+      while (analysed === undefined && Date.now() - delivered < 30_000) {
+        analysed = sandbox.sink.analyses.find((a) => a.at >= start && a.analysis.alertname === c.alert)?.at;
+        if (analysed === undefined) await new Promise((r) => setTimeout(r, 20));
+      }
       const minimum =
         parseDuration("scrape", sandbox.scrapeInterval) +
         parseDuration("eval", sandbox.evaluationInterval) +
@@ -74,6 +82,10 @@ async function main(): Promise<void> {
         fault_to_webhook_s: Number(seconds.toFixed(2)),
         theoretical_min_s: minimum,
         ratio: Number((seconds / minimum).toFixed(2)),
+        analysis_after_alert_s:
+          analysed === undefined ? null : Number(((analysed - delivered) / 1000).toFixed(3)),
+        analysis_delay_ratio:
+          analysed === undefined ? null : Number(((analysed - delivered) / 1000 / seconds).toFixed(3)),
       });
       await c.clear();
       await new Promise((r) => setTimeout(r, 8_000));

@@ -33,6 +33,12 @@ export interface AlertRoutingArgs {
    * @default every namespace pages
    */
   pageNamespaces?: string[];
+  /**
+   * Webhook URL of the alert analyst (`AlertAnalyst`): every alert of `pageNamespaces` (all, when
+   * unset) also goes there, with `continue: true`, so normal delivery is unchanged.
+   * @default none
+   */
+  analystUrl?: string;
 }
 
 const DEFAULT_REPEAT: Record<Severity, string> = { critical: "1h", warning: "4h", info: "24h" };
@@ -90,6 +96,17 @@ export function alertmanagerConfigYaml(
       group_interval: args.groupInterval ?? "5m",
       repeat_interval: DEFAULT_REPEAT.warning,
       routes: [
+        ...(args.analystUrl
+          ? [
+              {
+                receiver: "alert-analyst",
+                ...(args.pageNamespaces
+                  ? { matchers: [`namespace=~"${args.pageNamespaces.map(escapeRegex).join("|")}"`] }
+                  : {}),
+                continue: true,
+              },
+            ]
+          : []),
         ...(args.pageNamespaces
           ? [
               {
@@ -124,7 +141,15 @@ export function alertmanagerConfigYaml(
         equal: ["alertname", "namespace", "service"],
       },
     ],
-    receivers: [{ name: "default-none" }, ...SEVERITIES.map(receiver)],
+    receivers: [
+      { name: "default-none" },
+      ...SEVERITIES.map(receiver),
+      ...(args.analystUrl
+        ? // send_resolved: Alertmanager then logs the resolution, so an alert that fires again (same labels)
+          // is notified again instead of waiting out repeat_interval; the analyst ignores resolved groups.
+          [{ name: "alert-analyst", webhook_configs: [{ url: args.analystUrl, send_resolved: true }] }]
+        : []),
+    ],
   };
   return stringify(config);
 }

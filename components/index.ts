@@ -9,6 +9,7 @@ export * from "./gpu-inference-service";
 export * from "./job-queue";
 export * from "./service-monitor";
 export * from "./alert-rules";
+export * from "./alert-analyst";
 export * from "./custom-metric";
 export * from "./prometheus-adapter";
 export * from "./autoscaler";

@@ -71,3 +71,11 @@ export function metricNames(prefix: string) {
 }
 
 export type MetricNames = ReturnType<typeof metricNames>;
+
+/** `sonic` -> `Sonic`, `tts_v2` -> `TtsV2`: the prefix of a service's alert names. */
+export function alertPrefixOf(metricPrefix: string): string {
+  return metricPrefix
+    .split("_")
+    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+    .join("");
+}

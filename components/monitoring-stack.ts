@@ -90,6 +90,8 @@ export class MonitoringStack extends pulumi.ComponentResource {
   public readonly prometheusUrl: pulumi.Output<string>;
   public readonly alertmanagerServiceName: pulumi.Output<string>;
   public readonly grafanaServiceName: pulumi.Output<string>;
+  /** The namespace object: what other objects in it wait for. */
+  public readonly namespaceResource: k8s.core.v1.Namespace;
   /** The Helm release; custom resources (ServiceMonitor, PrometheusRule) must depend on it for the CRDs. */
   public readonly release: k8s.helm.v3.Release;
 
@@ -120,6 +122,7 @@ export class MonitoringStack extends pulumi.ComponentResource {
       },
       childOptions(this, opts),
     );
+    this.namespaceResource = namespace;
     const inNamespace = childOptions(this, opts, namespace);
 
     const grafanaSecret = new k8s.core.v1.Secret(

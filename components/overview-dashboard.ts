@@ -2,10 +2,9 @@ import * as dashboard from "@grafana/grafana-foundation-sdk/dashboard";
 import { DataqueryBuilder } from "@grafana/grafana-foundation-sdk/prometheus";
 import * as stat from "@grafana/grafana-foundation-sdk/stat";
 import * as timeseries from "@grafana/grafana-foundation-sdk/timeseries";
-import { metricNames } from "./metric-contract";
+import { alertPrefixOf, metricNames } from "./metric-contract";
 import { num } from "./rules/format";
 import {
-  alertPrefixOf,
   avOffsetRecord,
   CatalogueContext,
   DEFAULT_THRESHOLDS,

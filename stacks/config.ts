@@ -221,6 +221,24 @@ export const configSchema = z
         rateWindow: duration.default("2m"),
       })
       .strict(),
+    /** The alert analyst: evidence and likely causes attached to each page; an optional model step. */
+    analyst: z
+      .object({
+        enabled: z.boolean().default(true),
+        model: z
+          .object({
+            url: z.string().regex(/^https?:\/\/.+\/v1\/?$/, {
+              message: "expected an OpenAI-compatible base URL ending in /v1",
+            }),
+            name: z.string().min(1),
+            namespace: dnsName.optional(),
+            timeoutSeconds: positiveInt.max(300).default(20),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .default({ enabled: true }),
     /**
      * Other teams' services on this platform (their own stacks create their InferenceObservability):
      * the one prometheus-adapter serves their metrics, and their critical alerts page.
@@ -284,6 +302,7 @@ export const SECRET_KEYS = [
   "alertWebhookUrl",
   "remoteWritePassword",
   "queueRedisUrl",
+  "analystModelApiKey",
 ] as const;
 export type SecretKey = (typeof SECRET_KEYS)[number];
 
@@ -358,6 +377,11 @@ export function parseStackConfig(raw: Record<string, string>, presentSecrets: Re
       );
     }
   }
+  const receivers = Object.values(c.alertmanager.receivers);
+  if (c.analyst.enabled && !receivers.includes("slack") && !receivers.includes("webhook"))
+    problems.push(
+      `${PROJECT}:analyst.enabled: the analyst posts where alerts go, but no receiver is slack or webhook; set a slack or webhook receiver, or 'analyst.enabled: false'`,
+    );
   if (problems.length > 0) throw new StackConfigError(problems);
   return c;
 }

@@ -1,6 +1,8 @@
 import * as random from "@pulumi/random";
 import * as pulumi from "@pulumi/pulumi";
 import {
+  AlertAnalyst,
+  alertAnalystUrl,
   GpuInferenceService,
   InferenceNetworkPolicy,
   InferenceObservability,
@@ -46,6 +48,8 @@ const monitoring = new MonitoringStack("monitoring", {
     slackWebhookUrl: config.secrets.slackWebhookUrl,
     pagerdutyRoutingKey: config.secrets.pagerdutyRoutingKey,
     webhookUrl: config.secrets.alertWebhookUrl,
+    // Every alert of ours also goes to the analyst (continue: true); delivery is unchanged.
+    analystUrl: config.analyst.enabled ? alertAnalystUrl(config.monitoring.namespace) : undefined,
     // Pages only for what this platform owns: its own namespace and the onboarded services'.
     pageNamespaces: [
       config.monitoring.namespace,
@@ -55,6 +59,31 @@ const monitoring = new MonitoringStack("monitoring", {
   }),
   grafanaAdminPassword,
 });
+
+if (config.analyst.enabled) {
+  const receivers = Object.values(config.alertmanager.receivers);
+  new AlertAnalyst(
+    "alert-analyst",
+    {
+      namespace: config.monitoring.namespace,
+      image: config.sonic.image,
+      prometheusUrl: pulumi.interpolate`${monitoring.prometheusUrl}:${PROMETHEUS_PORT}`,
+      services: ["sonic", ...config.onboardedServices.map((s) => s.metricPrefix)],
+      runbookBaseUrl,
+      // Reports go where the alerts go: the Slack channel and/or the webhook.
+      delivery: {
+        slackWebhookUrl: receivers.includes("slack") ? config.secrets.slackWebhookUrl : undefined,
+        slackChannel: receivers.includes("slack") ? config.alertmanager.slackChannel : undefined,
+        webhookUrl: receivers.includes("webhook") ? config.secrets.alertWebhookUrl : undefined,
+      },
+      model: config.analyst.model && { ...config.analyst.model, apiKey: config.secrets.analystModelApiKey },
+      prometheusSelectorLabels: monitoring.resourceSelectorLabels,
+      labels,
+      crdDependsOn: [monitoring.release],
+    },
+    { dependsOn: [monitoring.namespaceResource] },
+  );
+}
 
 const QUEUE_NAME = "sonic-queue";
 const sonic = new GpuInferenceService("sonic", {

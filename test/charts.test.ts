@@ -157,7 +157,8 @@ describe("the charts as Helm really renders them, with the program's values", fu
             encoding: "utf8",
           }).trim();
         const r = config.alertmanager.receivers;
-        const critical = `critical-${r.critical}`;
+        // The analyst gets every alert of the platform's namespaces too (continue: true).
+        const critical = `alert-analyst,critical-${r.critical}`;
         const warning = `warning-${r.warning}`;
         assert.equal(
           route("severity=critical", "namespace=ai-inference", "alertname=SonicTargetDown"),
@@ -177,7 +178,7 @@ describe("the charts as Helm really renders them, with the program's values", fu
         );
         assert.equal(
           route("severity=warning", "namespace=ai-inference", "alertname=SonicQueueBacklog"),
-          warning,
+          `alert-analyst,${warning}`,
         );
       });
 
@@ -350,7 +351,7 @@ describe("the charts as Helm really renders them, with the program's values", fu
         encoding: "utf8",
       },
     ).trim();
-    assert.equal(receiver, "critical-slack");
+    assert.equal(receiver, "alert-analyst,critical-slack");
   });
 
   describe("cluster flavours", () => {

@@ -92,6 +92,23 @@ describe("stack config", () => {
     });
   });
 
+  it("refuses an analyst with nowhere to post its reports", () => {
+    const raw = readProjectConfig("dev");
+    const alertmanager = JSON.parse(raw.alertmanager);
+    alertmanager.receivers = { critical: "pagerduty", warning: "none", info: "none" };
+    assert.throws(
+      () =>
+        parseStackConfig(
+          { ...raw, alertmanager: JSON.stringify(alertmanager) },
+          new Set(["pagerdutyRoutingKey"]),
+        ),
+      {
+        message:
+          /sonic-observability:analyst\.enabled: the analyst posts where alerts go, but no receiver is slack or webhook/,
+      },
+    );
+  });
+
   it("names a required key that is missing", () => {
     const raw = devWith({});
     delete raw.cluster;

@@ -3,6 +3,8 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { Queue } from "bullmq";
+import { createServer, Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { jobBacklogRule, overviewDashboard } from "../components";
 import { form, png, wav } from "../tools/media";
 import { fastSandboxOptions } from "../tools/sandbox/fast";
@@ -57,14 +59,52 @@ async function setFault(url: string, faults: Record<string, number | boolean>): 
 describe("the monitoring path end to end (real app, Prometheus and Alertmanager on 127.0.0.1)", function () {
   this.timeout(300_000);
   let sandbox: Sandbox;
+  /** A local OpenAI-compatible stand-in the analyst asks; it records every request. */
+  const modelRequests: { authorization?: string; body: string }[] = [];
+  let model: Server;
   before(async () => {
-    sandbox = new Sandbox(fastSandboxOptions(mkdtempSync(path.join(tmpdir(), "sonic-e2e-"))));
+    model = createServer((req, res) => {
+      let body = "";
+      req.on("data", (d) => (body += d));
+      req.on("end", () => {
+        modelRequests.push({ authorization: req.headers.authorization, body });
+        const bundle = JSON.parse(JSON.parse(body).messages[1].content.replace(/^[^{]*/, ""));
+        const cited = bundle.evidence
+          .map((e: { id: string }) => `[${e.id}]`)
+          .slice(0, 2)
+          .join(" ");
+        res.writeHead(200, { "content-type": "application/json" });
+        // A stand-in: it restates the first deterministic hypothesis with citations; the model's own
+        // quality is not what this tests.
+        res.end(
+          JSON.stringify({
+            choices: [
+              {
+                message: {
+                  content: `Stand-in model: ${bundle.deterministicHypotheses[0]?.title ?? "unknown"} ${cited}`,
+                },
+              },
+            ],
+          }),
+        );
+      });
+    });
+    await new Promise<void>((r) => model.listen(0, "127.0.0.1", r));
+    const options = fastSandboxOptions(mkdtempSync(path.join(tmpdir(), "sonic-e2e-")));
+    options.analystEnv = {
+      ...options.analystEnv,
+      ANALYST_MODEL_URL: `http://127.0.0.1:${(model.address() as AddressInfo).port}/v1`,
+      ANALYST_MODEL_NAME: "stand-in",
+      ANALYST_MODEL_API_KEY: "sk-e2e-secret",
+    };
+    sandbox = new Sandbox(options);
     await sandbox.start();
     // Let Prometheus collect a baseline: every rate window (20 s for QPS) fully covered.
     await new Promise((r) => setTimeout(r, 30_000));
   });
   after(async () => {
     await sandbox?.stop();
+    model?.close();
   });
 
   it("fires no alert and delivers nothing while no fault is injected", async () => {
@@ -216,5 +256,71 @@ describe("the monitoring path end to end (real app, Prometheus and Alertmanager 
     // SonicErrorBudgetBurn resolves only once its 5m window holds little enough error: by design
     // minutes, so it is checked for firing above, not waited for here.
     assert.ok(Date.now() - injected < 200_000);
+  });
+
+  it("ranks a bad release first when errors begin right after a version change", async () => {
+    await sandbox.redeploy(1, "0.2.0");
+    await new Promise((r) => setTimeout(r, 3000)); // the new version is scraped before the errors
+    const injected = Date.now();
+    await Promise.all(sandbox.instances.map((i) => setFault(i.modelServerUrl, { errorRate: 1 })));
+    try {
+      const report = await until(
+        "a SonicHighErrorRate analysis",
+        90_000,
+        () =>
+          sandbox.sink.analyses.find((a) => a.at > injected && a.analysis.alertname === "SonicHighErrorRate")
+            ?.analysis,
+      );
+      assert.equal(report.hypotheses[0].id, "bad-release", report.text);
+      assert.match(report.hypotheses[0].facts[0], /^version 0\.2\.0 appeared at /);
+    } finally {
+      await Promise.all(sandbox.instances.map((i) => setFault(i.modelServerUrl, { errorRate: 0 })));
+    }
+  });
+
+  it("reports GPU memory plus OOM failures as inputs too large, naming the pod, within one group interval of the alert", async () => {
+    // Past the errors' rate window, so only this fault's failures are in evidence.
+    await new Promise((r) => setTimeout(r, 21_000));
+    const [first] = sandbox.instances;
+    const injected = Date.now();
+    await setFault(first.modelServerUrl, { gpuMemoryPressure: 0.95, oomRate: 1 });
+    try {
+      const alert = await until("HighGPUMemoryUsage at the webhook", 60_000, () =>
+        sandbox.sink
+          .deliveries("HighGPUMemoryUsage", "firing")
+          .find((d) => d.at > injected && d.labels.pod === first.pod),
+      );
+      const report = await until("its analysis", 30_000, () =>
+        sandbox.sink.analyses.find(
+          (a) =>
+            a.at > injected &&
+            a.analysis.alertname === "HighGPUMemoryUsage" &&
+            a.analysis.labels.pod === first.pod,
+        ),
+      );
+      const delay = report.at - alert.at;
+      console.log(`      analysis ${delay} ms after the alert reached the webhook`);
+      assert.ok(delay <= 2000, `the analysis came ${delay} ms after the alert (group interval 2 s)`);
+      const a = report.analysis;
+      assert.equal(a.hypotheses[0].id, "inputs-too-large", a.text);
+      assert.match(a.text, new RegExp(`Analysis: HighGPUMemoryUsage in ai-inference/${first.pod}`));
+      assert.match(a.text, /GPU memory at (9\d\.\d|100\.0)% on /);
+      assert.match(a.text, /Most likely: \*Inputs too large for the GPU/);
+      assert.match(a.text, /\|runbook>/);
+      assert.match(a.text, /runbooks\.md#highgpumemoryusage\|runbook>/);
+      assert.match(a.text, /^Runbook: lower `concurrencyPerGpu`/m);
+      // The model path: the stand-in got the evidence and the runbook, never a credential.
+      assert.match(a.model?.text ?? "", /^Stand-in model: .*\[E1\]/);
+      const asked = modelRequests.find((r) => {
+        const bundle = JSON.parse(JSON.parse(r.body).messages[1].content.replace(/^[^{]*/, ""));
+        return bundle.alert.name === "HighGPUMemoryUsage" && bundle.alert.labels.pod === first.pod;
+      });
+      assert.ok(asked, "the model was asked with this alert's evidence");
+      assert.match(asked.body, /lower `concurrencyPerGpu`/);
+      assert.doesNotMatch(asked.body, /sk-e2e-secret/);
+      assert.equal(asked.authorization, "Bearer sk-e2e-secret");
+    } finally {
+      await setFault(first.modelServerUrl, { gpuMemoryPressure: 0, oomRate: 0 });
+    }
   });
 });

@@ -32,7 +32,7 @@ const autoscalingOf = (stack: string) =>
 const kps = (run: MockRun) => only(run, T.release, "monitoring").inputs as any;
 const promSpec = (run: MockRun) => at(kps(run), "values.prometheus.prometheusSpec");
 const containers = (run: MockRun) =>
-  at(only(run, T.deployment).inputs, "spec.template.spec.containers") as any[];
+  at(only(run, T.deployment, "sonic").inputs, "spec.template.spec.containers") as any[];
 /** The `api` container (the project's image) and the `model-server` container of the Sonic pods. */
 const container = (run: MockRun) => containers(run).find((c) => c.name === "api");
 const modelServer = (run: MockRun) => containers(run).find((c) => c.name === "model-server");
@@ -99,7 +99,7 @@ for (const stack of ["dev", "prod"]) {
 
     it("scales the Deployment with an HPA on the demand and backlog metrics prometheus-adapter serves, and leaves replicas to it", () => {
       const hpa = only(run, T.hpa).inputs;
-      const deployment = only(run, T.deployment).inputs;
+      const deployment = only(run, T.deployment, "sonic").inputs;
       const adapterRules = at(only(run, T.release, "prometheus-adapter").inputs, "values.rules");
       assert.equal(adapterRules.default, false);
       assert.deepEqual(
@@ -145,7 +145,7 @@ for (const stack of ["dev", "prod"]) {
       );
       assert.equal(model.readinessProbe.httpGet.path, "/healthz");
       assert.deepEqual(model.livenessProbe.tcpSocket, { port: 9000 });
-      const pod = at(only(run, T.deployment).inputs, "spec.template");
+      const pod = at(only(run, T.deployment, "sonic").inputs, "spec.template");
       if (stack === "dev") {
         assert.deepEqual(model.command, ["node", "app/simulated-model-server-main.js"]);
         assert.equal(model.image, api.image, "the simulation runs from the API image");
@@ -175,7 +175,7 @@ for (const stack of ["dev", "prod"]) {
     });
 
     it("gives GPU rollouts a Pulumi timeout from config, and never waits on the Service's endpoints", () => {
-      const deployment = only(run, T.deployment);
+      const deployment = only(run, T.deployment, "sonic");
       const expected = stack === "dev" ? "30m" : "90m";
       assert.deepEqual(deployment.customTimeouts, { create: expected, update: expected });
       assert.equal(only(run, T.service, "sonic").inputs.metadata.annotations["pulumi.com/skipAwait"], "true");
@@ -183,10 +183,10 @@ for (const stack of ["dev", "prod"]) {
     });
 
     it("creates the monitoring, autoscaling, network and RBAC objects without waiting for the Sonic pods", () => {
-      const deployment = only(run, T.deployment);
+      const deployment = only(run, T.deployment, "sonic");
       for (const r of [
         only(run, T.serviceMonitor, "sonic"),
-        only(run, T.prometheusRule),
+        only(run, T.prometheusRule, "sonic"),
         only(run, T.hpa),
         only(run, T.networkPolicy, "sonic"),
         only(run, T.role),
@@ -211,7 +211,7 @@ for (const stack of ["dev", "prod"]) {
       const release = only(run, T.release, "monitoring");
       for (const r of [
         ...run.resources.filter((x) => x.type === T.serviceMonitor),
-        only(run, T.prometheusRule),
+        only(run, T.prometheusRule, "sonic"),
         only(run, T.release, "prometheus-adapter"),
       ]) {
         assert.ok(
@@ -239,7 +239,7 @@ for (const stack of ["dev", "prod"]) {
     });
 
     it("runs both containers non-root, with probes and a read-only root filesystem", () => {
-      const pod = at(only(run, T.deployment).inputs, "spec.template.spec");
+      const pod = at(only(run, T.deployment, "sonic").inputs, "spec.template.spec");
       assert.equal(pod.securityContext.runAsNonRoot, true);
       for (const c of containers(run)) {
         assert.equal(c.securityContext.readOnlyRootFilesystem, true, c.name);
@@ -248,7 +248,7 @@ for (const stack of ["dev", "prod"]) {
       const c = container(run);
       assert.equal(c.readinessProbe.httpGet.path, "/readyz");
       assert.equal(c.livenessProbe.httpGet.path, "/healthz");
-      const labels = at(only(run, T.deployment).inputs, "spec.template.metadata.labels");
+      const labels = at(only(run, T.deployment, "sonic").inputs, "spec.template.metadata.labels");
       assert.deepEqual(Object.keys(labels).sort(), ["app", "env", "service", "team"]);
       assert.equal(labels.env, stack);
     });
@@ -277,7 +277,10 @@ for (const stack of ["dev", "prod"]) {
       const config = loadAppConfig(resolved);
       assert.equal(config.PORT, 8080);
       assert.equal(config.SONIC_BACKLOG_LIMIT, stack === "dev" ? 16 : 32);
-      const grace = at(only(run, T.deployment).inputs, "spec.template.spec.terminationGracePeriodSeconds");
+      const grace = at(
+        only(run, T.deployment, "sonic").inputs,
+        "spec.template.spec.terminationGracePeriodSeconds",
+      );
       assert.ok(
         config.SONIC_SHUTDOWN_GRACE_SECONDS < grace,
         "the app must finish draining before the kubelet kills it",
@@ -324,6 +327,31 @@ for (const stack of ["dev", "prod"]) {
         );
       },
     );
+
+    it("runs the alert analyst read-only: hardened, reports to the alerts' own receivers from a Secret, egress only to DNS, Prometheus and HTTPS", () => {
+      const analyst = only(run, T.deployment, "alert-analyst").inputs;
+      const c = analyst.spec.template.spec.containers[0];
+      assert.deepEqual(c.command, ["node", "app/alert-analyst-main.js"]);
+      assert.equal(c.image, container(run).image, "another entrypoint of the project's image");
+      assert.equal(c.securityContext.readOnlyRootFilesystem, true);
+      assert.equal(
+        analyst.spec.template.spec.automountServiceAccountToken,
+        false,
+        "no Kubernetes API access",
+      );
+      const env = Object.fromEntries(c.env.map((e: any) => [e.name, e.value ?? e.valueFrom.secretKeyRef]));
+      assert.equal(env.ANALYST_PROMETHEUS_URL, "http://prometheus-stack-prometheus.monitoring.svc:9090");
+      assert.deepEqual(env.ANALYST_SLACK_WEBHOOK_URL, { name: "alert-analyst", key: "slackWebhookUrl" });
+      assert.equal(env.ANALYST_SLACK_CHANNEL, stack === "dev" ? "#sonic-dev-alerts" : "#sonic-alerts");
+      assert.equal(env.ANALYST_MODEL_URL, undefined, "deterministic only unless a model is configured");
+      assert.equal(only(run, T.secret, "alert-analyst").inputs.stringData, "[secret]");
+      const egress = only(run, T.networkPolicy, "alert-analyst").inputs.spec.egress;
+      assert.deepEqual(
+        egress.map((e: any) => e.ports.map((p: any) => `${p.protocol}/${p.port}`).join(",")),
+        ["UDP/53,TCP/53", "TCP/9090", "TCP/443"],
+      );
+      assert.deepEqual(egress[2].to[0].ipBlock.except, ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]);
+    });
 
     it("admits only Prometheus and the configured API clients to the Sonic pods", () => {
       const policy = only(run, T.networkPolicy, "sonic").inputs;
@@ -469,7 +497,7 @@ describe("dev and prod stack files", () => {
 
   it("alert on GPU memory at 95% in dev and 90% in prod", () => {
     const gpuAlert = (run: MockRun) =>
-      only(run, T.prometheusRule)
+      only(run, T.prometheusRule, "sonic")
         .inputs.spec.groups.flatMap((g: any) => g.rules)
         .find((r: any) => r.alert === "HighGPUMemoryUsage");
     assert.equal(gpuAlert(dev).expr, "sonic_gpu_memory_used_bytes / sonic_gpu_memory_total_bytes > 0.95");
@@ -482,7 +510,7 @@ describe("dev and prod stack files", () => {
       ["256Mi", "16Gi"],
     );
     const grace = (run: MockRun) =>
-      at(only(run, T.deployment).inputs, "spec.template.spec.terminationGracePeriodSeconds");
+      at(only(run, T.deployment, "sonic").inputs, "spec.template.spec.terminationGracePeriodSeconds");
     assert.deepEqual([grace(dev), grace(prod)], [300, 900]);
   });
 });

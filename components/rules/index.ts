@@ -1,6 +1,6 @@
 import { parseDuration } from "../durations";
 import { InputPropertyError, quote } from "../errors";
-import { metricNames, METRIC_PREFIX_PATTERN } from "../metric-contract";
+import { alertPrefixOf, metricNames, METRIC_PREFIX_PATTERN } from "../metric-contract";
 import { autoscalingRules } from "./autoscaling";
 import { availabilityRules } from "./availability";
 import { desyncRules } from "./desync";
@@ -23,6 +23,8 @@ export { memoryGrowthRecord } from "./memory";
 export { decodeFailureRatioRecord } from "./inputs";
 export { requestQpsRecord } from "./autoscaling";
 export { jobBacklogRecord } from "./queue";
+export * from "./evidence";
+export { analystRules } from "./analyst";
 
 export interface RuleCatalogueOptions {
   /** Metric prefix of the service (metric contract). @default "sonic" */
@@ -58,14 +60,6 @@ function runbooksOf(repository: { url?: string } | string | undefined): string {
       `package.json 'repository' must be a GitHub https URL to derive runbook links, got "${url}"`,
     );
   return `${web}/blob/main/docs/runbooks.md`;
-}
-
-/** `sonic` -> `Sonic`, `tts_v2` -> `TtsV2`: the prefix of a service's alert names. */
-export function alertPrefixOf(metricPrefix: string): string {
-  return metricPrefix
-    .split("_")
-    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
-    .join("");
 }
 
 /**

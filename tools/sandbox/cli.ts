@@ -71,6 +71,7 @@ async function start(argv: string[]): Promise<void> {
         `  Alertmanager   ${e.alertmanager}`,
         `  Webhook sink   ${e.sink}/alerts  -> ${path.relative(process.cwd(), e.webhookLog)} (tail -f it)`,
         `  Redis          ${e.redis}   (the shared job queue)`,
+        `  Alert analyst  ${e.analyst}   (its reports go to the sink too: /analyses in the webhook log)`,
         ...e.instances.map(
           (i, n) =>
             `  Sonic #${n}       ${i.url}   (pod ${i.pod}; simulated model server ${i.modelServerUrl})`,

@@ -21,6 +21,8 @@ export function fastSandboxOptions(stateDir: string): SandboxOptions {
     },
     alertmanager: { groupWait: "1s", groupInterval: "2s" },
     modelServerEnv: { SONIC_SIM_RTF: "0.05" },
+    // The analyst looks at the same short horizon as these alerts: 20 s rates, a 3 m look-back.
+    analystEnv: { ANALYST_WINDOW: "20s", ANALYST_LOOKBACK: "3m", ANALYST_RELEASE_WINDOW_SECONDS: "90" },
     loadPerSecond: 4,
   };
 }

@@ -48,6 +48,11 @@ export interface SandboxOptions {
   ports?: { prometheus?: number; alertmanager?: number; sink?: number; firstApp?: number };
   /** Where child processes' output goes. @default files in stateDir */
   quiet?: boolean;
+  /**
+   * Environment of the alert analyst, which Alertmanager also notifies (continue: true) and which posts
+   * its reports to the sink's `/analyses`. @default look-back 1h, rate window 15m
+   */
+  analystEnv?: Record<string, string>;
 }
 
 export interface SandboxInstance {
@@ -67,6 +72,7 @@ export interface Endpoints {
   sink: string;
   webhookLog: string;
   redis: string;
+  analyst: string;
   instances: { pod: string; url: string; modelServerUrl: string }[];
 }
 
@@ -165,6 +171,7 @@ export class Sandbox {
     const promPort = await freePort(ports.prometheus ?? 0);
     const amPort = await freePort(ports.alertmanager ?? 0);
     const sinkPort = await freePort(ports.sink ?? 0);
+    const analystPort = await freePort(0);
 
     this.redis = new RedisServer(path.join(dir, "redis"));
     await this.redis.start();
@@ -232,6 +239,7 @@ export class Sandbox {
       alertmanagerConfigYaml({
         receivers: { critical: "webhook", warning: "webhook", info: "webhook" },
         webhookUrl: `${sinkUrl}/alerts`,
+        analystUrl: `http://127.0.0.1:${analystPort}/v1/alertmanager`,
         repeatInterval: this.config.alertmanager.repeatInterval,
         groupWait: this.options.alertmanager?.groupWait ?? "5s",
         groupInterval: this.options.alertmanager?.groupInterval ?? "30s",
@@ -243,6 +251,20 @@ export class Sandbox {
       `--web.listen-address=127.0.0.1:${amPort}`,
       "--cluster.listen-address=",
     ]);
+    this.spawn(
+      "alert-analyst",
+      process.execPath,
+      ["-r", "ts-node/register/transpile-only", path.join(REPO_ROOT, "app", "alert-analyst-main.ts")],
+      {
+        PORT: String(analystPort),
+        HOST: "127.0.0.1",
+        ANALYST_PROMETHEUS_URL: `http://127.0.0.1:${promPort}`,
+        ANALYST_WEBHOOK_URL: `${sinkUrl}/analyses`,
+        ANALYST_RUNBOOKS: path.join(REPO_ROOT, "docs", "runbooks.md"),
+        ANALYST_STEP_SECONDS: "1",
+        ...this.options.analystEnv,
+      },
+    );
     this.spawn("prometheus", prometheusBin, [
       `--config.file=${path.join(dir, "prometheus.yml")}`,
       `--storage.tsdb.path=${path.join(dir, "prometheus-data")}`,
@@ -254,11 +276,13 @@ export class Sandbox {
       sink: sinkUrl,
       webhookLog: path.join(dir, "webhook.log"),
       redis: this.redis.url,
+      analyst: `http://127.0.0.1:${analystPort}`,
       instances: this.instances.map(({ pod, url, modelServerUrl }) => ({ pod, url, modelServerUrl })),
     };
     await Promise.all([
       waitFor(`${this.endpoints.prometheus}/-/ready`, "Prometheus"),
       waitFor(`${this.endpoints.alertmanager}/-/ready`, "Alertmanager"),
+      waitFor(`${this.endpoints.analyst}/healthz`, "the alert analyst"),
       pods,
     ]);
     this.startLoad();
@@ -310,6 +334,14 @@ export class Sandbox {
         },
       ],
     };
+  }
+
+  /** Rolls pod `index` to another `version` (SIGTERM, then a start with SONIC_VERSION set): a deploy. */
+  async redeploy(index: number, version: string): Promise<void> {
+    const instance = this.instances[index];
+    await instance.process.terminate();
+    instance.process.options.apiEnv = { ...instance.process.options.apiEnv, SONIC_VERSION: version };
+    await instance.process.start();
   }
 
   /** Kills (`kill`, as kill -9 of the pod) or restarts (`revive`) one pod. */

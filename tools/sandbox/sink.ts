@@ -31,15 +31,31 @@ export interface SinkHandlers {
 }
 
 /**
- * The sandbox's local HTTP endpoint, three things on one port:
+ * The sandbox's local HTTP endpoint, four things on one port:
  * - `POST /alerts`: Alertmanager's webhook receiver; each notification is appended to the log file
  *   (one JSON line) and kept in memory with its arrival time;
+ * - `POST /analyses`: the alert analyst's reports, logged and kept the same way;
  * - `GET /metrics`: a SIMULATED kube-state-metrics exposing the HPA series the rules and dashboard
  *   read, from the sandbox's own instance count (there is no cluster here);
  * - `POST /control/<command>/<arg>`: the sandbox's own switches (used by `npm run sandbox -- kill`).
  */
+/** A report of the alert analyst, as its generic webhook delivers it. */
+export interface AnalysisDelivery {
+  kind: "alert-analysis";
+  groupKey: string;
+  alertname: string;
+  labels: Record<string, string>;
+  text: string;
+  hypotheses: { id: string; title: string; confidence: number; facts: string[] }[];
+  evidence: { id: string; name: string; summary: string }[];
+  model: { text: string } | null;
+  fallback: string | null;
+}
+
 export class WebhookSink {
   readonly received: { at: number; notification: WebhookNotification }[] = [];
+  /** The alert analyst's reports (`POST /analyses`), with their arrival time. */
+  readonly analyses: { at: number; analysis: AnalysisDelivery }[] = [];
   private server?: Server;
 
   constructor(
@@ -93,6 +109,15 @@ export class WebhookSink {
       appendFileSync(
         this.logFile,
         JSON.stringify({ received_at: new Date().toISOString(), ...notification }) + "\n",
+      );
+      return { status: 200, body: "ok", type: "text/plain" };
+    }
+    if (req.method === "POST" && req.url === "/analyses") {
+      const analysis = JSON.parse(body) as AnalysisDelivery;
+      this.analyses.push({ at: Date.now(), analysis });
+      appendFileSync(
+        this.logFile,
+        JSON.stringify({ received_at: new Date().toISOString(), ...analysis }) + "\n",
       );
       return { status: 200, body: "ok", type: "text/plain" };
     }

@@ -1,0 +1,34 @@
+import { buildAlertAnalyst, loadAnalystConfig } from "./analyst/server";
+import { ConfigError } from "./config";
+
+/** Entry point of the alert analyst (same image as the API): `npm run analyst`. */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadAnalystConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const analyst = await buildAlertAnalyst(config);
+  await analyst.app.listen({ port: config.PORT, host: config.HOST });
+  analyst.app.log.info(
+    { event: "started", port: config.PORT, model: !!config.ANALYST_MODEL_URL },
+    "alert analyst started",
+  );
+  const stop = () =>
+    void analyst
+      .idle()
+      .then(() => analyst.app.close())
+      .then(() => process.exit(0));
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,254 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { AlertRules } from "./alert-rules";
+import { childOptions } from "./child-options";
+import { InputPropertyError, quote } from "./errors";
+import { analystRules } from "./rules";
+import { ServiceMonitor } from "./service-monitor";
+
+const PORT = 8090;
+
+/** The in-cluster webhook URL of the analyst, for Alertmanager's route (known before it exists). */
+export function alertAnalystUrl(namespace: string, name = "alert-analyst"): string {
+  return `http://${name}.${namespace}.svc:${PORT}/v1/alertmanager`;
+}
+
+/** An OpenAI-compatible chat-completions endpoint (in-cluster vLLM/Ollama, or a hosted API). */
+export interface AnalystModel {
+  /** Base URL ending in `/v1`, e.g. `http://vllm.llm.svc:8000/v1` or `https://api.openai.com/v1`. */
+  url: string;
+  /** Model name the endpoint serves. */
+  name: string;
+  /** API key (a Pulumi secret), sent only as the Authorization header. @default none */
+  apiKey?: pulumi.Input<string>;
+  /** Namespace of an in-cluster endpoint, admitted by the egress policy on its port. @default none (an external HTTPS endpoint) */
+  namespace?: string;
+  /** Seconds to wait for an answer before the deterministic report goes out alone. @default 20 */
+  timeoutSeconds?: number;
+}
+
+export interface AlertAnalystArgs {
+  /** Namespace (the monitoring namespace: Alertmanager and Prometheus are there). */
+  namespace: string;
+  /** The project's image (the analyst is another entrypoint of it). */
+  image: string;
+  /** In-cluster Prometheus URL with the port, e.g. `http://prometheus-stack-prometheus.monitoring.svc:9090`. */
+  prometheusUrl: pulumi.Input<string>;
+  /** Metric prefixes of the services whose alerts it analyses. @default ["sonic"] */
+  services?: string[];
+  /** Base of runbook links, as in the rule catalogue. */
+  runbookBaseUrl: string;
+  /** Grafana's external URL, for dashboard links in reports. @default none (no Grafana link) */
+  grafanaUrl?: string;
+  /** Where reports go: the same Slack channel and/or webhook as the alerts (secrets). At least one. */
+  delivery: {
+    slackWebhookUrl?: pulumi.Input<string>;
+    slackChannel?: string;
+    webhookUrl?: pulumi.Input<string>;
+  };
+  /** The optional model step. @default none: deterministic analysis only */
+  model?: AnalystModel;
+  /** Labels the platform's Prometheus selects ServiceMonitors and PrometheusRules by. @default { release: "prometheus-stack" } */
+  prometheusSelectorLabels?: Record<string, string>;
+  /** Labels of the label convention. @default {} */
+  labels?: Record<string, string>;
+  /** What its ServiceMonitor and PrometheusRule wait for (the monitoring release: CRDs). @default [] */
+  crdDependsOn?: pulumi.Resource[];
+}
+
+/**
+ * The alert analyst: an Alertmanager webhook receiver (route it with `alertAnalystUrl`, `continue:
+ * true`) that attaches evidence from Prometheus, ranked likely causes and the runbook's steps to each
+ * page, optionally with an OpenAI-compatible model's attribution that must cite the evidence. It is
+ * read-only: it queries Prometheus and posts messages, and its NetworkPolicy lets it reach nothing
+ * else (DNS, Prometheus, HTTPS for Slack/webhooks/a hosted model, an in-cluster model's namespace).
+ */
+export class AlertAnalyst extends pulumi.ComponentResource {
+  /** Alertmanager webhook URL of the analyst. */
+  public readonly url: string;
+
+  constructor(name: string, args: AlertAnalystArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("sonic-observability:index:AlertAnalyst", name, {}, opts);
+    if (!args.delivery.slackWebhookUrl && !args.delivery.webhookUrl)
+      throw new InputPropertyError(
+        "delivery",
+        "needs slackWebhookUrl or webhookUrl: a report must go where the alert went",
+      );
+    const timeout = args.model?.timeoutSeconds ?? 20;
+    if (args.model && !/^https?:\/\/.+\/v1\/?$/.test(args.model.url))
+      throw new InputPropertyError(
+        "model.url",
+        `expected an OpenAI-compatible base URL ending in /v1, got ${quote(args.model.url)}`,
+      );
+    const appName = "alert-analyst";
+    const ns = args.namespace;
+    const selector = { "app.kubernetes.io/name": appName };
+    const labels = { ...args.labels, ...selector };
+    const child = childOptions(this, opts);
+    this.url = alertAnalystUrl(ns, appName);
+
+    const secretData: Record<string, pulumi.Input<string>> = {};
+    if (args.delivery.slackWebhookUrl) secretData.slackWebhookUrl = args.delivery.slackWebhookUrl;
+    if (args.delivery.webhookUrl) secretData.webhookUrl = args.delivery.webhookUrl;
+    if (args.model?.apiKey) secretData.modelApiKey = args.model.apiKey;
+    new k8s.core.v1.Secret(
+      name,
+      { metadata: { name: appName, namespace: ns, labels }, stringData: pulumi.secret(secretData) },
+      child,
+    );
+    const fromSecret = (key: string) => ({ valueFrom: { secretKeyRef: { name: appName, key } } });
+    const env = [
+      { name: "PORT", value: String(PORT) },
+      { name: "ANALYST_PROMETHEUS_URL", value: args.prometheusUrl },
+      { name: "ANALYST_SERVICES", value: (args.services ?? ["sonic"]).join(",") },
+      { name: "ANALYST_RUNBOOKS", value: "docs/runbooks.md" },
+      { name: "ANALYST_RUNBOOK_BASE_URL", value: args.runbookBaseUrl },
+      ...(args.grafanaUrl ? [{ name: "ANALYST_GRAFANA_URL", value: args.grafanaUrl }] : []),
+      ...(args.delivery.slackWebhookUrl
+        ? [{ name: "ANALYST_SLACK_WEBHOOK_URL", ...fromSecret("slackWebhookUrl") }]
+        : []),
+      ...(args.delivery.slackChannel
+        ? [{ name: "ANALYST_SLACK_CHANNEL", value: args.delivery.slackChannel }]
+        : []),
+      ...(args.delivery.webhookUrl ? [{ name: "ANALYST_WEBHOOK_URL", ...fromSecret("webhookUrl") }] : []),
+      ...(args.model
+        ? [
+            { name: "ANALYST_MODEL_URL", value: args.model.url },
+            { name: "ANALYST_MODEL_NAME", value: args.model.name },
+            { name: "ANALYST_MODEL_TIMEOUT_SECONDS", value: String(timeout) },
+            ...(args.model.apiKey ? [{ name: "ANALYST_MODEL_API_KEY", ...fromSecret("modelApiKey") }] : []),
+          ]
+        : []),
+    ];
+    new k8s.apps.v1.Deployment(
+      name,
+      {
+        metadata: { name: appName, namespace: ns, labels },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: selector },
+          template: {
+            metadata: { labels },
+            spec: {
+              automountServiceAccountToken: false,
+              securityContext: {
+                runAsNonRoot: true,
+                runAsUser: 10001,
+                runAsGroup: 10001,
+                seccompProfile: { type: "RuntimeDefault" },
+              },
+              containers: [
+                {
+                  name: appName,
+                  image: args.image,
+                  command: ["node", "app/alert-analyst-main.js"],
+                  env,
+                  ports: [{ name: "http", containerPort: PORT }],
+                  resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "256Mi" } },
+                  readinessProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 10 },
+                  livenessProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 20 },
+                  securityContext: {
+                    allowPrivilegeEscalation: false,
+                    readOnlyRootFilesystem: true,
+                    capabilities: { drop: ["ALL"] },
+                  },
+                },
+              ],
+            },
+          },
+        },
+      },
+      child,
+    );
+    new k8s.core.v1.Service(
+      name,
+      {
+        metadata: { name: appName, namespace: ns, labels },
+        spec: { selector, ports: [{ name: "http", port: PORT, targetPort: "http" }] },
+      },
+      child,
+    );
+    const namespaceIs = (names: string[]) => ({
+      namespaceSelector: {
+        matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: names }],
+      },
+    });
+    const prometheusPods = {
+      ...namespaceIs([ns]),
+      podSelector: { matchLabels: { "app.kubernetes.io/name": "prometheus" } },
+    };
+    new k8s.networking.v1.NetworkPolicy(
+      name,
+      {
+        metadata: { name: appName, namespace: ns, labels },
+        spec: {
+          podSelector: { matchLabels: selector },
+          policyTypes: ["Ingress", "Egress"],
+          ingress: [
+            {
+              from: [
+                {
+                  ...namespaceIs([ns]),
+                  podSelector: { matchLabels: { "app.kubernetes.io/name": "alertmanager" } },
+                },
+                prometheusPods,
+              ],
+              ports: [{ protocol: "TCP", port: "http" }],
+            },
+          ],
+          egress: [
+            // DNS.
+            {
+              to: [namespaceIs(["kube-system"])],
+              ports: [
+                { protocol: "UDP", port: 53 },
+                { protocol: "TCP", port: 53 },
+              ],
+            },
+            // Prometheus, read-only HTTP API.
+            { to: [prometheusPods], ports: [{ protocol: "TCP", port: 9090 }] },
+            // Slack / webhook receivers and a hosted model: HTTPS outside the cluster only.
+            {
+              to: [
+                { ipBlock: { cidr: "0.0.0.0/0", except: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"] } },
+              ],
+              ports: [{ protocol: "TCP", port: 443 }],
+            },
+            ...(args.model?.namespace
+              ? [
+                  {
+                    to: [namespaceIs([args.model.namespace])],
+                    ports: [{ protocol: "TCP", port: modelPort(args.model.url) }],
+                  },
+                ]
+              : []),
+          ],
+        },
+      },
+      child,
+    );
+    const crd = childOptions(this, opts, ...(args.crdDependsOn ?? []));
+    const selectorLabels = args.prometheusSelectorLabels ?? { release: "prometheus-stack" };
+    new ServiceMonitor(
+      name,
+      { name: appName, namespace: ns, selector, port: "http", labels: { ...args.labels, ...selectorLabels } },
+      crd,
+    );
+    new AlertRules(
+      name,
+      {
+        name: `${appName}-rules`,
+        namespace: ns,
+        groups: [analystRules({ namespace: ns, runbookBaseUrl: args.runbookBaseUrl, job: appName })],
+        labels: { ...args.labels, ...selectorLabels },
+      },
+      crd,
+    );
+    this.registerOutputs({ url: this.url });
+  }
+}
+
+function modelPort(url: string): number {
+  const u = new URL(url);
+  return u.port ? Number(u.port) : u.protocol === "https:" ? 443 : 80;
+}
