@@ -1,18 +1,9 @@
 import { buildAlertAnalyst, loadAnalystConfig } from "./analyst/server";
-import { ConfigError } from "./config";
+import { configOrExit } from "./config";
 
 /** Entry point of the alert analyst (same image as the API): `npm run analyst`. */
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadAnalystConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const config = configOrExit(() => loadAnalystConfig());
   const analyst = await buildAlertAnalyst(config);
   await analyst.app.listen({ port: config.PORT, host: config.HOST });
   analyst.app.log.info(

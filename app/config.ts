@@ -120,3 +120,16 @@ export function loadAppConfig(env: Record<string, string | undefined> = process.
 export function slotsOf(config: Pick<AppConfig, "SONIC_GPU_COUNT" | "SONIC_CONCURRENCY_PER_GPU">): number {
   return config.SONIC_GPU_COUNT * config.SONIC_CONCURRENCY_PER_GPU;
 }
+
+/** Loads a process's configuration, or prints the problems and exits 2 (an entrypoint's first step). */
+export function configOrExit<T>(load: () => T): T {
+  try {
+    return load();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}

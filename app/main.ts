@@ -1,4 +1,4 @@
-import { ConfigError, loadAppConfig } from "./config";
+import { configOrExit, loadAppConfig } from "./config";
 import { buildService } from "./server";
 
 /**
@@ -6,16 +6,7 @@ import { buildService } from "./server";
  * a model server at SONIC_MODEL_SERVER_URL, e.g. `npm run model-server:simulated`).
  */
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadAppConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const config = configOrExit(() => loadAppConfig());
   const service = await buildService(config);
   await service.app.listen({ port: config.PORT, host: config.HOST });
   service.app.log.info(

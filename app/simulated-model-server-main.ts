@@ -1,18 +1,9 @@
-import { ConfigError } from "./config";
+import { configOrExit } from "./config";
 import { buildSimulatedModelServer, loadSimulatedModelServerConfig } from "./simulated-model-server";
 
 /** Entry point of the SIMULATED model server (no GPU): `npm run model-server:simulated`. */
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadSimulatedModelServerConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const config = configOrExit(() => loadSimulatedModelServerConfig());
   const server = await buildSimulatedModelServer(config);
   await server.app.listen({ port: config.PORT, host: config.HOST });
   server.app.log.info(

@@ -5,7 +5,7 @@ import { mkdtempSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { seriesCount } from "../tools/exposition";
-import { png, wav } from "../tools/media";
+import { multipartBody, png, wav } from "../tools/media";
 import { Pod } from "../tools/sandbox/pod";
 import { freePort } from "../tools/sandbox/ports";
 import { RedisServer } from "../tools/sandbox/redis";
@@ -107,19 +107,10 @@ async function startInMemory(): Promise<App | undefined> {
 
 function body(): { payload: Buffer; contentType: string } {
   const boundary = "benchboundary";
-  const part = (name: string, type: string, data: Buffer) =>
-    Buffer.concat([
-      Buffer.from(
-        `--${boundary}\r\nContent-Disposition: form-data; name="${name}"; filename="${name}"\r\nContent-Type: ${type}\r\n\r\n`,
-      ),
-      data,
-      Buffer.from("\r\n"),
-    ]);
   return {
-    payload: Buffer.concat([
-      part("audio", "audio/wav", wav(2)),
-      part("image", "image/png", png(256, 256)),
-      Buffer.from(`--${boundary}--\r\n`),
+    payload: multipartBody(boundary, [
+      { name: "audio", type: "audio/wav", data: wav(2) },
+      { name: "image", type: "image/png", data: png(256, 256) },
     ]),
     contentType: `multipart/form-data; boundary=${boundary}`,
   };

@@ -1,6 +1,6 @@
 import * as assert from "node:assert/strict";
 import { Agent, request } from "node:http";
-import { png, wav } from "../tools/media";
+import { multipartBody, png, wav } from "../tools/media";
 import { sharedRedis } from "./support/redis";
 import { RunningService, startService } from "./support/service";
 
@@ -18,16 +18,10 @@ const VALID_AUDIO = wav(0.5);
 const VALID_IMAGE = png(32, 32);
 
 function multipart(boundary: string, parts: [string, Buffer][]): Buffer {
-  return Buffer.concat([
-    ...parts.flatMap(([name, data]) => [
-      Buffer.from(
-        `--${boundary}\r\nContent-Disposition: form-data; name="${name}"; filename="${name}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
-      ),
-      data,
-      Buffer.from("\r\n"),
-    ]),
-    Buffer.from(`--${boundary}--\r\n`),
-  ]);
+  return multipartBody(
+    boundary,
+    parts.map(([name, data]) => ({ name, type: "application/octet-stream", data })),
+  );
 }
 
 /**

@@ -1,6 +1,6 @@
 import * as assert from "node:assert/strict";
 import { request as httpRequest } from "node:http";
-import { form, png, wav } from "../tools/media";
+import { form, multipartBody, png, wav } from "../tools/media";
 import { freePort } from "../tools/sandbox/ports";
 import { Pod } from "../tools/sandbox/pod";
 import { RedisServer } from "./support/redis";
@@ -246,7 +246,10 @@ function lateUpload(url: string) {
   let resolveStarted!: () => void;
   const started = new Promise<void>((r) => (resolveStarted = r));
   const boundary = "late-boundary";
-  const raw = multipartBody(boundary);
+  const raw = multipartBody(boundary, [
+    { name: "audio", ...INPUT.audio },
+    { name: "image", ...INPUT.image },
+  ]);
   const req = httpRequest({
     host: u.hostname,
     port: u.port,
@@ -273,20 +276,4 @@ function lateUpload(url: string) {
       return answer;
     },
   };
-}
-
-function multipartBody(boundary: string): Buffer {
-  const part = (name: string, type: string, data: Buffer) =>
-    Buffer.concat([
-      Buffer.from(
-        `--${boundary}\r\nContent-Disposition: form-data; name="${name}"; filename="${name}"\r\nContent-Type: ${type}\r\n\r\n`,
-      ),
-      data,
-      Buffer.from("\r\n"),
-    ]);
-  return Buffer.concat([
-    part("audio", "audio/wav", INPUT.audio.data),
-    part("image", "image/png", INPUT.image.data),
-    Buffer.from(`--${boundary}--\r\n`),
-  ]);
 }

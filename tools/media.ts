@@ -94,3 +94,20 @@ export function form(parts: Record<string, { data: Buffer; type: string; filenam
   }
   return body;
 }
+
+/** A multipart/form-data body with a fixed boundary, each part a file (for raw-socket clients). */
+export function multipartBody(
+  boundary: string,
+  parts: { name: string; type: string; data: Buffer }[],
+): Buffer {
+  return Buffer.concat([
+    ...parts.flatMap(({ name, type, data }) => [
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="${name}"; filename="${name}"\r\nContent-Type: ${type}\r\n\r\n`,
+      ),
+      data,
+      Buffer.from("\r\n"),
+    ]),
+    Buffer.from(`--${boundary}--\r\n`),
+  ]);
+}
