@@ -46,6 +46,11 @@ export interface GpuInferenceServiceArgs {
   image: string;
   /** The `model-server` container. */
   modelServer: ModelServerSettings;
+  /**
+   * GPUs per pod. @deprecated the GPU belongs to the model server: use `modelServer.gpuCount` (this
+   * alias is read when that is unset).
+   */
+  gpuCount?: number;
   /** Jobs one GPU runs at once; the pod's slots are GPUs x this. @default 1 */
   concurrencyPerGpu?: number;
   /** Extended resource name of the GPU device plugin. @default "nvidia.com/gpu" */
@@ -112,7 +117,7 @@ export class GpuInferenceService extends pulumi.ComponentResource {
     const appName = args.appName ?? "sonic-generate-service";
     const model = args.modelServer;
     const simulated = model.simulated ?? false;
-    const gpuCount = model.gpuCount ?? 1;
+    const gpuCount = model.gpuCount ?? args.gpuCount ?? 1;
     const concurrency = args.concurrencyPerGpu ?? 1;
     const port = args.port ?? 8080;
     const modelPort = model.port ?? 9000;

@@ -157,9 +157,10 @@ describe("the alert analyst's report", () => {
     );
     assert.ok(lines.includes("• E2 gpu_memory_ratio: GPU memory at 97.0% on sonic-a"));
     assert.ok(lines.includes("Runbook: lower concurrencyPerGpu"));
+    assert.equal(lines.at(-1), '_alert group {}:{alertname="SonicHighErrorRate"}_');
     assert.ok(
       lines
-        .at(-1)!
+        .at(-2)!
         .startsWith(
           "<https://runbooks.example/runbooks.md#sonichigherrorrate|runbook> · <https://grafana.example/",
         ),

@@ -97,6 +97,8 @@ export function formatReport(a: Analysis): string {
     a.links.prometheus && `<${a.links.prometheus}|Prometheus graph>`,
   ].filter(Boolean);
   if (links.length) lines.push(links.join(" · "));
+  // Slack incoming webhooks cannot thread: the group key ties the report to its alert's notification.
+  lines.push(`_alert group ${inert(a.groupKey, 300)}_`);
   const text = lines.join("\n");
   return text.length > MAX_REPORT_CHARS ? `${text.slice(0, MAX_REPORT_CHARS - 20)}\n_(report cut)_` : text;
 }
