@@ -35,6 +35,16 @@ const selects = (
   labels: Record<string, string>,
 ) => Object.entries(selector?.matchLabels ?? {}).every(([k, v]) => labels?.[k] === v);
 
+/** Receivers `amtool config routes test` picks for an alert, under the stack's rendered Alertmanager config. */
+function routeOf(objects: RenderedObject[], ...labels: string[]): string {
+  const spec = one(objects, "Alertmanager", "prometheus-stack-alertmanager").spec;
+  const file = path.join(mkdtempSync(path.join(tmpdir(), "sonic-am-")), "alertmanager.yml");
+  writeFileSync(file, one(objects, "Secret", spec.configSecret).stringData["alertmanager.yaml"]);
+  return execFileSync("amtool", ["config", "routes", "test", `--config.file=${file}`, ...labels], {
+    encoding: "utf8",
+  }).trim();
+}
+
 const fromChart = (objects: RenderedObject[], release: string) =>
   objects.filter((o) => o.file.startsWith(`${release}/`));
 
@@ -149,13 +159,7 @@ describe("the charts as Helm really renders them, with the program's values", fu
       });
 
       it("pages only for the platform's namespaces: amtool routes a critical alert by namespace", () => {
-        const spec = one(objects, "Alertmanager", "prometheus-stack-alertmanager").spec;
-        const file = path.join(mkdtempSync(path.join(tmpdir(), "sonic-am-")), "alertmanager.yml");
-        writeFileSync(file, one(objects, "Secret", spec.configSecret).stringData["alertmanager.yaml"]);
-        const route = (...labels: string[]) =>
-          execFileSync("amtool", ["config", "routes", "test", `--config.file=${file}`, ...labels], {
-            encoding: "utf8",
-          }).trim();
+        const route = (...labels: string[]) => routeOf(objects, ...labels);
         const r = config.alertmanager.receivers;
         // The analyst gets every alert of the platform's namespaces too (continue: true).
         const critical = `alert-analyst,critical-${r.critical}`;
@@ -341,16 +345,7 @@ describe("the charts as Helm really renders them, with the program's values", fu
       ["v1beta1.custom.metrics.k8s.io", "v1beta1.external.metrics.k8s.io"],
     );
     // Their critical alerts page, like Sonic's.
-    const am = one(objects, "Alertmanager", "prometheus-stack-alertmanager").spec;
-    const file = path.join(mkdtempSync(path.join(tmpdir(), "sonic-am-")), "alertmanager.yml");
-    writeFileSync(file, one(objects, "Secret", am.configSecret).stringData["alertmanager.yaml"]);
-    const receiver = execFileSync(
-      "amtool",
-      ["config", "routes", "test", `--config.file=${file}`, "severity=critical", "namespace=speech"],
-      {
-        encoding: "utf8",
-      },
-    ).trim();
+    const receiver = routeOf(objects, "severity=critical", "namespace=speech");
     assert.equal(receiver, "alert-analyst,critical-slack");
   });
 

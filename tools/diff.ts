@@ -1,12 +1,9 @@
-import { execFile, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { promisify } from "node:util";
-import type { RenderedObject } from "./render";
+import { renderInChild, type RenderedObject } from "./render";
 import { REPO_ROOT } from "./stack-file";
-
-const run = promisify(execFile);
 
 /** One difference between two renders. */
 export type ObjectChange =
@@ -82,25 +79,6 @@ export function formatChanges(changes: ObjectChange[], from: string, to: string)
   return lines.join("\n") + "\n";
 }
 
-/** Renders a stack of a checkout in a child process (Pulumi's mock runtime is one program per process). */
-async function render(stack: string, root: string): Promise<RenderedObject[]> {
-  const { stdout } = await run(
-    process.execPath,
-    [
-      "-r",
-      "ts-node/register/transpile-only",
-      path.join(REPO_ROOT, "tools", "render.ts"),
-      "--stack",
-      stack,
-      "--root",
-      root,
-      "--json",
-    ],
-    { cwd: REPO_ROOT, maxBuffer: 256 * 1024 * 1024 },
-  );
-  return JSON.parse(stdout) as RenderedObject[];
-}
-
 /** Checks out `ref` of `repo` in a temporary worktree sharing this checkout's node_modules. */
 function checkout(repo: string, ref: string): { root: string; remove(): void } {
   const root = mkdtempSync(path.join(tmpdir(), "sonic-diff-"));
@@ -121,7 +99,7 @@ async function main(argv: string[]): Promise<number> {
   if (argv.includes("--stacks")) {
     const [a, b] = argv.slice(argv.indexOf("--stacks") + 1);
     if (!a || !b) throw new Error(usage);
-    const [left, right] = await Promise.all([render(a, REPO_ROOT), render(b, REPO_ROOT)]);
+    const [left, right] = await Promise.all([renderInChild(a, REPO_ROOT), renderInChild(b, REPO_ROOT)]);
     const changes = diffRenders(left, right);
     process.stdout.write(formatChanges(changes, `stack ${a}`, `stack ${b}`));
     return changes.length ? 1 : 0;
@@ -133,7 +111,10 @@ async function main(argv: string[]): Promise<number> {
   if (!stack || !base) throw new Error(usage);
   const worktree = checkout(repo, base);
   try {
-    const [before, after] = await Promise.all([render(stack, worktree.root), render(stack, repo)]);
+    const [before, after] = await Promise.all([
+      renderInChild(stack, worktree.root),
+      renderInChild(stack, repo),
+    ]);
     const changes = diffRenders(before, after);
     process.stdout.write(formatChanges(changes, `${base} (${stack})`, `the working tree (${stack})`));
     return changes.length ? 1 : 0;

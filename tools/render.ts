@@ -1,5 +1,7 @@
+import { execFile } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
+import { promisify } from "node:util";
 import { stringify } from "yaml";
 import { chartArchive, findHelm, helmTemplate, HELM_INSTALL_HINT, ReleaseInputs } from "./helm";
 import { SECRET_MASK, type RegisteredResource } from "./mock-runtime";
@@ -138,6 +140,33 @@ export function toObjects(resources: RegisteredResource[], options: RenderOption
       ];
     });
   return objects.sort((a, b) => a.file.localeCompare(b.file));
+}
+
+/**
+ * Renders a stack of a checkout in a child process (Pulumi's mock runtime is one program per
+ * process). `extra` are more render flags (`--set key=value`, `--reveal-secrets`, `--no-charts`).
+ */
+export async function renderInChild(
+  stack: string,
+  root = REPO_ROOT,
+  extra: string[] = [],
+): Promise<RenderedObject[]> {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [
+      "-r",
+      "ts-node/register/transpile-only",
+      path.join(REPO_ROOT, "tools", "render.ts"),
+      "--stack",
+      stack,
+      "--root",
+      root,
+      "--json",
+      ...extra,
+    ],
+    { cwd: REPO_ROOT, maxBuffer: 512 * 1024 * 1024 },
+  );
+  return JSON.parse(stdout) as RenderedObject[];
 }
 
 /** YAML of one object with keys sorted, so unrelated key-order changes never show up as diffs. */

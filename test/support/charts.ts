@@ -1,12 +1,8 @@
-import { execFile } from "node:child_process";
-import * as path from "node:path";
-import { promisify } from "node:util";
 import Ajv, { ValidateFunction } from "ajv";
 import { chartArchive, findHelm, HELM_INSTALL_HINT } from "../../tools/helm";
-import type { RenderedObject } from "../../tools/render";
+import { renderInChild, type RenderedObject } from "../../tools/render";
 import { REPO_ROOT } from "../../tools/stack-file";
 
-const run = promisify(execFile);
 const cache = new Map<string, Promise<RenderedObject[]>>();
 
 /** Fails with the install hint when helm or a pinned chart is missing: chart tests never skip. */
@@ -32,22 +28,7 @@ export function requireHelmAndCharts(): void {
 export function renderWithCharts(stack: string, extra: string[] = []): Promise<RenderedObject[]> {
   const key = [stack, ...extra].join("\0");
   if (!cache.has(key)) {
-    cache.set(
-      key,
-      run(
-        process.execPath,
-        [
-          "-r",
-          "ts-node/register/transpile-only",
-          path.join(REPO_ROOT, "tools", "render.ts"),
-          "--stack",
-          stack,
-          "--json",
-          ...extra,
-        ],
-        { cwd: REPO_ROOT, maxBuffer: 512 * 1024 * 1024 },
-      ).then(({ stdout }) => JSON.parse(stdout) as RenderedObject[]),
-    );
+    cache.set(key, renderInChild(stack, REPO_ROOT, extra));
   }
   return cache.get(key)!;
 }
