@@ -190,6 +190,7 @@ export class JobRunner {
         audioDecodeSeconds: result.audioDecodeSeconds,
         videoRenderSeconds: result.videoRenderSeconds,
         avOffsetSeconds: Math.abs(result.videoSeconds - job.data.audioSeconds),
+        videoSeconds: result.videoSeconds,
       });
       await Promise.all([
         store.recordDuration(generationSeconds, job.data.audioSeconds),

@@ -22,6 +22,8 @@ export interface JobOutcome {
   audioDecodeSeconds: number;
   videoRenderSeconds: number;
   avOffsetSeconds: number;
+  /** Length of the delivered video: what its GPU time is divided by to price it. */
+  videoSeconds: number;
 }
 
 /** What the service records; `createMetrics(false)` gives a no-op twin for the overhead benchmark. */
@@ -56,7 +58,13 @@ const AV_OFFSET_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2];
  * run several services in one process). Label values come only from closed sets, pre-initialised to 0
  * so ratios and `rate()` exist before the first failure.
  */
-export function createMetrics(enabled: boolean, version: string, prefix = "sonic"): AppMetrics {
+export function createMetrics(
+  enabled: boolean,
+  version: string,
+  prefix = "sonic",
+  /** Monotonic seconds; tests pass a fake clock to check busy time exactly. */
+  now: () => number = () => performance.now() / 1000,
+): AppMetrics {
   const register = new client.Registry();
   if (!enabled) {
     const noop = () => undefined;
@@ -141,6 +149,22 @@ export function createMetrics(enabled: boolean, version: string, prefix = "sonic
     help: "Jobs this pod is generating",
     registers: [register],
   });
+  // Busy time is the integral of jobs in progress over time, counted up to the scrape itself, so a
+  // job that runs for an hour shows as busy during that hour rather than all at once when it ends.
+  const busy = new BusyClock(now);
+  new client.Counter({
+    name: n.slotBusySeconds,
+    help: "Slot-seconds spent generating, summed over this pod's slots: divided by slots x time, the share of its GPUs doing work",
+    registers: [register],
+    collect() {
+      this.inc(busy.take());
+    },
+  });
+  const videoSeconds = new client.Counter({
+    name: n.videoOutputSeconds,
+    help: "Seconds of video generated: GPU-seconds per video-second prices a video",
+    registers: [register],
+  });
   const submissions = new client.Counter({
     name: n.jobSubmissions,
     help: "Generate submissions as they arrive, before any check: the demand the autoscaler reads",
@@ -212,11 +236,13 @@ export function createMetrics(enabled: boolean, version: string, prefix = "sonic
       decodeStage.observe(outcome.audioDecodeSeconds);
       renderStage.observe(outcome.videoRenderSeconds);
       avOffset.observe(outcome.avOffsetSeconds);
+      videoSeconds.inc(outcome.videoSeconds);
     },
     setQueued(n) {
       queued.set(n);
     },
     setInProgress(n) {
+      busy.set(n);
       inProgress.set(n);
     },
     setSlots(n) {
@@ -233,4 +259,29 @@ export function createMetrics(enabled: boolean, version: string, prefix = "sonic
     },
     exposition: () => register.metrics(),
   };
+}
+
+/** Slot-seconds accumulated since the last `take()`, for a level that changes at arbitrary times. */
+class BusyClock {
+  private level = 0;
+  private since: number;
+  private pending = 0;
+  constructor(private readonly now: () => number) {
+    this.since = now();
+  }
+  set(level: number): void {
+    this.advance();
+    this.level = level;
+  }
+  take(): number {
+    this.advance();
+    const taken = this.pending;
+    this.pending = 0;
+    return taken;
+  }
+  private advance(): void {
+    const t = this.now();
+    this.pending += this.level * Math.max(0, t - this.since);
+    this.since = t;
+  }
 }

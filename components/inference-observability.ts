@@ -5,7 +5,7 @@ import { Dashboards } from "./dashboards";
 import { Autoscaler } from "./autoscaler";
 import { serviceAdapterRules, ServiceAdapterRules } from "./custom-metric";
 import { metricNames } from "./metric-contract";
-import { AlertThresholds, ruleCatalogue, RuleGroup } from "./rules";
+import { AlertThresholds, GpuCost, ruleCatalogue, RuleGroup } from "./rules";
 import { ScrapeSettings, ServiceMonitor } from "./service-monitor";
 
 export interface AutoscalingSettings {
@@ -38,6 +38,8 @@ export interface InferenceObservabilityArgs {
   scrape?: ScrapeSettings;
   /** Alert thresholds and `for:` durations over the defaults. @default {} */
   thresholds?: Partial<AlertThresholds>;
+  /** Price of one GPU-hour: records the cost of a video-minute and of idle GPUs. @default none: GPU-hours only */
+  cost?: GpuCost;
   /** Base URL of the runbooks. @default this repository's docs/runbooks.md */
   runbookBaseUrl?: string;
   /** Rate window of the QPS signal (>= 4x the scrape interval). @default "2m" */
@@ -99,6 +101,7 @@ export class InferenceObservability extends pulumi.ComponentResource {
       thresholds: args.thresholds,
       runbookBaseUrl: args.runbookBaseUrl,
       rateWindow,
+      cost: args.cost,
     });
 
     this.serviceMonitor = new ServiceMonitor(
@@ -147,6 +150,8 @@ export class InferenceObservability extends pulumi.ComponentResource {
           hpaName,
           sloTarget: args.thresholds?.sloTarget,
           gpuMemoryRatio: args.thresholds?.gpuMemoryRatio,
+          gpuIdleRatio: args.thresholds?.gpuIdleRatio,
+          cost: args.cost,
           rateWindow,
           labels,
         },

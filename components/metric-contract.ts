@@ -59,6 +59,10 @@ export function metricNames(prefix: string) {
     jobFailures: `${prefix}_job_failures_total`,
     /** Jobs one pod runs at once (GPUs x concurrency per GPU). */
     jobSlots: `${prefix}_job_slots`,
+    /** Slot-seconds spent generating (summed over the pod's slots): busy time, the numerator of GPU efficiency. */
+    slotBusySeconds: `${prefix}_slot_busy_seconds_total`,
+    /** Seconds of video delivered: the unit the cost of a video is counted in. */
+    videoOutputSeconds: `${prefix}_video_output_seconds_total`,
     /** 1 while this pod reaches the shared job store. */
     queueStoreUp: `${prefix}_queue_store_up`,
     buildInfo: `${prefix}_build_info`,

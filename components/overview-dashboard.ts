@@ -7,6 +7,14 @@ import { num } from "./rules/format";
 import {
   avOffsetRecord,
   CatalogueContext,
+  GpuCost,
+  gpuBusyRatioRecord,
+  gpuIdleCostRecord,
+  gpuIdleHoursRecord,
+  gpusAllocatedRecord,
+  gpuSecondsPerVideoSecondRecord,
+  gpusIdleRecord,
+  videoMinuteCostRecord,
   DEFAULT_THRESHOLDS,
   errorRatioRecord,
   gpuMemoryRatioRecord,
@@ -31,6 +39,10 @@ export interface OverviewDashboardOptions {
   gpuMemoryRatio?: number;
   /** Rate window of the QPS recording. @default "2m" */
   rateWindow?: string;
+  /** Share of slots busy below which GPUs count as idle, drawn on the efficiency panel. @default 0.2 */
+  gpuIdleRatio?: number;
+  /** GPU price: adds the money panels (cost per video-minute, idle cost), in its currency. @default none: GPU-hours only */
+  cost?: GpuCost;
 }
 
 /** One panel query: PromQL and its legend. */
@@ -84,7 +96,7 @@ export function overviewDashboard(options: OverviewDashboardOptions): dashboard.
     .label("Data source")
     .type("prometheus");
 
-  return new dashboard.DashboardBuilder(title)
+  const board = new dashboard.DashboardBuilder(title)
     .uid(`${prefix}-overview`)
     .tags([prefix, "inference", "gpu"])
     .refresh("30s")
@@ -219,5 +231,64 @@ export function overviewDashboard(options: OverviewDashboardOptions): dashboard.
         "A steady climb between restarts is a leak (the article saw ~50 MB/hour).",
       ).span(8),
     )
-    .build();
+    .withRow(row("Efficiency and cost"))
+    .withPanel(
+      series(
+        "GPU busy ratio",
+        "percentunit",
+        [{ expr: `${gpuBusyRatioRecord(c)}{${ns}}`, legend: "busy" }],
+        `Share of the service's slots generating (slot-busy seconds over slots). ${alertPrefixOf(prefix)}GpuIdle warns below ${num((options.gpuIdleRatio ?? DEFAULT_THRESHOLDS.gpuIdleRatio) * 100)}% for an hour at the minimum replica count.`,
+      )
+        .max(1)
+        .span(8),
+    )
+    .withPanel(
+      series(
+        "GPUs held and idle",
+        "short",
+        [
+          { expr: `${gpusAllocatedRecord(c)}{${ns}}`, legend: "held" },
+          { expr: `${gpusIdleRecord(c)}{${ns}}`, legend: "idle" },
+        ],
+        "GPUs the pods hold, and the part of them not generating: idle GPUs are billed all the same.",
+      ).span(8),
+    )
+    .withPanel(
+      series(
+        "GPU-seconds per video-second (1h)",
+        "short",
+        [{ expr: `${gpuSecondsPerVideoSecondRecord(c)}{${ns}}`, legend: "GPU-s per video-s" }],
+        "GPU time held, idle time included, per second of video delivered: the service's efficiency.",
+      ).span(8),
+    )
+    .withPanel(
+      single(
+        "Idle GPU-hours (1d)",
+        "short",
+        [{ expr: `${gpuIdleHoursRecord(c)}{${ns}}`, legend: "GPU-hours" }],
+        "GPU-hours held and not generating over the last day.",
+      ).span(8),
+    );
+  // Money panels only where the stack names a price: an empty "cost" panel would read as "free".
+  if (options.cost) {
+    const currency = `currency${options.cost.currency ?? "USD"}`;
+    board
+      .withPanel(
+        single(
+          "Cost per video-minute (1h)",
+          currency,
+          [{ expr: `${videoMinuteCostRecord(c)}{${ns}}`, legend: "per video-minute" }],
+          "GPU-seconds per video-second x 60 x the stack's cost.gpuHourly: idle GPU time is in the price.",
+        ).span(8),
+      )
+      .withPanel(
+        single(
+          "Idle GPU cost (1d)",
+          currency,
+          [{ expr: `${gpuIdleCostRecord(c)}{${ns}}`, legend: "idle, last day" }],
+          "The last day's idle GPU-hours x the stack's cost.gpuHourly.",
+        ).span(8),
+      );
+  }
+  return board.build();
 }

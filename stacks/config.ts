@@ -255,6 +255,19 @@ export const configSchema = z
           .strict(),
       )
       .default([]),
+    /** What a GPU costs, to price every video and the idle GPU-hours (recording rules, dashboard). */
+    cost: z
+      .object({
+        /** Price of one GPU for one hour as billed (node price / GPUs per node). */
+        gpuHourly: z.number().positive(),
+        /** ISO 4217 code, recorded as the `currency` label. */
+        currency: z
+          .string()
+          .regex(/^[A-Z]{3}$/, { message: "expected an ISO 4217 code like USD or EUR" })
+          .default("USD"),
+      })
+      .strict()
+      .optional(),
     alerts: z
       .object({
         ...thresholdShape,

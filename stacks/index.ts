@@ -148,6 +148,7 @@ const observability = new InferenceObservability(
     scrape: { interval: config.prometheus.scrapeInterval, scrapeTimeout: config.prometheus.scrapeTimeout },
     thresholds,
     runbookBaseUrl,
+    cost: config.cost,
     rateWindow: config.autoscaling.rateWindow,
     autoscaling: config.autoscaling.enabled ? config.autoscaling : false,
     labels,

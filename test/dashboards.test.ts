@@ -7,7 +7,12 @@ import { only, renderStack } from "./support/render";
 /** Grafana's dashboard schema version the foundation SDK generates (its `schemaVersion` default). */
 const SDK_SCHEMA_VERSION = 42;
 
-const overview = overviewDashboard({ namespace: "ai-inference", hpaName: "sonic-generate-service" });
+const COST = { gpuHourly: 3.6, currency: "EUR" };
+const overview = overviewDashboard({
+  namespace: "ai-inference",
+  hpaName: "sonic-generate-service",
+  cost: COST,
+});
 const panels = (overview.panels ?? []) as any[];
 const dataPanels = panels.filter((p) => p.type !== "row");
 const queries = dataPanels.flatMap((p) =>
@@ -15,7 +20,7 @@ const queries = dataPanels.flatMap((p) =>
 );
 
 describe("the Sonic overview dashboard", () => {
-  it("covers traffic, errors, budget, latency, GPU memory, queue, A/V offset, decode failures, memory and replicas", () => {
+  it("covers traffic, errors, budget, latency, GPU memory, queue, A/V offset, decode failures, memory, replicas, efficiency and cost", () => {
     const text = JSON.stringify(queries.map((q) => q.expr));
     for (const needle of [
       "sonic:request_qps:rate2m",
@@ -31,6 +36,11 @@ describe("the Sonic overview dashboard", () => {
       "sonic_audio_decode_failure_total",
       "sonic_process_resident_memory_bytes",
       "kube_horizontalpodautoscaler_spec_max_replicas",
+      "sonic:gpu_busy:ratio",
+      "sonic:gpus_idle:count",
+      "sonic:gpu_seconds_per_video_second:ratio1h",
+      "sonic:video_minute_cost:1h",
+      "sonic:gpu_idle_hours:1d",
     ]) {
       assert.ok(text.includes(needle), `no panel reads ${needle}`);
     }
@@ -39,7 +49,7 @@ describe("the Sonic overview dashboard", () => {
   it("has only queries that parse as PromQL and read recorded, contract or documented series", () => {
     const contract = new Set<string>(Object.values(metricNames("sonic")));
     const recorded = new Set(
-      ruleCatalogue({ job: "sonic-generate-service", namespace: "ai-inference" })
+      ruleCatalogue({ job: "sonic-generate-service", namespace: "ai-inference", cost: COST })
         .flatMap((g) => g.rules)
         .filter((r) => !isAlert(r))
         .map((r) => (r as { record: string }).record),
@@ -54,6 +64,19 @@ describe("the Sonic overview dashboard", () => {
       }
       assert.match(q.expr, /namespace="ai-inference"/, `${q.panel} is not scoped to the service's namespace`);
     }
+  });
+
+  it("shows money only where the stack names a price, in its currency", () => {
+    const titles = (d: typeof overview) =>
+      ((d.panels ?? []) as any[]).filter((p) => p.type !== "row").map((p) => p.title as string);
+    const unpriced = overviewDashboard({ namespace: "ai-inference", hpaName: "sonic-generate-service" });
+    assert.ok(titles(unpriced).includes("Idle GPU-hours (1d)"));
+    assert.ok(!titles(unpriced).some((t) => /cost/i.test(t)));
+    const money = dataPanels.filter((p) => /cost/i.test(p.title));
+    assert.deepEqual(
+      money.map((p) => p.fieldConfig.defaults.unit),
+      ["currencyEUR", "currencyEUR"],
+    );
   });
 
   it("is valid for the Grafana schema version it declares: unique ids and refIds, a 24-column grid, a datasource on every query", () => {

@@ -133,6 +133,7 @@ describe("the monitoring path end to end (real app, Prometheus and Alertmanager 
       namespace: NAMESPACE,
       hpaName: SERVICE,
       rateWindow: sandbox.rateWindow,
+      cost: sandbox.stackConfig.cost,
     });
     const queries = (dashboard.panels as any[]).flatMap((p) =>
       (p.targets ?? []).map((t: any) => ({ panel: p.title, expr: t.expr })),

@@ -21,7 +21,11 @@ import { promtool, requirePromtool } from "./support/promtool";
 
 const SUITES = path.join(REPO_ROOT, "test", "rules");
 /** The catalogue the promtool suites are written against: Sonic with every default threshold. */
-const catalogue = ruleCatalogue({ job: "sonic-generate-service", namespace: "ai-inference" });
+const catalogue = ruleCatalogue({
+  job: "sonic-generate-service",
+  namespace: "ai-inference",
+  cost: { gpuHourly: 3.6, currency: "USD" },
+});
 const rules = catalogue.flatMap((g) => g.rules);
 const alerts = rules.filter(isAlert);
 const records = rules.filter((r): r is RecordingRule => !isAlert(r));

@@ -3,6 +3,7 @@ import { InputPropertyError, quote } from "../errors";
 import { alertPrefixOf, metricNames, METRIC_PREFIX_PATTERN } from "../metric-contract";
 import { autoscalingRules } from "./autoscaling";
 import { availabilityRules } from "./availability";
+import { costRules, GpuCost } from "./cost";
 import { desyncRules } from "./desync";
 import { errorRules } from "./errors";
 import { gpuRules } from "./gpu";
@@ -23,6 +24,7 @@ export { memoryGrowthRecord } from "./memory";
 export { decodeFailureRatioRecord } from "./inputs";
 export { requestQpsRecord } from "./autoscaling";
 export { jobBacklogRecord } from "./queue";
+export * from "./cost";
 export * from "./evidence";
 export { analystRules } from "./analyst";
 
@@ -41,6 +43,8 @@ export interface RuleCatalogueOptions {
   runbookBaseUrl?: string;
   /** Rate window of the per-pod QPS recording (>= 4x the scrape interval). @default "2m" */
   rateWindow?: string;
+  /** Price of one GPU-hour, to record the cost of a video-minute and of idle GPUs. @default none: GPU-hours only */
+  cost?: GpuCost;
 }
 
 /**
@@ -91,6 +95,7 @@ export function ruleCatalogue(options: RuleCatalogueOptions): RuleGroup[] {
       `must be between 0 and 1 exclusive, got ${quote(thresholds.sloTarget)}`,
     );
   }
+  if (options.cost) validateCost(options.cost);
   const rateWindow = options.rateWindow ?? "2m";
   parseDuration("rateWindow", rateWindow);
   const base = options.runbookBaseUrl ?? DEFAULT_RUNBOOK_BASE_URL;
@@ -102,6 +107,7 @@ export function ruleCatalogue(options: RuleCatalogueOptions): RuleGroup[] {
     namespace: options.namespace,
     hpaName: options.hpaName ?? options.job,
     thresholds,
+    cost: options.cost,
     runbookUrl: (alert) => `${base}#${alert.toLowerCase()}`,
   };
   return [
@@ -114,7 +120,21 @@ export function ruleCatalogue(options: RuleCatalogueOptions): RuleGroup[] {
     availabilityRules(c),
     autoscalingRules(c, rateWindow),
     queueRules(c),
+    costRules(c),
   ];
+}
+
+function validateCost(cost: GpuCost): void {
+  if (typeof cost.gpuHourly !== "number" || !Number.isFinite(cost.gpuHourly) || cost.gpuHourly <= 0)
+    throw new InputPropertyError(
+      "cost.gpuHourly",
+      `expected a positive price of one GPU-hour, got ${quote(cost.gpuHourly)}`,
+    );
+  if (cost.currency !== undefined && !/^[A-Z]{3}$/.test(cost.currency))
+    throw new InputPropertyError(
+      "cost.currency",
+      `expected an ISO 4217 code like USD or EUR, got ${quote(cost.currency)}`,
+    );
 }
 
 /** Every alert name in a catalogue, once each. */

@@ -49,6 +49,10 @@ export interface AlertThresholds {
   metricsAbsentFor: string;
   /** @default "15m" */
   autoscalerMaxedOutFor: string;
+  /** Share of slots busy below which allocated GPUs count as idle (`<Prefix>GpuIdle`). @default 0.2 */
+  gpuIdleRatio: number;
+  /** @default "1h" */
+  gpuIdleFor: string;
   /** Page-level burn-rate alerts wait this long before firing. @default "2m" */
   burnRatePageFor: string;
   /** Ticket-level burn-rate alerts wait this long before firing. @default "15m" */
@@ -79,6 +83,8 @@ export const DEFAULT_THRESHOLDS: AlertThresholds = {
   targetDownFor: "5m",
   metricsAbsentFor: "10m",
   autoscalerMaxedOutFor: "15m",
+  gpuIdleRatio: 0.2,
+  gpuIdleFor: "1h",
   burnRatePageFor: "2m",
   burnRateTicketFor: "15m",
 };

@@ -1,5 +1,6 @@
 import type { Severity } from "../alert-routing";
 import type { MetricNames } from "../metric-contract";
+import type { GpuCost } from "./cost";
 import type { AlertThresholds } from "./thresholds";
 
 /** A Prometheus alerting rule, exactly as it appears in a rule file and a PrometheusRule. */
@@ -39,6 +40,8 @@ export interface CatalogueContext {
   /** HorizontalPodAutoscaler name, for kube-state-metrics series. */
   hpaName: string;
   thresholds: AlertThresholds;
+  /** GPU price, when the stack names one: adds the money records. */
+  cost?: GpuCost;
   /** The runbook link of one alert. */
   runbookUrl(alert: string): string;
 }

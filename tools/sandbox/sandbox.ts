@@ -133,6 +133,7 @@ export class Sandbox {
       thresholds: { ...stackThresholds, ...this.options.thresholds },
       runbookBaseUrl,
       rateWindow: this.rateWindow,
+      cost: this.config.cost,
     });
   }
 
