@@ -37,6 +37,13 @@ const schema = z.object({
   SONIC_MAX_UPLOAD_BYTES: int(1024).default(25 * 1024 * 1024),
   /** Upload bytes this process reads at once (declared lengths); more is answered 429 before reading. */
   SONIC_UPLOAD_BYTES_IN_FLIGHT: int(1024).optional(),
+  /**
+   * Bytes per second an upload's body must arrive at, over each window of
+   * SONIC_UPLOAD_RATE_WINDOW_SECONDS; a slower one is cut with 408 `upload_too_slow` and frees its share
+   * of SONIC_UPLOAD_BYTES_IN_FLIGHT. 0 turns the check off (then only the request timeout cuts it).
+   */
+  SONIC_MIN_UPLOAD_BYTES_PER_SECOND: int(0, 1024 ** 3).default(16 * 1024),
+  SONIC_UPLOAD_RATE_WINDOW_SECONDS: num(0.5, 60).default(5),
   SONIC_MAX_AUDIO_SECONDS: num(1, 3600).default(120),
   SONIC_MAX_IMAGE_PIXELS: int(1).default(4096 * 4096),
   SONIC_MAX_IMAGE_SIDE: int(16).default(4096),

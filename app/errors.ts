@@ -5,6 +5,7 @@ export const ERROR_STATUS = {
   invalid_image: 422,
   not_found: 404,
   payload_too_large: 413,
+  upload_too_slow: 408,
   unsupported_media_type: 415,
   queue_full: 429,
   uploads_busy: 429,

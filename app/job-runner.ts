@@ -3,7 +3,7 @@ import { setMaxListeners } from "node:events";
 import IORedis from "ioredis";
 import type { FastifyBaseLogger } from "fastify";
 import { InferenceBackend, JobFailure } from "./backends/types";
-import { failureMessage, JobData, JobResult, JobStore, parseFailure } from "./job-store";
+import { failureMessage, JobData, JobOutcome, JobResult, JobStore, parseFailure } from "./job-store";
 import type { AppMetrics } from "./metrics";
 
 export interface JobRunnerOptions {
@@ -63,11 +63,18 @@ export class JobRunner {
       },
     );
     this.worker.on("error", (err) => options.log.warn({ err, event: "runner_error" }, "job runner error"));
-    // A job failed by the stalled check never ran to an end here: count it and free its inputs.
+    // A job failed by the stalled check never ran to an end here: count it and free its inputs, unless
+    // its outcome was recorded before the lock was lost (then that outcome stands and was counted).
     this.worker.on("failed", (job, err) => {
       if (!job || parseFailure(err.message).reason !== "worker_lost") return;
-      this.recordFailure(job, "worker_lost", err.message);
-      void options.store.dropInputs(job.id!).catch(() => undefined);
+      void options.store
+        .outcome(job.id!, this.connection)
+        .then(async (known) => {
+          if (known) return;
+          this.recordFailure(job, "worker_lost", err.message);
+          await options.store.dropInputs(job.id!);
+        })
+        .catch(() => undefined);
     });
   }
 
@@ -141,12 +148,19 @@ export class JobRunner {
     this.running++;
     metrics.setInProgress(this.running);
     try {
-      const inputs = await store.inputs(job.id!);
+      // A re-run of a job that already ended (its lock was lost after the outcome was recorded: Redis
+      // stalled, the network split, this event loop stalled) returns that outcome, never renders again.
+      const known = await store.outcome(job.id!, this.connection);
+      if (known) return this.replay(job, known);
+      const inputs = await store.inputs(job.id!, this.connection);
       if (!inputs) {
-        this.recordFailure(job, "input_expired", "the uploads expired before the job ran");
-        throw new UnrecoverableError(
-          failureMessage("input_expired", "the uploads expired before the job ran"),
-        );
+        const reason = "the uploads expired before the job ran";
+        return this.finish(job, {
+          status: "failed",
+          reason: "input_expired",
+          message: reason,
+          finishedOn: Date.now(),
+        });
       }
       const started = Date.now();
       let result;
@@ -180,31 +194,71 @@ export class JobRunner {
           );
           throw new WaitingError();
         }
-        this.recordFailure(job, failure.reason, failure.message);
-        await store.dropInputs(job.id!).catch(() => undefined);
-        throw new UnrecoverableError(failureMessage(failure.reason, failure.message));
+        return this.finish(job, {
+          status: "failed",
+          reason: failure.reason,
+          message: failure.message,
+          finishedOn: Date.now(),
+        });
       }
       const generationSeconds = (Date.now() - started) / 1000;
-      metrics.requestFinished("success", (Date.now() - job.timestamp) / 1000);
-      metrics.videoGenerated({
-        audioDecodeSeconds: result.audioDecodeSeconds,
-        videoRenderSeconds: result.videoRenderSeconds,
-        avOffsetSeconds: Math.abs(result.videoSeconds - job.data.audioSeconds),
-        videoSeconds: result.videoSeconds,
-      });
-      await Promise.all([
-        store.recordDuration(generationSeconds, job.data.audioSeconds),
-        store.dropInputs(job.id!),
-      ]).catch(() => undefined);
-      log.info(
-        { job: job.id, event: "job_succeeded", generation_seconds: generationSeconds },
-        "job succeeded",
+      await store.recordDuration(generationSeconds, job.data.audioSeconds).catch(() => undefined);
+      return this.finish(
+        job,
+        {
+          status: "succeeded",
+          result: { location: result.location, videoSeconds: result.videoSeconds },
+          finishedOn: Date.now(),
+        },
+        () => {
+          metrics.videoGenerated({
+            audioDecodeSeconds: result.audioDecodeSeconds,
+            videoRenderSeconds: result.videoRenderSeconds,
+            avOffsetSeconds: Math.abs(result.videoSeconds - job.data.audioSeconds),
+            videoSeconds: result.videoSeconds,
+          });
+          log.info(
+            { job: job.id, event: "job_succeeded", generation_seconds: generationSeconds },
+            "job succeeded",
+          );
+        },
       );
-      return { location: result.location, videoSeconds: result.videoSeconds };
     } finally {
       this.running--;
       metrics.setInProgress(this.running);
     }
+  }
+
+  /**
+   * Records the outcome durably (inputs are deleted in the same step), counts and logs it if it is the
+   * one that stands, and hands BullMQ the matching return or error. Whatever becomes of the lock after
+   * this, the job's outcome is known: a re-run replays it.
+   */
+  private async finish(
+    job: Job<JobData, JobResult>,
+    outcome: JobOutcome,
+    onSuccess: () => void = () => undefined,
+  ): Promise<JobResult> {
+    const stands = await this.options.store.recordOutcome(job.id!, outcome, this.connection);
+    const ours = JSON.stringify(stands) === JSON.stringify(outcome);
+    if (ours) {
+      if (outcome.status === "succeeded") {
+        this.options.metrics.requestFinished("success", (Date.now() - job.timestamp) / 1000);
+        onSuccess();
+      } else this.recordFailure(job, outcome.reason, outcome.message);
+    }
+    return this.replay(job, stands, !ours);
+  }
+
+  /** BullMQ's ending for a recorded outcome: its result, or an error that is never retried. */
+  private replay(job: Job<JobData, JobResult>, outcome: JobOutcome, logged = true): JobResult {
+    if (logged)
+      this.options.log.info(
+        { job: job.id, event: "job_outcome_replayed", status: outcome.status },
+        "job already ended: its recorded outcome stands",
+      );
+    if (outcome.status === "succeeded") return outcome.result;
+    throw new UnrecoverableError(failureMessage(outcome.reason, outcome.message));
   }
 
   private recordFailure(

@@ -2,6 +2,7 @@ import { Job, Queue } from "bullmq";
 import { randomUUID } from "node:crypto";
 import IORedis, { RedisOptions } from "ioredis";
 import { FAILURE_REASONS, FailureReason } from "./backends/types";
+import { RedisHealth } from "./redis-health";
 
 export type JobState = "queued" | "running" | "succeeded" | "failed";
 
@@ -30,6 +31,56 @@ export interface JobResult {
   location: string;
   videoSeconds: number;
 }
+
+/**
+ * How a job ended, recorded in the job's own hash before its inputs are deleted. It is the truth about
+ * the job: BullMQ's state can lag behind it (a `moveToFinished` refused after the lock was lost, a
+ * stalled check that failed or re-queued a job whose render had returned), and it travels and is
+ * trimmed with the job.
+ */
+export type JobOutcome =
+  | { status: "succeeded"; result: JobResult; finishedOn: number }
+  | { status: "failed"; reason: FailureReason; message: string; finishedOn: number };
+
+/** Field of the BullMQ job hash that holds the recorded outcome (BullMQ ignores fields it does not know). */
+const OUTCOME_FIELD = "sonicOutcome";
+
+/**
+ * Records an outcome once (the first one recorded wins, whichever run or pod it came from), then deletes
+ * the inputs, in one step; answers the outcome that stands. KEYS: job hash, inputs. ARGV: outcome JSON.
+ * A job hash that no longer exists (trimmed, removed) is not recreated.
+ */
+const RECORD_OUTCOME = `
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSETNX', KEYS[1], '${OUTCOME_FIELD}', ARGV[1]) end
+redis.call('DEL', KEYS[2])
+return redis.call('HGET', KEYS[1], '${OUTCOME_FIELD}') or ARGV[1]
+`;
+
+/**
+ * Admits one submission against the service-wide backlog limit, atomically across replicas: jobs
+ * queued + running + submissions admitted but not yet enqueued must stay below the limit. An admitted
+ * submission holds a reservation (a member of a sorted set scored by its expiry, in Redis' own clock)
+ * until its job is enqueued or it is refused; a replica that dies mid-upload leaves one that expires.
+ * KEYS: wait, prioritized, delayed, active, reservations. ARGV: limit, reservation id, lifetime (ms).
+ * Returns { admitted (1|0), queued, running, reserved } as counted before admitting.
+ */
+const RESERVE_BACKLOG = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
+local queued = redis.call('LLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3])
+local running = redis.call('LLEN', KEYS[4])
+local reserved = redis.call('ZCARD', KEYS[5])
+if queued + running + reserved >= tonumber(ARGV[1]) then return {0, queued, running, reserved} end
+redis.call('ZADD', KEYS[5], now + tonumber(ARGV[3]), ARGV[2])
+redis.call('PEXPIRE', KEYS[5], tonumber(ARGV[3]))
+return {1, queued, running, reserved}
+`;
+
+/** The answer of `reserveBacklog`: admitted with a reservation to release, or refused with the counts. */
+export type BacklogAdmission =
+  | { admitted: true; release(): Promise<void> }
+  | { admitted: false; queued: number; running: number; reserved: number };
 
 export interface JobInputs {
   audio: Buffer;
@@ -99,9 +150,12 @@ export function failFastRedis(url: string, password?: string): IORedis {
 export class JobStore {
   readonly queue: Queue<JobData, JobResult>;
   readonly redis: IORedis;
+  /** Whether Redis answers: while it does not, every call below fails at once (503). */
+  readonly health: RedisHealth;
 
   constructor(private readonly options: JobStoreOptions) {
     this.redis = failFastRedis(options.redisUrl, options.redisPassword);
+    this.health = new RedisHealth(this.redis);
     this.queue = new Queue<JobData, JobResult>(options.queueName, {
       connection: this.redis,
       defaultJobOptions: {
@@ -122,35 +176,104 @@ export class JobStore {
     return `sonic:${this.options.queueName}:seconds-per-audio-second`;
   }
 
-  async ping(): Promise<boolean> {
+  /**
+   * Why this pod cannot store a job now, or undefined when it can: Redis must answer and accept a
+   * write (a Redis at `maxmemory` with `noeviction`, a read-only replica after a failover or one whose
+   * AOF cannot be written answers PING but refuses every job).
+   */
+  async cannotStore(): Promise<string | undefined> {
     try {
-      return (await this.redis.ping()) === "PONG";
-    } catch {
-      return false;
+      await this.health.run(() => this.redis.set(this.probeKey, String(Date.now()), "PX", 60_000));
+      return undefined;
+    } catch (err) {
+      return /^(OOM|READONLY|MISCONF|NOREPLICAS)/.test((err as Error).message)
+        ? "job queue refuses writes"
+        : "job queue unreachable";
     }
+  }
+
+  private get probeKey(): string {
+    return `sonic:${this.options.queueName}:write-probe`;
   }
 
   /** Jobs queued (waiting for a slot) and running, across the whole service. */
   async backlog(): Promise<{ queued: number; running: number }> {
     try {
-      const c = await this.queue.getJobCounts("waiting", "prioritized", "delayed", "active");
+      const c = await this.health.run(() =>
+        this.queue.getJobCounts("waiting", "prioritized", "delayed", "active"),
+      );
       return { queued: c.waiting + c.prioritized + c.delayed, running: c.active };
     } catch (err) {
       throw new QueueUnavailableError(err);
     }
   }
 
-  /** Stores the uploads, then enqueues the job. Nothing is left behind when either step fails. */
-  async submit(data: JobData, inputs: JobInputs): Promise<JobView> {
+  private get reservationsKey(): string {
+    return `sonic:${this.options.queueName}:backlog-reservations`;
+  }
+
+  /**
+   * Admits a submission against `limit` (jobs queued + running + admitted uploads), atomically across
+   * every replica, holding a reservation for at most `holdSeconds`. Release it once the job is
+   * enqueued (`submit` takes it and does) or the submission is refused.
+   */
+  async reserveBacklog(limit: number, holdSeconds: number): Promise<BacklogAdmission> {
+    const id = randomUUID();
+    const k = this.queue.keys;
+    let answer: number[];
+    try {
+      answer = (await this.health.run(() =>
+        this.redis.eval(
+          RESERVE_BACKLOG,
+          5,
+          k.wait,
+          k.prioritized,
+          k.delayed,
+          k.active,
+          this.reservationsKey,
+          String(limit),
+          id,
+          String(Math.ceil(holdSeconds * 1000)),
+        ),
+      )) as number[];
+    } catch (err) {
+      throw new QueueUnavailableError(err);
+    }
+    const [admitted, queued, running, reserved] = answer.map(Number);
+    if (!admitted) return { admitted: false, queued, running, reserved };
+    let released = false;
+    return {
+      admitted: true,
+      // Once released, a reservation is gone for good; a failed release expires with its lifetime.
+      release: async () => {
+        if (released) return;
+        released = true;
+        await this.redis.zrem(this.reservationsKey, id).catch(() => undefined);
+      },
+    };
+  }
+
+  /**
+   * Stores the uploads, then enqueues the job, then releases the submission's backlog reservation (the
+   * job now counts itself). Nothing is left behind when either step fails.
+   */
+  async submit(
+    data: JobData,
+    inputs: JobInputs,
+    reservation?: { release(): Promise<void> },
+  ): Promise<JobView> {
     const id = randomUUID();
     const key = this.inputKey(id);
     try {
-      await this.redis
-        .multi()
-        .hset(key, "audio", inputs.audio, "image", inputs.image)
-        .expire(key, this.options.inputTtlSeconds)
-        .exec();
-      const job = await this.queue.add("generate", data, { jobId: id });
+      const job = await this.health.run(async () => {
+        await this.redis
+          .multi()
+          .hset(key, "audio", inputs.audio, "image", inputs.image)
+          .expire(key, this.options.inputTtlSeconds)
+          .exec();
+        return this.queue.add("generate", data, { jobId: id });
+      });
+      await reservation?.release();
       return view(job, "queued");
     } catch (err) {
       await this.redis.del(key).catch(() => undefined);
@@ -161,29 +284,57 @@ export class JobStore {
   async get(id: string): Promise<JobView | undefined> {
     let job: Job<JobData, JobResult> | undefined;
     let state: string;
+    let outcome: JobOutcome | undefined;
     try {
       // State first: a job read before its state could look finished without its result yet.
-      state = await this.queue.getJobState(id);
+      state = await this.health.run(() => this.queue.getJobState(id));
       if (state === "unknown") return undefined;
-      job = await Job.fromId<JobData, JobResult>(this.queue, id);
+      job = await this.health.run(() => Job.fromId<JobData, JobResult>(this.queue, id));
       if (!job) return undefined;
+      outcome = await this.health.run(() => this.outcome(id));
     } catch (err) {
       throw new QueueUnavailableError(err);
     }
     const status: JobState =
-      state === "completed"
+      outcome?.status ??
+      (state === "completed"
         ? "succeeded"
         : state === "failed"
           ? "failed"
           : state === "active"
             ? "running"
-            : "queued";
-    return view(job, status);
+            : "queued");
+    return view(job, status, outcome);
   }
 
-  async inputs(id: string): Promise<JobInputs | undefined> {
-    const [audio, image] = await this.redis.hmgetBuffer(this.inputKey(id), "audio", "image");
+  /**
+   * The uploads of a job. `redis` is the connection to use: the runner passes its own, which waits out a
+   * stall instead of failing the job after the API's short command timeout.
+   */
+  async inputs(id: string, redis: IORedis = this.redis): Promise<JobInputs | undefined> {
+    const [audio, image] = await redis.hmgetBuffer(this.inputKey(id), "audio", "image");
     return audio && image ? { audio, image } : undefined;
+  }
+
+  /** The recorded outcome of a job, if it has one. */
+  async outcome(id: string, redis: IORedis = this.redis): Promise<JobOutcome | undefined> {
+    return parseOutcome(await redis.hget(this.queue.toKey(id), OUTCOME_FIELD));
+  }
+
+  /**
+   * Records how a job ended and only then deletes its inputs (one atomic step), so a re-run after a lost
+   * lock finds the outcome instead of missing inputs. Returns the outcome that stands: an earlier one
+   * recorded by another run of the same job wins over `outcome`.
+   */
+  async recordOutcome(id: string, outcome: JobOutcome, redis: IORedis = this.redis): Promise<JobOutcome> {
+    const stored = (await redis.eval(
+      RECORD_OUTCOME,
+      2,
+      this.queue.toKey(id),
+      this.inputKey(id),
+      JSON.stringify(outcome),
+    )) as string;
+    return parseOutcome(stored) ?? outcome;
   }
 
   async dropInputs(id: string): Promise<void> {
@@ -205,10 +356,9 @@ export class JobStore {
    * the recent seconds per audio second. `fallbackSeconds` when nothing runs or nothing is known yet.
    */
   async secondsUntilSlotFrees(fallbackSeconds = 30): Promise<number> {
-    const [recent, active] = await Promise.all([
-      this.redis.lrange(this.durationsKey, 0, -1),
-      this.queue.getActive(0, 99),
-    ]);
+    const [recent, active] = await this.health.run(() =>
+      Promise.all([this.redis.lrange(this.durationsKey, 0, -1), this.queue.getActive(0, 99)]),
+    );
     const rates = recent.map(Number).filter(Number.isFinite);
     if (rates.length === 0 || active.length === 0) return fallbackSeconds;
     const rate = rates.reduce((a, b) => a + b, 0) / rates.length;
@@ -220,6 +370,7 @@ export class JobStore {
   }
 
   async close(): Promise<void> {
+    this.health.close();
     await this.queue.close().catch(() => undefined);
     this.redis.disconnect();
   }
@@ -229,11 +380,28 @@ function iso(ms?: number): string | undefined {
   return ms ? new Date(ms).toISOString() : undefined;
 }
 
-function view(job: Job<JobData, JobResult>, status: JobState): JobView {
+function parseOutcome(text: string | null | undefined): JobOutcome | undefined {
+  if (!text) return undefined;
+  try {
+    const outcome = JSON.parse(text) as JobOutcome;
+    return outcome.status === "succeeded" || outcome.status === "failed" ? outcome : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function view(job: Job<JobData, JobResult>, status: JobState, outcome?: JobOutcome): JobView {
   // A job recovered from a dead pod or handed back at shutdown keeps its old processedOn: show the
   // start only while it runs or once it finished.
   const startedAt = status === "queued" ? undefined : job.processedOn;
-  const finishedAt = status === "succeeded" || status === "failed" ? job.finishedOn : undefined;
+  const finishedAt =
+    outcome?.finishedOn ?? (status === "succeeded" || status === "failed" ? job.finishedOn : undefined);
+  // The recorded outcome is the truth; BullMQ's own fields are the fallback for jobs without one.
+  const result = outcome?.status === "succeeded" ? outcome.result : job.returnvalue;
+  const failure =
+    outcome?.status === "failed"
+      ? { reason: outcome.reason, message: outcome.message }
+      : parseFailure(job.failedReason);
   const seconds = (from?: number, to?: number) => (from && to ? (to - from) / 1000 : undefined);
   return {
     id: job.id!,
@@ -247,9 +415,9 @@ function view(job: Job<JobData, JobResult>, status: JobState): JobView {
       generation_seconds: seconds(startedAt, finishedAt),
       total_seconds: seconds(job.timestamp, finishedAt),
     },
-    ...(status === "succeeded" && job.returnvalue
-      ? { result: { location: job.returnvalue.location, video_seconds: job.returnvalue.videoSeconds } }
+    ...(status === "succeeded" && result
+      ? { result: { location: result.location, video_seconds: result.videoSeconds } }
       : {}),
-    ...(status === "failed" ? { failure: parseFailure(job.failedReason) } : {}),
+    ...(status === "failed" ? { failure } : {}),
   };
 }

@@ -1,6 +1,6 @@
 import multipart from "@fastify/multipart";
-import Fastify, { FastifyError, FastifyInstance, FastifyRequest, LogController } from "fastify";
-import { createServer } from "node:http";
+import Fastify, { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, LogController } from "fastify";
+import { createServer, IncomingMessage } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import { decodeAudio, AudioDecodeError } from "./audio";
 import { HttpBackend } from "./backends/http";
@@ -12,6 +12,7 @@ import { checkImage, ImageCheckError } from "./image";
 import { JobRunner } from "./job-runner";
 import { JobStore, QueueUnavailableError } from "./job-store";
 import { AppMetrics, createMetrics } from "./metrics";
+import { UploadBudget, watchReceiveRate } from "./upload-budget";
 
 export interface SonicService {
   app: FastifyInstance;
@@ -24,6 +25,13 @@ export interface SonicService {
    * and running jobs end within the grace, hands the rest back to the queue, then closes every connection.
    */
   shutdown(): Promise<{ returned: number }>;
+}
+
+/** What an admitted submission holds until its response is over. */
+interface Admission {
+  release(): Promise<void>;
+  /** Its place in the service-wide backlog, handed to the store with the job. */
+  backlog?: { release(): Promise<void> };
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -72,6 +80,8 @@ export async function buildService(
   backend: InferenceBackend = createBackend(config),
 ): Promise<SonicService> {
   const metrics = createMetrics(config.SONIC_METRICS, config.SONIC_VERSION);
+  /** Requests that sent `Expect: 100-continue` and have not been told to send their body yet. */
+  const awaitingContinue = new WeakSet<IncomingMessage>();
   const app = Fastify({
     logger: { level: config.SONIC_LOG_LEVEL },
     // Jobs are logged as events of their own; per-request lines for probes and scrapes are noise.
@@ -81,14 +91,22 @@ export async function buildService(
     forceCloseConnections: true,
     // Node checks request timeouts every connectionsCheckingInterval (30 s by default): check often
     // enough that the timeout means what it says.
-    serverFactory: (handler) =>
-      createServer(
+    serverFactory: (handler) => {
+      const server = createServer(
         {
           requestTimeout: config.SONIC_REQUEST_TIMEOUT_SECONDS * 1000,
           connectionsCheckingInterval: Math.min(30_000, (config.SONIC_REQUEST_TIMEOUT_SECONDS * 1000) / 4),
         },
         handler,
-      ),
+      );
+      // Without this listener Node answers `100 Continue` by itself before any route runs: a client
+      // would be told to send a body that is then refused. The submission decides first (below).
+      server.on("checkContinue", (req, res) => {
+        awaitingContinue.add(req);
+        handler(req, res);
+      });
+      return server;
+    },
   });
   const slots = slotsOf(config);
   const store = new JobStore({
@@ -113,8 +131,11 @@ export async function buildService(
   });
   metrics.setSlots(slots);
   const maxBody = config.SONIC_MAX_UPLOAD_BYTES * 2 + 64 * 1024;
-  const uploadBudget = config.SONIC_UPLOAD_BYTES_IN_FLIGHT ?? maxBody * 4;
-  let uploadBytesInFlight = 0;
+  const uploads = new UploadBudget(config.SONIC_UPLOAD_BYTES_IN_FLIGHT ?? maxBody * 4);
+  // A backlog reservation outlives no request: the request timeout cuts every upload before it lapses.
+  const holdSeconds = config.SONIC_REQUEST_TIMEOUT_SECONDS + 30;
+  /** Admissions of the submissions being read, released when their response ends. */
+  const admissions = new WeakMap<FastifyRequest, Admission>();
   let submissionsInFlight = 0;
   let draining = false;
 
@@ -144,8 +165,10 @@ export async function buildService(
       metrics.requestFinished(status, reply.elapsedTime / 1000);
       // The rest of a refused large or endless body is not read: close the connection instead of
       // draining it. A small one is drained, so the client reads the answer on a kept-alive connection.
+      // A client still waiting for `100 Continue` may send its body anyway: never read it as a request.
       const length = Number(request.headers["content-length"]);
-      if (!request.raw.readableEnded && !(length <= SMALL_BODY_BYTES)) reply.header("connection", "close");
+      if (awaitingContinue.has(request.raw) || (!request.raw.readableEnded && !(length <= SMALL_BODY_BYTES)))
+        reply.header("connection", "close");
     }
     return reply.code(api.statusCode).headers(api.headers).send(api.toJSON());
   });
@@ -155,18 +178,21 @@ export async function buildService(
       .send(new ApiError("not_found", `no route ${request.method} ${request.url.split("?")[0]}`).toJSON()),
   );
 
-  app.post(SUBMIT_URL, async (request, reply) => {
+  // Any other request that expects `100 Continue` gets it as Node would have sent it.
+  app.addHook("onRequest", async (request, reply) => {
+    if (!isSubmit(request) && awaitingContinue.delete(request.raw)) reply.raw.writeContinue();
+  });
+
+  /**
+   * Everything that refuses a submission is decided here, before a byte of the body is read and before
+   * `100 Continue`, and the most binding reason wins: what the client must change (415, 413), then the
+   * service-wide backlog (429 `queue_full` with the time until a slot frees), then this replica's
+   * drain (503) and its upload budget (429 `uploads_busy`, 1 s).
+   */
+  const admit = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     metrics.submissionReceived();
-    if (draining)
-      throw new ApiError(
-        "shutting_down",
-        "the service is shutting down; retry on another replica",
-        undefined,
-        {
-          "retry-after": "5",
-        },
-      );
-    if (!request.isMultipart()) {
+    // The multipart plugin marks a request multipart only when its body parser runs, after this hook.
+    if (!/^multipart\/form-data\s*(;|$)/i.test(request.headers["content-type"] ?? "")) {
       throw new ApiError(
         "unsupported_media_type",
         `send multipart/form-data with the fields 'audio' and 'image', not ${request.headers["content-type"] ?? "no content type"}`,
@@ -179,10 +205,39 @@ export async function buildService(
         `the upload is ${declared} bytes; the limit is ${config.SONIC_MAX_UPLOAD_BYTES} per file`,
       );
     }
-    // Everything that refuses a submission is decided before a byte of the body is read. The upload
-    // budget is reserved at once (before any await), so concurrent submissions cannot all slip past it.
-    const reserved = Number.isFinite(declared) && declared > 0 ? declared : maxBody;
-    if (uploadBytesInFlight + reserved > uploadBudget)
+    submissionsInFlight++;
+    const admission: Admission = { release: async () => undefined };
+    admissions.set(request, admission);
+    // Released once the response is over, whatever ended it (answer, refusal, cut connection).
+    reply.raw.once("close", () => {
+      submissionsInFlight--;
+      void admission.release();
+    });
+    const backlog = await store.reserveBacklog(config.SONIC_BACKLOG_LIMIT, holdSeconds);
+    if (!backlog.admitted) {
+      const seconds = await store.secondsUntilSlotFrees().catch(() => 30);
+      const uploading = backlog.reserved > 0 ? `; ${backlog.reserved} more are being uploaded` : "";
+      throw new ApiError(
+        "queue_full",
+        `the service has ${backlog.queued} jobs queued and ${backlog.running} running (limit ${config.SONIC_BACKLOG_LIMIT})${uploading}; retry later`,
+        undefined,
+        { "retry-after": String(seconds) },
+      );
+    }
+    admission.release = backlog.release;
+    admission.backlog = backlog;
+    if (draining) {
+      throw new ApiError(
+        "shutting_down",
+        "the service is shutting down; retry on another replica",
+        undefined,
+        {
+          "retry-after": "5",
+        },
+      );
+    }
+    const releaseUpload = uploads.tryReserve(Number.isFinite(declared) && declared > 0 ? declared : maxBody);
+    if (!releaseUpload) {
       throw new ApiError(
         "uploads_busy",
         "too many uploads in progress on this replica; retry shortly",
@@ -191,50 +246,68 @@ export async function buildService(
           "retry-after": "1",
         },
       );
-    uploadBytesInFlight += reserved;
-    submissionsInFlight++;
-    try {
-      const backlog = await store.backlog();
-      if (backlog.queued + backlog.running >= config.SONIC_BACKLOG_LIMIT) {
-        const seconds = await store.secondsUntilSlotFrees().catch(() => 30);
-        throw new ApiError(
-          "queue_full",
-          `the service has ${backlog.queued} jobs queued and ${backlog.running} running (limit ${config.SONIC_BACKLOG_LIMIT}); retry later`,
-          undefined,
-          { "retry-after": String(seconds) },
-        );
-      }
-      const uploads = await readUploads(request);
-      let audioSeconds: number;
-      try {
-        audioSeconds = decodeAudio(uploads.audio, config.SONIC_MAX_AUDIO_SECONDS).durationSeconds;
-      } catch (err) {
-        if (!(err instanceof AudioDecodeError)) throw err;
-        metrics.decodeFailure(err.reason);
-        throw new ApiError("invalid_audio", `${err.message} (reason: ${err.reason})`, "audio");
-      }
-      let imageType: "png" | "jpg";
-      try {
-        imageType = checkImage(uploads.image, {
-          maxSide: config.SONIC_MAX_IMAGE_SIDE,
-          maxPixels: config.SONIC_MAX_IMAGE_PIXELS,
-        }).type;
-      } catch (err) {
-        if (!(err instanceof ImageCheckError)) throw err;
-        throw new ApiError("invalid_image", err.message, "image");
-      }
-      // An upload that finishes while this replica drains is still stored: the queue is shared, so
-      // another replica runs it, and drain waits for this write before it closes the store.
-      const job = await store.submit({ audioSeconds, imageType }, uploads);
-      request.log.info({ job: job.id, event: "job_accepted", audio_seconds: audioSeconds }, "job accepted");
-      return reply
-        .code(202)
-        .header("location", `${SUBMIT_URL}/${job.id}`)
-        .send({ ...job, status_url: `${SUBMIT_URL}/${job.id}` });
-    } finally {
-      uploadBytesInFlight -= reserved;
-      submissionsInFlight--;
     }
+    admission.release = async () => {
+      releaseUpload();
+      await backlog.release();
+    };
+    if (awaitingContinue.delete(request.raw)) reply.raw.writeContinue();
+  };
+
+  app.post(SUBMIT_URL, { onRequest: admit }, async (request, reply) => {
+    const admission = admissions.get(request)!;
+    // The body must keep arriving: a client below the minimum rate is cut and frees its reservation.
+    let stopWatching = () => undefined as void;
+    const tooSlow = new Promise<never>((_, reject) => {
+      stopWatching = watchReceiveRate(
+        request.raw,
+        {
+          minBytesPerSecond: config.SONIC_MIN_UPLOAD_BYTES_PER_SECOND,
+          windowSeconds: config.SONIC_UPLOAD_RATE_WINDOW_SECONDS,
+        },
+        (received, seconds) =>
+          reject(
+            new ApiError(
+              "upload_too_slow",
+              `the upload arrived at ${Math.floor(received / seconds)} bytes/s; the minimum is ${config.SONIC_MIN_UPLOAD_BYTES_PER_SECOND}`,
+            ),
+          ),
+      );
+    });
+    const reading = readUploads(request);
+    reading.catch(() => undefined); // a cut upload's parser fails after the answer: nothing to report
+    let files: { audio: Buffer; image: Buffer };
+    try {
+      files = await Promise.race([reading, tooSlow]);
+    } finally {
+      stopWatching();
+    }
+    let audioSeconds: number;
+    try {
+      audioSeconds = decodeAudio(files.audio, config.SONIC_MAX_AUDIO_SECONDS).durationSeconds;
+    } catch (err) {
+      if (!(err instanceof AudioDecodeError)) throw err;
+      metrics.decodeFailure(err.reason);
+      throw new ApiError("invalid_audio", `${err.message} (reason: ${err.reason})`, "audio");
+    }
+    let imageType: "png" | "jpg";
+    try {
+      imageType = checkImage(files.image, {
+        maxSide: config.SONIC_MAX_IMAGE_SIDE,
+        maxPixels: config.SONIC_MAX_IMAGE_PIXELS,
+      }).type;
+    } catch (err) {
+      if (!(err instanceof ImageCheckError)) throw err;
+      throw new ApiError("invalid_image", err.message, "image");
+    }
+    // An upload that finishes while this replica drains is still stored: the queue is shared, so
+    // another replica runs it, and drain waits for this write before it closes the store.
+    const job = await store.submit({ audioSeconds, imageType }, files, admission.backlog);
+    request.log.info({ job: job.id, event: "job_accepted", audio_seconds: audioSeconds }, "job accepted");
+    return reply
+      .code(202)
+      .header("location", `${SUBMIT_URL}/${job.id}`)
+      .send({ ...job, status_url: `${SUBMIT_URL}/${job.id}` });
   });
 
   app.get<{ Params: { id: string } }>(`${SUBMIT_URL}/:id`, async (request) => {
@@ -253,13 +326,13 @@ export async function buildService(
 
   app.get("/healthz", async () => ({ status: "ok" }));
 
-  // Ready means "can accept and store jobs". A full backlog is a 429, never unreadiness: the pod must
-  // stay in the Service so its jobs can be polled and clients get the 429 with its Retry-After.
+  // Ready means "can accept and store jobs": not draining, and Redis answers and takes a write (at
+  // maxmemory with noeviction it answers PING and refuses every job). A full backlog is a 429, never
+  // unreadiness: the pod must stay in the Service so its jobs can be polled and clients get the 429
+  // with its Retry-After. While Redis is known to be down this answers at once.
   app.get("/readyz", async (_request, reply) => {
-    const reasons = [
-      ...(draining ? ["shutting down"] : []),
-      ...((await store.ping()) ? [] : ["job queue unreachable"]),
-    ];
+    const cannotStore = await store.cannotStore();
+    const reasons = [...(draining ? ["shutting down"] : []), ...(cannotStore ? [cannotStore] : [])];
     return reply.code(reasons.length === 0 ? 200 : 503).send({ ready: reasons.length === 0, reasons });
   });
 

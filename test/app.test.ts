@@ -8,7 +8,7 @@ import { ConfigError, loadAppConfig } from "../app/config";
 import { parseNvidiaSmiCsv } from "../app/gpu";
 import { DECODE_FAILURE_REASONS, metricNames, REQUEST_STATUSES } from "../components";
 import { parseExposition, seriesCount } from "../tools/exposition";
-import { form, jpeg, png, wav } from "../tools/media";
+import { form, jpeg, multipartBody, png, wav } from "../tools/media";
 import { promtool, requirePromtool } from "./support/promtool";
 import { RedisServer, sharedRedis } from "./support/redis";
 import { RunningService, setFaults, startService, waitForJob } from "./support/service";
@@ -351,6 +351,178 @@ describe("backpressure", function () {
     });
     assert.equal(answer.status, 429, answer.body);
     assert.equal(JSON.parse(answer.body).error.code, "queue_full");
+  });
+});
+
+/**
+ * Sends the headers of a multipart upload with `Expect: 100-continue` and its body only once the server
+ * answers `100 Continue`; resolves with what came back and whether the body was sent.
+ */
+function expectContinue(url: string, parts: Record<string, { data: Buffer; type: string }>) {
+  const u = new URL(url);
+  const boundary = "continue-boundary";
+  const raw = multipartBody(
+    boundary,
+    Object.entries(parts).map(([name, p]) => ({ name, ...p })),
+  );
+  return new Promise<{ continued: boolean; status: number; body: any }>((resolve, reject) => {
+    let continued = false;
+    const req = httpRequest({
+      host: u.hostname,
+      port: u.port,
+      path: "/v1/videos",
+      method: "POST",
+      headers: {
+        "content-type": `multipart/form-data; boundary=${boundary}`,
+        "content-length": String(raw.length),
+        expect: "100-continue",
+      },
+    });
+    req.on("continue", () => {
+      continued = true;
+      req.end(raw);
+    });
+    req.on("response", (res) => {
+      let text = "";
+      res.on("data", (d) => (text += d));
+      res.on("end", () => resolve({ continued, status: res.statusCode!, body: JSON.parse(text) }));
+    });
+    req.on("error", reject);
+    req.flushHeaders();
+  });
+}
+
+/** Submits until the answer is not 429 `uploads_busy`, waiting its Retry-After; gives up at `deadline`. */
+async function submitPolitely(url: string, deadline: number) {
+  for (;;) {
+    const res = await submit(url, { audio: AUDIO, image: IMAGE });
+    if (res.status !== 429 || res.body.error.code !== "uploads_busy" || Date.now() > deadline) return res;
+    await new Promise((r) => setTimeout(r, Number(res.headers.get("retry-after")) * 1000));
+  }
+}
+
+/** A chunked multipart upload that trickles one byte every `everyMs`; resolves with the raw answer. */
+function trickle(url: string, everyMs: number) {
+  const u = new URL(url);
+  return new Promise<string>((resolve) => {
+    let answer = "";
+    let timer: NodeJS.Timeout | undefined;
+    const socket = connect(Number(u.port), u.hostname, () => {
+      socket.write(
+        "POST /v1/videos HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=x\r\nTransfer-Encoding: chunked\r\n\r\n",
+      );
+      timer = setInterval(() => socket.writable && socket.write("1\r\n-\r\n"), everyMs);
+    });
+    socket.on("data", (d) => (answer += d));
+    socket.on("error", () => undefined);
+    socket.on("close", () => {
+      clearInterval(timer);
+      resolve(answer);
+    });
+    setTimeout(() => socket.destroy(), 20_000);
+  });
+}
+
+describe("admission of submissions", function () {
+  this.timeout(60_000);
+
+  it("answers Expect: 100-continue with the refusal itself, never 100 Continue, and continues an admitted upload", async () => {
+    const svc = await startService(redis, { ...FAST, SONIC_BACKLOG_LIMIT: "1" });
+    try {
+      const admitted = await expectContinue(svc.url, { audio: AUDIO, image: IMAGE });
+      assert.deepEqual([admitted.continued, admitted.status], [true, 202], JSON.stringify(admitted.body));
+      await waitForJob(svc.url, admitted.body.id);
+      await setFaults(svc.modelServerUrl, { unready: true });
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal((await submit(svc.url, { audio: AUDIO, image: IMAGE })).status, 202);
+      const refused = await Promise.all(
+        Array.from({ length: 4 }, () => expectContinue(svc.url, { audio: AUDIO, image: IMAGE })),
+      );
+      assert.deepEqual(
+        refused.map((r) => [r.continued, r.status, r.body.error.code]),
+        Array.from({ length: 4 }, () => [false, 429, "queue_full"]),
+      );
+    } finally {
+      await svc.close();
+    }
+  });
+
+  it("admits exactly the backlog limit of 40 concurrent submissions across two replicas", async () => {
+    const queue = `test-${crypto.randomUUID().slice(0, 8)}`;
+    const env = { ...FAST, SONIC_QUEUE_NAME: queue, SONIC_BACKLOG_LIMIT: "5" };
+    const replicas = [await startService(redis, env), await startService(redis, env)];
+    try {
+      await Promise.all(replicas.map((r) => setFaults(r.modelServerUrl, { unready: true })));
+      await new Promise((r) => setTimeout(r, 300));
+      const answers = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => submit(replicas[i % 2].url, { audio: AUDIO, image: IMAGE })),
+      );
+      const accepted = answers.filter((a) => a.status === 202).length;
+      assert.equal(accepted, 5, `${accepted} of 40 accepted with a backlog limit of 5`);
+      assert.deepEqual(
+        [...new Set(answers.filter((a) => a.status !== 202).map((a) => `${a.status} ${a.body.error.code}`))],
+        ["429 queue_full"],
+      );
+    } finally {
+      for (const r of replicas) await r.close();
+    }
+  });
+
+  it("refuses concurrent submissions to a full backlog with queue_full and its estimate, not uploads_busy", async () => {
+    const svc = await startService(redis, {
+      SONIC_SIM_RTF: "1.5",
+      SONIC_BACKLOG_LIMIT: "2",
+      // Room for one of these uploads at a time.
+      SONIC_UPLOAD_BYTES_IN_FLIGHT: String(60 * 1024),
+    });
+    try {
+      await waitForJob(svc.url, (await submit(svc.url, { audio: AUDIO, image: IMAGE })).body.id);
+      assert.equal((await submit(svc.url, { audio: AUDIO, image: IMAGE })).status, 202);
+      assert.equal((await submit(svc.url, { audio: AUDIO, image: IMAGE })).status, 202);
+      const refused = await Promise.all(
+        Array.from({ length: 10 }, () => submit(svc.url, { audio: AUDIO, image: IMAGE })),
+      );
+      assert.deepEqual(
+        refused.map((r) => `${r.status} ${r.body.error?.code}`),
+        Array.from({ length: 10 }, () => "429 queue_full"),
+      );
+      for (const r of refused) {
+        const seconds = Number(r.headers.get("retry-after"));
+        assert.ok(
+          seconds >= 1 && seconds <= 3,
+          `Retry-After ${seconds}: the time until the running job ends`,
+        );
+      }
+    } finally {
+      await svc.close();
+    }
+  });
+
+  it("cuts uploads slower than the minimum rate, so four trickles cannot keep eight normal submissions out", async () => {
+    const svc = await startService(redis, {
+      ...FAST,
+      SONIC_BACKLOG_LIMIT: "100",
+      SONIC_MAX_UPLOAD_BYTES: String(SMALL_UPLOAD_LIMIT),
+      SONIC_UPLOAD_RATE_WINDOW_SECONDS: "1",
+    });
+    try {
+      // Four chunked uploads at 50 B/s: each reserves a whole maximum body, the budget's four.
+      const trickles = Array.from({ length: 4 }, () => trickle(svc.url, 20));
+      await new Promise((r) => setTimeout(r, 300));
+      const started = Date.now();
+      const answers = await Promise.all(
+        Array.from({ length: 8 }, () => submitPolitely(svc.url, started + 6_000)),
+      );
+      assert.deepEqual(
+        answers.map((a) => a.status),
+        Array.from({ length: 8 }, () => 202),
+        `within 6 s: ${answers.map((a) => a.body.error?.code ?? a.status).join(", ")}`,
+      );
+      for (const answer of await Promise.all(trickles))
+        assert.match(answer, /^HTTP\/1\.1 408 [^]*"code":"upload_too_slow"/);
+    } finally {
+      await svc.close();
+    }
   });
 });
 

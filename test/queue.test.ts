@@ -1,4 +1,5 @@
 import * as assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { request as httpRequest } from "node:http";
 import { form, multipartBody, png, wav } from "../tools/media";
 import { freePort } from "../tools/sandbox/ports";
@@ -27,10 +28,11 @@ async function startPods(
   redis: RedisServer,
   apiEnv: Record<string, string>,
   modelServerEnv: Record<string, string>,
+  names = ["a", "b"],
 ) {
   const queue = `q-${Math.random().toString(36).slice(2, 8)}`;
   const pods: Pod[] = [];
-  for (const name of ["a", "b"]) {
+  for (const name of names) {
     pods.push(
       new Pod({
         name,
@@ -237,6 +239,100 @@ describe("stalled-job recovery is bounded", function () {
       async () => /} 1$/.test((await metric(b, /^sonic_job_failures_total\{reason="worker_lost"\}/)) ?? ""),
       "the failure to be counted",
     );
+  });
+});
+
+describe("a Redis that stalls (SIGSTOP) or refuses writes, with real processes", function () {
+  this.timeout(60_000);
+  const redis = new RedisServer();
+  let pod: Pod;
+  before(async () => {
+    await redis.start();
+    // Lock 2 s (renewed every 1 s), stalled check every 1 s: a stall of 3 s always outlives the lock.
+    // 1 s of audio renders in 2 s.
+    [pod] = await startPods(redis, {}, { SONIC_SIM_RTF: "2" }, ["stall"]);
+  });
+  after(async () => {
+    pod?.kill();
+    await redis.stop();
+  });
+
+  it("reports a job whose render returned during a stall longer than its lock as succeeded, rendered once", async () => {
+    const res = await submit(pod.url);
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    await until(async () => (await stats(pod)).running === 1, "the job to render");
+    const before = (await stats(pod)).generated;
+    await redis.stall(3_000); // the render returns inside the stall; the lock lapses before Redis answers
+    const job = await waitForJob(pod.url, res.body.id, 30_000);
+    assert.equal(job.status, "succeeded", JSON.stringify(job.failure));
+    assert.equal(job.result.location, `simulated://videos/${job.id}.mp4`);
+    assert.equal((await stats(pod)).generated - before, 1, "rendered exactly once");
+    // BullMQ refused to finish the job (lock lost) and ran it again: the re-run found the recorded outcome.
+    await until(
+      () => pod.logs.includes('"event":"job_outcome_replayed"'),
+      "the re-run to replay the outcome",
+    );
+    const left = execFileSync("redis-cli", ["-p", String(redis.port), "--scan", "--pattern", "sonic:*"], {
+      encoding: "utf8",
+    });
+    assert.doesNotMatch(left, /:inputs:/, "the inputs are deleted once the outcome is recorded");
+  });
+
+  it("answers 503 fast during a stall once the store is known to be down, and serves again when it answers", async () => {
+    const done = await submit(pod.url);
+    await waitForJob(pod.url, done.body.id, 20_000);
+    const stalled = redis.stall(5_000);
+    const timed = async (what: () => Promise<Response>) => {
+      const started = Date.now();
+      const res = await what();
+      return { status: res.status, body: await res.text(), ms: Date.now() - started };
+    };
+    const submitting = () => fetch(`${pod.url}/v1/videos`, { method: "POST", body: form(INPUT) });
+    // The first request may wait out one command timeout (2 s): that is how the stall becomes known.
+    const first = await timed(submitting);
+    assert.equal(first.status, 503, first.body);
+    // Then requests at once, as traffic arrives: each must fail fast, not wait out a timeout of its own.
+    const later = await Promise.all(
+      Array.from({ length: 3 }, () => [
+        timed(submitting),
+        timed(() => fetch(`${pod.url}/v1/videos/${done.body.id}`)),
+        timed(() => fetch(`${pod.url}/readyz`)),
+      ]).flat(),
+    );
+    await stalled;
+    const slowest = Math.max(...later.map((r) => r.ms));
+    assert.ok(
+      slowest < 1000,
+      `answers took ${later.map((r) => r.ms).join(", ")} ms: not all well under the 2 s command timeout`,
+    );
+    assert.deepEqual(
+      later.map((r) => [r.status, JSON.parse(r.body).error?.code ?? "unready"]),
+      Array.from({ length: 3 }, () => [
+        [503, "queue_unavailable"],
+        [503, "queue_unavailable"],
+        [503, "unready"],
+      ]).flat(),
+    );
+    await until(async () => (await fetch(`${pod.url}/readyz`)).ok, "ready again", 10_000);
+    assert.equal((await submit(pod.url)).status, 202);
+  });
+
+  it("turns unready while Redis refuses writes (maxmemory with noeviction), and ready again once it takes them", async () => {
+    const cli = (...args: string[]) => execFileSync("redis-cli", ["-p", String(redis.port), ...args]);
+    assert.equal((await fetch(`${pod.url}/readyz`)).status, 200);
+    cli("config", "set", "maxmemory-policy", "noeviction");
+    cli("config", "set", "maxmemory", "1");
+    try {
+      const refused = await submit(pod.url);
+      assert.deepEqual([refused.status, refused.body.error.code], [503, "queue_unavailable"]);
+      await until(async () => (await fetch(`${pod.url}/readyz`)).status === 503, "unready", 5_000);
+      const ready = (await (await fetch(`${pod.url}/readyz`)).json()) as any;
+      assert.deepEqual(ready.reasons, ["job queue refuses writes"]);
+    } finally {
+      cli("config", "set", "maxmemory", "0");
+    }
+    await until(async () => (await fetch(`${pod.url}/readyz`)).ok, "ready again", 5_000);
+    assert.equal((await submit(pod.url)).status, 202);
   });
 });
 

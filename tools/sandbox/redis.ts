@@ -60,6 +60,21 @@ export class RedisServer {
     return this;
   }
 
+  /**
+   * Freezes Redis for `ms` (SIGSTOP, then SIGCONT): connections stay open and commands go unanswered, as
+   * in a long fsync, a swapped-out host or a network partition. Resolves once Redis runs again.
+   */
+  async stall(ms: number): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) throw new Error("redis-server is not running");
+    child.kill("SIGSTOP");
+    try {
+      await new Promise((r) => setTimeout(r, ms));
+    } finally {
+      child.kill("SIGCONT");
+    }
+  }
+
   /** Stops Redis (SIGTERM: the AOF is flushed), as an outage. */
   async stop(): Promise<void> {
     const child = this.child;
