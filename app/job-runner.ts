@@ -153,6 +153,11 @@ export class JobRunner {
       const known = await store.outcome(job.id!, this.connection);
       if (known) return this.replay(job, known);
       const inputs = await store.inputs(job.id!, this.connection);
+      if (!inputs && (await store.withdrawn(job.id!, this.connection))) {
+        // Its client was answered 503 and never got this id: nothing to render, count or report.
+        log.warn({ job: job.id, event: "job_withdrawn" }, "job of a refused submission dropped");
+        throw new UnrecoverableError("withdrawn: the submission was refused before it was stored");
+      }
       if (!inputs) {
         const reason = "the uploads expired before the job ran";
         return this.finish(job, {

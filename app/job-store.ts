@@ -276,9 +276,27 @@ export class JobStore {
       await reservation?.release();
       return view(job, "queued");
     } catch (err) {
-      await this.redis.del(key).catch(() => undefined);
+      // In a stall the writes were sent and only their answers are late: Redis runs them once it
+      // resumes. Withdraw them behind them, in order (inputs first, then the job), so a refused
+      // submission never becomes a job; a runner that took it in between finds it withdrawn.
+      void this.redis
+        .multi()
+        .del(key)
+        .set(this.withdrawnKey(id), "1", "EX", this.options.inputTtlSeconds)
+        .exec()
+        .catch(() => undefined);
+      void this.queue.remove(id).catch(() => undefined);
       throw new QueueUnavailableError(err);
     }
+  }
+
+  private withdrawnKey(id: string): string {
+    return `sonic:${this.options.queueName}:withdrawn:${id}`;
+  }
+
+  /** Whether a job belongs to a submission that was refused (its enqueue ran after the API gave up). */
+  async withdrawn(id: string, redis: IORedis = this.redis): Promise<boolean> {
+    return (await redis.exists(this.withdrawnKey(id))) === 1;
   }
 
   async get(id: string): Promise<JobView | undefined> {

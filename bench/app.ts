@@ -18,7 +18,10 @@ import { RedisServer } from "../tools/sandbox/redis";
  *   queue (its last commit, run from `git archive` when the checkout has it);
  * - /metrics p99 against /healthz p99 at 50 submissions/s (target <= 1.5: the exposition adds no tail
  *   beyond the event loop's own), and series per pod (<= 250);
- * - RSS and Redis memory after 10,000 finished jobs against after 100 (bounded history).
+ * - RSS and Redis memory after 10,000 finished jobs against after 100 (bounded history);
+ * - a Redis stall (SIGSTOP) of BENCH_STALL_SECONDS (15) in the middle of a run of three times that on
+ *   two pods: submissions/s, p99 of submissions, and jobs lost or misreported (targets 0), side by
+ *   side with the app of BENCH_STALL_BASE (a commit, e.g. main's, run from `git archive`) when given.
  * The model servers are the simulated one at RTF 0: this measures the API, not a GPU.
  */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -26,6 +29,8 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNECTIONS = 16;
 /** The last commit with the in-process job queue. */
 const IN_MEMORY_COMMIT = "e805a3f";
+const STALL_SECONDS = Number(process.env.BENCH_STALL_SECONDS ?? 15);
+const STALL_BASE = process.env.BENCH_STALL_BASE;
 
 interface App {
   url: string;
@@ -192,7 +197,185 @@ async function finishJobs(url: string, n: number, queue: Queue): Promise<void> {
     await new Promise((r) => setTimeout(r, 100));
 }
 
+/** `app/`, `components/` and the TypeScript settings of `commit` in a temporary folder sharing this node_modules, or undefined. */
+function checkout(commit: string): string | undefined {
+  const dir = mkdtempSync(path.join(tmpdir(), "sonic-base-"));
+  const root = path.join(__dirname, "..");
+  const archive = spawnSync("sh", [
+    "-c",
+    `git -C "${root}" archive ${commit} app components package.json tsconfig.json tsconfig.app.json | tar -x -C "${dir}"`,
+  ]);
+  if (archive.status !== 0) return undefined;
+  symlinkSync(path.join(root, "node_modules"), path.join(dir, "node_modules"));
+  return dir;
+}
+
+interface StallReport {
+  submissions_per_second: number;
+  accepted_per_second: number;
+  submission_p99_ms: number;
+  submission_p99_during_stall_ms: number;
+  accepted: number;
+  refused_503: number;
+  /** Accepted, then never finished (still queued/running at the end, or gone). */
+  jobs_lost: number;
+  /** Accepted and reported failed, or refused yet created and run anyway. */
+  jobs_misreported: number;
+  /** Of the misreported: the failure reasons shown, and the jobs created for refused submissions. */
+  failed_reasons: string[];
+  jobs_created_for_refusals: number;
+  /** Videos rendered beyond one per accepted job. */
+  second_renders: number;
+}
+
+/**
+ * Two pods (lock 10 s, stalled check 5 s) on a Redis of their own; 16 clients submit 1 s jobs for
+ * 3 x STALL_SECONDS while Redis is frozen for STALL_SECONDS in the middle. A refused client waits
+ * 200 ms. Then every accepted job is polled to its end and the queue is searched for jobs no client
+ * was told about.
+ */
+async function stallRun(root?: string): Promise<StallReport> {
+  const redis = await new RedisServer().start();
+  const queueName = `bench-stall-${Math.random().toString(36).slice(2, 8)}`;
+  const pods: Pod[] = [];
+  try {
+    for (const name of ["a", "b"]) {
+      const pod = new Pod({
+        name,
+        root,
+        apiPort: await freePort(),
+        modelServerPort: await freePort(),
+        redisUrl: redis.url,
+        apiEnv: {
+          SONIC_QUEUE_NAME: queueName,
+          SONIC_CONCURRENCY_PER_GPU: "64",
+          SONIC_BACKLOG_LIMIT: "100000",
+          SONIC_JOB_HISTORY: "100000", // every accepted job stays pollable to the end of the run
+          SONIC_JOB_LOCK_SECONDS: "10",
+          SONIC_STALLED_CHECK_SECONDS: "5",
+          SONIC_LOG_LEVEL: "warn",
+        },
+        modelServerEnv: { SONIC_SIM_RTF: "0.05", SONIC_SIM_SLOTS: "64", SONIC_SIM_LOG_LEVEL: "warn" },
+      });
+      pods.push(await pod.start());
+    }
+    const { payload, contentType } = body();
+    const started = Date.now();
+    const stallFrom = started + STALL_SECONDS * 1000;
+    const stallTo = stallFrom + STALL_SECONDS * 1000;
+    const end = started + 3 * STALL_SECONDS * 1000;
+    const latencies: number[] = [];
+    const duringStall: number[] = [];
+    const accepted: { id: string; url: string }[] = [];
+    let refused = 0;
+    let attempts = 0;
+    const stall = new Promise((r) => setTimeout(r, STALL_SECONDS * 1000)).then(() =>
+      redis.stall(STALL_SECONDS * 1000),
+    );
+    const client = async (i: number) => {
+      const url = pods[i % pods.length].url;
+      while (Date.now() < end) {
+        const t0 = Date.now();
+        attempts++;
+        let status = 0;
+        let text = "";
+        try {
+          const res = await fetch(`${url}/v1/videos`, {
+            method: "POST",
+            headers: { "content-type": contentType },
+            body: payload,
+          });
+          status = res.status;
+          text = await res.text();
+        } catch {
+          status = 0;
+        }
+        const ms = Date.now() - t0;
+        latencies.push(ms);
+        if (t0 >= stallFrom && t0 < stallTo) duringStall.push(ms);
+        if (status === 202) accepted.push({ id: JSON.parse(text).id, url });
+        else {
+          refused++;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+    };
+    await Promise.all([stall, ...Array.from({ length: 16 }, (_, i) => client(i))]);
+    const seconds = (Date.now() - started) / 1000;
+    let lost = 0;
+    let misreported = 0;
+    const failedReasons: string[] = [];
+    const deadline = Date.now() + 180_000;
+    for (const { id, url } of accepted) {
+      for (;;) {
+        const res = await fetch(`${url}/v1/videos/${id}`);
+        const job = (await res.json()) as any;
+        if (job.status === "succeeded") break;
+        if (job.status === "failed") {
+          misreported++;
+          failedReasons.push(job.failure.reason);
+          break;
+        }
+        if (res.status === 404 || Date.now() > deadline) {
+          lost++;
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    // Jobs created for submissions that were answered with a refusal (a write that Redis ran after
+    // the API had given up on it): rendered for no one.
+    const queue = new Queue(queueName, { connection: { url: redis.url } });
+    const known = new Set(accepted.map((a) => a.id));
+    const all = await queue.getJobs(["completed", "failed", "active", "wait", "delayed", "prioritized"]);
+    await queue.close();
+    const phantoms = all.filter((j) => j && !known.has(j.id!)).length;
+    misreported += phantoms;
+    let rendered = 0;
+    for (const pod of pods)
+      rendered += ((await (await fetch(`${pod.modelServerUrl}/v1/simulation/stats`)).json()) as any)
+        .generated;
+    return {
+      submissions_per_second: Math.round(attempts / seconds),
+      accepted_per_second: Math.round(accepted.length / seconds),
+      submission_p99_ms: Math.round(quantile(latencies, 0.99)),
+      submission_p99_during_stall_ms: Math.round(quantile(duringStall, 0.99)),
+      accepted: accepted.length,
+      refused_503: refused,
+      jobs_lost: lost,
+      jobs_misreported: misreported,
+      failed_reasons: [...new Set(failedReasons)],
+      jobs_created_for_refusals: phantoms,
+      second_renders: Math.max(0, rendered - accepted.length),
+    };
+  } finally {
+    pods.forEach((p) => p.kill());
+    await redis.stop();
+  }
+}
+
+/** The stall runs, this checkout's app and (with BENCH_STALL_BASE) the base's, and their verdict. */
+async function stallSection(): Promise<void> {
+  const base = STALL_BASE ? checkout(STALL_BASE) : undefined;
+  const now = await stallRun();
+  console.error(`this app: ${JSON.stringify(now)}`);
+  const before = base ? await stallRun(base) : undefined;
+  console.log(
+    JSON.stringify({ redis_stall_seconds: STALL_SECONDS, this_app: now, base_app: before ?? null }, null, 2),
+  );
+  const line = (label: string, r: StallReport) =>
+    `${label}: ${r.submissions_per_second} submissions/s (${r.accepted_per_second} accepted/s), p99 ${r.submission_p99_ms} ms (${r.submission_p99_during_stall_ms} ms during the stall), ${r.jobs_lost} lost, ${r.jobs_misreported} misreported, ${r.second_renders} second renders`;
+  console.log(
+    [
+      `Redis stalled ${STALL_SECONDS} s mid-run: jobs lost + misreported ${now.jobs_lost + now.jobs_misreported === 0 ? "meets" : "MISSES"} 0`,
+      line("  this app", now),
+      ...(before ? [line(`  ${STALL_BASE}`, before)] : []),
+    ].join("\n"),
+  );
+}
+
 async function main(): Promise<void> {
+  if (process.env.BENCH_ONLY === "stall") return stallSection();
   const redis = await new RedisServer().start();
   const on = await startPod(redis, true, "bench-on");
   const off = await startPod(redis, false, "bench-off");
@@ -284,6 +467,7 @@ async function main(): Promise<void> {
     for (const app of apps) app.stop();
     await redis.stop();
   }
+  await stallSection();
 }
 
 main().catch((err: unknown) => {

@@ -1,7 +1,7 @@
 import * as assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { request as httpRequest } from "node:http";
-import { form, multipartBody, png, wav } from "../tools/media";
+import { form, multipartBody, png, uploadRequest, wav } from "../tools/media";
 import { freePort } from "../tools/sandbox/ports";
 import { Pod } from "../tools/sandbox/pod";
 import { RedisServer } from "./support/redis";
@@ -338,7 +338,6 @@ describe("a Redis that stalls (SIGSTOP) or refuses writes, with real processes",
 
 /** A valid upload whose last bytes are sent only when `finish` is called. */
 function lateUpload(url: string) {
-  const u = new URL(url);
   let resolveStarted!: () => void;
   const started = new Promise<void>((r) => (resolveStarted = r));
   const boundary = "late-boundary";
@@ -346,16 +345,7 @@ function lateUpload(url: string) {
     { name: "audio", ...INPUT.audio },
     { name: "image", ...INPUT.image },
   ]);
-  const req = httpRequest({
-    host: u.hostname,
-    port: u.port,
-    path: "/v1/videos",
-    method: "POST",
-    headers: {
-      "content-type": `multipart/form-data; boundary=${boundary}`,
-      "content-length": String(raw.length),
-    },
-  });
+  const req = uploadRequest(url, boundary, raw);
   const answer = new Promise<{ status: number; body: any }>((resolve, reject) => {
     req.on("response", (res) => {
       let text = "";

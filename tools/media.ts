@@ -1,3 +1,4 @@
+import { ClientRequest, request as httpRequest } from "node:http";
 import { deflateSync } from "node:zlib";
 
 /** A PCM WAV file of `seconds` of silence (16-bit). */
@@ -110,4 +111,28 @@ export function multipartBody(
     ]),
     Buffer.from(`--${boundary}--\r\n`),
   ]);
+}
+
+/**
+ * A submission (`POST /v1/videos`) of a raw multipart body to the API at `url`, headers only: the
+ * caller writes the body (all at once, in pieces, or after `100 Continue`).
+ */
+export function uploadRequest(
+  url: string,
+  boundary: string,
+  body: Buffer,
+  headers: Record<string, string> = {},
+): ClientRequest {
+  const u = new URL(url);
+  return httpRequest({
+    host: u.hostname,
+    port: u.port,
+    path: "/v1/videos",
+    method: "POST",
+    headers: {
+      "content-type": `multipart/form-data; boundary=${boundary}`,
+      "content-length": String(body.length),
+      ...headers,
+    },
+  });
 }

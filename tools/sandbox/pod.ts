@@ -15,6 +15,8 @@ export interface PodOptions {
   modelServerEnv?: Record<string, string>;
   /** File both processes' output is appended to. @default kept in memory only (`logs`) */
   logFile?: string;
+  /** Checkout whose `app/` runs (another commit's, for side-by-side benches). @default this repository */
+  root?: string;
 }
 
 /**
@@ -97,9 +99,9 @@ export class Pod {
   private spawn(entry: string, env: Record<string, string>): ChildProcess {
     const child = spawn(
       process.execPath,
-      ["-r", "ts-node/register/transpile-only", path.join(REPO_ROOT, entry)],
+      ["-r", "ts-node/register/transpile-only", path.join(this.options.root ?? REPO_ROOT, entry)],
       {
-        cwd: REPO_ROOT,
+        cwd: this.options.root ?? REPO_ROOT,
         env: { ...withoutSonic(process.env), ...env },
         stdio: ["ignore", "pipe", "pipe"],
       },
