@@ -334,6 +334,23 @@ describe("a Redis that stalls (SIGSTOP) or refuses writes, with real processes",
     await until(async () => (await fetch(`${pod.url}/readyz`)).ok, "ready again", 5_000);
     assert.equal((await submit(pod.url)).status, 202);
   });
+
+  it("keeps the recorded result when the stalled check fails the job instead of running it again", async () => {
+    // No recovery allowed: BullMQ's stalled check fails the job ("stalled more than allowable limit").
+    const [strict] = await startPods(redis, { SONIC_MAX_STALLED: "0" }, { SONIC_SIM_RTF: "2" }, ["strict"]);
+    try {
+      pod.kill(); // so the job lands on the strict pod (the last test here: pod stays down)
+      const res = await submit(strict.url);
+      await until(async () => (await stats(strict)).running === 1, "the job to render");
+      await redis.stall(3_000);
+      const job = await waitForJob(strict.url, res.body.id, 30_000);
+      assert.equal(job.status, "succeeded", JSON.stringify(job.failure));
+      assert.equal(job.result.location, `simulated://videos/${job.id}.mp4`);
+      assert.equal((await stats(strict)).generated, 1, "rendered exactly once");
+    } finally {
+      strict.kill();
+    }
+  });
 });
 
 /** A valid upload whose last bytes are sent only when `finish` is called. */
