@@ -1,5 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
 import { AlertRules } from "./alert-rules";
 import { childOptions } from "./child-options";
 import { InputPropertyError, quote } from "./errors";
@@ -7,6 +8,8 @@ import { analystRules } from "./rules";
 import { ServiceMonitor } from "./service-monitor";
 
 const PORT = 8090;
+/** Where the analyst reads its webhook bearer token (a Secret volume, never an env variable). */
+const TOKEN_DIR = "/var/run/secrets/alert-analyst";
 
 /** The in-cluster webhook URL of the analyst, for Alertmanager's route (known before it exists). */
 export function alertAnalystUrl(namespace: string, name = "alert-analyst"): string {
@@ -34,8 +37,11 @@ export interface AlertAnalystArgs {
   image: string;
   /** In-cluster Prometheus URL with the port, e.g. `http://prometheus-stack-prometheus.monitoring.svc:9090`. */
   prometheusUrl: pulumi.Input<string>;
-  /** Metric prefixes of the services whose alerts it analyses. @default ["sonic"] */
-  services?: string[];
+  /**
+   * The services whose alerts it analyses: metric prefix, and the namespace it runs in (an alert's
+   * `namespace` label then picks its service). @default [{ prefix: "sonic" }]
+   */
+  services?: (string | { prefix: string; namespace?: string })[];
   /** Base of runbook links, as in the rule catalogue. */
   runbookBaseUrl: string;
   /** Grafana's external URL, for dashboard links in reports. @default none (no Grafana link) */
@@ -46,6 +52,11 @@ export interface AlertAnalystArgs {
     slackChannel?: string;
     webhookUrl?: pulumi.Input<string>;
   };
+  /**
+   * Bearer token Alertmanager must send (give the same to `AlertRouting`'s `analystToken`); kept in the
+   * analyst's Secret and mounted as a file. @default a random 40-character token (`webhookToken` output)
+   */
+  webhookToken?: pulumi.Input<string>;
   /** The optional model step. @default none: deterministic analysis only */
   model?: AnalystModel;
   /** Labels the platform's Prometheus selects ServiceMonitors and PrometheusRules by. @default { release: "prometheus-stack" } */
@@ -66,6 +77,8 @@ export interface AlertAnalystArgs {
 export class AlertAnalyst extends pulumi.ComponentResource {
   /** Alertmanager webhook URL of the analyst. */
   public readonly url: string;
+  /** The bearer token Alertmanager must send (secret). */
+  public readonly webhookToken: pulumi.Output<string>;
 
   constructor(name: string, args: AlertAnalystArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sonic-observability:index:AlertAnalyst", name, {}, opts);
@@ -87,7 +100,11 @@ export class AlertAnalyst extends pulumi.ComponentResource {
     const child = childOptions(this, opts);
     this.url = alertAnalystUrl(ns, appName);
 
-    const secretData: Record<string, pulumi.Input<string>> = {};
+    this.webhookToken = pulumi.secret(
+      args.webhookToken ??
+        new random.RandomPassword(`${name}-webhook-token`, { length: 40, special: false }, child).result,
+    );
+    const secretData: Record<string, pulumi.Input<string>> = { webhookToken: this.webhookToken };
     if (args.delivery.slackWebhookUrl) secretData.slackWebhookUrl = args.delivery.slackWebhookUrl;
     if (args.delivery.webhookUrl) secretData.webhookUrl = args.delivery.webhookUrl;
     if (args.model?.apiKey) secretData.modelApiKey = args.model.apiKey;
@@ -100,8 +117,14 @@ export class AlertAnalyst extends pulumi.ComponentResource {
     const env = [
       { name: "PORT", value: String(PORT) },
       { name: "ANALYST_PROMETHEUS_URL", value: args.prometheusUrl },
-      { name: "ANALYST_SERVICES", value: (args.services ?? ["sonic"]).join(",") },
+      {
+        name: "ANALYST_SERVICES",
+        value: (args.services ?? ["sonic"])
+          .map((s) => (typeof s === "string" ? s : s.namespace ? `${s.prefix}@${s.namespace}` : s.prefix))
+          .join(","),
+      },
       { name: "ANALYST_RUNBOOKS", value: "docs/runbooks.md" },
+      { name: "ANALYST_WEBHOOK_TOKEN_FILE", value: `${TOKEN_DIR}/webhook-token` },
       { name: "ANALYST_RUNBOOK_BASE_URL", value: args.runbookBaseUrl },
       ...(args.grafanaUrl ? [{ name: "ANALYST_GRAFANA_URL", value: args.grafanaUrl }] : []),
       ...(args.delivery.slackWebhookUrl
@@ -131,6 +154,12 @@ export class AlertAnalyst extends pulumi.ComponentResource {
             metadata: { labels },
             spec: {
               automountServiceAccountToken: false,
+              volumes: [
+                {
+                  name: "webhook-token",
+                  secret: { secretName: appName, items: [{ key: "webhookToken", path: "webhook-token" }] },
+                },
+              ],
               securityContext: {
                 runAsNonRoot: true,
                 runAsUser: 10001,
@@ -144,6 +173,7 @@ export class AlertAnalyst extends pulumi.ComponentResource {
                   command: ["node", "app/alert-analyst-main.js"],
                   env,
                   ports: [{ name: "http", containerPort: PORT }],
+                  volumeMounts: [{ name: "webhook-token", mountPath: TOKEN_DIR, readOnly: true }],
                   resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "256Mi" } },
                   readinessProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 10 },
                   livenessProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 20 },
@@ -244,7 +274,7 @@ export class AlertAnalyst extends pulumi.ComponentResource {
       },
       crd,
     );
-    this.registerOutputs({ url: this.url });
+    this.registerOutputs({ url: this.url, webhookToken: this.webhookToken });
   }
 }
 

@@ -39,6 +39,11 @@ export interface AlertRoutingArgs {
    * @default none
    */
   analystUrl?: string;
+  /**
+   * Bearer token Alertmanager sends to the analyst (`http_config.authorization`), the same one the
+   * analyst reads from its Secret; required with `analystUrl`. Keep it a secret.
+   */
+  analystToken?: pulumi.Input<string>;
 }
 
 const DEFAULT_REPEAT: Record<Severity, string> = { critical: "1h", warning: "4h", info: "24h" };
@@ -48,6 +53,7 @@ export interface ReceiverCredentials {
   slackWebhookUrl?: string;
   pagerdutyRoutingKey?: string;
   webhookUrl?: string;
+  analystToken?: string;
 }
 
 /**
@@ -147,7 +153,19 @@ export function alertmanagerConfigYaml(
       ...(args.analystUrl
         ? // send_resolved: Alertmanager then logs the resolution, so an alert that fires again (same labels)
           // is notified again instead of waiting out repeat_interval; the analyst ignores resolved groups.
-          [{ name: "alert-analyst", webhook_configs: [{ url: args.analystUrl, send_resolved: true }] }]
+          // The analyst answers 401 without its bearer token: whoever reaches its port cannot post reports.
+          [
+            {
+              name: "alert-analyst",
+              webhook_configs: [
+                {
+                  url: args.analystUrl,
+                  send_resolved: true,
+                  http_config: { authorization: { type: "Bearer", credentials: args.analystToken } },
+                },
+              ],
+            },
+          ]
         : []),
     ],
   };
@@ -160,7 +178,7 @@ function escapeRegex(text: string): string {
 
 /** Receiver kind per severity, after checking each kind's credential is given. */
 function receiverKinds(
-  args: AlertRoutingArgs | (ReceiverCredentials & Pick<AlertRoutingArgs, "receivers">),
+  args: AlertRoutingArgs | (ReceiverCredentials & Pick<AlertRoutingArgs, "receivers" | "analystUrl">),
 ): Record<Severity, ReceiverKind> {
   const kinds = { critical: "none", warning: "none", info: "none", ...args.receivers } as Record<
     Severity,
@@ -171,6 +189,8 @@ function receiverKinds(
     pagerduty: ["pagerdutyRoutingKey", args.pagerdutyRoutingKey],
     webhook: ["webhookUrl", args.webhookUrl],
   };
+  if ("analystUrl" in args && args.analystUrl && args.analystToken === undefined)
+    throw new Error("analystUrl: the analyst needs 'analystToken' (its bearer token), which is not set");
   for (const severity of SEVERITIES) {
     const kind = kinds[severity];
     if (kind !== "none" && required[kind][1] === undefined) {
@@ -187,9 +207,9 @@ function receiverKinds(
 export function renderAlertmanagerConfig(args: AlertRoutingArgs): pulumi.Output<string> {
   receiverKinds(args); // fail at once, before any Output, when a credential is missing
   const text = pulumi
-    .all([args.slackWebhookUrl, args.pagerdutyRoutingKey, args.webhookUrl])
-    .apply(([slackWebhookUrl, pagerdutyRoutingKey, webhookUrl]) =>
-      alertmanagerConfigYaml({ ...args, slackWebhookUrl, pagerdutyRoutingKey, webhookUrl }),
+    .all([args.slackWebhookUrl, args.pagerdutyRoutingKey, args.webhookUrl, args.analystToken])
+    .apply(([slackWebhookUrl, pagerdutyRoutingKey, webhookUrl, analystToken]) =>
+      alertmanagerConfigYaml({ ...args, slackWebhookUrl, pagerdutyRoutingKey, webhookUrl, analystToken }),
     );
   return pulumi.secret(text);
 }

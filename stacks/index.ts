@@ -27,6 +27,10 @@ const grafanaAdminPassword =
   config.secrets.grafanaAdminPassword ??
   new random.RandomPassword("grafana-admin-password", { length: 24, special: false }).result;
 
+// The analyst refuses notifications without this token; Alertmanager sends it (both from secrets).
+const analystToken = config.analyst.enabled
+  ? new random.RandomPassword("alert-analyst-webhook-token", { length: 40, special: false })
+  : undefined;
 const monitoring = new MonitoringStack("monitoring", {
   namespace: config.monitoring.namespace,
   releaseName: config.monitoring.releaseName,
@@ -50,6 +54,7 @@ const monitoring = new MonitoringStack("monitoring", {
     webhookUrl: config.secrets.alertWebhookUrl,
     // Every alert of ours also goes to the analyst (continue: true); delivery is unchanged.
     analystUrl: config.analyst.enabled ? alertAnalystUrl(config.monitoring.namespace) : undefined,
+    analystToken: analystToken?.result,
     // Pages only for what this platform owns: its own namespace and the onboarded services'.
     pageNamespaces: [
       config.monitoring.namespace,
@@ -68,7 +73,11 @@ if (config.analyst.enabled) {
       namespace: config.monitoring.namespace,
       image: config.sonic.image,
       prometheusUrl: pulumi.interpolate`${monitoring.prometheusUrl}:${PROMETHEUS_PORT}`,
-      services: ["sonic", ...config.onboardedServices.map((s) => s.metricPrefix)],
+      services: [
+        { prefix: "sonic", namespace: config.sonic.namespace },
+        ...config.onboardedServices.map((s) => ({ prefix: s.metricPrefix, namespace: s.namespace })),
+      ],
+      webhookToken: analystToken?.result,
       runbookBaseUrl,
       // Reports go where the alerts go: the Slack channel and/or the webhook.
       delivery: {

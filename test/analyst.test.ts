@@ -27,7 +27,11 @@ const facts = (over: Partial<Facts> = {}): Facts => ({
   startsAt: 1_000_000,
   failures: {},
   restarts: 0,
+  restartsByContainer: [],
   oomKilledPods: [],
+  oomKilled: [],
+  notReady: [],
+  crashLooping: [],
   targetsDown: 0,
   otherAlerts: [],
   ...over,
@@ -43,8 +47,9 @@ const analysis = (f: Facts, over: Partial<Analysis> = {}): Analysis => {
         query: "q1",
         summary: "failed jobs in 15m: 12 gpu_out_of_memory",
       },
-      { id: "E2", name: "gpu_memory_ratio", query: "q2", summary: "GPU memory at 97.0% on sonic-a" },
+      { id: "E2", name: "gpu_memory_ratio", query: "q2", summary: "GPU memory at 97.0% on `sonic-a`" },
     ],
+    unavailable: [],
   };
   return {
     groupKey: '{}:{alertname="SonicHighErrorRate"}',
@@ -102,7 +107,17 @@ describe("the alert analyst's attribution rules", () => {
   });
 
   it("blame a memory limit when a target is down and its pod was OOM-killed, and not for a plain crash", () => {
-    assert.equal(top(facts({ targetsDown: 1, oomKilledPods: ["sonic-a"], restarts: 2 })), "memory-limit");
+    assert.equal(
+      top(
+        facts({
+          targetsDown: 1,
+          oomKilledPods: ["sonic-a"],
+          oomKilled: [{ pod: "sonic-a", container: "api" }],
+          restarts: 2,
+        }),
+      ),
+      "memory-limit",
+    );
     assert.notEqual(top(facts({ targetsDown: 1, restarts: 2 })), "memory-limit");
   });
 
@@ -149,13 +164,13 @@ describe("the alert analyst's report", () => {
     const lines = text.split("\n");
     assert.match(
       lines[0],
-      /^\*Analysis: SonicHighErrorRate in ai-inference\/sonic-a\* firing since \d\d:\d\d UTC, value now 0\.4$/,
+      /^\*Analysis:\* `SonicHighErrorRate` in `ai-inference\/sonic-a` firing since \d\d:\d\d UTC, value now 0\.4$/,
     );
     assert.match(
       lines[1],
-      /^Most likely: \*Inputs too large for the GPU \(out of GPU memory\)\* \(90%\): 12 jobs failed with gpu_out_of_memory; GPU memory at 97\.0% on sonic-a\.$/,
+      /^Most likely: \*Inputs too large for the GPU \(out of GPU memory\)\* \(90%\): 12 jobs failed with gpu_out_of_memory; GPU memory at 97\.0% on `sonic-a`\.$/,
     );
-    assert.ok(lines.includes("• E2 gpu_memory_ratio: GPU memory at 97.0% on sonic-a"));
+    assert.ok(lines.includes("• E2 gpu_memory_ratio: GPU memory at 97.0% on `sonic-a`"));
     assert.ok(lines.includes("Runbook: lower concurrencyPerGpu"));
     assert.equal(lines.at(-1), '_alert group {}:{alertname="SonicHighErrorRate"}_');
     assert.ok(
@@ -176,6 +191,7 @@ describe("the alert analyst's report", () => {
     const long = analysis(facts(), {
       evidence: {
         facts: facts(),
+        unavailable: [],
         items: Array.from({ length: 200 }, (_, i) => ({
           id: `E${i}`,
           name: "n",
@@ -185,7 +201,8 @@ describe("the alert analyst's report", () => {
       },
     });
     const capped = formatReport(long);
-    assert.ok(capped.length <= MAX_REPORT_CHARS && capped.endsWith("_(report cut)_"));
+    assert.ok(capped.length <= MAX_REPORT_CHARS && capped.includes("\n_(report cut)_\n"));
+    assert.match(capped, /_alert group .*_$/, "the group key survives the cut");
   });
 });
 
@@ -238,11 +255,12 @@ describe("the alert analyst's model step", function () {
     assert.deepEqual(outcome, {
       kind: "used",
       text: "OOM on sonic-a [E1] with GPU memory at 97% [E2]: lower concurrency.",
+      dropped: 0,
     });
     assert.equal(requests[0].headers.authorization, "Bearer sk-secret-key-123");
     const body = JSON.stringify(requests[0].body);
     assert.doesNotMatch(body, /sk-secret-key-123/);
-    assert.match(body, /GPU memory at 97\.0% on sonic-a/);
+    assert.match(body, /GPU memory at 97\.0% on `sonic-a`/);
     assert.match(body, /lower concurrencyPerGpu/);
   });
 

@@ -1,6 +1,8 @@
 import { alertPrefixOf } from "../../components/metric-contract";
-import { relatedSignals, SignalName, signalQueries } from "../../components/rules/evidence";
+import { GENERIC_SIGNALS, relatedSignals, SignalName, signalQueries } from "../../components/rules/evidence";
+import { promqlString } from "../../components/rules/format";
 import type { PrometheusClient, Sample } from "./prometheus";
+import { codeSpan } from "./slack-text";
 
 /** One alert of an Alertmanager webhook payload (version 4). */
 export interface WebhookAlert {
@@ -32,7 +34,13 @@ export interface EvidenceItem {
   summary: string;
 }
 
-/** What the analyst knows about an alert group, as numbers the attribution rules read. */
+/** A container of a pod, as kube-state-metrics names it. */
+export interface ContainerRef {
+  pod: string;
+  container: string;
+}
+
+/** What the analyst knows about an alert, as numbers the attribution rules read. */
 export interface Facts {
   alertname: string;
   namespace: string;
@@ -42,9 +50,18 @@ export interface Facts {
   valueNow?: number;
   conditionSince?: number;
   gpuMemoryMax?: { pod: string; ratio: number };
+  /** Steepest GPU memory trend over the look-back, as a share of the GPU's memory per hour. */
+  gpuMemoryGrowthPerHour?: { pod: string; ratio: number };
+  /** Largest single step up of GPU memory in the look-back, as a share of the GPU's memory. */
+  gpuMemoryLargestJump?: { pod: string; ratio: number };
   failures: Record<string, number>;
+  /** Container restarts in the window, all containers together. */
   restarts: number;
+  restartsByContainer: (ContainerRef & { count: number })[];
   oomKilledPods: string[];
+  oomKilled: ContainerRef[];
+  notReady: ContainerRef[];
+  crashLooping: ContainerRef[];
   /** A version first seen within the look-back: a deploy. */
   deploy?: { version: string; at: number };
   residentMemorySlopeBytesPerHour?: number;
@@ -52,6 +69,12 @@ export interface Facts {
   submissionRateBefore?: number;
   targetsDown: number;
   queueDepth?: number;
+  /** The queue one window earlier: with `queueDepth`, whether the backlog grows. */
+  queueDepthBefore?: number;
+  /** Pods that report the shared job store unreachable, of all pods reporting it. */
+  queueStore?: { downPods: string[]; pods: number };
+  /** redis_exporter's view of an in-cluster store; empty when there is no exporter (a managed store). */
+  redisUp?: { pod: string; up: number }[];
   errorRatio?: number;
   otherAlerts: { alertname: string; pod?: string; severity?: string }[];
 }
@@ -61,12 +84,14 @@ export interface Evidence {
   items: EvidenceItem[];
   /** Every query that was run, for links and for the model. */
   expr?: string;
+  /** Evidence that could not be fetched, and why: a report shows it, so partial evidence reads as partial. */
+  unavailable: { name: string; reason: string }[];
 }
 
 export interface GatherOptions {
   prometheus: PrometheusClient;
-  /** Metric prefix of the service (`sonic`). */
-  prefix: string;
+  /** Metric prefix of the service (`sonic`); none when no service's labels match: generic signals only. */
+  prefix?: string;
   /** The alert's rule expression, when the catalogue has it. */
   expr?: string;
   /** Rate window of the signals. @default "15m" */
@@ -76,40 +101,93 @@ export interface GatherOptions {
   /** Range-query step in seconds. @default 30 */
   stepSeconds?: number;
   now?: number;
+  /** Aborts every query still running: the evidence deadline. @default none */
+  signal?: AbortSignal;
+  /** Answers shared by the alerts of one group: the same query is sent once. @default none */
+  cache?: Map<string, Promise<unknown>>;
 }
 
 const seconds = (d: string) =>
   Number(d.slice(0, -1)) * { s: 1, m: 60, h: 3600, d: 86400 }[d.slice(-1) as "s"];
 const pct = (r: number) => `${(r * 100).toFixed(1)}%`;
 const minutes = (s: number) => `${Math.round(s / 60)}m`;
+const refs = (list: ContainerRef[]) =>
+  list.map((c) => `${codeSpan(c.container)} of ${codeSpan(c.pod)}`).join(", ");
 
-/** Gathers the evidence for the first firing alert of a group from the Prometheus HTTP API. */
+/** Facts before any evidence: the alert's own. */
+export function alertFacts(alert: WebhookAlert): Facts {
+  return {
+    alertname: alert.labels.alertname ?? "",
+    namespace: alert.labels.namespace ?? "",
+    pod: alert.labels.pod,
+    startsAt: Date.parse(alert.startsAt) / 1000,
+    failures: {},
+    restarts: 0,
+    restartsByContainer: [],
+    oomKilledPods: [],
+    oomKilled: [],
+    notReady: [],
+    crashLooping: [],
+    targetsDown: 0,
+    otherAlerts: [],
+  };
+}
+
+/**
+ * Gathers the evidence for one firing alert from the Prometheus HTTP API. A query that fails (refused,
+ * timed out, a 502 page, a query error) costs only its own evidence: it is listed in `unavailable` with
+ * the reason, and everything else is still gathered.
+ */
 export async function gatherEvidence(alert: WebhookAlert, options: GatherOptions): Promise<Evidence> {
   const window = options.window ?? "15m";
   const lookback = options.lookback ?? "1h";
   const step = options.stepSeconds ?? 30;
   const now = options.now ?? Date.now() / 1000;
   const start = now - seconds(lookback);
-  const namespace = alert.labels.namespace ?? "";
   const p = options.prometheus;
   const items: EvidenceItem[] = [];
+  const unavailable: Evidence["unavailable"] = [];
   const add = (name: string, query: string, summary: string) =>
     items.push({ id: `E${items.length + 1}`, name, query, summary });
-  const facts: Facts = {
-    alertname: alert.labels.alertname,
-    namespace,
-    pod: alert.labels.pod,
-    startsAt: Date.parse(alert.startsAt) / 1000,
-    failures: {},
-    restarts: 0,
-    oomKilledPods: [],
-    targetsDown: 0,
-    otherAlerts: [],
+  const facts = alertFacts(alert);
+  const namespace = facts.namespace;
+  const cached = <T>(key: string, run: () => Promise<T>): Promise<T> => {
+    if (!options.cache) return run();
+    if (!options.cache.has(key)) options.cache.set(key, run());
+    return options.cache.get(key) as Promise<T>;
+  };
+  const instant = (q: string) => cached(`i ${q}`, () => p.query(q, now, options.signal));
+  const range = (q: string) => cached(`r ${q}`, () => p.queryRange(q, start, now, step, options.signal));
+  /** Runs one fetch; a failure is recorded under `name` and yields undefined. */
+  const attempt = async <T>(name: string, run: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await run();
+    } catch (err) {
+      unavailable.push({ name, reason: (err as Error).message });
+      return undefined;
+    }
   };
 
-  if (options.expr) {
-    const series = await p.queryRange(options.expr, start, now, step);
-    const mine = series.find((s) => !facts.pod || s.labels.pod === facts.pod) ?? series[0];
+  const queries = signalQueries({ prefix: options.prefix ?? "", namespace, window, lookback });
+  // No service of ours matches the alert's labels: only Kubernetes' and Prometheus' own series apply.
+  const wanted = options.prefix
+    ? relatedSignals(facts.alertname, alertPrefixOf(options.prefix))
+    : GENERIC_SIGNALS;
+  const othersQuery = `ALERTS{alertstate="firing", namespace=${promqlString(namespace)}}`;
+  // Everything at once: the slowest query, not their sum, bounds the time to a report.
+  const [own, results, versions, others] = await Promise.all([
+    options.expr ? attempt("alert expression", () => range(options.expr!)) : undefined,
+    Promise.all(
+      wanted
+        .filter((name) => name !== "versions")
+        .map(async (name) => [name, await attempt(name, () => instant(queries[name]))] as const),
+    ),
+    wanted.includes("versions") ? attempt("versions", () => range(queries.versions)) : undefined,
+    attempt("other alerts firing", () => instant(othersQuery)),
+  ]);
+
+  if (options.expr && own) {
+    const mine = own.find((s) => !facts.pod || s.labels.pod === facts.pod) ?? own[0];
     if (mine && mine.points.length > 0) {
       facts.valueNow = mine.points[mine.points.length - 1][1];
       facts.conditionSince = episodeStart(mine.points, step);
@@ -120,60 +198,83 @@ export async function gatherEvidence(alert: WebhookAlert, options: GatherOptions
       );
     }
   }
+  for (const [name, samples] of results) if (samples) record(name, samples, queries[name]);
 
-  const queries = signalQueries({ prefix: options.prefix, namespace, window, lookback });
-  const wanted = relatedSignals(facts.alertname, alertPrefixOf(options.prefix));
-  const results = await Promise.all(
-    wanted.map(async (name) => [name, name === "versions" ? [] : await p.query(queries[name], now)] as const),
-  );
-  for (const [name, samples] of results) record(name as SignalName, samples, queries[name as SignalName]);
-
-  if (wanted.includes("versions")) {
-    const series = await p.queryRange(queries.versions, start, now, step);
+  if (versions) {
     // A deploy: a version whose series begins within the look-back while another version was
     // already running (a fresh Prometheus, with no history, is not a deploy).
     const firstSeen = (s: { points: [number, number][] }) => s.points[0]?.[0] ?? Infinity;
-    const fresh = series
+    const fresh = versions
       .filter(
-        (s) => firstSeen(s) > start + step && series.some((o) => o !== s && firstSeen(o) < firstSeen(s)),
+        (s) => firstSeen(s) > start + step && versions.some((o) => o !== s && firstSeen(o) < firstSeen(s)),
       )
       .map((s) => ({ version: s.labels.version, at: firstSeen(s) }))
       .sort((a, b) => b.at - a.at)[0];
     if (fresh) {
       facts.deploy = fresh;
-      add("versions", queries.versions, `version ${fresh.version} first seen at ${clock(fresh.at)}`);
-    } else if (series.length > 0) {
       add(
         "versions",
         queries.versions,
-        `no new version in ${lookback} (running ${series.map((s) => s.labels.version).join(", ")})`,
+        `version ${codeSpan(fresh.version)} first seen at ${clock(fresh.at)}`,
+      );
+    } else if (versions.length > 0) {
+      add(
+        "versions",
+        queries.versions,
+        `no new version in ${lookback} (running ${versions.map((s) => codeSpan(s.labels.version)).join(", ")})`,
       );
     }
   }
 
-  const others = await p.query(`ALERTS{alertstate="firing", namespace="${namespace}"}`, now);
-  facts.otherAlerts = others
-    .filter((a) => a.labels.alertname !== facts.alertname)
-    .map((a) => ({ alertname: a.labels.alertname, pod: a.labels.pod, severity: a.labels.severity }));
-  if (facts.otherAlerts.length > 0)
-    add(
-      "other alerts firing",
-      `ALERTS{alertstate="firing", namespace="${namespace}"}`,
-      facts.otherAlerts.map((a) => `${a.alertname}${a.pod ? ` on ${a.pod}` : ""}`).join(", "),
-    );
-  return { facts, items, expr: options.expr };
+  if (others) {
+    facts.otherAlerts = others
+      .filter((a) => a.labels.alertname !== facts.alertname)
+      .map((a) => ({ alertname: a.labels.alertname, pod: a.labels.pod, severity: a.labels.severity }));
+    if (facts.otherAlerts.length > 0)
+      add(
+        "other alerts firing",
+        othersQuery,
+        facts.otherAlerts
+          .map((a) => `${codeSpan(a.alertname)}${a.pod ? ` on ${codeSpan(a.pod)}` : ""}`)
+          .join(", "),
+      );
+  }
+  return { facts, items, expr: options.expr, unavailable };
 
   function record(name: SignalName, samples: Sample[], query: string): void {
+    const finite = samples.filter((s) => Number.isFinite(s.value));
+    const top = [...finite].sort((a, b) => b.value - a.value)[0];
+    const containers = (list: Sample[]) =>
+      list.map((s) => ({ pod: s.labels.pod ?? "?", container: s.labels.container ?? "?" }));
     switch (name) {
       case "gpu_memory_ratio": {
-        const top = samples.filter((s) => Number.isFinite(s.value)).sort((a, b) => b.value - a.value)[0];
         if (!top) return;
         facts.gpuMemoryMax = { pod: top.labels.pod ?? "?", ratio: top.value };
-        add(name, query, `GPU memory at ${pct(top.value)} on ${top.labels.pod ?? "?"}`);
+        add(name, query, `GPU memory at ${pct(top.value)} on ${codeSpan(top.labels.pod)}`);
+        return;
+      }
+      case "gpu_memory_growth": {
+        if (!top) return;
+        facts.gpuMemoryGrowthPerHour = { pod: top.labels.pod ?? "?", ratio: top.value };
+        add(
+          name,
+          query,
+          `GPU memory of ${codeSpan(top.labels.pod)} trends ${top.value >= 0 ? "up" : "down"} ${pct(Math.abs(top.value))} of the GPU per hour over ${lookback}`,
+        );
+        return;
+      }
+      case "gpu_memory_jump": {
+        if (!top) return;
+        facts.gpuMemoryLargestJump = { pod: top.labels.pod ?? "?", ratio: top.value };
+        add(
+          name,
+          query,
+          `largest single step up of GPU memory in ${lookback}: ${pct(top.value)} of the GPU on ${codeSpan(top.labels.pod)}`,
+        );
         return;
       }
       case "failures_by_reason": {
-        for (const s of samples) if (s.value > 0) facts.failures[s.labels.reason] = Math.round(s.value);
+        for (const s of finite) if (s.value > 0) facts.failures[s.labels.reason] = Math.round(s.value);
         const text = Object.entries(facts.failures)
           .map(([r, n]) => `${n} ${r}`)
           .join(", ");
@@ -181,24 +282,51 @@ export async function gatherEvidence(alert: WebhookAlert, options: GatherOptions
         return;
       }
       case "restarts": {
-        facts.restarts = Math.round(samples.reduce((a, s) => a + s.value, 0));
-        if (facts.restarts > 0) add(name, query, `${facts.restarts} container restarts in ${window}`);
+        facts.restartsByContainer = finite
+          .filter((s) => Math.round(s.value) > 0)
+          .map((s) => ({
+            pod: s.labels.pod ?? "?",
+            container: s.labels.container ?? "?",
+            count: Math.round(s.value),
+          }))
+          .sort((a, b) => b.count - a.count);
+        facts.restarts = facts.restartsByContainer.reduce((a, c) => a + c.count, 0);
+        if (facts.restarts > 0)
+          add(
+            name,
+            query,
+            `${facts.restarts} container restarts in ${window}: ${facts.restartsByContainer
+              .slice(0, 5)
+              .map((c) => `${codeSpan(c.container)} of ${codeSpan(c.pod)} (${c.count})`)
+              .join(", ")}`,
+          );
         return;
       }
       case "oom_killed": {
-        facts.oomKilledPods = samples.filter((s) => s.value > 0).map((s) => s.labels.pod);
-        if (facts.oomKilledPods.length > 0)
-          add(name, query, `last termination OOMKilled: ${facts.oomKilledPods.join(", ")}`);
+        facts.oomKilled = containers(finite.filter((s) => s.value > 0));
+        facts.oomKilledPods = [...new Set(facts.oomKilled.map((c) => c.pod))];
+        if (facts.oomKilled.length > 0)
+          add(name, query, `last termination OOMKilled: ${refs(facts.oomKilled)}`);
+        return;
+      }
+      case "not_ready": {
+        facts.notReady = containers(samples);
+        if (facts.notReady.length > 0) add(name, query, `containers not ready: ${refs(facts.notReady)}`);
+        return;
+      }
+      case "crash_looping": {
+        facts.crashLooping = containers(samples);
+        if (facts.crashLooping.length > 0)
+          add(name, query, `containers in CrashLoopBackOff: ${refs(facts.crashLooping)}`);
         return;
       }
       case "resident_memory_slope": {
-        const top = samples.sort((a, b) => b.value - a.value)[0];
         if (!top) return;
         facts.residentMemorySlopeBytesPerHour = top.value;
         add(
           name,
           query,
-          `resident memory of ${top.labels.pod ?? "?"} grows ${(top.value / 2 ** 20).toFixed(1)} MiB/hour`,
+          `resident memory of ${codeSpan(top.labels.pod)} grows ${(top.value / 2 ** 20).toFixed(1)} MiB/hour`,
         );
         return;
       }
@@ -223,6 +351,35 @@ export async function gatherEvidence(alert: WebhookAlert, options: GatherOptions
         facts.queueDepth = samples[0]?.value;
         if (facts.queueDepth !== undefined) add(name, query, `${facts.queueDepth} jobs queued service-wide`);
         return;
+      case "queue_depth_before":
+        facts.queueDepthBefore = samples[0]?.value;
+        if (facts.queueDepthBefore !== undefined)
+          add(name, query, `${facts.queueDepthBefore} jobs queued ${window} earlier`);
+        return;
+      case "queue_store_up": {
+        if (finite.length === 0) return;
+        const downPods = finite.filter((s) => s.value === 0).map((s) => s.labels.pod ?? "?");
+        facts.queueStore = { downPods, pods: finite.length };
+        add(
+          name,
+          query,
+          downPods.length > 0
+            ? `${downPods.length} of ${finite.length} pods cannot reach the job store: ${downPods.map((p) => codeSpan(p)).join(", ")}`
+            : `all ${finite.length} pods reach the job store`,
+        );
+        return;
+      }
+      case "redis_up": {
+        facts.redisUp = finite.map((s) => ({ pod: s.labels.pod ?? s.labels.instance ?? "?", up: s.value }));
+        add(
+          name,
+          query,
+          facts.redisUp.length === 0
+            ? "no redis_exporter in the namespace (a managed store, or no exporter)"
+            : facts.redisUp.map((r) => `redis_up ${r.up} on ${codeSpan(r.pod)}`).join(", "),
+        );
+        return;
+      }
       case "error_ratio":
         facts.errorRatio = samples[0]?.value;
         if (facts.errorRatio !== undefined && Number.isFinite(facts.errorRatio))

@@ -10,7 +10,11 @@ export interface ModelSettings {
 }
 
 export type ModelOutcome =
-  { kind: "used"; text: string } | { kind: "no_citations" | "error" | "timeout"; reason: string };
+  | { kind: "used"; text: string; dropped: number }
+  | { kind: "no_citations" | "error" | "timeout"; reason: string };
+
+/** The request to the model stays below this many bytes, whatever the alert carries. */
+export const MAX_PROMPT_BYTES = 32 * 1024;
 
 const SYSTEM = [
   "You are an SRE assistant attributing a monitoring alert to its likely cause.",
@@ -23,23 +27,34 @@ const SYSTEM = [
 /**
  * The request body: the evidence bundle (numbered items), the deterministic hypotheses and the
  * runbook section, as JSON inside the user message so no label can break out of its string.
- * It carries no credential: the API key travels in the Authorization header only.
+ * It carries no credential: the API key travels in the Authorization header only. Untrusted strings
+ * are cut shorter and shorter until the body fits `MAX_PROMPT_BYTES`.
  */
 export function buildPrompt(a: Omit<Analysis, "model" | "fallback">, model: string) {
+  for (const limit of [1000, 300, 80, 20]) {
+    const body = promptBody(a, model, limit);
+    if (Buffer.byteLength(JSON.stringify(body)) <= MAX_PROMPT_BYTES) return body;
+  }
+  return promptBody(a, model, 0);
+}
+
+function promptBody(a: Omit<Analysis, "model" | "fallback">, model: string, limit: number) {
   const bundle = {
     alert: {
-      name: a.alert.labels.alertname,
-      labels: a.alert.labels,
-      annotations: a.alert.annotations,
-      startsAt: a.alert.startsAt,
+      name: cut(a.alert.labels.alertname, 200),
+      labels: capRecord(a.alert.labels, limit),
+      annotations: capRecord(a.alert.annotations, limit),
+      startsAt: cut(a.alert.startsAt, 40),
     },
-    evidence: a.evidence.items.map(({ id, name, summary }) => ({ id, name, summary })),
+    evidence: a.evidence.items
+      .slice(0, limit === 0 ? 20 : 60)
+      .map(({ id, name, summary }) => ({ id, name, summary: cut(summary, Math.max(limit, 200)) })),
     deterministicHypotheses: a.hypotheses.map(({ title, confidence, facts }) => ({
       title,
       confidence,
-      facts,
+      facts: facts.map((f) => cut(f, Math.max(limit, 200))),
     })),
-    runbook: a.runbook ?? null,
+    runbook: a.runbook ? { means: cut(a.runbook.means, 2000), resolve: cut(a.runbook.resolve, 2000) } : null,
   };
   return {
     model,
@@ -55,10 +70,42 @@ export function buildPrompt(a: Omit<Analysis, "model" | "fallback">, model: stri
   };
 }
 
-/** The ids an answer cites that exist in the evidence: an answer citing none is dropped. */
+const cut = (text: string | undefined, max: number) =>
+  text === undefined ? undefined : text.length > max ? `${text.slice(0, max)}…` : text;
+
+/** At most 40 entries, each value cut to `limit` characters (0: keys only). */
+function capRecord(record: Record<string, string> | undefined, limit: number): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(record ?? {})
+      .slice(0, 40)
+      .map(([k, v]) => [cut(k, 100)!, limit === 0 ? "…" : cut(String(v), limit)!]),
+  );
+}
+
+/** The ids an answer cites that exist in the evidence. */
 export function citedEvidence(text: string, ids: string[]): string[] {
   const known = new Set(ids);
   return [...new Set([...text.matchAll(/\[(E\d+)\]/g)].map((m) => m[1]))].filter((id) => known.has(id));
+}
+
+/**
+ * The sentences of an answer that cite evidence and only evidence that exists: a sentence citing
+ * nothing, or an id the evidence does not have (`[E42]`), is dropped, since what it claims cannot be
+ * checked against the report. Sentences end at a line break or after `.`, `!` or `?` and a space.
+ */
+export function citedSentences(text: string, ids: string[]): { kept: string[]; dropped: string[] } {
+  const known = new Set(ids);
+  const kept: string[] = [];
+  const dropped: string[] = [];
+  const sentences = text
+    .split(/\n+|(?<=[.!?])\s+(?=\S)/)
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  for (const sentence of sentences) {
+    const cited = [...sentence.matchAll(/\[(E\d+)\]/g)].map((m) => m[1]);
+    (cited.length > 0 && cited.every((id) => known.has(id)) ? kept : dropped).push(sentence);
+  }
+  return { kept, dropped };
 }
 
 /** Asks the model; any failure is an outcome, never an exception (the report goes out regardless). */
@@ -81,7 +128,7 @@ export async function askModel(
       },
     );
   } catch (err) {
-    const timeout = (err as Error).name === "TimeoutError";
+    const timeout = isTimeout(err);
     return {
       kind: timeout ? "timeout" : "error",
       reason: timeout ? `no answer within ${settings.timeoutMs} ms` : (err as Error).message,
@@ -93,14 +140,23 @@ export async function askModel(
     const body = (await res.json()) as { choices?: { message?: { content?: string } }[] };
     text = String(body.choices?.[0]?.message?.content ?? "");
   } catch (err) {
+    // A response that sends its headers and then stalls runs out of time while its body is read.
+    if (isTimeout(err)) return { kind: "timeout", reason: `no answer within ${settings.timeoutMs} ms` };
     return { kind: "error", reason: `unreadable answer: ${(err as Error).message}` };
   }
-  if (
-    citedEvidence(
-      text,
-      a.evidence.items.map((e) => e.id),
-    ).length === 0
-  )
-    return { kind: "no_citations", reason: "the model's answer cited no evidence" };
-  return { kind: "used", text };
+  const { kept, dropped } = citedSentences(
+    text,
+    a.evidence.items.map((e) => e.id),
+  );
+  if (kept.length === 0)
+    return {
+      kind: "no_citations",
+      reason: `no sentence of the model's answer cited only existing evidence (${dropped.length} dropped)`,
+    };
+  return { kind: "used", text: kept.join(" "), dropped: dropped.length };
+}
+
+function isTimeout(err: unknown): boolean {
+  const name = (err as Error)?.name;
+  return name === "TimeoutError" || name === "AbortError";
 }

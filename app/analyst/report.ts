@@ -1,5 +1,8 @@
 import type { Hypothesis } from "./attribution";
 import { clock, Evidence, WebhookAlert } from "./evidence";
+import { codeSpan, inert, slackEscape, slackLink, visibleText } from "./slack-text";
+
+export { inert, slackEscape } from "./slack-text";
 
 /** One runbook entry of docs/runbooks.md: what the alert means and what resolves it. */
 export interface RunbookEntry {
@@ -33,45 +36,77 @@ export function runbookFor(
 /** A finished analysis, before it is written for a receiver. */
 export interface Analysis {
   groupKey: string;
+  /** The headline alert: of the group's firing alerts, the one with the strongest evidence. */
   alert: WebhookAlert;
   evidence: Evidence;
   hypotheses: Hypothesis[];
   runbook?: RunbookEntry;
   runbookUrl?: string;
   links: { grafana?: string; prometheus?: string };
-  /** What the model said, when one was asked and its answer cited the evidence. */
-  model?: { text: string };
+  /** The group beyond its headline: how many alerts fire, which alert names and pods. @default the headline alone */
+  group?: { firing: number; analysed: number; alertnames: string[]; pods: string[] };
+  /** Why no evidence was gathered at all (the analyst was busy), when so. */
+  degraded?: string;
+  /** What the model said, when one was asked and at least one sentence cited only existing evidence. */
+  model?: { text: string; dropped?: number };
   /** Why the deterministic report stands alone, when a model was configured but not used. */
   fallback?: string;
-}
-
-/** Slack's escaping (mrkdwn): &, < and > only; everything else stays literal text. */
-export function slackEscape(text: string): string {
-  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-}
-
-/**
- * Untrusted text (labels, annotations, model output) as one inert line: `&`, `<` and `>` escaped, so
- * it can neither mention (`<!channel>`) nor forge a link (`<url|text>`); newlines collapsed, so it
- * cannot forge lines of the report; capped.
- */
-export function inert(text: string, max = 200): string {
-  const flat = slackEscape(String(text)).replace(/\s+/g, " ").trim();
-  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
 
 /** Slack caps a message's text; the report stays well below and says when it was cut. */
 export const MAX_REPORT_CHARS = 3500;
 
+/** Fills the `<namespace>` and `<pod>` of a rule's advice with the alert's own, as code; escapes the rest. */
+export function nextStep(advice: string, f: { namespace: string; pod?: string }): string {
+  return advice
+    .split(/(<namespace>|<pod>)/)
+    .map((part) =>
+      part === "<namespace>"
+        ? slackEscape(codeSpan(f.namespace))
+        : part === "<pod>"
+          ? f.pod
+            ? slackEscape(codeSpan(f.pod))
+            : "&lt;pod&gt;"
+          : slackEscape(visibleText(part)),
+    )
+    .join("");
+}
+
+/** What could not be fetched, by reason: "a, b, c: connection refused". */
+function unavailableLines(e: Evidence): string[] {
+  const byReason = new Map<string, string[]>();
+  for (const u of e.unavailable) byReason.set(u.reason, [...(byReason.get(u.reason) ?? []), u.name]);
+  return [...byReason].map(([reason, names]) => `• ${inert(names.join(", "), 300)}: ${inert(reason, 200)}`);
+}
+
 /** The report as Slack mrkdwn: summary, hypotheses with numbers, evidence, runbook steps, links. */
 export function formatReport(a: Analysis): string {
   const f = a.evidence.facts;
-  const where = inert(`${f.namespace}${f.pod ? `/${f.pod}` : ""}`);
+  const where = `${f.namespace}${f.pod ? `/${f.pod}` : ""}`;
   const since = f.conditionSince ?? f.startsAt;
   const lines: string[] = [
-    `*Analysis: ${inert(f.alertname)} in ${where}* firing since ${clock(since)}` +
+    `*Analysis:* ${inert(codeSpan(f.alertname))} in ${inert(codeSpan(where, 200), 220)} firing since ${clock(since)}` +
       (f.valueNow !== undefined ? `, value now ${Number(f.valueNow.toPrecision(3))}` : ""),
   ];
+  const own = [a.alert.annotations?.summary, a.alert.annotations?.description].filter(Boolean).join(" ");
+  if (own) lines.push(`Alert: ${inert(own, 400)}`);
+  if (a.group && a.group.firing > 1)
+    lines.push(
+      `Group: ${a.group.firing} alerts firing (${inert(a.group.alertnames.map((n) => codeSpan(n)).join(", "), 300)})` +
+        (a.group.pods.length > 0
+          ? ` on pods ${inert(a.group.pods.map((p) => codeSpan(p)).join(", "), 400)}`
+          : "") +
+        (a.group.analysed < a.group.firing ? `; ${a.group.analysed} analysed` : "") +
+        "; the headline has the strongest evidence.",
+    );
+  const asked = a.evidence.items.length + a.evidence.unavailable.length;
+  if (a.degraded) lines.push(`_No evidence gathered: ${inert(a.degraded, 300)}._`);
+  else if (a.evidence.unavailable.length > 0)
+    lines.push(
+      a.evidence.items.length === 0
+        ? "_No evidence: every query to Prometheus failed (see below); the alert's own facts and the runbook follow._"
+        : `_Partial evidence: ${a.evidence.unavailable.length} of ${asked} queries failed (see below); causes are ranked on what came back._`,
+    );
   const top = a.hypotheses[0];
   lines.push(
     top
@@ -85,22 +120,64 @@ export function formatReport(a: Analysis): string {
         `• ${h.title} (${Math.round(h.confidence * 100)}%): ${h.facts.map((x) => inert(x)).join("; ")}`,
       );
   }
-  if (top) lines.push(`Next: ${top.next}`);
-  if (a.model) lines.push(`Model analysis (cites the evidence below): ${inert(a.model.text, 1200)}`);
-  if (a.fallback) lines.push(`_(${a.fallback}: deterministic analysis only)_`);
-  lines.push("Evidence:");
-  for (const e of a.evidence.items) lines.push(`• ${e.id} ${e.name}: ${inert(e.summary)}`);
+  if (top) lines.push(`Next: ${nextStep(top.next, f)}`);
+  if (a.model)
+    lines.push(
+      `Model analysis (every sentence cites the evidence below${
+        a.model.dropped ? `; ${a.model.dropped} sentences citing no or unknown evidence dropped` : ""
+      }): ${inert(a.model.text, 1200)}`,
+    );
+  if (a.fallback) lines.push(`_(${inert(a.fallback, 300)}: deterministic analysis only)_`);
+  if (a.evidence.items.length > 0) {
+    lines.push("Evidence:");
+    for (const e of a.evidence.items) lines.push(`• ${e.id} ${e.name}: ${inert(e.summary)}`);
+  }
+  if (a.evidence.unavailable.length > 0) {
+    lines.push("Not fetched:");
+    lines.push(...unavailableLines(a.evidence));
+  }
   if (a.runbook?.resolve) lines.push(`Runbook: ${inert(a.runbook.resolve, 600)}`);
   const links = [
-    a.runbookUrl && `<${a.runbookUrl}|runbook>`,
-    a.links.grafana && `<${a.links.grafana}|Grafana>`,
-    a.links.prometheus && `<${a.links.prometheus}|Prometheus graph>`,
+    slackLink(a.runbookUrl, "runbook"),
+    slackLink(a.links.grafana, "Grafana"),
+    slackLink(a.links.prometheus, "Prometheus graph"),
   ].filter(Boolean);
   if (links.length) lines.push(links.join(" · "));
   // Slack incoming webhooks cannot thread: the group key ties the report to its alert's notification.
-  lines.push(`_alert group ${inert(a.groupKey, 300)}_`);
+  lines.push(groupLine(a.groupKey));
+  return capReport(lines);
+}
+
+/** The last line of every message: the Alertmanager group key, so a resolution finds its report. */
+function groupLine(groupKey: string): string {
+  return `_alert group ${inert(groupKey, 300)}_`;
+}
+
+function capReport(lines: string[]): string {
   const text = lines.join("\n");
-  return text.length > MAX_REPORT_CHARS ? `${text.slice(0, MAX_REPORT_CHARS - 20)}\n_(report cut)_` : text;
+  if (text.length <= MAX_REPORT_CHARS) return text;
+  // Keep the group key line: it is what ties the report to its alert.
+  const last = lines[lines.length - 1];
+  return `${text.slice(0, MAX_REPORT_CHARS - last.length - 20)}\n_(report cut)_\n${last}`;
+}
+
+/**
+ * A short line when alerts of an analysed group resolve: which alerts, how many still fire, keyed to the
+ * original report by the group key. Not a new analysis.
+ */
+export function formatResolution(r: {
+  groupKey: string;
+  resolved: WebhookAlert[];
+  stillFiring: number;
+}): string {
+  const names = r.resolved
+    .slice(0, 5)
+    .map((a) => `${codeSpan(a.labels.alertname)}${a.labels.pod ? ` on ${codeSpan(a.labels.pod)}` : ""}`)
+    .join(", ");
+  const more = r.resolved.length > 5 ? ` and ${r.resolved.length - 5} more` : "";
+  const rest =
+    r.stillFiring > 0 ? `${r.stillFiring} of the group still firing` : "the whole group has resolved";
+  return capReport([`*Resolved:* ${inert(names, 800)}${more}; ${rest}.`, groupLine(r.groupKey)]);
 }
 
 /** Grafana's dashboard and a Prometheus graph of the alert's expression over the look-back. */

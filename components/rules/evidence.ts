@@ -1,3 +1,5 @@
+import { promqlString } from "./format";
+
 /**
  * What the alert analyst gathers for each alert, as data beside the rule catalogue: named PromQL
  * signals, and for each alert the signals that usually move with it. A signal is scoped to the
@@ -5,19 +7,36 @@
  */
 export type SignalName =
   | "gpu_memory_ratio"
+  | "gpu_memory_growth"
+  | "gpu_memory_jump"
   | "failures_by_reason"
   | "error_ratio"
   | "queue_depth"
+  | "queue_depth_before"
+  | "queue_store_up"
+  | "redis_up"
   | "restarts"
   | "oom_killed"
+  | "not_ready"
+  | "crash_looping"
   | "versions"
   | "resident_memory_slope"
   | "submission_rate"
   | "submission_rate_before"
   | "targets_down";
 
+/** Signals that read only Kubernetes' and Prometheus' own series: usable for any alert, any service. */
+export const GENERIC_SIGNALS: SignalName[] = [
+  "restarts",
+  "oom_killed",
+  "not_ready",
+  "crash_looping",
+  "targets_down",
+];
+
 export interface SignalScope {
   prefix: string;
+  /** The alert's namespace: any text, written as a PromQL string (a label value is untrusted). */
   namespace: string;
   /** Rate and increase window, e.g. "15m". */
   window: string;
@@ -27,15 +46,25 @@ export interface SignalScope {
 
 /** The PromQL of each signal for one scope. */
 export function signalQueries(s: SignalScope): Record<SignalName, string> {
-  const ns = `namespace="${s.namespace}"`;
+  const ns = `namespace=${promqlString(s.namespace)}`;
   const p = s.prefix;
+  const used = `${p}_gpu_memory_used_bytes{${ns}}`;
+  const total = `${p}_gpu_memory_total_bytes{${ns}}`;
   return {
-    gpu_memory_ratio: `max by (pod) (${p}_gpu_memory_used_bytes{${ns}} / ${p}_gpu_memory_total_bytes{${ns}})`,
+    gpu_memory_ratio: `max by (pod) (${used} / ${total})`,
+    // A leak climbs steadily (a slope over the look-back); oversized inputs jump when a large job starts.
+    gpu_memory_growth: `max by (pod) (deriv(${used}[${s.lookback}]) * 3600 / ${total})`,
+    gpu_memory_jump: `max by (pod) (max_over_time((clamp_min(idelta(${used}[5m]), 0) / ${total})[${s.lookback}:]))`,
     failures_by_reason: `sum by (reason) (increase(${p}_job_failures_total{${ns}}[${s.window}]))`,
     error_ratio: `sum(rate(${p}_request_total{${ns},status="server_error"}[${s.window}])) / sum(rate(${p}_request_total{${ns},status!="client_error"}[${s.window}]))`,
     queue_depth: `max(${p}_jobs_queued{${ns}})`,
-    restarts: `sum by (pod) (increase(kube_pod_container_status_restarts_total{${ns}}[${s.window}]))`,
-    oom_killed: `max by (pod) (kube_pod_container_status_last_terminated_reason{${ns},reason="OOMKilled"})`,
+    queue_depth_before: `max(${p}_jobs_queued{${ns}} offset ${s.window})`,
+    queue_store_up: `min by (pod) (${p}_queue_store_up{${ns}})`,
+    redis_up: `max by (pod, instance) (redis_up{${ns}})`,
+    restarts: `sum by (pod, container) (increase(kube_pod_container_status_restarts_total{${ns}}[${s.window}]))`,
+    oom_killed: `max by (pod, container) (kube_pod_container_status_last_terminated_reason{${ns},reason="OOMKilled"})`,
+    not_ready: `max by (pod, container) (kube_pod_container_status_ready{${ns}}) == 0`,
+    crash_looping: `max by (pod, container) (kube_pod_container_status_waiting_reason{${ns},reason="CrashLoopBackOff"}) == 1`,
     versions: `count by (version) (${p}_build_info{${ns}})`,
     resident_memory_slope: `deriv(${p}_process_resident_memory_bytes{${ns}}[${s.lookback}]) * 3600`,
     submission_rate: `sum(rate(${p}_job_submissions_total{${ns}}[${s.window}]))`,
@@ -44,18 +73,37 @@ export function signalQueries(s: SignalScope): Record<SignalName, string> {
   };
 }
 
-const ALWAYS: SignalName[] = ["failures_by_reason", "versions", "restarts", "oom_killed"];
+const ALWAYS: SignalName[] = [
+  "failures_by_reason",
+  "versions",
+  "restarts",
+  "oom_killed",
+  "not_ready",
+  "crash_looping",
+];
+const TRAFFIC: SignalName[] = ["submission_rate", "submission_rate_before"];
+const BACKLOG: SignalName[] = ["queue_depth", "queue_depth_before"];
+const STORE: SignalName[] = ["queue_store_up", "redis_up", "targets_down"];
 
 /** The signals gathered for an alert, by the alert name's suffix after the service prefix. */
 export const RELATED_SIGNALS: Record<string, SignalName[]> = {
-  HighGPUMemoryUsage: [...ALWAYS, "gpu_memory_ratio", "queue_depth"],
-  HighErrorRate: [...ALWAYS, "error_ratio", "gpu_memory_ratio", "queue_depth"],
-  ErrorBudgetBurn: [...ALWAYS, "error_ratio", "gpu_memory_ratio", "queue_depth"],
-  HighLatencyP99: [...ALWAYS, "queue_depth", "gpu_memory_ratio", "submission_rate", "submission_rate_before"],
-  MemoryLeak: [...ALWAYS, "resident_memory_slope", "submission_rate", "submission_rate_before"],
+  HighGPUMemoryUsage: [
+    ...ALWAYS,
+    "gpu_memory_ratio",
+    "gpu_memory_growth",
+    "gpu_memory_jump",
+    ...BACKLOG,
+    ...TRAFFIC,
+  ],
+  HighErrorRate: [...ALWAYS, "error_ratio", "gpu_memory_ratio", ...BACKLOG],
+  ErrorBudgetBurn: [...ALWAYS, "error_ratio", "gpu_memory_ratio", ...BACKLOG],
+  HighLatencyP99: [...ALWAYS, ...BACKLOG, "gpu_memory_ratio", ...TRAFFIC],
+  MemoryLeak: [...ALWAYS, "resident_memory_slope", ...TRAFFIC],
   TargetDown: [...ALWAYS, "targets_down"],
-  QueueBacklog: [...ALWAYS, "queue_depth", "submission_rate", "submission_rate_before", "targets_down"],
-  JobsLost: [...ALWAYS, "targets_down"],
+  QueueBacklog: [...ALWAYS, ...BACKLOG, ...TRAFFIC, "targets_down"],
+  QueueStoreUnreachable: [...ALWAYS, ...STORE, ...BACKLOG],
+  QueueStoreDown: [...ALWAYS, ...STORE, ...BACKLOG],
+  JobsLost: [...ALWAYS, "targets_down", ...BACKLOG],
 };
 
 /** Signals for an alert: its own list, else the ones every alert gets. */

@@ -1,4 +1,5 @@
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { stringify } from "yaml";
@@ -117,6 +118,9 @@ export class Sandbox {
   private stopped = false;
   private readonly stack: string;
   private readonly config: ReturnType<typeof parseStackConfig>;
+  /** The bearer token Alertmanager sends the analyst (the analyst reads it from a file, as from its Secret). */
+  readonly analystToken = randomBytes(24).toString("hex");
+  private prometheus?: { child: ChildProcess; args: string[] };
 
   constructor(private readonly options: SandboxOptions) {
     this.stack = options.stack ?? "dev";
@@ -241,6 +245,7 @@ export class Sandbox {
         receivers: { critical: "webhook", warning: "webhook", info: "webhook" },
         webhookUrl: `${sinkUrl}/alerts`,
         analystUrl: `http://127.0.0.1:${analystPort}/v1/alertmanager`,
+        analystToken: this.analystToken,
         repeatInterval: this.config.alertmanager.repeatInterval,
         groupWait: this.options.alertmanager?.groupWait ?? "5s",
         groupInterval: this.options.alertmanager?.groupInterval ?? "30s",
@@ -252,6 +257,8 @@ export class Sandbox {
       `--web.listen-address=127.0.0.1:${amPort}`,
       "--cluster.listen-address=",
     ]);
+    const tokenFile = path.join(dir, "analyst-webhook-token");
+    writeFileSync(tokenFile, this.analystToken, { mode: 0o600 });
     this.spawn(
       "alert-analyst",
       process.execPath,
@@ -263,14 +270,16 @@ export class Sandbox {
         ANALYST_WEBHOOK_URL: `${sinkUrl}/analyses`,
         ANALYST_RUNBOOKS: path.join(REPO_ROOT, "docs", "runbooks.md"),
         ANALYST_STEP_SECONDS: "1",
+        ANALYST_WEBHOOK_TOKEN_FILE: tokenFile,
         ...this.options.analystEnv,
       },
     );
-    this.spawn("prometheus", prometheusBin, [
+    const promArgs = [
       `--config.file=${path.join(dir, "prometheus.yml")}`,
       `--storage.tsdb.path=${path.join(dir, "prometheus-data")}`,
       `--web.listen-address=127.0.0.1:${promPort}`,
-    ]);
+    ];
+    this.prometheus = { child: this.spawn("prometheus", prometheusBin, promArgs), args: promArgs };
     this.endpoints = {
       prometheus: `http://127.0.0.1:${promPort}`,
       alertmanager: `http://127.0.0.1:${amPort}`,
@@ -343,6 +352,26 @@ export class Sandbox {
     await instance.process.terminate();
     instance.process.options.apiEnv = { ...instance.process.options.apiEnv, SONIC_VERSION: version };
     await instance.process.start();
+  }
+
+  /**
+   * Stops Prometheus (SIGTERM, waits for it to exit): rules stop evaluating and the analyst's queries
+   * are refused, as when Prometheus itself is part of the incident.
+   */
+  async stopPrometheus(): Promise<void> {
+    const child = this.prometheus?.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once("exit", () => resolve());
+      child.kill("SIGTERM");
+    });
+  }
+
+  /** Starts Prometheus again on the same port and data after `stopPrometheus`. */
+  async startPrometheus(): Promise<void> {
+    if (!this.prometheus) throw new Error("the sandbox is not started");
+    this.prometheus.child = this.spawn("prometheus", binary("prometheus"), this.prometheus.args);
+    await waitFor(`${this.endpoints.prometheus}/-/ready`, "Prometheus");
   }
 
   /** Kills (`kill`, as kill -9 of the pod) or restarts (`revive`) one pod. */
