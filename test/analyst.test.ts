@@ -9,15 +9,21 @@ import { alertNames, analystRules, ruleCatalogue, ruleFileYaml } from "../compon
 import { promtool, requirePromtool } from "./support/promtool";
 import { ATTRIBUTION_RULES, rankHypotheses } from "../app/analyst/attribution";
 import { episodeStart, type Evidence, type Facts } from "../app/analyst/evidence";
-import { askModel, buildPrompt, citedEvidence } from "../app/analyst/model";
+import { askModel, buildPrompt, citedEvidence, citedSentences, MAX_PROMPT_BYTES } from "../app/analyst/model";
 import {
   Analysis,
   formatReport,
   inert,
   MAX_REPORT_CHARS,
+  nextStep,
   parseRunbooks,
   runbookFor,
 } from "../app/analyst/report";
+import { parseServices, serviceFor } from "../app/analyst/services";
+import { codeSpan, safeLinkUrl, visibleText } from "../app/analyst/slack-text";
+import { promqlString } from "../components/rules/format";
+import { signalQueries } from "../components/rules/evidence";
+import { selectorsOf } from "./support/promql";
 import { REPO_ROOT } from "../tools/stack-file";
 
 const facts = (over: Partial<Facts> = {}): Facts => ({
@@ -210,7 +216,7 @@ describe("the alert analyst's model step", function () {
   this.timeout(20_000);
   let server: Server;
   let url: string;
-  let answer: () => { status: number; body: unknown; delayMs?: number };
+  let answer: () => { status: number; body: unknown; delayMs?: number; stall?: boolean };
   const requests: { headers: Record<string, unknown>; body: any }[] = [];
   before(async () => {
     server = createServer((req, res) => {
@@ -219,6 +225,12 @@ describe("the alert analyst's model step", function () {
       req.on("end", () => {
         requests.push({ headers: req.headers, body: JSON.parse(raw) });
         const a = answer();
+        if (a.stall) {
+          // Headers, then nothing: a model server that hangs mid-answer.
+          res.writeHead(200, { "content-type": "application/json" });
+          res.write('{"choices": [');
+          return;
+        }
         setTimeout(() => {
           res.writeHead(a.status, { "content-type": "application/json" });
           res.end(JSON.stringify(a.body));
@@ -228,7 +240,10 @@ describe("the alert analyst's model step", function () {
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
   });
-  after(() => server.close());
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
   const settings = () => ({ url, model: "m", apiKey: "sk-secret-key-123", timeoutMs: 1000 });
   const chat = (content: string) => ({ status: 200, body: { choices: [{ message: { content } }] } });
 
@@ -270,6 +285,12 @@ describe("the alert analyst's model step", function () {
     answer = () => chat("See [E9].");
     assert.equal((await askModel(analysis(facts()), settings())).kind, "no_citations");
     assert.deepEqual(citedEvidence("[E1] [E2] [E1] [E7]", ["E1", "E2"]), ["E1", "E2"]);
+  });
+
+  it("counts an answer that stalls after its headers as a timeout, not an error", async () => {
+    answer = () => ({ status: 200, body: {}, stall: true });
+    const outcome = await askModel(analysis(facts()), settings());
+    assert.deepEqual(outcome, { kind: "timeout", reason: "no answer within 1000 ms" });
   });
 
   it("falls back on an error answer, a timeout and an unreachable endpoint, and the report says so", async () => {
@@ -361,5 +382,219 @@ describe("the alert analyst's own alerts", function () {
     const runbooks = parseRunbooks(readFileSync(path.join(REPO_ROOT, "docs", "runbooks.md"), "utf8"));
     for (const r of analystRules({ namespace: "m", runbookBaseUrl: "x" }).rules)
       assert.ok("alert" in r && runbooks.get(r.alert)?.resolve, `runbook for ${"alert" in r ? r.alert : ""}`);
+  });
+});
+
+describe("the alert analyst's handling of hostile alert text", () => {
+  const hostileUrl = "https://runbooks.example/x|runbook> <!channel> <https://phish.example/login";
+
+  it("never turns a runbook_url into a live mention or a second link", () => {
+    const text = formatReport(analysis(facts(), { runbookUrl: hostileUrl }));
+    assert.doesNotMatch(text, /<!channel>|<https:\/\/phish/);
+    const links = [...text.matchAll(/<([^>|]*)\|([^>]*)>/g)].map((m) => [m[1], m[2]]);
+    assert.deepEqual(links[0], [
+      "https://runbooks.example/x%7Crunbook%3E%20%3C!channel%3E%20%3Chttps://phish.example/login",
+      "runbook",
+    ]);
+    assert.equal(safeLinkUrl("javascript:alert(1)"), undefined);
+    assert.equal(safeLinkUrl("https://runbooks.example@phish.example/"), undefined, "credentials in a URL");
+    assert.equal(safeLinkUrl("/relative"), undefined);
+    assert.equal(safeLinkUrl("https://r.example/a?b=1&c=2"), "https://r.example/a?b=1&amp;c=2");
+  });
+
+  it("shows label values as code, so bare URLs in them are not linked and backticks cannot end the span", () => {
+    assert.equal(codeSpan("https://phish.example/login"), "`https://phish.example/login`");
+    assert.equal(codeSpan("a`b"), "`a\u02cbb`");
+    const text = formatReport(analysis(facts({ namespace: "https://phish.example", pod: "p`<!here>" })));
+    assert.match(text.split("\n")[0], /in `https:\/\/phish\.example\/p\u02cb&lt;!here&gt;`/);
+  });
+
+  it("strips control and invisible characters everywhere, the fixed Next: hints included", () => {
+    const sneaky = "ok\u202Egnp.exe\u200B\u200D\uFEFF\u0007\u0085\u2028end";
+    assert.equal(visibleText(sneaky), "okgnp.exe  end");
+    const f = facts({
+      namespace: "ns\u202E",
+      pod: "pod\u200B<!channel>",
+      failures: { gpu_out_of_memory: 3 },
+      gpuMemoryMax: { pod: "p\u202Eq", ratio: 0.99 },
+    });
+    const text = formatReport(
+      analysis(f, {
+        alert: {
+          status: "firing",
+          labels: { alertname: "SonicHighErrorRate" },
+          annotations: { summary: "evil\u202Etxt", description: "line1\nline2\u0000" },
+          startsAt: "2026-11-25T10:00:00Z",
+        },
+        hypotheses: [
+          { id: "x", title: "t", confidence: 0.5, facts: ["f"], next: "kubectl -n <namespace> logs <pod>" },
+        ],
+      }),
+    );
+    assert.doesNotMatch(
+      text,
+      /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/u,
+    );
+    assert.match(text, /^Next: kubectl -n `ns` logs `pod&lt;!channel&gt;`$/m);
+    assert.match(text, /^Alert: eviltxt line1 line2$/m);
+    assert.equal(
+      nextStep("kubectl get events -n <namespace>; <pod>", { namespace: "a" }),
+      "kubectl get events -n `a`; &lt;pod&gt;",
+    );
+  });
+
+  it("writes label values into PromQL as Go-escaped strings that Prometheus' grammar parses as one value", () => {
+    assert.equal(promqlString('a"b\\c\nd\te\u0001'), '"a\\"b\\\\c\\nd\\te\\x01"');
+    assert.equal(promqlString("\uD800x"), '"\uFFFDx"');
+    const hostile = ['x"} or vector(1) #', "a\\", 'ns"', "\n}", "`", "'", "ü🙂"];
+    for (const ns of hostile)
+      for (const [name, query] of Object.entries(
+        signalQueries({ prefix: "sonic", namespace: ns, window: "15m", lookback: "1h" }),
+      ))
+        assert.doesNotThrow(() => selectorsOf(query), `${name} with namespace ${JSON.stringify(ns)}`);
+  });
+
+  it("keeps the request to the model under its cap whatever the alert carries", () => {
+    const a = analysis(facts());
+    a.alert.annotations = Object.fromEntries(
+      Array.from({ length: 80 }, (_, i) => [`a${i}`, "y".repeat(5000)]),
+    );
+    a.alert.labels = { ...a.alert.labels, big: "z".repeat(200_000) };
+    const body = JSON.stringify(buildPrompt(a, "m"));
+    assert.ok(Buffer.byteLength(body) <= MAX_PROMPT_BYTES, `${Buffer.byteLength(body)} bytes`);
+    assert.match(body, /lower concurrencyPerGpu/, "the runbook survives the cut");
+  });
+});
+
+describe("the alert analyst's model answers", () => {
+  it("keep only sentences that cite existing evidence, and say how many were dropped", () => {
+    const { kept, dropped } = citedSentences(
+      "GPU memory is at 97% on sonic-a [E2]. Full disk [E42] [E77]. Restart the cluster. OOM failures [E1] [E99].\nLower concurrency [E1].",
+      ["E1", "E2"],
+    );
+    assert.deepEqual(kept, ["GPU memory is at 97% on sonic-a [E2].", "Lower concurrency [E1]."]);
+    assert.equal(dropped.length, 3);
+    const text = formatReport(analysis(facts(), { model: { text: kept.join(" "), dropped: 3 } }));
+    assert.match(
+      text,
+      /^Model analysis \(every sentence cites the evidence below; 3 sentences citing no or unknown evidence dropped\): GPU memory/m,
+    );
+  });
+});
+
+describe("the alert analyst's causes on-call meets most", () => {
+  const gpu = (over: Partial<Facts>) =>
+    facts({ alertname: "HighGPUMemoryUsage", submissionRate: 1, submissionRateBefore: 1.05, ...over });
+
+  it("tell a GPU memory leak (steady climb at flat load) from oversized inputs (jumps), with or without OOMs", () => {
+    const leak = {
+      gpuMemoryMax: { pod: "sonic-a", ratio: 0.97 },
+      gpuMemoryGrowthPerHour: { pod: "sonic-a", ratio: 0.12 },
+      gpuMemoryLargestJump: { pod: "sonic-a", ratio: 0.01 },
+    };
+    assert.equal(top(gpu(leak)), "gpu-memory-leak");
+    assert.equal(top(gpu({ ...leak, failures: { gpu_out_of_memory: 4 } })), "gpu-memory-leak");
+    const inputs = {
+      gpuMemoryMax: { pod: "sonic-a", ratio: 0.98 },
+      gpuMemoryGrowthPerHour: { pod: "sonic-a", ratio: 0.08 },
+      gpuMemoryLargestJump: { pod: "sonic-a", ratio: 0.35 },
+      failures: { gpu_out_of_memory: 4 },
+    };
+    assert.equal(top(gpu(inputs)), "inputs-too-large");
+    assert.notEqual(
+      top(gpu({ ...leak, submissionRate: 2, submissionRateBefore: 1 })),
+      "gpu-memory-leak",
+      "traffic doubled",
+    );
+  });
+
+  it("name the model-server container when it restarts or turns unready while the backlog grows", () => {
+    const ranked = rankHypotheses(
+      facts({
+        alertname: "SonicQueueBacklog",
+        restarts: 4,
+        restartsByContainer: [{ pod: "sonic-a", container: "model-server", count: 4 }],
+        crashLooping: [{ pod: "sonic-a", container: "model-server" }],
+        queueDepth: 40,
+        queueDepthBefore: 3,
+      }),
+    );
+    assert.equal(ranked[0].id, "model-server-down");
+    assert.deepEqual(ranked[0].facts, [
+      "`model-server` of `sonic-a` restarted 4 times",
+      "`model-server` in CrashLoopBackOff on `sonic-a`",
+      "the backlog grew from 3 to 40 jobs",
+      "0 failed jobs: the work waits rather than fails",
+    ]);
+    assert.equal(
+      top(facts({ notReady: [{ pod: "sonic-b", container: "model-server" }] })),
+      "model-server-down",
+      "readiness lost without restarts",
+    );
+    assert.notEqual(
+      top(facts({ notReady: [{ pod: "sonic-b", container: "api" }], restarts: 1 })),
+      "model-server-down",
+    );
+  });
+
+  it("name the queue store and what the pods see when it is down", () => {
+    const ranked = rankHypotheses(
+      facts({
+        alertname: "SonicQueueStoreUnreachable",
+        queueStore: { downPods: ["sonic-a", "sonic-b"], pods: 2 },
+        redisUp: [{ pod: "sonic-queue-0", up: 0 }],
+        notReady: [{ pod: "sonic-a", container: "api" }],
+      }),
+    );
+    assert.equal(ranked[0].id, "queue-store-down");
+    assert.deepEqual(ranked[0].facts, [
+      "2 of 2 pods report the job store unreachable (`sonic-a`, `sonic-b`)",
+      "redis_exporter reads redis_up 0 for the store `sonic-queue-0`",
+    ]);
+    assert.match(
+      rankHypotheses(facts({ queueStore: { downPods: ["a"], pods: 3 }, redisUp: [] }))[0].facts[1],
+      /no redis_exporter in the namespace: an external \(managed\) store/,
+    );
+  });
+
+  it("pick an alert's service by its own labels and expression, never the first service by default", () => {
+    const services = parseServices("sonic@ai-inference,tts@speech");
+    const a = (labels: Record<string, string>) => ({
+      status: "firing" as const,
+      labels,
+      annotations: {},
+      startsAt: "2026-11-25T10:00:00Z",
+    });
+    assert.equal(
+      serviceFor(a({ alertname: "HighGPUMemoryUsage", namespace: "speech" }), services)?.prefix,
+      "tts",
+    );
+    assert.equal(
+      serviceFor(a({ alertname: "HighGPUMemoryUsage", namespace: "ai-inference" }), services)?.prefix,
+      "sonic",
+    );
+    assert.equal(
+      serviceFor(a({ alertname: "KubePodCrashLooping", namespace: "kube-system" }), services),
+      undefined,
+    );
+    const shared = parseServices("sonic@ml,tts@ml");
+    assert.equal(
+      serviceFor(
+        a({ alertname: "GpuHot", namespace: "ml" }),
+        shared,
+        "tts_gpu_memory_used_bytes / tts_gpu_memory_total_bytes > 0.9",
+      )?.prefix,
+      "tts",
+    );
+    assert.equal(serviceFor(a({ alertname: "TtsHighErrorRate", namespace: "ml" }), shared)?.prefix, "tts");
+    assert.equal(
+      serviceFor(a({ alertname: "Other", namespace: "ml" }), shared),
+      undefined,
+      "ambiguous: no guess",
+    );
+    assert.equal(
+      serviceFor(a({ alertname: "HighGPUMemoryUsage" }), parseServices("sonic,tts"))?.prefix,
+      "sonic",
+    );
   });
 });
