@@ -345,6 +345,17 @@ for (const stack of ["dev", "prod"]) {
       assert.equal(env.ANALYST_SLACK_CHANNEL, stack === "dev" ? "#sonic-dev-alerts" : "#sonic-alerts");
       assert.equal(env.ANALYST_MODEL_URL, undefined, "deterministic only unless a model is configured");
       assert.equal(only(run, T.secret, "alert-analyst").inputs.stringData, "[secret]");
+      // Alertmanager's bearer token: a file from the Secret, never an env value.
+      assert.equal(env.ANALYST_WEBHOOK_TOKEN_FILE, "/var/run/secrets/alert-analyst/webhook-token");
+      assert.deepEqual(analyst.spec.template.spec.volumes, [
+        {
+          name: "webhook-token",
+          secret: { secretName: "alert-analyst", items: [{ key: "webhookToken", path: "webhook-token" }] },
+        },
+      ]);
+      assert.deepEqual(c.volumeMounts, [
+        { name: "webhook-token", mountPath: "/var/run/secrets/alert-analyst", readOnly: true },
+      ]);
       const egress = only(run, T.networkPolicy, "alert-analyst").inputs.spec.egress;
       assert.deepEqual(
         egress.map((e: any) => e.ports.map((p: any) => `${p.protocol}/${p.port}`).join(",")),

@@ -13,7 +13,7 @@ import { askModel, ModelSettings } from "./model";
 import { PrometheusClient } from "./prometheus";
 import { Analysis, formatReport, formatResolution, parseRunbooks, reportLinks, runbookFor } from "./report";
 import { AnalysedService, parseServices, serviceFor, SERVICES_PATTERN } from "./services";
-import { safeLinkUrl } from "./slack-text";
+import { codeSpan, safeLinkUrl } from "./slack-text";
 import { WorkQueue } from "./work-queue";
 
 const duration = z.string().regex(/^\d+[smhd]$/, { message: "expected a duration like 15m" });
@@ -234,9 +234,14 @@ export async function buildAlertAnalyst(config: AnalystConfig): Promise<AlertAna
           expr: exprOf(alert.generatorURL),
         }))
       : await Promise.all(work.firing.map((alert) => analyseAlert(alert, signal, cache)));
-    // The headline: the most confident cause, then the most evidence; the group's order breaks ties.
-    const strength = (r: (typeof results)[number]) =>
-      (r.hypotheses[0]?.confidence ?? 0) * 1000 + r.evidence.items.length;
+    // The headline: the most confident cause, then a cause whose facts name the alert's own pod (not
+    // a neighbour's), then the most evidence; the group's order breaks ties.
+    const strength = (r: (typeof results)[number]) => {
+      const top = r.hypotheses[0];
+      const pod = r.alert.labels.pod;
+      const aboutThisPod = !!top && !!pod && top.facts.some((fact) => fact.includes(codeSpan(pod)));
+      return (top?.confidence ?? 0) * 1000 + (aboutThisPod ? 100 : 0) + r.evidence.items.length;
+    };
     const head = results.reduce((best, r) => (strength(r) > strength(best) ? r : best), results[0]);
     const alertname = head.alert.labels.alertname ?? "";
     const f = head.evidence.facts;

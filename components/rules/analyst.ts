@@ -16,7 +16,8 @@ export function analystRules(options: {
     rules: [
       {
         alert: "AlertAnalystFailing",
-        expr: `sum by (namespace, job) (increase(alert_analyst_analyses_total${sel.replace("}", ', outcome="failed"}')}[15m])) > 0`,
+        // no_evidence: reports went out, but with every Prometheus query failing (unreachable from it).
+        expr: `sum by (namespace, job) (increase(alert_analyst_analyses_total${sel.replace("}", ', outcome=~"failed|no_evidence"}')}[15m])) > 0`,
         for: "0m",
         labels: { severity: "warning" },
         annotations: {
