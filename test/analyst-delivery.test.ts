@@ -1,13 +1,14 @@
 import * as assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
-import { createServer, IncomingMessage, Server, ServerResponse } from "node:http";
-import { AddressInfo, createServer as createTcpServer, Server as TcpServer, Socket } from "node:net";
+import { createServer, Server } from "node:http";
+import { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { parse } from "yaml";
 import { alertmanagerConfigYaml } from "../components";
 import { AlertAnalyst, buildAlertAnalyst, loadAnalystConfig } from "../app/analyst/server";
 import { WorkQueue } from "../app/analyst/work-queue";
+import { failingPrometheus as fakePrometheus, freePort } from "../tools/analyst-scenarios/prometheus";
 import { REPO_ROOT } from "../tools/stack-file";
 
 /** A receiver standing in for Slack's webhook and the generic webhook: it keeps every post. */
@@ -41,81 +42,8 @@ class Receiver {
   }
 }
 
-/** A stand-in Prometheus that fails the way real ones do. */
-async function fakePrometheus(
-  mode: "blackhole" | "502" | "query-error",
-): Promise<{ url: string; close: () => Promise<void>; open: () => number; peak: () => number }> {
-  let open = 0;
-  let peak = 0;
-  if (mode === "blackhole") {
-    // Accepts connections and never answers: the worst case, a hung Prometheus or a dropped route.
-    const sockets = new Set<Socket>();
-    const server: TcpServer = createTcpServer((socket) => {
-      sockets.add(socket);
-      open++;
-      peak = Math.max(peak, open);
-      socket.on("close", () => {
-        sockets.delete(socket);
-        open--;
-      });
-      socket.on("error", () => undefined);
-    });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    return {
-      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      close: () =>
-        new Promise<void>((r) => {
-          for (const s of sockets) s.destroy();
-          server.close(() => r());
-        }),
-      open: () => open,
-      peak: () => peak,
-    };
-  }
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    if (mode === "502") {
-      res.writeHead(502, { "content-type": "text/html" });
-      res.end("<html><body><h1>502 Bad Gateway</h1></body></html>");
-      return;
-    }
-    // Everything empty, except one query Prometheus cannot parse (as a label value used to break them).
-    const query = new URL(req.url ?? "", "http://x").searchParams.get("query") ?? "";
-    if (query.includes("kube_pod_container_status_restarts_total")) {
-      res.writeHead(400, { "content-type": "application/json" });
-      res.end(
-        JSON.stringify({
-          status: "error",
-          errorType: "bad_data",
-          error: "parse error: unexpected character",
-        }),
-      );
-      return;
-    }
-    res.writeHead(200, { "content-type": "application/json" });
-    const data = req.url?.startsWith("/api/v1/query_range")
-      ? { resultType: "matrix", result: [] }
-      : query.startsWith("max by (pod) (sonic_gpu_memory_used_bytes")
-        ? { resultType: "vector", result: [{ metric: { pod: "sonic-a" }, value: [0, "0.97"] }] }
-        : { resultType: "vector", result: [] };
-    res.end(JSON.stringify({ status: "success", data }));
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => new Promise<void>((r) => server.close(() => r())),
-    open: () => 0,
-    peak: () => 0,
-  };
-}
-
-/** A port nothing listens on (bound, then released): connections to it are refused. */
-async function closedPort(): Promise<string> {
-  const server = createTcpServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return `http://127.0.0.1:${port}`;
-}
+/** A URL where connections are refused. */
+const closedPort = async () => `http://127.0.0.1:${await freePort()}`;
 
 const TOKEN = "t0ken-for-the-analyst-tests-0123";
 const dir = mkdtempSync(path.join(tmpdir(), "sonic-analyst-delivery-"));

@@ -1,48 +1,15 @@
 import * as assert from "node:assert/strict";
-import { ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, Server } from "node:http";
-import { AddressInfo, createServer as createTcpServer, Socket } from "node:net";
+import { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { AlertAnalyst, buildAlertAnalyst, loadAnalystConfig } from "../app/analyst/server";
 import { REPO_ROOT } from "../tools/stack-file";
-import { openMetrics } from "./analyst-scenarios/history";
-import { Scenario, SCENARIOS } from "./analyst-scenarios/scenarios";
+import { failingPrometheus, freePort, RunningPrometheus } from "../tools/analyst-scenarios/prometheus";
+import { startBackfilledPrometheus } from "../tools/analyst-scenarios/prometheus";
+import { Scenario, SCENARIOS } from "../tools/analyst-scenarios/scenarios";
 import { requirePromtool } from "./support/promtool";
-
-async function freePort(): Promise<number> {
-  const server = createTcpServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
-
-/** Stand-ins for a Prometheus that fails: black-holing connections, or a proxy's 502 page. */
-async function failingPrometheus(mode: "blackhole" | "502"): Promise<{ url: string; close(): void }> {
-  if (mode === "blackhole") {
-    const sockets = new Set<Socket>();
-    const server = createTcpServer((s) => {
-      sockets.add(s);
-      s.on("error", () => undefined);
-    });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    return {
-      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      close: () => {
-        for (const s of sockets) s.destroy();
-        server.close();
-      },
-    };
-  }
-  const server = createServer((_req, res) => {
-    res.writeHead(502, { "content-type": "text/html" });
-    res.end("<html><h1>502 Bad Gateway</h1></html>");
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close() };
-}
 
 /**
  * The analyst's scenarios (test/analyst-scenarios/scenarios.ts) on a real Prometheus: every scenario's
@@ -54,41 +21,21 @@ describe("the alert analyst on scenarios backfilled into a real Prometheus", fun
   this.timeout(120_000);
   const dir = mkdtempSync(path.join(tmpdir(), "sonic-analyst-scenarios-"));
   const token = "scenario-token-0123456789abcdef";
-  let prometheus: ChildProcess | undefined;
+  let prometheus: RunningPrometheus | undefined;
   let prometheusUrl = "";
   const reports: { at: number; body: any }[] = [];
   let receiver: Server;
   const analysts: AlertAnalyst[] = [];
-  const fakes: { close(): void }[] = [];
+  const fakes: { close(): Promise<void> }[] = [];
   const table: { scenario: string; top: string; ms: number }[] = [];
 
   before(async () => {
     requirePromtool();
-    const now = Math.floor(Date.now() / 1000);
-    writeFileSync(
-      path.join(dir, "history.om"),
-      openMetrics(
-        SCENARIOS.flatMap((s) => s.series),
-        now,
-      ),
+    prometheus = await startBackfilledPrometheus(
+      dir,
+      SCENARIOS.flatMap((s) => s.series),
     );
-    execFileSync("promtool", ["tsdb", "create-blocks-from", "openmetrics", "history.om", "data"], {
-      cwd: dir,
-      stdio: "ignore",
-    });
-    writeFileSync(path.join(dir, "prometheus.yml"), "global: {}\n");
-    const port = await freePort();
-    prometheusUrl = `http://127.0.0.1:${port}`;
-    prometheus = spawn(
-      "prometheus",
-      [
-        "--config.file=prometheus.yml",
-        "--storage.tsdb.path=data",
-        `--web.listen-address=127.0.0.1:${port}`,
-        "--log.level=warn",
-      ],
-      { cwd: dir, stdio: "ignore" },
-    );
+    prometheusUrl = prometheus.url;
     receiver = createServer((req, res) => {
       let raw = "";
       req.on("data", (d) => (raw += d));
@@ -98,27 +45,14 @@ describe("the alert analyst on scenarios backfilled into a real Prometheus", fun
       });
     });
     await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
-    for (let i = 0; ; i++) {
-      try {
-        if ((await fetch(`${prometheusUrl}/-/ready`)).ok) break;
-      } catch {
-        /* starting */
-      }
-      if (i > 300) throw new Error("Prometheus did not become ready");
-      await new Promise((r) => setTimeout(r, 100));
-    }
     writeFileSync(path.join(dir, "token"), token);
   });
 
   after(async () => {
     for (const a of analysts) await a.app.close();
-    for (const f of fakes) f.close();
+    for (const f of fakes) await f.close();
     receiver?.close();
-    if (prometheus && prometheus.exitCode === null) {
-      const exited = new Promise((r) => prometheus!.once("exit", r));
-      prometheus.kill("SIGTERM");
-      await exited;
-    }
+    await prometheus?.stop();
     rmSync(dir, { recursive: true, force: true });
     if (table.length > 0) {
       console.log("\n      scenario → top cause → time to report");

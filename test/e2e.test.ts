@@ -304,7 +304,7 @@ describe("the monitoring path end to end (real app, Prometheus and Alertmanager 
       assert.ok(delay <= 2000, `the analysis came ${delay} ms after the alert (group interval 2 s)`);
       const a = report.analysis;
       assert.equal(a.hypotheses[0].id, "inputs-too-large", a.text);
-      assert.match(a.text, new RegExp(`Analysis: HighGPUMemoryUsage in ai-inference/${first.pod}`));
+      assert.match(a.text, new RegExp(`Analysis:\\* \`HighGPUMemoryUsage\` in \`ai-inference/${first.pod}\``));
       assert.match(a.text, /GPU memory at (9\d\.\d|100\.0)% on /);
       assert.match(a.text, /Most likely: \*Inputs too large for the GPU/);
       assert.match(a.text, /\|runbook>/);
@@ -323,5 +323,45 @@ describe("the monitoring path end to end (real app, Prometheus and Alertmanager 
     } finally {
       await setFault(first.modelServerUrl, { gpuMemoryPressure: 0, oomRate: 0 });
     }
+  });
+
+  it("still reports a page when Prometheus is stopped: the alert's facts, the runbook and why the evidence is missing", async () => {
+    await sandbox.stopPrometheus();
+    // Prometheus cannot send it any more: the alert comes the way it would from another Prometheus (or
+    // one that sent it just before dying), through the real Alertmanager with its bearer token.
+    const sent = Date.now();
+    const res = await fetch(`${sandbox.endpoints.alertmanager}/api/v2/alerts`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify([
+        {
+          labels: {
+            alertname: "SonicTargetDown",
+            severity: "critical",
+            namespace: NAMESPACE,
+            pod: "sonic-prometheus-stopped",
+            job: SERVICE,
+          },
+          annotations: {
+            summary: "Prometheus cannot scrape a Sonic pod",
+            runbook_url: "https://runbooks.example/runbooks.md#sonictargetdown",
+          },
+          startsAt: new Date().toISOString(),
+        },
+      ]),
+    });
+    assert.equal(res.status, 200);
+    const report = await until("the analyst's report with Prometheus stopped", 30_000, () =>
+      sandbox.sink.analyses.find(
+        (a) => a.at > sent && a.analysis.labels?.pod === "sonic-prometheus-stopped",
+      ),
+    );
+    console.log(`      report ${report.at - sent} ms after the alert was posted to Alertmanager`);
+    const text = report.analysis.text;
+    assert.match(text, /_No evidence: every query to Prometheus failed/);
+    assert.match(text, /connection refused/);
+    assert.match(text, /^Alert: Prometheus cannot scrape a Sonic pod$/m);
+    assert.match(text, /^Runbook: /m);
+    assert.match(text, /runbooks\.example\/runbooks\.md#sonictargetdown\|runbook>/);
   });
 });

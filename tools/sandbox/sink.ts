@@ -41,15 +41,18 @@ export interface SinkHandlers {
  */
 /** A report of the alert analyst, as its generic webhook delivers it. */
 export interface AnalysisDelivery {
-  kind: "alert-analysis";
+  /** A report, or the short line sent when alerts of a reported group resolve (no labels then). */
+  kind: "alert-analysis" | "alert-resolution";
   groupKey: string;
   alertname: string;
   labels: Record<string, string>;
   text: string;
   hypotheses: { id: string; title: string; confidence: number; facts: string[] }[];
   evidence: { id: string; name: string; summary: string }[];
-  model: { text: string } | null;
+  model: { text: string; dropped?: number } | null;
   fallback: string | null;
+  /** Evidence that could not be fetched, and why. */
+  unavailable?: { name: string; reason: string }[];
 }
 
 export class WebhookSink {
