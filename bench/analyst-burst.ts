@@ -9,7 +9,7 @@ import {
   freePort,
   startBackfilledPrometheus,
 } from "../tools/analyst-scenarios/prometheus";
-import { SCENARIOS } from "../tools/analyst-scenarios/scenarios";
+import { scenarioWebhook, SCENARIOS } from "../tools/analyst-scenarios/scenarios";
 import { REPO_ROOT } from "../tools/stack-file";
 
 /**
@@ -37,6 +37,17 @@ const TOKEN = "bench-token-0123456789abcdef";
 function rssMiB(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+) kB/);
   return line ? Math.round(Number(line[1]) / 1024) : NaN;
+}
+
+/** The analyst's own V8 heap in use (prom-client's default metric), in MiB. */
+async function heapMiB(base: string): Promise<number> {
+  try {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    const m = text.match(/^alert_analyst_nodejs_heap_size_used_bytes (\S+)$/m);
+    return m ? Math.round(Number(m[1]) / 2 ** 20) : NaN;
+  } catch {
+    return NaN;
+  }
 }
 
 const quantile = (sorted: number[], q: number) =>
@@ -108,22 +119,7 @@ async function main(): Promise<void> {
         return fetch(`${base}/v1/alertmanager`, {
           method: "POST",
           headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
-          body: JSON.stringify({
-            version: "4",
-            receiver: "alert-analyst",
-            status: "firing",
-            groupKey,
-            groupLabels: {},
-            commonLabels: {},
-            alerts: scenario.alerts.map((a, i) => ({
-              status: "firing",
-              labels: { namespace: scenario.namespace, ...a.labels },
-              annotations: a.annotations ?? {},
-              startsAt: new Date().toISOString(),
-              fingerprint: `${groupKey}-${i}`,
-              ...(a.expr ? { generatorURL: `http://p/graph?g0.expr=${encodeURIComponent(a.expr)}` } : {}),
-            })),
-          }),
+          body: JSON.stringify(scenarioWebhook(scenario, groupKey, new Date().toISOString())),
         });
       };
       const waitFor = async (keys: string[], timeoutMs: number) => {
@@ -137,12 +133,17 @@ async function main(): Promise<void> {
         const key = `${label}/single/${i}`;
         const sent = Date.now();
         await post(key);
-        await waitFor([key], 60_000);
+        await waitFor([key], 15_000);
         singles.push((reports.get(key) ?? NaN) - sent);
       }
       const rssBefore = rssMiB(child.pid!);
+      const heapBefore = await heapMiB(base);
       let peak = rssBefore;
-      const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(child.pid!))), 100);
+      let heapPeak = heapBefore;
+      const sampler = setInterval(() => {
+        peak = Math.max(peak, rssMiB(child.pid!));
+        void heapMiB(base).then((h) => (heapPeak = Math.max(heapPeak, h || 0)));
+      }, 250);
       const sent = new Map<string, number>();
       let refused = 0;
       const posts: Promise<unknown>[] = [];
@@ -160,7 +161,7 @@ async function main(): Promise<void> {
         );
       }
       await Promise.all(posts);
-      await waitFor([...sent.keys()], 120_000);
+      await waitFor([...sent.keys()], 60_000);
       const delays = [...sent]
         .filter(([k]) => reports.has(k))
         .map(([k, t]) => reports.get(k)! - t)
@@ -168,6 +169,7 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 10_000));
       clearInterval(sampler);
       const rssAfter = rssMiB(child.pid!);
+      const heapAfter = await heapMiB(base);
       singles.sort((a, b) => a - b);
       rows.push({
         prometheus: label,
@@ -182,6 +184,7 @@ async function main(): Promise<void> {
         rss_before_mib: rssBefore,
         rss_peak_mib: peak,
         rss_after_mib: rssAfter,
+        heap_mib: `${heapBefore} → ${heapPeak} → ${heapAfter}`,
       });
       const exited = new Promise((r) => child.once("exit", r));
       child.kill("SIGTERM");

@@ -8,7 +8,7 @@ import { AlertAnalyst, buildAlertAnalyst, loadAnalystConfig } from "../app/analy
 import { REPO_ROOT } from "../tools/stack-file";
 import { failingPrometheus, freePort, RunningPrometheus } from "../tools/analyst-scenarios/prometheus";
 import { startBackfilledPrometheus } from "../tools/analyst-scenarios/prometheus";
-import { Scenario, SCENARIOS } from "../tools/analyst-scenarios/scenarios";
+import { Scenario, scenarioWebhook, SCENARIOS } from "../tools/analyst-scenarios/scenarios";
 import { requirePromtool } from "./support/promtool";
 
 /**
@@ -91,29 +91,11 @@ describe("the alert analyst on scenarios backfilled into a real Prometheus", fun
       const url = await analystFor(scenario.prometheus);
       const groupKey = `{}:{scenario="${scenario.name}"}`;
       const startsAt = new Date(Date.now() - 5 * 60_000).toISOString();
-      const alerts = scenario.alerts.map((a, i) => ({
-        status: "firing",
-        labels: { namespace: scenario.namespace, ...a.labels },
-        annotations: a.annotations ?? {},
-        startsAt,
-        fingerprint: `${i}`,
-        ...(a.expr
-          ? { generatorURL: `http://prometheus:9090/graph?g0.expr=${encodeURIComponent(a.expr)}&g0.tab=1` }
-          : {}),
-      }));
       const sent = Date.now();
       const res = await fetch(url, {
         method: "POST",
         headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-        body: JSON.stringify({
-          version: "4",
-          receiver: "alert-analyst",
-          status: "firing",
-          groupKey,
-          groupLabels: {},
-          commonLabels: {},
-          alerts,
-        }),
+        body: JSON.stringify(scenarioWebhook(scenario, groupKey, startsAt)),
       });
       assert.equal(res.status, 202);
       let report: { at: number; body: any } | undefined;

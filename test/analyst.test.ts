@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { alertNames, analystRules, ruleCatalogue, ruleFileYaml } from "../components";
 import { promtool, requirePromtool } from "./support/promtool";
 import { ATTRIBUTION_RULES, rankHypotheses } from "../app/analyst/attribution";
-import { episodeStart, type Evidence, type Facts } from "../app/analyst/evidence";
+import { alertFacts, episodeStart, type Evidence, type Facts } from "../app/analyst/evidence";
 import { askModel, buildPrompt, citedEvidence, citedSentences, MAX_PROMPT_BYTES } from "../app/analyst/model";
 import {
   Analysis,
@@ -27,19 +27,12 @@ import { selectorsOf } from "./support/promql";
 import { REPO_ROOT } from "../tools/stack-file";
 
 const facts = (over: Partial<Facts> = {}): Facts => ({
-  alertname: "SonicHighErrorRate",
-  namespace: "ai-inference",
-  pod: "sonic-a",
-  startsAt: 1_000_000,
-  failures: {},
-  restarts: 0,
-  restartsByContainer: [],
-  oomKilledPods: [],
-  oomKilled: [],
-  notReady: [],
-  crashLooping: [],
-  targetsDown: 0,
-  otherAlerts: [],
+  ...alertFacts({
+    status: "firing",
+    labels: { alertname: "SonicHighErrorRate", namespace: "ai-inference", pod: "sonic-a" },
+    annotations: {},
+    startsAt: new Date(1_000_000_000).toISOString(),
+  }),
   ...over,
 });
 const top = (f: Facts) => rankHypotheses(f)[0]?.id;

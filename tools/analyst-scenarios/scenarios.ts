@@ -85,6 +85,15 @@ function healthy(
   return series;
 }
 
+/** Long inputs on one pod: GPU memory jumps from 40% to `ratio` 8 minutes ago, and jobs fail OOM. */
+const largeInputs = (pod: string, ratio: number, oomPerMinute: number) => ({
+  sonic_gpu_memory_used_bytes: only(pod, (m) => (m <= 8 ? ratio : 0.4) * 24 * GIB),
+  "sonic_job_failures_total/gpu_out_of_memory": only(
+    pod,
+    counter((m) => (m <= 8 ? oomPerMinute : 0)),
+  ),
+});
+
 const only = (pod: string, fault: SeriesSpec["value"]) => (p: string) => (p === pod ? fault : undefined);
 
 const gpuExpr = (ns: string) =>
@@ -124,14 +133,8 @@ export const SCENARIOS: Scenario[] = [
   {
     name: "inputs too large",
     namespace: "scn-inputs",
-    series: healthy("scn-inputs", {
-      // A batch of long clips: memory jumps from 40% to 98% within a minute, and jobs fail OOM.
-      sonic_gpu_memory_used_bytes: only("sonic-a", (m) => (m <= 8 ? 0.98 : 0.4) * 24 * GIB),
-      "sonic_job_failures_total/gpu_out_of_memory": only(
-        "sonic-a",
-        counter((m) => (m <= 8 ? 2 : 0)),
-      ),
-    }),
+    // A batch of long clips: memory jumps from 40% to 98% within a minute, and jobs fail OOM.
+    series: healthy("scn-inputs", largeInputs("sonic-a", 0.98, 2)),
     alerts: [
       {
         labels: { alertname: "HighGPUMemoryUsage", severity: "critical", pod: "sonic-a", gpu: "0" },
@@ -325,13 +328,7 @@ export const SCENARIOS: Scenario[] = [
   {
     name: "hostile namespace, pod and runbook_url",
     namespace: 'scn-"hostile\\',
-    series: healthy('scn-"hostile\\', {
-      sonic_gpu_memory_used_bytes: only("sonic-a", (m) => (m <= 8 ? 0.99 : 0.4) * 24 * GIB),
-      "sonic_job_failures_total/gpu_out_of_memory": only(
-        "sonic-a",
-        counter((m) => (m <= 8 ? 1 : 0)),
-      ),
-    }),
+    series: healthy('scn-"hostile\\', largeInputs("sonic-a", 0.99, 1)),
     alerts: [
       {
         labels: {
@@ -376,3 +373,25 @@ export const SCENARIOS: Scenario[] = [
     },
   })),
 ];
+
+/** The Alertmanager notification (webhook version 4) a scenario's group arrives as. */
+export function scenarioWebhook(scenario: Scenario, groupKey: string, startsAt: string) {
+  return {
+    version: "4",
+    receiver: "alert-analyst",
+    status: "firing",
+    groupKey,
+    groupLabels: {},
+    commonLabels: {},
+    alerts: scenario.alerts.map((a, i) => ({
+      status: "firing",
+      labels: { namespace: scenario.namespace, ...a.labels },
+      annotations: a.annotations ?? {},
+      startsAt,
+      fingerprint: `${groupKey}/${i}`,
+      ...(a.expr
+        ? { generatorURL: `http://prometheus:9090/graph?g0.expr=${encodeURIComponent(a.expr)}&g0.tab=1` }
+        : {}),
+    })),
+  };
+}
