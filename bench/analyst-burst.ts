@@ -17,13 +17,13 @@ import { REPO_ROOT } from "../tools/stack-file";
  * measured), against a real Prometheus backfilled with the scenarios' history and against a
  * black-holed one. For each: the single-alert delay (notification to report, idle analyst, median of
  * 5), then GROUPS new groups spread over SPREAD_S seconds: reports received, p50/p95/max delay, how many
- * went out without evidence because the analyst was busy, 503s (queue full), and the analyst's RSS
+ * went out without evidence because the analyst was busy, posts refused (503: queue full) or failed, and the analyst's RSS
  * before, at its peak and 10 s after the burst.
  *
  *   npm run bench:analyst -- [--groups 1000] [--spread 14] [--repo /path/to/other/checkout]
  *
  * `--repo` runs another checkout's analyst (e.g. main, for a side-by-side); it is started without the
- * settings it does not know.
+ * settings it does not know. Settings such as ANALYST_CONCURRENCY pass through from the environment.
  */
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -176,7 +176,7 @@ async function main(): Promise<void> {
         single_ms: singles[2],
         reports: `${delays.length}/${GROUPS}`,
         busy: [...sent.keys()].filter((k) => busy.has(k)).length,
-        refused_503: refused,
+        refused_or_failed: refused,
         p50_ms: quantile(delays, 0.5),
         p95_ms: quantile(delays, 0.95),
         max_ms: delays.at(-1),

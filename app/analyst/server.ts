@@ -380,7 +380,9 @@ export async function buildAlertAnalyst(config: AnalystConfig): Promise<AlertAna
         total: change.firing.length,
         received: Date.now(),
       });
-    if (change.resolved.length > 0)
+    // The analysis took the last place: the resolution line is the one dropped, and counted.
+    if (change.resolved.length > 0 && queue.full) refused.inc({ reason: "queue_full" });
+    else if (change.resolved.length > 0)
       queue.push({
         kind: "resolution",
         groupKey: trim(payload.groupKey, 1000),
