@@ -304,7 +304,10 @@ describe("the monitoring path end to end (real app, Prometheus and Alertmanager 
       assert.ok(delay <= 2000, `the analysis came ${delay} ms after the alert (group interval 2 s)`);
       const a = report.analysis;
       assert.equal(a.hypotheses[0].id, "inputs-too-large", a.text);
-      assert.match(a.text, new RegExp(`Analysis:\\* \`HighGPUMemoryUsage\` in \`ai-inference/${first.pod}\``));
+      assert.match(
+        a.text,
+        new RegExp(`Analysis:\\* \`HighGPUMemoryUsage\` in \`ai-inference/${first.pod}\``),
+      );
       assert.match(a.text, /GPU memory at (9\d\.\d|100\.0)% on /);
       assert.match(a.text, /Most likely: \*Inputs too large for the GPU/);
       assert.match(a.text, /\|runbook>/);
@@ -352,9 +355,7 @@ describe("the monitoring path end to end (real app, Prometheus and Alertmanager 
     });
     assert.equal(res.status, 200);
     const report = await until("the analyst's report with Prometheus stopped", 30_000, () =>
-      sandbox.sink.analyses.find(
-        (a) => a.at > sent && a.analysis.labels?.pod === "sonic-prometheus-stopped",
-      ),
+      sandbox.sink.analyses.find((a) => a.at > sent && a.analysis.labels?.pod === "sonic-prometheus-stopped"),
     );
     console.log(`      report ${report.at - sent} ms after the alert was posted to Alertmanager`);
     const text = report.analysis.text;
