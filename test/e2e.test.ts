@@ -273,7 +273,7 @@ describe("the monitoring path end to end (real app, Prometheus and Alertmanager 
             ?.analysis,
       );
       assert.equal(report.hypotheses[0].id, "bad-release", report.text);
-      assert.match(report.hypotheses[0].facts[0], /^version 0\.2\.0 appeared at /);
+      assert.match(report.hypotheses[0].facts[0], /^version `0\.2\.0` appeared at /);
     } finally {
       await Promise.all(sandbox.instances.map((i) => setFault(i.modelServerUrl, { errorRate: 0 })));
     }

@@ -16,7 +16,8 @@ export function parseRunbooks(markdown: string): Map<string, RunbookEntry> {
   for (const section of markdown.split(/^## /m).slice(1)) {
     const name = section.slice(0, section.indexOf("\n")).trim();
     const paragraph = (label: string) =>
-      (section.match(new RegExp(`\\*\\*${label}:\\*\\*([^]*?)(?:\\n\\n|$)`))?.[1] ?? "")
+      // `**Resolve:**`, or with a qualifier: `**Resolve, cheapest first:**`.
+      (section.match(new RegExp(`\\*\\*${label}(?:[,;(][^*\\n]*)?:\\*\\*([^]*?)(?:\\n\\n|$)`))?.[1] ?? "")
         .replace(/\s+/g, " ")
         .trim();
     entries.set(name, { means: paragraph("Means"), resolve: paragraph("Resolve") });
