@@ -4,6 +4,7 @@ export * from "./durations";
 export * from "./metric-contract";
 export * from "./alert-routing";
 export * from "./cluster-flavor";
+export * from "./fleet-remote-write";
 export * from "./monitoring-stack";
 export * from "./gpu-inference-service";
 export * from "./job-queue";
