@@ -160,7 +160,10 @@ function validate(options: FleetRuleOptions, t: FleetThresholds): void {
     throw new InputPropertyError("clusters", "expected at least one cluster, got []");
   for (const [i, c] of options.clusters.entries()) {
     if (!/^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/.test(c))
-      throw new InputPropertyError(`clusters[${i}]`, `expected a label value like gpu-prod-1, got ${quote(c)}`);
+      throw new InputPropertyError(
+        `clusters[${i}]`,
+        `expected a label value like gpu-prod-1, got ${quote(c)}`,
+      );
   }
   for (const [i, p] of (options.services ?? []).entries()) {
     if (!METRIC_PREFIX_PATTERN.test(p))
@@ -172,8 +175,14 @@ function validate(options: FleetRuleOptions, t: FleetThresholds): void {
   }
   for (const key of ["sloTarget", "gpuHeadroomRatio"] as const) {
     if (!(t[key] > 0 && t[key] < 1))
-      throw new InputPropertyError(`thresholds.${key}`, `must be between 0 and 1 exclusive, got ${quote(t[key])}`);
+      throw new InputPropertyError(
+        `thresholds.${key}`,
+        `must be between 0 and 1 exclusive, got ${quote(t[key])}`,
+      );
   }
   if (!(t.duplicateRatio > 1))
-    throw new InputPropertyError("thresholds.duplicateRatio", `must be above 1, got ${quote(t.duplicateRatio)}`);
+    throw new InputPropertyError(
+      "thresholds.duplicateRatio",
+      `must be above 1, got ${quote(t.duplicateRatio)}`,
+    );
 }
