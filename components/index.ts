@@ -20,3 +20,7 @@ export * from "./inference-observability";
 export * from "./rules";
 export * from "./overview-dashboard";
 export * from "./dashboards";
+export * from "./global-store";
+export * from "./fleet-ruler";
+export * from "./fleet-dashboard";
+export * from "./fleet-grafana";
