@@ -2,7 +2,8 @@ import * as assert from "node:assert/strict";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { fleetSeriesRegex, HEARTBEAT_RECORD, parseDuration } from "../components";
+import { fleetDashboard, fleetSeriesRegex, HEARTBEAT_RECORD, parseDuration } from "../components";
+import { NAMESPACE, SERVICE } from "../tools/sandbox/sandbox";
 import { FLEET_CLUSTERS, FleetSandbox } from "../tools/sandbox/fleet";
 
 type Sample = { metric: Record<string, string>; value: [number, string] };
@@ -88,6 +89,26 @@ describe("the fleet on 127.0.0.1: two clusters (one an HA pair) remote-writing t
     const slots = await byCluster(fleet.store, "sum by (cluster) (sonic_job_slots)");
     assert.equal(slots[FLEET_CLUSTERS.pair], slots[FLEET_CLUSTERS.single]);
     assert.ok(slots[FLEET_CLUSTERS.pair] > 0);
+  });
+
+  it("answers every query of the fleet dashboard with data for both clusters", async () => {
+    const board = fleetDashboard({
+      namespace: NAMESPACE,
+      hpaName: SERVICE,
+      rateWindow: fleet.sandbox.rateWindow,
+    });
+    const queries = (board.panels as any[]).flatMap((p) =>
+      (p.targets ?? []).map((t: any) => ({ panel: p.title as string, expr: t.expr as string })),
+    );
+    assert.ok(queries.length >= 20, `${queries.length} queries`);
+    const missing: string[] = [];
+    for (const q of queries) {
+      // "All" of the multi-select cluster variable, as Grafana sends it.
+      const expr = q.expr.replaceAll("$cluster", ".*");
+      const clusters = Object.keys(await byCluster(fleet.store, `count by (cluster) (${expr})`)).sort();
+      if (clusters.join() !== both.join()) missing.push(`${q.panel}: ${expr} -> [${clusters}]`);
+    }
+    assert.deepEqual(missing, []);
   });
 
   it("pages FleetClusterNotSending within the silence window + for + one evaluation of a cluster going dark, and resolves when it returns", async () => {
