@@ -58,11 +58,13 @@ describe("the fleet on 127.0.0.1: two clusters (one an HA pair) remote-writing t
 
   it("receives from each cluster only the recorded, contract and heartbeat series, far fewer than the cluster holds", async () => {
     const sent = await byCluster(fleet.store, 'count by (cluster) ({__name__=~".+"})');
-    const single = fleet.members.find((m) => m.cluster === FLEET_CLUSTERS.single)!;
-    const [local] = await query(single.url, 'count({__name__=~".+"})');
+    const member = fleet.members.find((m) => m.cluster === FLEET_CLUSTERS.single)!;
+    const [local] = await query(member.url, 'count({__name__=~".+"})');
     const pods = fleet.sandbox.instances.length;
+    const perPod = await byCluster(fleet.store, 'count by (cluster) ({__name__=~".+", pod!=""})');
+    const single = FLEET_CLUSTERS.single;
     console.log(
-      `      series in the store per cluster: ${JSON.stringify(sent)}; the single cluster holds ${local.value[1]} (${pods} pods)`,
+      `      series in the store per cluster: ${JSON.stringify(sent)} = ${sent[single] - perPod[single]} per cluster + ${perPod[single] / pods} per pod x ${pods} pods; the cluster itself holds ${local.value[1]}`,
     );
     assert.deepEqual(Object.keys(sent).sort(), both);
     assert.ok(sent[FLEET_CLUSTERS.single] < Number(local.value[1]) / 2, "the filter keeps most series home");
