@@ -212,7 +212,7 @@ function validate(args: GlobalStoreArgs): void {
   if (rf > storageReplicas)
     throw new InputPropertyError(
       "replicationFactor",
-      `${rf} must be <= 'replicas.storage' (${storageReplicas}), got ${rf}`,
+      `must be <= 'replicas.storage' (${storageReplicas}), got ${rf}`,
     );
 }
 
