@@ -1,4 +1,4 @@
-import { ChildProcess, spawn, spawnSync } from "node:child_process";
+import { ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdirSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
@@ -16,7 +16,7 @@ import {
 } from "../../components";
 import { fastSandboxOptions } from "./fast";
 import { freePort } from "./ports";
-import { Sandbox } from "./sandbox";
+import { binary, Sandbox, stopChildren, waitFor } from "./sandbox";
 
 /** The sandbox fleet's clusters: an HA pair and a single Prometheus. */
 export const FLEET_CLUSTERS = { pair: "sandbox-ha", single: "sandbox-single" } as const;
@@ -34,28 +34,6 @@ export interface FleetSandboxOptions {
   ruleInterval?: string;
   /** Fleet rule thresholds (short windows for a test; the expressions stay the catalogue's). @default silence 10s, for 5s */
   fleetThresholds?: Partial<FleetThresholds>;
-}
-
-function binary(name: string): string {
-  const found = spawnSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" }).stdout.trim();
-  if (!found)
-    throw new Error(
-      `${name} is not installed: run 'npm run setup' (it installs the victoria-metrics package)`,
-    );
-  return found;
-}
-
-async function waitFor(url: string, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      /* not up yet */
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${what} did not come up at ${url} within ${timeoutMs / 1000}s`);
 }
 
 interface Member {
@@ -201,20 +179,7 @@ export class FleetSandbox {
   }
 
   async stop(): Promise<void> {
-    await Promise.all(
-      this.children.map(
-        (child) =>
-          new Promise<void>((resolve) => {
-            if (child.exitCode !== null || child.signalCode !== null) return resolve();
-            const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-            child.once("exit", () => {
-              clearTimeout(timer);
-              resolve();
-            });
-            child.kill("SIGTERM");
-          }),
-      ),
-    );
+    await stopChildren(this.children);
     await this.sandbox.stop();
   }
 
