@@ -491,6 +491,26 @@ describe("the charts as Helm really renders them, with the program's values", fu
       assert.ok(sidecar.env.some((e: any) => e.name === "LABEL" && e.value === "grafana_dashboard"));
     });
 
+    it("exposes only the write path, through vmauth, on the stack file's host with TLS", () => {
+      const ingress = one(objects, "Ingress", "fleet-store-vmauth").spec;
+      assert.equal(ingress.ingressClassName, "nginx");
+      assert.deepEqual(ingress.tls, [{ hosts: ["fleet.observability.internal"], secretName: "fleet-tls" }]);
+      const [rule] = ingress.rules;
+      assert.equal(rule.host, "fleet.observability.internal");
+      assert.deepEqual(
+        rule.http.paths.map((p: any) => [p.path, p.backend.service.name]),
+        [["/api/v1/write", "fleet-store-vmauth"]],
+      );
+      const auth = one(objects, "Deployment", "fleet-store-vmauth").spec.template.spec;
+      const volume = auth.volumes.find((v: any) => v.secret);
+      assert.equal(volume.secret.secretName, "fleet-store-vmauth", "vmauth reads the program's Secret");
+      assert.equal(
+        bodies(objects, "Secret").length,
+        2,
+        "the vmauth config and Grafana's admin: no chart-made Secret",
+      );
+    });
+
     it("pins every image and labels every object with team, service and env", () => {
       for (const o of objects) {
         const spec = POD_SPECS[o.kind]?.(o.body);

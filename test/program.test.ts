@@ -599,7 +599,7 @@ function unknownKeys(values: any, defaults: any, prefix = ""): string[] {
 }
 
 describe("the reviewed snapshots in test/snapshots", () => {
-  for (const stack of ["dev", "prod"]) {
+  for (const stack of ["dev", "prod", "fleet"]) {
     it(`match what the ${stack} stack renders today (run 'npm run snapshots' and review the diff after a change)`, async () => {
       const run = await renderStack(stack);
       const dir = path.join(REPO_ROOT, "test", "snapshots", stack);
