@@ -4,15 +4,22 @@ import { childOptions } from "./child-options";
 import { ClusterFlavor, controlPlaneValues } from "./cluster-flavor";
 import { parseDuration } from "./durations";
 import { InputPropertyError, quote } from "./errors";
+import { fleetRemoteWriteSpec, heartbeatRuleGroup, RemoteWriteSeries } from "./fleet-remote-write";
 
-/** A Prometheus remote-write target (Mimir, Thanos Receive, Cortex) for long-term, cross-cluster storage. */
+/** A Prometheus remote-write target: the fleet's global store (see fleet-remote-write.ts) or any Mimir-compatible URL. */
 export interface RemoteWriteTarget {
-  /** Push URL, e.g. `https://mimir.example.com/api/v1/push`. */
+  /** Push URL, e.g. `https://fleet.example.com/api/v1/push`. */
   url: string;
   /** Basic-auth user; when set, `password` is stored in a Secret and referenced, never inlined. @default no auth */
   username?: string;
   /** Basic-auth password (a Pulumi secret). Required with `username`. */
   password?: pulumi.Input<string>;
+  /** Tenant, sent as the `X-Scope-OrgID` header. @default no header */
+  tenant?: string;
+  /** `fleet`: only recordings, contract metrics and the heartbeat; `all`: every series. @default "fleet" */
+  series?: RemoteWriteSeries;
+  /** Services (metric prefixes) whose series go to the fleet. @default ["sonic"] */
+  metricPrefixes?: string[];
 }
 
 export interface PrometheusSettings {
@@ -146,31 +153,36 @@ export class MonitoringStack extends pulumi.ComponentResource {
     );
     const remoteWriteSecrets: k8s.core.v1.Secret[] = [];
     const remoteWrite = (prometheus.remoteWrite ?? []).map((target, i) => {
-      if (target.username === undefined) return { url: target.url };
-      if (target.password === undefined) {
-        throw new InputPropertyError(
-          `prometheus.remoteWrite[${i}].password`,
-          `required with username ${quote(target.username)}`,
+      const secretName = `remote-write-${i}`;
+      if (target.username !== undefined) {
+        if (target.password === undefined) {
+          throw new InputPropertyError(
+            `prometheus.remoteWrite[${i}].password`,
+            `required with username ${quote(target.username)}`,
+          );
+        }
+        remoteWriteSecrets.push(
+          new k8s.core.v1.Secret(
+            `${name}-${secretName}`,
+            {
+              metadata: { name: secretName, namespace: namespaceName, labels },
+              stringData: { username: target.username, password: pulumi.secret(target.password) },
+            },
+            inNamespace,
+          ),
         );
       }
-      const secretName = `remote-write-${i}`;
-      const secret = new k8s.core.v1.Secret(
-        `${name}-${secretName}`,
-        {
-          metadata: { name: secretName, namespace: namespaceName, labels },
-          stringData: { username: target.username, password: pulumi.secret(target.password) },
-        },
-        inNamespace,
-      );
-      remoteWriteSecrets.push(secret);
-      return {
+      // The fleet contract: tenant header, series filter and queue sized for it (fleet-remote-write.ts).
+      return fleetRemoteWriteSpec({
         url: target.url,
-        basicAuth: {
-          username: { name: secretName, key: "username" },
-          password: { name: secretName, key: "password" },
-        },
-      };
+        tenant: target.tenant,
+        series: target.series,
+        metricPrefixes: target.metricPrefixes,
+        basicAuthSecret: target.username !== undefined ? secretName : undefined,
+      });
     });
+    // While this cluster writes to a fleet, it records the heartbeat the fleet watches for silence.
+    const heartbeat = remoteWrite.length > 0 ? { "fleet-heartbeat": { groups: [heartbeatRuleGroup()] } } : {};
 
     const selector = { matchLabels: { release: releaseName } };
     const controlPlane = controlPlaneValues(args.clusterFlavor ?? "generic");
@@ -190,6 +202,7 @@ export class MonitoringStack extends pulumi.ComponentResource {
       crds: { enabled: true },
       ...controlPlane.values,
       defaultRules: { rules: controlPlane.rules },
+      additionalPrometheusRulesMap: heartbeat,
       prometheusOperator: {
         // helm.v3.Release runs the chart's hook jobs, which create and patch the webhook certificate.
         admissionWebhooks: { enabled: true, patch: { enabled: true } },

@@ -2,6 +2,7 @@ import * as dashboard from "@grafana/grafana-foundation-sdk/dashboard";
 import { DataqueryBuilder } from "@grafana/grafana-foundation-sdk/prometheus";
 import * as stat from "@grafana/grafana-foundation-sdk/stat";
 import * as timeseries from "@grafana/grafana-foundation-sdk/timeseries";
+import { HEARTBEAT_RECORD } from "./fleet-remote-write";
 import { alertPrefixOf, metricNames } from "./metric-contract";
 import { num } from "./rules/format";
 import {
@@ -43,12 +44,27 @@ export interface OverviewDashboardOptions {
   gpuIdleRatio?: number;
   /** GPU price: adds the money panels (cost per video-minute, idle cost), in its currency. @default none: GPU-hours only */
   cost?: GpuCost;
+  /**
+   * Fleet mode: a multi-select `cluster` variable scopes every query, aggregations keep `cluster`, and
+   * legends name it (the fleet dashboard over the global store). @default false
+   */
+  clusterVariable?: boolean;
+  /** Rows placed above the overview's own (the fleet row), built with the overview's panel makers. @default none */
+  leadingRows?: (builder: dashboard.DashboardBuilder, make: PanelMakers) => dashboard.DashboardBuilder;
+  /** Dashboard uid. @default "<prefix>-overview" */
+  uid?: string;
 }
 
 /** One panel query: PromQL and its legend. */
-interface Query {
+export interface Query {
   expr: string;
   legend: string;
+}
+
+/** The overview's panel makers (ids, datasource and targets done the one way), for rows added to it. */
+export interface PanelMakers {
+  row(name: string): dashboard.RowBuilder;
+  series(name: string, unit: string, queries: Query[], description: string): timeseries.PanelBuilder;
 }
 
 const DATASOURCE = { type: "prometheus", uid: "${datasource}" };
@@ -62,7 +78,12 @@ const DATASOURCE = { type: "prometheus", uid: "${datasource}" };
 export function overviewDashboard(options: OverviewDashboardOptions): dashboard.Dashboard {
   const prefix = options.metricPrefix ?? "sonic";
   const n = metricNames(prefix);
-  const ns = `namespace="${options.namespace}"`;
+  const fleet = options.clusterVariable ?? false;
+  const ns = `namespace="${options.namespace}"` + (fleet ? `, cluster=~"$cluster"` : "");
+  /** Group-by labels, with `cluster` first in fleet mode. */
+  const by = (labels: string) => (fleet ? `cluster${labels ? `, ${labels}` : ""}` : labels);
+  /** A legend, prefixed with the cluster in fleet mode. */
+  const lg = (legend: string) => (fleet ? `{{cluster}} ${legend}` : legend);
   const hpa = `{${ns}, horizontalpodautoscaler="${options.hpaName}"}`;
   const slo = options.sloTarget ?? DEFAULT_THRESHOLDS.sloTarget;
   // The recording-name helpers only read the prefix from their context.
@@ -96,18 +117,30 @@ export function overviewDashboard(options: OverviewDashboardOptions): dashboard.
     .label("Data source")
     .type("prometheus");
 
-  const board = new dashboard.DashboardBuilder(title)
-    .uid(`${prefix}-overview`)
+  let builder = new dashboard.DashboardBuilder(title)
+    .uid(options.uid ?? `${prefix}-overview`)
     .tags([prefix, "inference", "gpu"])
     .refresh("30s")
     .time({ from: "now-6h", to: "now" })
-    .withVariable(datasourceVariable)
+    .withVariable(datasourceVariable);
+  if (fleet)
+    builder = builder.withVariable(
+      new dashboard.QueryVariableBuilder("cluster")
+        .label("Cluster")
+        .datasource(DATASOURCE)
+        .query(`label_values(${HEARTBEAT_RECORD}, cluster)`)
+        .multi(true)
+        .includeAll(true)
+        .allValue(".*"),
+    );
+  if (options.leadingRows) builder = options.leadingRows(builder, { row, series });
+  const board = builder
     .withRow(row("Traffic and errors"))
     .withPanel(
       series(
         "Requests per second, per pod",
         "reqps",
-        [{ expr: requestQpsRecord(c, options.rateWindow ?? "2m") + `{${ns}}`, legend: "{{pod}}" }],
+        [{ expr: requestQpsRecord(c, options.rateWindow ?? "2m") + `{${ns}}`, legend: lg("{{pod}}") }],
         "The per-pod rate the HPA scales on (custom metric served by prometheus-adapter).",
       ).span(8),
     )
@@ -115,7 +148,7 @@ export function overviewDashboard(options: OverviewDashboardOptions): dashboard.
       series(
         "Requests by outcome",
         "reqps",
-        [{ expr: `sum by (status) (rate(${n.requestTotal}{${ns}}[5m]))`, legend: "{{status}}" }],
+        [{ expr: `sum by (${by("status")}) (rate(${n.requestTotal}{${ns}}[5m]))`, legend: lg("{{status}}") }],
         "Finished requests by final status: success, client_error, server_error, rejected (backpressure).",
       ).span(8),
     )
@@ -124,8 +157,8 @@ export function overviewDashboard(options: OverviewDashboardOptions): dashboard.
         "Server-error ratio",
         "percentunit",
         [
-          { expr: `${errorRatioRecord(c, "5m")}{${ns}}`, legend: "5m" },
-          { expr: `${errorRatioRecord(c, "1h")}{${ns}}`, legend: "1h" },
+          { expr: `${errorRatioRecord(c, "5m")}{${ns}}`, legend: lg("5m") },
+          { expr: `${errorRatioRecord(c, "1h")}{${ns}}`, legend: lg("1h") },
         ],
         "Share of non-client requests that failed, over the burn-rate alert windows.",
       ).span(8),
@@ -137,7 +170,7 @@ export function overviewDashboard(options: OverviewDashboardOptions): dashboard.
         [
           {
             expr: `1 - ${errorRatioRecord(c, "3d")}{${ns}} / ${num(1 - slo)}`,
-            legend: "budget",
+            legend: lg("budget"),
           },
         ],
         `Share of the ${slo * 100}% availability SLO's error budget not yet spent at the 3-day error ratio.`,
@@ -148,9 +181,9 @@ export function overviewDashboard(options: OverviewDashboardOptions): dashboard.
         "Job latency (submit to video)",
         "s",
         [
-          { expr: `${latencyRecord(c, "p50")}{${ns}}`, legend: "p50" },
-          { expr: `${latencyRecord(c, "p95")}{${ns}}`, legend: "p95" },
-          { expr: `${latencyRecord(c, "p99")}{${ns}}`, legend: "p99" },
+          { expr: `${latencyRecord(c, "p50")}{${ns}}`, legend: lg("p50") },
+          { expr: `${latencyRecord(c, "p95")}{${ns}}`, legend: lg("p95") },
+          { expr: `${latencyRecord(c, "p99")}{${ns}}`, legend: lg("p99") },
         ],
         "Quantiles of successful jobs over 30 minutes.",
       ).span(18),
@@ -161,8 +194,8 @@ export function overviewDashboard(options: OverviewDashboardOptions): dashboard.
         "GPU memory used and total",
         "bytes",
         [
-          { expr: `${n.gpuMemoryUsed}{${ns}}`, legend: "used {{pod}} gpu{{gpu}}" },
-          { expr: `${n.gpuMemoryTotal}{${ns}}`, legend: "total {{pod}} gpu{{gpu}}" },
+          { expr: `${n.gpuMemoryUsed}{${ns}}`, legend: lg("used {{pod}} gpu{{gpu}}") },
+          { expr: `${n.gpuMemoryTotal}{${ns}}`, legend: lg("total {{pod}} gpu{{gpu}}") },
         ],
         "Per GPU, per pod: sampled from nvidia-smi or reported by the worker.",
       ).span(12),
@@ -171,7 +204,7 @@ export function overviewDashboard(options: OverviewDashboardOptions): dashboard.
       series(
         "GPU memory used ratio",
         "percentunit",
-        [{ expr: `${gpuMemoryRatioRecord(c)}{${ns}}`, legend: "{{pod}} gpu{{gpu}}" }],
+        [{ expr: `${gpuMemoryRatioRecord(c)}{${ns}}`, legend: lg("{{pod}} gpu{{gpu}}") }],
         `HighGPUMemoryUsage fires above ${(options.gpuMemoryRatio ?? DEFAULT_THRESHOLDS.gpuMemoryRatio) * 100}% for 5 minutes.`,
       )
         .max(1)
@@ -183,9 +216,12 @@ export function overviewDashboard(options: OverviewDashboardOptions): dashboard.
         "short",
         [
           // The shared queue: every pod exports the same value, so max, never sum.
-          { expr: `max(${n.jobsQueued}{${ns}})`, legend: "queued (service-wide)" },
-          { expr: `sum by (pod) (${n.jobsInProgress}{${ns}})`, legend: "running {{pod}}" },
-          { expr: `${jobBacklogRecord(c)}{${ns}}`, legend: "backlog, in pods' worth of slots" },
+          {
+            expr: `max${fleet ? " by (cluster) " : ""}(${n.jobsQueued}{${ns}})`,
+            legend: lg("queued (service-wide)"),
+          },
+          { expr: `sum by (${by("pod")}) (${n.jobsInProgress}{${ns}})`, legend: lg("running {{pod}}") },
+          { expr: `${jobBacklogRecord(c)}{${ns}}`, legend: lg("backlog, in pods' worth of slots") },
         ],
         "Backpressure: a backlog over the limit answers 429 with Retry-After. The HPA scales on the backlog line.",
       ).span(12),
@@ -195,10 +231,10 @@ export function overviewDashboard(options: OverviewDashboardOptions): dashboard.
         "Replicas against the HPA's bounds",
         "short",
         [
-          { expr: `kube_horizontalpodautoscaler_status_current_replicas${hpa}`, legend: "current" },
-          { expr: `kube_horizontalpodautoscaler_status_desired_replicas${hpa}`, legend: "desired" },
-          { expr: `kube_horizontalpodautoscaler_spec_min_replicas${hpa}`, legend: "min" },
-          { expr: `kube_horizontalpodautoscaler_spec_max_replicas${hpa}`, legend: "max" },
+          { expr: `kube_horizontalpodautoscaler_status_current_replicas${hpa}`, legend: lg("current") },
+          { expr: `kube_horizontalpodautoscaler_status_desired_replicas${hpa}`, legend: lg("desired") },
+          { expr: `kube_horizontalpodautoscaler_spec_min_replicas${hpa}`, legend: lg("min") },
+          { expr: `kube_horizontalpodautoscaler_spec_max_replicas${hpa}`, legend: lg("max") },
         ],
         "kube-state-metrics series of the service's HorizontalPodAutoscaler.",
       ).span(12),
@@ -208,7 +244,7 @@ export function overviewDashboard(options: OverviewDashboardOptions): dashboard.
       series(
         "Audio/video offset p95",
         "s",
-        [{ expr: `${avOffsetRecord(c)}{${ns}}`, legend: "{{pod}}" }],
+        [{ expr: `${avOffsetRecord(c)}{${ns}}`, legend: lg("{{pod}}") }],
         "|audio length - video length| of finished videos; the desync alert fires above 300 ms.",
       ).span(8),
     )
@@ -216,7 +252,12 @@ export function overviewDashboard(options: OverviewDashboardOptions): dashboard.
       series(
         "Audio decode failures by reason",
         "reqps",
-        [{ expr: `sum by (reason) (rate(${n.audioDecodeFailure}{${ns}}[5m]))`, legend: "{{reason}}" }],
+        [
+          {
+            expr: `sum by (${by("reason")}) (rate(${n.audioDecodeFailure}{${ns}}[5m]))`,
+            legend: lg("{{reason}}"),
+          },
+        ],
         "Rejected inputs by closed-set reason.",
       ).span(8),
     )
@@ -225,8 +266,8 @@ export function overviewDashboard(options: OverviewDashboardOptions): dashboard.
         "Resident memory and its growth",
         "bytes",
         [
-          { expr: `${n.residentMemory}{${ns}}`, legend: "rss {{pod}}" },
-          { expr: `${memoryGrowthRecord(c)}{${ns}}`, legend: "growth per hour {{pod}}" },
+          { expr: `${n.residentMemory}{${ns}}`, legend: lg("rss {{pod}}") },
+          { expr: `${memoryGrowthRecord(c)}{${ns}}`, legend: lg("growth per hour {{pod}}") },
         ],
         "A steady climb between restarts is a leak (the article saw ~50 MB/hour).",
       ).span(8),
@@ -236,7 +277,7 @@ export function overviewDashboard(options: OverviewDashboardOptions): dashboard.
       series(
         "GPU busy ratio",
         "percentunit",
-        [{ expr: `${gpuBusyRatioRecord(c)}{${ns}}`, legend: "busy" }],
+        [{ expr: `${gpuBusyRatioRecord(c)}{${ns}}`, legend: lg("busy") }],
         `Share of the service's slots generating (slot-busy seconds over slots). ${alertPrefixOf(prefix)}GpuIdle warns below ${num((options.gpuIdleRatio ?? DEFAULT_THRESHOLDS.gpuIdleRatio) * 100)}% for an hour at the minimum replica count.`,
       )
         .max(1)
@@ -247,8 +288,8 @@ export function overviewDashboard(options: OverviewDashboardOptions): dashboard.
         "GPUs held and idle",
         "short",
         [
-          { expr: `${gpusAllocatedRecord(c)}{${ns}}`, legend: "held" },
-          { expr: `${gpusIdleRecord(c)}{${ns}}`, legend: "idle" },
+          { expr: `${gpusAllocatedRecord(c)}{${ns}}`, legend: lg("held") },
+          { expr: `${gpusIdleRecord(c)}{${ns}}`, legend: lg("idle") },
         ],
         "GPUs the pods hold, and the part of them not generating: idle GPUs are billed all the same.",
       ).span(8),
@@ -257,7 +298,7 @@ export function overviewDashboard(options: OverviewDashboardOptions): dashboard.
       series(
         "GPU-seconds per video-second (1h)",
         "short",
-        [{ expr: `${gpuSecondsPerVideoSecondRecord(c)}{${ns}}`, legend: "GPU-s per video-s" }],
+        [{ expr: `${gpuSecondsPerVideoSecondRecord(c)}{${ns}}`, legend: lg("GPU-s per video-s") }],
         "GPU time held, idle time included, per second of video delivered: the service's efficiency.",
       ).span(8),
     )
@@ -265,7 +306,7 @@ export function overviewDashboard(options: OverviewDashboardOptions): dashboard.
       single(
         "Idle GPU-hours (1d)",
         "short",
-        [{ expr: `${gpuIdleHoursRecord(c)}{${ns}}`, legend: "GPU-hours" }],
+        [{ expr: `${gpuIdleHoursRecord(c)}{${ns}}`, legend: lg("GPU-hours") }],
         "GPU-hours held and not generating over the last day.",
       ).span(8),
     );
@@ -277,7 +318,7 @@ export function overviewDashboard(options: OverviewDashboardOptions): dashboard.
         single(
           "Cost per video-minute (1h)",
           currency,
-          [{ expr: `${videoMinuteCostRecord(c)}{${ns}}`, legend: "per video-minute" }],
+          [{ expr: `${videoMinuteCostRecord(c)}{${ns}}`, legend: lg("per video-minute") }],
           "GPU-seconds per video-second x 60 x the stack's cost.gpuHourly: idle GPU time is in the price.",
         ).span(8),
       )
@@ -285,7 +326,7 @@ export function overviewDashboard(options: OverviewDashboardOptions): dashboard.
         single(
           "Idle GPU cost (1d)",
           currency,
-          [{ expr: `${gpuIdleCostRecord(c)}{${ns}}`, legend: "idle, last day" }],
+          [{ expr: `${gpuIdleCostRecord(c)}{${ns}}`, legend: lg("idle, last day") }],
           "The last day's idle GPU-hours x the stack's cost.gpuHourly.",
         ).span(8),
       );

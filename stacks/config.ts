@@ -7,6 +7,7 @@ import {
   DEFAULT_THRESHOLDS,
   DURATION_PATTERN,
   RECEIVER_KINDS,
+  REMOTE_WRITE_SERIES,
   ReceiverKind,
   SEVERITIES,
   tryParseDuration,
@@ -95,10 +96,15 @@ export const configSchema = z
           })
           .strict(),
         storage: z.object({ size: volumeSize, storageClassName: z.string().min(1).optional() }).strict(),
+        /** Remote write to the fleet's global store (README, 'Adding a cluster to the fleet'). */
         remoteWrite: z
           .object({
             url: z.string().url({ message: "expected an http(s) URL" }),
             username: z.string().min(1).optional(),
+            /** Sent as X-Scope-OrgID: the fleet routes the cluster's series to this tenant. */
+            tenant: labelValue.optional(),
+            /** fleet: recordings + contract metrics (a few thousand series); all: every series. */
+            series: z.enum(REMOTE_WRITE_SERIES).default("fleet"),
           })
           .strict()
           .optional(),

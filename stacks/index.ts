@@ -41,7 +41,13 @@ const monitoring = new MonitoringStack("monitoring", {
     ...config.prometheus,
     externalLabels: { cluster: config.cluster, env: config.env },
     remoteWrite: config.prometheus.remoteWrite
-      ? [{ ...config.prometheus.remoteWrite, password: config.secrets.remoteWritePassword }]
+      ? [
+          {
+            ...config.prometheus.remoteWrite,
+            password: config.secrets.remoteWritePassword,
+            metricPrefixes: ["sonic", ...config.onboardedServices.map((s) => s.metricPrefix)],
+          },
+        ]
       : [],
   },
   alertmanagerReplicas: config.alertmanager.replicas,

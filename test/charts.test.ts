@@ -4,11 +4,18 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { parse } from "yaml";
-import { CLUSTER_FLAVORS, CONTROL_PLANE_JOBS, controlPlaneJobs, serviceAdapterRules } from "../components";
+import {
+  CLUSTER_FLAVORS,
+  CONTROL_PLANE_JOBS,
+  controlPlaneJobs,
+  HEARTBEAT_RECORD,
+  serviceAdapterRules,
+} from "../components";
 import { parseStackConfig, SECRET_KEYS } from "../stacks/config";
 import type { RenderedObject } from "../tools/render";
 import { readProjectConfig } from "../tools/stack-file";
 import { bodies, crdValidators, one, renderWithCharts, requireHelmAndCharts } from "./support/charts";
+import { STORE_RELABEL_CONFIG } from "../components";
 
 const LABELS = ["team", "service", "env"];
 /** Kinds whose objects run containers, and where their pod spec is. */
@@ -184,6 +191,24 @@ describe("the charts as Helm really renders them, with the program's values", fu
           route("severity=warning", "namespace=ai-inference", "alertname=SonicQueueBacklog"),
           `alert-analyst,${warning}`,
         );
+      });
+
+      it("turns on the chart's remote-write health alerts, pages for them, and records the fleet heartbeat", () => {
+        const rules = bodies(objects, "PrometheusRule").flatMap((r) =>
+          r.spec.groups.flatMap((g: any) => g.rules.map((x: any) => x.alert ?? x.record)),
+        );
+        for (const alert of ["PrometheusRemoteWriteBehind", "PrometheusRemoteStorageFailures"]) {
+          assert.ok(rules.includes(alert), `${alert} is rendered`);
+          // Its series come from Prometheus' own pods: namespace monitoring, which pages.
+          assert.equal(
+            routeOf(objects, "severity=critical", "namespace=monitoring", `alertname=${alert}`),
+            `alert-analyst,critical-${config.alertmanager.receivers.critical}`,
+          );
+        }
+        const heartbeat = one(objects, "PrometheusRule", "prometheus-stack-fleet-heartbeat");
+        const spec = one(objects, "Prometheus", "prometheus-stack-prometheus").spec;
+        assert.ok(selects(spec.ruleSelector, heartbeat.metadata.labels), "Prometheus loads the heartbeat");
+        assert.equal(heartbeat.spec.groups[0].rules[0].record, HEARTBEAT_RECORD);
       });
 
       it("has Grafana read its admin credentials from the program's Secret and keys", () => {
@@ -376,5 +401,124 @@ describe("the charts as Helm really renders them, with the program's values", fu
           );
       });
     }
+  });
+
+  describe("fleet stack", () => {
+    let objects: RenderedObject[];
+    before(async () => {
+      objects = await renderWithCharts("fleet", ["--reveal-secrets"]);
+    });
+
+    it("renders the store, the ruler and Grafana from their pinned charts", () => {
+      const counts = ["fleet-store", "fleet-ruler-ai-platform", "fleet-grafana"].map(
+        (r) => fromChart(objects, r).length,
+      );
+      console.log(
+        `      fleet: ${counts.join(" / ")} objects from store / ruler / Grafana, ${objects.length} in all`,
+      );
+      assert.ok(
+        counts.every((n) => n > 3),
+        String(counts),
+      );
+      for (const kind of ["StatefulSet", "Deployment"]) assert.ok(bodies(objects, kind).length > 0, kind);
+    });
+
+    it("validates every object against Kubernetes' schemas", async () => {
+      const problems: string[] = [];
+      for (const o of objects) {
+        const { apiVersion, kind } = o.body as { apiVersion: string; kind: string };
+        try {
+          new (await modelFor(apiVersion, kind))(o.body).validate();
+        } catch (err) {
+          problems.push(`${o.file}: ${(err as Error).message.slice(0, 300)}`);
+        }
+      }
+      assert.deepEqual(problems, []);
+    });
+
+    it("drops the replica label on ingestion and deduplicates where samples merge and where they are read", () => {
+      const insert = one(objects, "Deployment", "fleet-store-vminsert").spec.template.spec.containers[0];
+      assert.ok(insert.args.includes("--relabelConfig=/relabelconfig/relabel.yml"), insert.args.join(" "));
+      const relabel = parse(
+        one(objects, "ConfigMap", "fleet-store-vminsert-relabelconfig").data["relabel.yml"],
+      );
+      assert.deepEqual(relabel, STORE_RELABEL_CONFIG);
+      for (const [kind, name] of [
+        ["StatefulSet", "fleet-store-vmstorage"],
+        ["Deployment", "fleet-store-vmselect"],
+      ]) {
+        const args: string[] = one(objects, kind, name).spec.template.spec.containers[0].args;
+        assert.ok(args.includes("--dedup.minScrapeInterval=15s"), `${name}: ${args.join(" ")}`);
+      }
+    });
+
+    it("has vmalert evaluate the fleet rules, which promtool accepts, over its tenant's vmselect path", () => {
+      const ruler = one(objects, "Deployment", "fleet-ruler-ai-platform-server").spec.template.spec
+        .containers[0];
+      assert.ok(
+        ruler.args.includes(
+          "--datasource.url=http://fleet-store-vmselect.fleet.svc:8481/select/1/prometheus",
+        ),
+      );
+      assert.ok(
+        ruler.args.includes("--notifier.url=http://prometheus-stack-alertmanager.monitoring.svc:9093"),
+      );
+      const rules = one(objects, "ConfigMap", "fleet-ruler-ai-platform-server-alert-rules-config").data[
+        "alert-rules.yaml"
+      ];
+      const file = path.join(mkdtempSync(path.join(tmpdir(), "fleet-ruler-")), "rules.yaml");
+      writeFileSync(file, rules);
+      assert.match(
+        execFileSync("promtool", ["check", "rules", file], { encoding: "utf8" }),
+        /SUCCESS: 4 rules/,
+      );
+      const vmselect = one(objects, "Service", "fleet-store-vmselect");
+      assert.ok(vmselect.spec.ports.some((p: any) => p.port === 8481));
+    });
+
+    it("gives Grafana the tenant's data source and loads the fleet dashboard through its sidecar", () => {
+      const config = parse(one(objects, "ConfigMap", "fleet-grafana").data["datasources.yaml"]);
+      assert.deepEqual(
+        config.datasources.map((d: any) => [d.uid, d.url]),
+        [["fleet-ai-platform", "http://fleet-store-vmselect.fleet.svc:8481/select/1/prometheus"]],
+      );
+      const board = one(objects, "ConfigMap", "fleet-grafana-dashboards");
+      assert.equal(board.metadata.labels.grafana_dashboard, "1");
+      assert.equal(JSON.parse(board.data["sonic-fleet.json"]).uid, "sonic-fleet");
+      const sidecar = one(objects, "Deployment", "fleet-grafana").spec.template.spec.containers.find(
+        (c: any) => c.name === "grafana-sc-dashboard",
+      );
+      assert.ok(sidecar.env.some((e: any) => e.name === "LABEL" && e.value === "grafana_dashboard"));
+    });
+
+    it("exposes only the write path, through vmauth, on the stack file's host with TLS", () => {
+      const ingress = one(objects, "Ingress", "fleet-store-vmauth").spec;
+      assert.equal(ingress.ingressClassName, "nginx");
+      assert.deepEqual(ingress.tls, [{ hosts: ["fleet.observability.internal"], secretName: "fleet-tls" }]);
+      const [rule] = ingress.rules;
+      assert.equal(rule.host, "fleet.observability.internal");
+      assert.deepEqual(
+        rule.http.paths.map((p: any) => [p.path, p.backend.service.name]),
+        [["/api/v1/write", "fleet-store-vmauth"]],
+      );
+      const auth = one(objects, "Deployment", "fleet-store-vmauth").spec.template.spec;
+      const volume = auth.volumes.find((v: any) => v.secret);
+      assert.equal(volume.secret.secretName, "fleet-store-vmauth", "vmauth reads the program's Secret");
+      assert.equal(
+        bodies(objects, "Secret").length,
+        2,
+        "the vmauth config and Grafana's admin: no chart-made Secret",
+      );
+    });
+
+    it("pins every image and labels every object with team, service and env", () => {
+      for (const o of objects) {
+        const spec = POD_SPECS[o.kind]?.(o.body);
+        for (const c of spec?.containers ?? []) assert.match(c.image, /:[\w.-]+$/, `${o.file}: ${c.image}`);
+        // The VictoriaMetrics charts' ServiceAccounts take no extra labels (their vm.metaLabels helper).
+        if (o.kind === "ServiceAccount" && !o.file.startsWith("fleet-grafana/")) continue;
+        for (const l of LABELS) assert.ok((o.body as any).metadata?.labels?.[l], `${o.file} has no ${l}`);
+      }
+    });
   });
 });

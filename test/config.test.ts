@@ -10,7 +10,7 @@ function devWith(overrides: Record<string, unknown>): Record<string, string> {
   return raw;
 }
 
-const secrets = new Set(["slackWebhookUrl"]);
+const secrets = new Set(["slackWebhookUrl", "remoteWritePassword"]);
 const devPrometheus = () => JSON.parse(devWith({}).prometheus);
 
 describe("stack config", () => {
@@ -144,7 +144,7 @@ describe("stack config", () => {
   });
 
   it("requires the Slack webhook secret when a receiver is slack", () => {
-    assert.throws(() => parseStackConfig(devWith({}), new Set()), {
+    assert.throws(() => parseStackConfig(devWith({}), new Set(["remoteWritePassword"])), {
       message:
         "invalid stack configuration:\n  sonic-observability:slackWebhookUrl: required because a receiver is slack; set it with 'pulumi config set --secret slackWebhookUrl <value>'",
     });

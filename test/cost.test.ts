@@ -41,7 +41,8 @@ describe("the cost of a video, measured by the app", () => {
 });
 
 describe("the stack's GPU price", () => {
-  const secrets = new Set(["slackWebhookUrl"]);
+  // Both stacks write to the fleet, so both need remoteWritePassword.
+  const secrets = new Set(["slackWebhookUrl", "remoteWritePassword"]);
   const devWithCost = (cost: unknown) => ({ ...readProjectConfig("dev"), cost: JSON.stringify(cost) });
 
   it("is read from both committed stacks with its currency", () => {

@@ -195,7 +195,7 @@ describe("the guardrails policy pack", () => {
     ]);
   });
 
-  for (const stack of ["dev", "prod"]) {
+  for (const stack of ["dev", "prod", "fleet"]) {
     it(`passes every mandatory policy on the ${stack} stack's objects, the charts' rendered objects included`, async () => {
       requireHelmAndCharts();
       const objects = (await renderWithCharts(stack)).map((o) => {

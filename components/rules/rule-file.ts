@@ -14,7 +14,13 @@ function ordered(rule: Rule): Rule {
 /** A Prometheus rule file (`groups:`) for rule groups, as `promtool check rules` and Prometheus load it. */
 export function ruleFileYaml(groups: RuleGroup[], header?: string): string {
   const body = stringify(
-    { groups: groups.map((g) => ({ name: g.name, rules: g.rules.map(ordered) })) },
+    {
+      groups: groups.map((g) => ({
+        name: g.name,
+        ...(g.interval ? { interval: g.interval } : {}),
+        rules: g.rules.map(ordered),
+      })),
+    },
     { lineWidth: 0 },
   );
   return header ? `# ${header}\n${body}` : body;

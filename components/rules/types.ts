@@ -23,6 +23,8 @@ export type Rule = AlertRule | RecordingRule;
 
 export interface RuleGroup {
   name: string;
+  /** Evaluation interval of this group. @default the evaluator's global interval */
+  interval?: string;
   rules: Rule[];
 }
 

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import * as path from "node:path";
 import { REPO_ROOT } from "../stack-file";
+import { FLEET_CLUSTERS, FleetSandbox } from "./fleet";
 import { Endpoints, Sandbox } from "./sandbox";
 
 const STATE_DIR = path.join(REPO_ROOT, ".sandbox");
@@ -33,7 +34,9 @@ const USAGE = `usage:
   npm start [-- --stack dev|prod] [--instances N]     start the sandbox (Ctrl-C stops everything)
   npm run sandbox -- fault <${Object.keys(FAULTS).join("|")}> [--instance N] [--off]
   npm run sandbox -- kill <N> | revive <N>              kill -9 or restart pod N (SonicTargetDown; its jobs move on)
-  npm run sandbox -- alerts                             alerts Prometheus has pending or firing`;
+  npm run sandbox -- alerts                             alerts Prometheus has pending or firing
+  npm run sandbox -- fleet                              two clusters (one an HA pair) writing to a local global
+                                                        store (VictoriaMetrics) with the fleet ruler (vmalert)`;
 
 function flag(argv: string[], name: string): string | undefined {
   const i = argv.indexOf(name);
@@ -93,6 +96,41 @@ async function start(argv: string[]): Promise<void> {
   }
 }
 
+/** Two-cluster mode: the fleet's store and ruler over an HA pair and a single cluster; stdin darkens one. */
+async function fleet(): Promise<void> {
+  const dir = path.join(REPO_ROOT, ".sandbox-fleet");
+  rmSync(dir, { recursive: true, force: true });
+  const sandbox = new FleetSandbox({ stateDir: dir });
+  const stop = async () => {
+    process.stdout.write("\nstopping the fleet sandbox...\n");
+    await sandbox.stop();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void stop());
+  process.on("SIGTERM", () => void stop());
+  await sandbox.start();
+  process.stdout.write(
+    [
+      "Fleet sandbox is up: two clusters remote-writing with the cluster stacks' exact remote-write entry.",
+      "",
+      `  Global store (VictoriaMetrics)  ${sandbox.store}/vmui   (PromQL: ${sandbox.store}/api/v1/query)`,
+      `  Fleet ruler (vmalert)           ${sandbox.ruler}   (alerts: ${sandbox.ruler}/api/v1/alerts)`,
+      ...sandbox.members.map(
+        (m) => `  Prometheus ${(m.cluster + (m.replica ? ` ${m.replica}` : "")).padEnd(28)} ${m.url}`,
+      ),
+      `  Alertmanager                    ${sandbox.sandbox.endpoints.alertmanager}`,
+      "",
+      `Type 'd' + Enter to darken ${FLEET_CLUSTERS.single} (kill -9), 'r' + Enter to restore it. Ctrl-C stops all.`,
+      "",
+    ].join("\n"),
+  );
+  process.stdin.setEncoding("utf8");
+  process.stdin.on("data", (line: string) => {
+    if (line.trim() === "d") sandbox.darken(FLEET_CLUSTERS.single);
+    if (line.trim() === "r") void sandbox.restore(FLEET_CLUSTERS.single);
+  });
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command = "start", arg] = argv;
   switch (command) {
@@ -124,6 +162,8 @@ async function main(argv: string[]): Promise<void> {
       process.stdout.write(`${await res.text()}\n`);
       return;
     }
+    case "fleet":
+      return fleet();
     case "alerts": {
       const res = (await (await fetch(`${endpoints().prometheus}/api/v1/alerts`)).json()) as any;
       for (const a of res.data.alerts)

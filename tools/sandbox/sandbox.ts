@@ -77,7 +77,8 @@ export interface Endpoints {
   instances: { pod: string; url: string; modelServerUrl: string }[];
 }
 
-function binary(name: string): string {
+/** The path of an installed binary; throws with the setup hint when it is missing. */
+export function binary(name: string): string {
   const found = spawnSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" }).stdout.trim();
   if (!found) {
     throw new Error(
@@ -87,7 +88,8 @@ function binary(name: string): string {
   return found;
 }
 
-async function waitFor(url: string, what: string, timeoutMs = 30_000): Promise<void> {
+/** Resolves once `url` answers 2xx; throws naming `what` after `timeoutMs`. */
+export async function waitFor(url: string, what: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     try {
@@ -397,20 +399,7 @@ export class Sandbox {
     for (const t of this.timers) clearInterval(t);
     await Promise.all(this.instances.map((i) => i.process.terminate()));
     await this.redis?.stop();
-    await Promise.all(
-      this.children.map(
-        (child) =>
-          new Promise<void>((resolve) => {
-            if (child.exitCode !== null || child.signalCode !== null) return resolve();
-            const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-            child.once("exit", () => {
-              clearTimeout(timer);
-              resolve();
-            });
-            child.kill("SIGTERM");
-          }),
-      ),
-    );
+    await stopChildren(this.children);
     await this.sink?.close();
   }
 
@@ -460,4 +449,22 @@ export class Sandbox {
       }, 1000 / perSecond),
     );
   }
+}
+
+/** SIGTERM to every child still running, SIGKILL after 5 s; resolves when all have exited. */
+export function stopChildren(children: ChildProcess[]): Promise<void[]> {
+  return Promise.all(
+    children.map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+          child.once("exit", () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          child.kill("SIGTERM");
+        }),
+    ),
+  );
 }

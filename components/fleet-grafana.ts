@@ -1,0 +1,113 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { childOptions } from "./child-options";
+import { parseDuration } from "./durations";
+import { InputPropertyError } from "./errors";
+import { fleetDashboard, FleetDashboardOptions } from "./fleet-dashboard";
+
+export interface FleetGrafanaArgs {
+  /** Namespace (the store's). */
+  namespace: string;
+  /** Helm release name; also the Grafana objects' names. @default "fleet-grafana" */
+  releaseName?: string;
+  /** grafana chart version (grafana-community). @default "12.11.1" */
+  chartVersion?: string;
+  /** Chart repository. @default "https://grafana-community.github.io/helm-charts" */
+  chartRepository?: string;
+  /** One data source per tenant: tenant -> PromQL URL (`GlobalStore.queryUrls`). The first is the default. */
+  queryUrls: Record<string, string>;
+  /** The clusters' scrape interval (Grafana's minimum step on these data sources). @default "15s" */
+  scrapeInterval?: string;
+  /** Admin password (a Pulumi secret), stored in a Secret the chart reads. */
+  adminPassword: pulumi.Input<string>;
+  /** Dashboards: one fleet dashboard per service. @default [{ namespace: "ai-inference", hpaName: "sonic-generate-service" }] */
+  dashboards?: FleetDashboardOptions[];
+  /** Labels on every object. @default {} */
+  labels?: Record<string, string>;
+}
+
+/** The data source provisioning file: the store's tenants as Prometheus data sources. */
+export function fleetDatasources(queryUrls: Record<string, string>, scrapeInterval: string) {
+  return {
+    apiVersion: 1,
+    datasources: Object.entries(queryUrls).map(([tenant, url], i) => ({
+      name: `Fleet (${tenant})`,
+      uid: `fleet-${tenant}`,
+      type: "prometheus",
+      access: "proxy",
+      url,
+      isDefault: i === 0,
+      jsonData: { timeInterval: scrapeInterval, prometheusType: "Prometheus" },
+    })),
+  };
+}
+
+/**
+ * The fleet's Grafana, from the upstream grafana chart: the global store's tenants as data sources and
+ * the fleet dashboards as code (a ConfigMap its sidecar loads from this namespace).
+ */
+export class FleetGrafana extends pulumi.ComponentResource {
+  public readonly release: k8s.helm.v3.Release;
+  public readonly serviceName: pulumi.Output<string>;
+  /** Provisioned dashboard uids. */
+  public readonly uids: string[];
+
+  constructor(name: string, args: FleetGrafanaArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("sonic-observability:index:FleetGrafana", name, {}, opts);
+    if (Object.keys(args.queryUrls).length === 0)
+      throw new InputPropertyError("queryUrls", "expected at least one tenant's URL, got {}");
+    const scrapeInterval = args.scrapeInterval ?? "15s";
+    parseDuration("scrapeInterval", scrapeInterval);
+    const releaseName = args.releaseName ?? "fleet-grafana";
+    const labels = args.labels ?? {};
+    const adminSecret = new k8s.core.v1.Secret(
+      `${name}-admin`,
+      {
+        metadata: { name: `${releaseName}-admin`, namespace: args.namespace, labels },
+        stringData: { "admin-user": "admin", "admin-password": pulumi.secret(args.adminPassword) },
+      },
+      childOptions(this, opts),
+    );
+    const boards = (
+      args.dashboards ?? [{ namespace: "ai-inference", hpaName: "sonic-generate-service" }]
+    ).map(fleetDashboard);
+    this.uids = boards.map((b) => b.uid!);
+    const dashboards = new k8s.core.v1.ConfigMap(
+      `${name}-dashboards`,
+      {
+        metadata: {
+          name: `${releaseName}-dashboards`,
+          namespace: args.namespace,
+          labels: { ...labels, grafana_dashboard: "1" },
+        },
+        data: Object.fromEntries(boards.map((b) => [`${b.uid}.json`, JSON.stringify(b)])),
+      },
+      childOptions(this, opts),
+    );
+    this.release = new k8s.helm.v3.Release(
+      name,
+      {
+        name: releaseName,
+        namespace: args.namespace,
+        chart: "grafana",
+        version: args.chartVersion ?? "12.11.1",
+        repositoryOpts: { repo: args.chartRepository ?? "https://grafana-community.github.io/helm-charts" },
+        values: {
+          fullnameOverride: releaseName,
+          extraLabels: labels,
+          admin: {
+            existingSecret: `${releaseName}-admin`,
+            userKey: "admin-user",
+            passwordKey: "admin-password",
+          },
+          datasources: { "datasources.yaml": fleetDatasources(args.queryUrls, scrapeInterval) },
+          sidecar: { dashboards: { enabled: true, label: "grafana_dashboard", labelValue: "1" } },
+        },
+        cleanupOnFail: true,
+      },
+      childOptions(this, opts, adminSecret, dashboards),
+    );
+    this.serviceName = pulumi.output(releaseName);
+    this.registerOutputs({ serviceName: this.serviceName, uids: this.uids });
+  }
+}

@@ -1,0 +1,100 @@
+import * as assert from "node:assert/strict";
+import {
+  FleetRuler,
+  fleetRemoteWriteSpec,
+  fleetRules,
+  fleetSeriesRegex,
+  GlobalStore,
+  globalStoreValues,
+  prometheusRemoteWriteYaml,
+  vmauthConfig,
+} from "../components";
+import { useMocks } from "./support/mocks";
+
+useMocks();
+
+const store = {
+  tenants: { "ai-platform": 1 },
+  clusters: [{ name: "gpu-dev-1", tenant: "ai-platform" }],
+  writePasswords: { "gpu-dev-1": "pw" },
+};
+
+describe("the fleet's components", () => {
+  it("write the same remote-write entry for the operator and for prometheus.yml", () => {
+    const spec = fleetRemoteWriteSpec({ url: "https://fleet/api/v1/write", tenant: "ai-platform" });
+    const yml = prometheusRemoteWriteYaml(spec) as any;
+    assert.deepEqual(yml.headers, { "X-Scope-OrgID": "ai-platform" });
+    assert.deepEqual(yml.write_relabel_configs, [
+      { source_labels: ["__name__"], regex: fleetSeriesRegex(["sonic"]), action: "keep" },
+    ]);
+    assert.equal(yml.queue_config.retry_on_http_429, true);
+    assert.equal(yml.queue_config.max_samples_per_send, 2000);
+    assert.equal(fleetRemoteWriteSpec({ url: "u", series: "all" }).writeRelabelConfigs, undefined);
+  });
+
+  it("refuse a tenant the header cannot carry and a prefix outside the contract, naming the property", () => {
+    assert.throws(() => fleetRemoteWriteSpec({ url: "u", tenant: "a b" }), {
+      message: `tenant: expected letters, digits, '_', '.' or '-' (at most 150), got "a b"`,
+    });
+    assert.throws(() => fleetSeriesRegex(["Sonic"]), {
+      message: 'metricPrefixes[0]: expected lower snake case like sonic, got "Sonic"',
+    });
+  });
+
+  it("admit each cluster to the write path only, with its own tenant header, into its tenant's insert path", () => {
+    const config = vmauthConfig(
+      store.clusters,
+      store.tenants,
+      (id) => `http://insert/${id}`,
+      () => "pw",
+    );
+    assert.deepEqual(config.users, [
+      {
+        username: "gpu-dev-1",
+        password: "pw",
+        url_map: [
+          {
+            src_paths: ["/api/v1/write"],
+            src_headers: ["X-Scope-OrgID: ai-platform"],
+            url_prefix: "http://insert/1",
+          },
+        ],
+      },
+    ]);
+    assert.ok(!JSON.stringify(globalStoreValues(store, "auth")).includes("pw"), "no password in values");
+  });
+
+  it("refuse a cluster in an unknown tenant, a tenant id used twice, a missing password and too few storage nodes", () => {
+    assert.throws(() => new GlobalStore("s", { ...store, clusters: [{ name: "a", tenant: "x" }] }), {
+      message: `clusters[0].tenant: "x" is not one of 'tenants' ("ai-platform")`,
+    });
+    assert.throws(() => new GlobalStore("s", { ...store, tenants: { a: 1, "ai-platform": 1 } }), {
+      message: `tenants.ai-platform: account id 1 is already tenant "a"`,
+    });
+    assert.throws(() => new GlobalStore("s", { ...store, writePasswords: {} }), {
+      message: "writePasswords.gpu-dev-1: required for every cluster",
+    });
+    assert.throws(() => new GlobalStore("s", { ...store, replicationFactor: 3, replicas: { storage: 2 } }), {
+      message: "replicationFactor: must be <= 'replicas.storage' (2), got 3",
+    });
+  });
+
+  it("refuse a ruler without an Alertmanager URL or without rules", () => {
+    const groups = fleetRules({ clusters: ["a"], runbookBaseUrl: "x" });
+    assert.throws(
+      () =>
+        new FleetRuler("r", { namespace: "fleet", queryUrl: "http://q", alertmanagerUrl: "am:9093", groups }),
+      { message: 'alertmanagerUrl: expected an http(s) URL, got "am:9093"' },
+    );
+    assert.throws(
+      () =>
+        new FleetRuler("r", {
+          namespace: "fleet",
+          queryUrl: "http://q",
+          alertmanagerUrl: "http://am",
+          groups: [],
+        }),
+      { message: "groups: expected at least one rule group, got []" },
+    );
+  });
+});
