@@ -19,3 +19,7 @@ export * from "./inference-observability";
 export * from "./rules";
 export * from "./overview-dashboard";
 export * from "./dashboards";
+export * from "./scaling-behavior";
+export * from "./promql";
+export * from "./keda";
+export * from "./scaled-object";

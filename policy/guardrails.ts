@@ -8,6 +8,7 @@ const STATEFUL_SET = "kubernetes:apps/v1:StatefulSet";
 const SERVICE_MONITOR = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor";
 const HELM_RELEASE = "kubernetes:helm.sh/v3:Release";
 const HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler";
+const SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject";
 const NAMESPACE = "kubernetes:core/v1:Namespace";
 /** Workload kinds and where their pod spec is. */
 const POD_TEMPLATES: Record<string, (props: Record<string, any>) => any> = {
@@ -265,6 +266,41 @@ export const podSecurityAdmitted: StackValidationPolicy = {
   },
 };
 
+/**
+ * One autoscaler per Deployment: KEDA creates an HPA for each ScaledObject and refuses to share its
+ * target, and two HPAs on one Deployment fight over its replicas. A ScaledObject's target leaves
+ * `spec.replicas` to it, as an HPA's does. Holds during a migration between the two engines too.
+ */
+export const oneAutoscalerPerDeployment: StackValidationPolicy = {
+  name: "one-autoscaler-per-deployment",
+  description:
+    "No two of HPA and KEDA ScaledObject target the same Deployment, and a Deployment a ScaledObject scales does not set spec.replicas.",
+  enforcementLevel: "mandatory",
+  validateStack: (args, report: ReportViolation) => {
+    const key = (ns: unknown, name: unknown) => `${String(ns ?? "default")}/${String(name)}`;
+    const owners = new Map<string, string[]>();
+    for (const r of args.resources) {
+      if (r.type !== HPA && r.type !== SCALED_OBJECT) continue;
+      const target = r.props.spec?.scaleTargetRef;
+      if ((target?.kind ?? "Deployment") !== "Deployment") continue;
+      const id = key(r.props.metadata?.namespace, target?.name);
+      const kind = r.type === HPA ? "HorizontalPodAutoscaler" : "ScaledObject";
+      owners.set(id, [...(owners.get(id) ?? []), `${kind} '${r.props.metadata?.name}'`]);
+    }
+    for (const [id, list] of owners)
+      if (list.length > 1) report(`Deployment '${id}' is scaled by ${list.join(" and ")}; keep one`);
+    for (const r of args.resources) {
+      if (r.type !== DEPLOYMENT) continue;
+      const id = key(r.props.metadata?.namespace, r.props.metadata?.name);
+      const list = owners.get(id) ?? [];
+      if (list.some((o) => o.startsWith("ScaledObject")) && r.props.spec?.replicas !== undefined)
+        report(
+          `Deployment '${id}' sets spec.replicas (${r.props.spec.replicas}) but a ScaledObject scales it; leave replicas out`,
+        );
+    }
+  },
+};
+
 export const resourcePolicies: ResourceValidationPolicy[] = [
   serviceMonitorNamespaces,
   prometheusAdminApiOff,
@@ -272,4 +308,8 @@ export const resourcePolicies: ResourceValidationPolicy[] = [
   nonRootReadOnly,
   noPlaintextSecretsInHelmValues,
 ];
-export const stackPolicies: StackValidationPolicy[] = [hpaOwnsReplicas, podSecurityAdmitted];
+export const stackPolicies: StackValidationPolicy[] = [
+  hpaOwnsReplicas,
+  podSecurityAdmitted,
+  oneAutoscalerPerDeployment,
+];

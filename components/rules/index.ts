@@ -27,6 +27,7 @@ export { jobBacklogRecord } from "./queue";
 export * from "./cost";
 export * from "./evidence";
 export { analystRules } from "./analyst";
+export * from "./keda";
 
 export interface RuleCatalogueOptions {
   /** Metric prefix of the service (metric contract). @default "sonic" */
