@@ -20,7 +20,7 @@ export type KedaFallbackBehavior =
 export interface PrometheusTrigger {
   /** Trigger name (KEDA `name`), shown in KEDA's metrics and events. @default none: KEDA names it by index */
   name?: string;
-  /** Prometheus base URL *with* the port, e.g. `http://prometheus-stack-kube-prom-prometheus.monitoring:9090`. */
+  /** Prometheus base URL *with* the port, e.g. `http://prometheus-stack-prometheus.monitoring.svc:9090` (`MonitoringStack.prometheusUrl` + `:9090`). */
   serverAddress: string;
   /** PromQL returning a single sample, best a recorded series (`sonic:job_backlog:ratio`, the one the adapter path reads). */
   query: string;

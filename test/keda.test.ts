@@ -30,7 +30,7 @@ useMocks();
 
 const RELEASE = "kubernetes:helm.sh/v3:Release";
 const SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject";
-const PROMETHEUS = "http://prometheus-stack-kube-prom-prometheus.monitoring:9090";
+const PROMETHEUS = "http://prometheus-stack-prometheus.monitoring.svc:9090";
 const backlog = {
   name: "backlog",
   serverAddress: PROMETHEUS,
