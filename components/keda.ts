@@ -17,17 +17,18 @@ export type KedaPart = "operator" | "metricServer" | "webhooks";
 /** Container resources of one KEDA workload. */
 export interface KedaResources {
   requests: { cpu: string; memory: string };
-  limits: { memory: string; cpu?: string };
+  limits: { cpu: string; memory: string };
 }
 
 /**
- * keda.sh's documented sizing (the chart's defaults) without the CPU limit: a throttled operator
- * polls late, and a throttled metrics server answers the HPA late, both of which delay a scale-up.
+ * keda.sh's documented sizing (the chart's defaults), stated so a chart upgrade cannot change it
+ * unseen. The CPU limit stays: Pulumi's `helm.v3.Release` drops `null` values
+ * (pulumi-kubernetes#2034, #3811), so a chart default cannot be removed, only replaced.
  */
 export const KEDA_DEFAULT_RESOURCES: Record<KedaPart, KedaResources> = {
-  operator: { requests: { cpu: "100m", memory: "100Mi" }, limits: { memory: "1000Mi" } },
-  metricServer: { requests: { cpu: "100m", memory: "100Mi" }, limits: { memory: "1000Mi" } },
-  webhooks: { requests: { cpu: "100m", memory: "100Mi" }, limits: { memory: "1000Mi" } },
+  operator: { requests: { cpu: "100m", memory: "100Mi" }, limits: { cpu: "1", memory: "1000Mi" } },
+  metricServer: { requests: { cpu: "100m", memory: "100Mi" }, limits: { cpu: "1", memory: "1000Mi" } },
+  webhooks: { requests: { cpu: "100m", memory: "100Mi" }, limits: { cpu: "1", memory: "1000Mi" } },
 };
 
 export interface KedaArgs {
@@ -99,13 +100,7 @@ export function kedaValues(args: KedaArgs = {}): Record<string, unknown> {
       "must name at least one label: Prometheus selects ServiceMonitors by label, got {}",
     );
   }
-  // `cpu: null` removes the chart's default CPU limit (Helm drops a key whose value is null).
-  const resources = Object.fromEntries(
-    Object.entries({ ...KEDA_DEFAULT_RESOURCES, ...args.resources }).map(([part, r]) => [
-      part,
-      { requests: r.requests, limits: { cpu: null, ...r.limits } },
-    ]),
-  );
+  const resources = { ...KEDA_DEFAULT_RESOURCES, ...args.resources };
   const ha = replicas > 1;
   const spread = (part: KedaPart) =>
     ha

@@ -11,6 +11,8 @@ import {
   Keda,
   KEDA_ALERTS,
   KEDA_CHART,
+  KEDA_DEFAULT_RESOURCES,
+  KEDA_NAMESPACE_RELABELINGS,
   kedaRules,
   ruleFileYaml,
   ScaledObject,
@@ -21,7 +23,7 @@ import { oneAutoscalerPerDeployment, podSecurityViolations, stackPolicies } from
 import { chartArchive, findHelm, helmTemplate, HELM_INSTALL_HINT, type ReleaseInputs } from "../tools/helm";
 import type { RenderedObject } from "../tools/render";
 import { REPO_ROOT } from "../tools/stack-file";
-import { crdValidators } from "./support/charts";
+import { crdValidators, modelOf } from "./support/charts";
 import { registered, useMocks } from "./support/mocks";
 import { selectorsOf } from "./support/promql";
 import { promtool, requirePromtool } from "./support/promtool";
@@ -93,6 +95,17 @@ describe("the Keda component, rendered by Helm from the pinned chart", function 
     assert.equal(ns.metadata.labels["pod-security.kubernetes.io/enforce"], "restricted");
   });
 
+  it("sends no null value, which Pulumi's Release would drop where helm template keeps it", async () => {
+    const nulls = (v: unknown, at: string): string[] =>
+      v === null
+        ? [at]
+        : typeof v === "object"
+          ? Object.entries(v as object).flatMap(([k, x]) => nulls(x, `${at}.${k}`))
+          : [];
+    for (const name of ["keda-dev", "keda-prod"])
+      assert.deepEqual(nulls((await registered(RELEASE, name)).values, "values"), [], name);
+  });
+
   it("ships the ScaledObject CRD and claims v1beta1.external.metrics.k8s.io for its metrics server", () => {
     const crds = ofKind(dev, "CustomResourceDefinition").map((c) => c.metadata.name);
     assert.ok(
@@ -152,34 +165,35 @@ describe("the Keda component, rendered by Helm from the pinned chart", function 
 
   it("puts the ScaledObject's namespace back into `namespace` on the operator's series", () => {
     const operator = ofKind(dev, "ServiceMonitor").find((m) => m.metadata.name === "keda-operator");
-    assert.deepEqual(operator.spec.endpoints[0].metricRelabelings, [
-      {
-        sourceLabels: ["exported_namespace"],
-        regex: "(.+)",
-        targetLabel: "namespace",
-        replacement: "$1",
-        action: "replace",
-      },
-      { regex: "exported_namespace", action: "labeldrop" },
-    ]);
+    const [restore, drop] = operator.spec.endpoints[0].metricRelabelings;
+    assert.deepEqual(
+      [restore.sourceLabels, restore.targetLabel, restore.action, drop.regex, drop.action],
+      [["exported_namespace"], "namespace", "replace", "exported_namespace", "labeldrop"],
+    );
+    assert.deepEqual(operator.spec.endpoints[0].metricRelabelings, KEDA_NAMESPACE_RELABELINGS);
   });
 
-  it("runs every pod under Pod Security restricted, with requests and a memory limit", () => {
+  it("validates every rendered object: built-in kinds against Kubernetes' schemas, ServiceMonitors against prometheus-operator's", async () => {
+    const problems: string[] = [];
+    for (const o of dev) {
+      const { apiVersion, kind } = o.body as { apiVersion: string; kind: string };
+      try {
+        new (await modelOf(apiVersion, kind))(o.body).validate();
+      } catch (err) {
+        problems.push(`${kind} ${o.name}: ${(err as Error).message.slice(0, 300)}`);
+      }
+    }
+    assert.deepEqual(problems, []);
+  });
+
+  it("runs every pod under Pod Security restricted, with requests and limits", () => {
     for (const objects of [dev, prod]) {
       const deployments = ofKind(objects, "Deployment");
       assert.equal(deployments.length, 3);
       for (const d of deployments) {
         assert.deepEqual(podSecurityViolations(d.spec.template.spec, "restricted"), [], d.metadata.name);
         for (const c of d.spec.template.spec.containers) {
-          assert.ok(
-            c.resources.requests.cpu && c.resources.requests.memory && c.resources.limits.memory,
-            c.name,
-          );
-          assert.equal(
-            c.resources.limits.cpu,
-            undefined,
-            `${c.name}: a CPU limit throttles the scaling loop`,
-          );
+          assert.deepEqual(c.resources, KEDA_DEFAULT_RESOURCES.operator, c.name);
         }
       }
     }
