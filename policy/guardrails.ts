@@ -161,27 +161,54 @@ export const noPlaintextSecretsInHelmValues: ResourceValidationPolicy = {
   },
 };
 
+type StackResources = Parameters<NonNullable<StackValidationPolicy["validateStack"]>>[0]["resources"];
+const workloadKey = (ns: unknown, name: unknown) => `${String(ns ?? "default")}/${String(name)}`;
+
+/** Each Deployment (`namespace/name`) that an HPA or a KEDA ScaledObject scales, with those that do. */
+function autoscalersByDeployment(resources: StackResources): Map<string, string[]> {
+  const owners = new Map<string, string[]>();
+  for (const r of resources) {
+    if (r.type !== HPA && r.type !== SCALED_OBJECT) continue;
+    const target = r.props.spec?.scaleTargetRef;
+    if ((target?.kind ?? "Deployment") !== "Deployment") continue;
+    const id = workloadKey(r.props.metadata?.namespace, target?.name);
+    const kind = r.type === HPA ? "HorizontalPodAutoscaler" : "ScaledObject";
+    owners.set(id, [...(owners.get(id) ?? []), `${kind} '${r.props.metadata?.name}'`]);
+  }
+  return owners;
+}
+
 export const hpaOwnsReplicas: StackValidationPolicy = {
   name: "hpa-owns-replicas",
   description:
-    "A Deployment scaled by an HPA does not set spec.replicas, or every update resets what the HPA chose.",
+    "A Deployment scaled by an HPA or a KEDA ScaledObject does not set spec.replicas, or every update resets what the autoscaler chose.",
   enforcementLevel: "mandatory",
   validateStack: (args, report: ReportViolation) => {
-    const key = (ns: unknown, name: unknown) => `${String(ns ?? "default")}/${String(name)}`;
-    const scaled = new Set(
-      args.resources
-        .filter((r) => r.type === HPA && r.props.spec?.scaleTargetRef?.kind === "Deployment")
-        .map((r) => key(r.props.metadata?.namespace, r.props.spec.scaleTargetRef.name)),
-    );
+    const owners = autoscalersByDeployment(args.resources);
     for (const r of args.resources) {
-      if (r.type !== DEPLOYMENT) continue;
-      const id = key(r.props.metadata?.namespace, r.props.metadata?.name);
-      if (scaled.has(id) && r.props.spec?.replicas !== undefined) {
+      if (r.type !== DEPLOYMENT || r.props.spec?.replicas === undefined) continue;
+      const id = workloadKey(r.props.metadata?.namespace, r.props.metadata?.name);
+      const by = owners.get(id)?.[0];
+      if (by)
         report(
-          `Deployment '${id}' sets spec.replicas (${r.props.spec.replicas}) but an HPA scales it; leave replicas out`,
+          `Deployment '${id}' sets spec.replicas (${r.props.spec.replicas}) but ${by.startsWith("Scaled") ? "a ScaledObject" : "an HPA"} scales it; leave replicas out`,
         );
-      }
     }
+  },
+};
+
+/**
+ * One autoscaler per Deployment: KEDA creates an HPA for each ScaledObject and refuses to share its
+ * target, and two HPAs on one Deployment fight over its replicas. Holds during a migration between
+ * the two engines too.
+ */
+export const oneAutoscalerPerDeployment: StackValidationPolicy = {
+  name: "one-autoscaler-per-deployment",
+  description: "No two of HPA and KEDA ScaledObject target the same Deployment.",
+  enforcementLevel: "mandatory",
+  validateStack: (args, report: ReportViolation) => {
+    for (const [id, list] of autoscalersByDeployment(args.resources))
+      if (list.length > 1) report(`Deployment '${id}' is scaled by ${list.join(" and ")}; keep one`);
   },
 };
 
@@ -261,41 +288,6 @@ export const podSecurityAdmitted: StackValidationPolicy = {
       for (const problem of podSecurityViolations(spec, level))
         report(
           `${r.type.split(":").pop()} '${ns}/${r.props.metadata?.name}' breaks '${level}' in its namespace: ${problem}`,
-        );
-    }
-  },
-};
-
-/**
- * One autoscaler per Deployment: KEDA creates an HPA for each ScaledObject and refuses to share its
- * target, and two HPAs on one Deployment fight over its replicas. A ScaledObject's target leaves
- * `spec.replicas` to it, as an HPA's does. Holds during a migration between the two engines too.
- */
-export const oneAutoscalerPerDeployment: StackValidationPolicy = {
-  name: "one-autoscaler-per-deployment",
-  description:
-    "No two of HPA and KEDA ScaledObject target the same Deployment, and a Deployment a ScaledObject scales does not set spec.replicas.",
-  enforcementLevel: "mandatory",
-  validateStack: (args, report: ReportViolation) => {
-    const key = (ns: unknown, name: unknown) => `${String(ns ?? "default")}/${String(name)}`;
-    const owners = new Map<string, string[]>();
-    for (const r of args.resources) {
-      if (r.type !== HPA && r.type !== SCALED_OBJECT) continue;
-      const target = r.props.spec?.scaleTargetRef;
-      if ((target?.kind ?? "Deployment") !== "Deployment") continue;
-      const id = key(r.props.metadata?.namespace, target?.name);
-      const kind = r.type === HPA ? "HorizontalPodAutoscaler" : "ScaledObject";
-      owners.set(id, [...(owners.get(id) ?? []), `${kind} '${r.props.metadata?.name}'`]);
-    }
-    for (const [id, list] of owners)
-      if (list.length > 1) report(`Deployment '${id}' is scaled by ${list.join(" and ")}; keep one`);
-    for (const r of args.resources) {
-      if (r.type !== DEPLOYMENT) continue;
-      const id = key(r.props.metadata?.namespace, r.props.metadata?.name);
-      const list = owners.get(id) ?? [];
-      if (list.some((o) => o.startsWith("ScaledObject")) && r.props.spec?.replicas !== undefined)
-        report(
-          `Deployment '${id}' sets spec.replicas (${r.props.spec.replicas}) but a ScaledObject scales it; leave replicas out`,
         );
     }
   },

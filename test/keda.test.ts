@@ -19,7 +19,12 @@ import {
   type AlertRule,
   type ScaledObjectArgs,
 } from "../components";
-import { oneAutoscalerPerDeployment, podSecurityViolations, stackPolicies } from "../policy/guardrails";
+import {
+  hpaOwnsReplicas,
+  oneAutoscalerPerDeployment,
+  podSecurityViolations,
+  stackPolicies,
+} from "../policy/guardrails";
 import { chartArchive, findHelm, helmTemplate, HELM_INSTALL_HINT, type ReleaseInputs } from "../tools/helm";
 import type { RenderedObject } from "../tools/render";
 import { REPO_ROOT } from "../tools/stack-file";
@@ -436,9 +441,12 @@ describe("KEDA's health rules", function () {
 });
 
 describe("the guardrails policy pack, with KEDA", () => {
-  const checkStack = (resources: { type: string; props: Record<string, unknown> }[]): string[] => {
+  const checkStack = (
+    resources: { type: string; props: Record<string, unknown> }[],
+    policy = oneAutoscalerPerDeployment,
+  ): string[] => {
     const violations: string[] = [];
-    const validate = oneAutoscalerPerDeployment.validateStack as (a: unknown, r: (m: string) => void) => void;
+    const validate = policy.validateStack as (a: unknown, r: (m: string) => void) => void;
     validate({ resources: resources.map((r) => ({ name: "r", urn: "u", ...r })) }, (m) => violations.push(m));
     return violations;
   };
@@ -466,7 +474,7 @@ describe("the guardrails policy pack, with KEDA", () => {
   });
 
   it("refuses replicas on a Deployment a ScaledObject scales", () => {
-    assert.deepEqual(checkStack([so, deployment(0)]), [
+    assert.deepEqual(checkStack([so, deployment(0)], hpaOwnsReplicas), [
       "Deployment 'ai-inference/sonic-worker' sets spec.replicas (0) but a ScaledObject scales it; leave replicas out",
     ]);
   });
