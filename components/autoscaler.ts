@@ -2,6 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { childOptions } from "./child-options";
 import { InputPropertyError, quote, requireInteger } from "./errors";
+import { gpuScalingBehavior } from "./scaling-behavior";
 
 export interface AutoscalerArgs {
   /** Namespace of the Deployment. */
@@ -49,9 +50,7 @@ export function rateQuantity(perSecond: number): string {
 /**
  * An `autoscaling/v2` HPA on demand and backlog: submissions per second per pod (custom metric), and
  * jobs queued plus running per pod's slots (external metric); CPU only on request. The HPA takes the
- * largest recommendation. Behaviour is
- * tuned for GPU pods that take minutes to schedule and load a model: scale up promptly but by at most
- * two pods a period, scale down one pod at a time after a long stabilisation window.
+ * largest recommendation. Behaviour is {@link gpuScalingBehavior}, shared with the KEDA ScaledObject.
  */
 export class Autoscaler extends pulumi.ComponentResource {
   public readonly name: pulumi.Output<string>;
@@ -124,18 +123,7 @@ export class Autoscaler extends pulumi.ComponentResource {
             ...backlogMetric,
             ...cpuMetric,
           ],
-          behavior: {
-            scaleUp: {
-              stabilizationWindowSeconds: 60,
-              selectPolicy: "Max",
-              policies: [{ type: "Pods", value: 2, periodSeconds: 120 }],
-            },
-            scaleDown: {
-              stabilizationWindowSeconds: stabilization,
-              selectPolicy: "Min",
-              policies: [{ type: "Pods", value: 1, periodSeconds: 300 }],
-            },
-          },
+          behavior: gpuScalingBehavior(stabilization),
         },
       },
       childOptions(this, opts),

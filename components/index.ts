@@ -24,3 +24,7 @@ export * from "./global-store";
 export * from "./fleet-ruler";
 export * from "./fleet-dashboard";
 export * from "./fleet-grafana";
+export * from "./scaling-behavior";
+export * from "./promql";
+export * from "./keda";
+export * from "./scaled-object";

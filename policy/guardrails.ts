@@ -8,6 +8,7 @@ const STATEFUL_SET = "kubernetes:apps/v1:StatefulSet";
 const SERVICE_MONITOR = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor";
 const HELM_RELEASE = "kubernetes:helm.sh/v3:Release";
 const HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler";
+const SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject";
 const NAMESPACE = "kubernetes:core/v1:Namespace";
 /** Workload kinds and where their pod spec is. */
 const POD_TEMPLATES: Record<string, (props: Record<string, any>) => any> = {
@@ -160,27 +161,54 @@ export const noPlaintextSecretsInHelmValues: ResourceValidationPolicy = {
   },
 };
 
+type StackResources = Parameters<NonNullable<StackValidationPolicy["validateStack"]>>[0]["resources"];
+const workloadKey = (ns: unknown, name: unknown) => `${String(ns ?? "default")}/${String(name)}`;
+
+/** Each Deployment (`namespace/name`) that an HPA or a KEDA ScaledObject scales, with those that do. */
+function autoscalersByDeployment(resources: StackResources): Map<string, string[]> {
+  const owners = new Map<string, string[]>();
+  for (const r of resources) {
+    if (r.type !== HPA && r.type !== SCALED_OBJECT) continue;
+    const target = r.props.spec?.scaleTargetRef;
+    if ((target?.kind ?? "Deployment") !== "Deployment") continue;
+    const id = workloadKey(r.props.metadata?.namespace, target?.name);
+    const kind = r.type === HPA ? "HorizontalPodAutoscaler" : "ScaledObject";
+    owners.set(id, [...(owners.get(id) ?? []), `${kind} '${r.props.metadata?.name}'`]);
+  }
+  return owners;
+}
+
 export const hpaOwnsReplicas: StackValidationPolicy = {
   name: "hpa-owns-replicas",
   description:
-    "A Deployment scaled by an HPA does not set spec.replicas, or every update resets what the HPA chose.",
+    "A Deployment scaled by an HPA or a KEDA ScaledObject does not set spec.replicas, or every update resets what the autoscaler chose.",
   enforcementLevel: "mandatory",
   validateStack: (args, report: ReportViolation) => {
-    const key = (ns: unknown, name: unknown) => `${String(ns ?? "default")}/${String(name)}`;
-    const scaled = new Set(
-      args.resources
-        .filter((r) => r.type === HPA && r.props.spec?.scaleTargetRef?.kind === "Deployment")
-        .map((r) => key(r.props.metadata?.namespace, r.props.spec.scaleTargetRef.name)),
-    );
+    const owners = autoscalersByDeployment(args.resources);
     for (const r of args.resources) {
-      if (r.type !== DEPLOYMENT) continue;
-      const id = key(r.props.metadata?.namespace, r.props.metadata?.name);
-      if (scaled.has(id) && r.props.spec?.replicas !== undefined) {
+      if (r.type !== DEPLOYMENT || r.props.spec?.replicas === undefined) continue;
+      const id = workloadKey(r.props.metadata?.namespace, r.props.metadata?.name);
+      const by = owners.get(id)?.[0];
+      if (by)
         report(
-          `Deployment '${id}' sets spec.replicas (${r.props.spec.replicas}) but an HPA scales it; leave replicas out`,
+          `Deployment '${id}' sets spec.replicas (${r.props.spec.replicas}) but ${by.startsWith("Scaled") ? "a ScaledObject" : "an HPA"} scales it; leave replicas out`,
         );
-      }
     }
+  },
+};
+
+/**
+ * One autoscaler per Deployment: KEDA creates an HPA for each ScaledObject and refuses to share its
+ * target, and two HPAs on one Deployment fight over its replicas. Holds during a migration between
+ * the two engines too.
+ */
+export const oneAutoscalerPerDeployment: StackValidationPolicy = {
+  name: "one-autoscaler-per-deployment",
+  description: "No two of HPA and KEDA ScaledObject target the same Deployment.",
+  enforcementLevel: "mandatory",
+  validateStack: (args, report: ReportViolation) => {
+    for (const [id, list] of autoscalersByDeployment(args.resources))
+      if (list.length > 1) report(`Deployment '${id}' is scaled by ${list.join(" and ")}; keep one`);
   },
 };
 
@@ -272,4 +300,8 @@ export const resourcePolicies: ResourceValidationPolicy[] = [
   nonRootReadOnly,
   noPlaintextSecretsInHelmValues,
 ];
-export const stackPolicies: StackValidationPolicy[] = [hpaOwnsReplicas, podSecurityAdmitted];
+export const stackPolicies: StackValidationPolicy[] = [
+  hpaOwnsReplicas,
+  podSecurityAdmitted,
+  oneAutoscalerPerDeployment,
+];

@@ -14,7 +14,14 @@ import {
 import { parseStackConfig, SECRET_KEYS } from "../stacks/config";
 import type { RenderedObject } from "../tools/render";
 import { readProjectConfig } from "../tools/stack-file";
-import { bodies, crdValidators, one, renderWithCharts, requireHelmAndCharts } from "./support/charts";
+import {
+  bodies,
+  crdValidators,
+  modelOf as modelFor,
+  one,
+  renderWithCharts,
+  requireHelmAndCharts,
+} from "./support/charts";
 import { STORE_RELABEL_CONFIG } from "../components";
 
 const LABELS = ["team", "service", "env"];
@@ -26,16 +33,6 @@ const POD_SPECS: Record<string, (o: any) => any> = {
   Job: (o) => o.spec.template.spec,
   Pod: (o) => o.spec,
 };
-
-/** The kubernetes-models class of a built-in kind (ESM-only packages, hence import()). */
-async function modelFor(
-  apiVersion: string,
-  kind: string,
-): Promise<new (data: unknown) => { validate(): void }> {
-  const [group, version] = apiVersion.includes("/") ? apiVersion.split("/") : ["", apiVersion];
-  const module = await import(`kubernetes-models/${group ? group + "/" : ""}${version}/${kind}`);
-  return module[kind];
-}
 
 const selects = (
   selector: { matchLabels?: Record<string, string> } | undefined,

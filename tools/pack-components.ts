@@ -43,6 +43,8 @@ export function packComponents(outDir = path.join(REPO_ROOT, "build")): string {
     engines: root.engines,
     dependencies: {
       "@grafana/grafana-foundation-sdk": dependency("@grafana/grafana-foundation-sdk"),
+      // ScaledObject parses its trigger queries with Prometheus' grammar before anything is sent.
+      "@prometheus-io/lezer-promql": dependency("@prometheus-io/lezer-promql"),
       "@pulumi/kubernetesx": dependency("@pulumi/kubernetesx"),
       // JobQueue generates the in-cluster Redis password.
       "@pulumi/random": dependency("@pulumi/random"),

@@ -28,6 +28,7 @@ export * from "./cost";
 export * from "./evidence";
 export { analystRules } from "./analyst";
 export * from "./fleet";
+export * from "./keda";
 
 export interface RuleCatalogueOptions {
   /** Metric prefix of the service (metric contract). @default "sonic" */

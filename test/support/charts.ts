@@ -33,6 +33,22 @@ export function renderWithCharts(stack: string, extra: string[] = []): Promise<R
   return cache.get(key)!;
 }
 
+/**
+ * The schema class of a kind: kubernetes-models for built-in kinds, @kubernetes-models/prometheus-operator
+ * for monitoring.coreos.com (both ESM-only, hence import()).
+ */
+export async function modelOf(
+  apiVersion: string,
+  kind: string,
+): Promise<new (data: unknown) => { validate(): void }> {
+  const [group, version] = apiVersion.includes("/") ? apiVersion.split("/") : ["", apiVersion];
+  const module =
+    group === "monitoring.coreos.com"
+      ? await import(`@kubernetes-models/prometheus-operator/${group}/${version}/${kind}`)
+      : await import(`kubernetes-models/${group ? group + "/" : ""}${version}/${kind}`);
+  return module[kind];
+}
+
 /** Objects of one kind (and name), bodies only. */
 export function bodies(objects: RenderedObject[], kind: string, name?: string): any[] {
   return objects.filter((o) => o.kind === kind && (name === undefined || o.name === name)).map((o) => o.body);

@@ -1,36 +1,7 @@
-interface SyntaxNode {
-  name: string;
-  parent: SyntaxNode | null;
-}
-interface Cursor {
-  name: string;
-  from: number;
-  to: number;
-  type: { isError: boolean };
-  node: SyntaxNode;
-}
-// The package ships CommonJS beside its ESM build, but its types only describe the ESM entry.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { parser } = require("@prometheus-io/lezer-promql") as {
-  parser: { parse(text: string): { iterate(spec: { enter(node: Cursor): void }): void } };
-};
+import { promqlSelectors } from "../../components/promql";
 
 /** Parses PromQL with Prometheus' own grammar (the one its UI uses); throws with the offending position. */
-export function selectorsOf(query: string): string[] {
-  const tree = parser.parse(query);
-  const names: string[] = [];
-  tree.iterate({
-    enter: (node) => {
-      if (node.type.isError) {
-        throw new Error(`PromQL syntax error at ${node.from} in: ${query}`);
-      }
-      if (node.name === "Identifier" && node.node.parent?.name === "VectorSelector") {
-        names.push(query.slice(node.from, node.to));
-      }
-    },
-  });
-  return names;
-}
+export const selectorsOf = promqlSelectors;
 
 /** Series from outside the metric contract that rules and dashboards may read, and where they come from. */
 export const EXTERNAL_SERIES: Record<string, string> = {

@@ -1,0 +1,218 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { childOptions } from "./child-options";
+import { parseDuration } from "./durations";
+import { InputPropertyError, requireInteger } from "./errors";
+
+/** The KEDA chart the package pins, and where users pull it from. */
+export const KEDA_CHART = {
+  chart: "keda",
+  version: "2.20.2",
+  repository: "https://kedacore.github.io/charts",
+} as const;
+
+/** The chart's three workloads, by the keys its values use for them. */
+export type KedaPart = "operator" | "metricServer" | "webhooks";
+
+/** Container resources of one KEDA workload. */
+export interface KedaResources {
+  requests: { cpu: string; memory: string };
+  limits: { cpu: string; memory: string };
+}
+
+/**
+ * keda.sh's documented sizing (the chart's defaults), stated so a chart upgrade cannot change it
+ * unseen. The CPU limit stays: Pulumi's `helm.v3.Release` drops `null` values
+ * (pulumi-kubernetes#2034, #3811), so a chart default cannot be removed, only replaced.
+ */
+export const KEDA_DEFAULT_RESOURCES: Record<KedaPart, KedaResources> = {
+  operator: { requests: { cpu: "100m", memory: "100Mi" }, limits: { cpu: "1", memory: "1000Mi" } },
+  metricServer: { requests: { cpu: "100m", memory: "100Mi" }, limits: { cpu: "1", memory: "1000Mi" } },
+  webhooks: { requests: { cpu: "100m", memory: "100Mi" }, limits: { cpu: "1", memory: "1000Mi" } },
+};
+
+export interface KedaArgs {
+  /** Namespace KEDA is installed into, created by the component with Pod Security `restricted`. @default "keda" */
+  namespace?: string;
+  /** Create the namespace (labelled `restricted`); `false` when it exists already. @default true */
+  createNamespace?: boolean;
+  /** Helm release name. @default "keda" */
+  releaseName?: string;
+  /** KEDA chart version; the CRDs, metric names and the ScaledObject fields used here are 2.20's. @default "2.20.2" */
+  chartVersion?: string;
+  /** Chart repository. @default "https://kedacore.github.io/charts" */
+  chartRepository?: string;
+  /**
+   * Replicas of each of the operator, the metrics server and the webhooks. Only one operator leads and
+   * one metrics server serves at a time (keda.sh, "High availability"), so more than one shortens a
+   * failover; with 2+ each gets a PDB (`minAvailable: 1`) and is spread over nodes. 2 in production.
+   * @default 1
+   */
+  replicas?: number;
+  /**
+   * Labels on the chart's ServiceMonitors, the ones Prometheus selects ServiceMonitors by
+   * (kube-prometheus-stack: `release: <its release name>`).
+   * @default { release: "prometheus-stack" }
+   */
+  prometheusSelectorLabels?: Record<string, string>;
+  /** Scrape interval of KEDA's ServiceMonitors, a Prometheus duration. @default "30s" */
+  scrapeInterval?: string;
+  /** Resources per workload, replacing the defaults of that workload. @default KEDA_DEFAULT_RESOURCES */
+  resources?: Partial<Record<KedaPart, KedaResources>>;
+  /** Labels on KEDA's objects and namespace. @default {} */
+  labels?: Record<string, string>;
+}
+
+/** Names the chart gives its workloads and Services (with the default `operator.name`). */
+export const KEDA_WORKLOADS: Record<KedaPart, string> = {
+  operator: "keda-operator",
+  metricServer: "keda-operator-metrics-apiserver",
+  webhooks: "keda-admission-webhooks",
+};
+
+/**
+ * KEDA's metrics label the ScaledObject's namespace `namespace`, which collides with the target label
+ * Prometheus sets (KEDA's own namespace): Prometheus keeps the former as `exported_namespace`. The
+ * chart has no `honorLabels`, so these metric relabelings put the ScaledObject's namespace back in
+ * `namespace` (KEDA's own series, which have none, keep `keda`), as every alert of ours expects.
+ */
+export const KEDA_NAMESPACE_RELABELINGS = [
+  {
+    sourceLabels: ["exported_namespace"],
+    regex: "(.+)",
+    targetLabel: "namespace",
+    replacement: "$1",
+    action: "replace",
+  },
+  { regex: "exported_namespace", action: "labeldrop" },
+];
+
+/** The chart values of {@link Keda}, validated; tests render exactly these with `helm template`. */
+export function kedaValues(args: KedaArgs = {}): Record<string, unknown> {
+  const replicas = args.replicas ?? 1;
+  requireInteger("replicas", replicas, 1, 5);
+  const interval = args.scrapeInterval ?? "30s";
+  parseDuration("scrapeInterval", interval);
+  const selector = args.prometheusSelectorLabels ?? { release: "prometheus-stack" };
+  if (Object.keys(selector).length === 0) {
+    throw new InputPropertyError(
+      "prometheusSelectorLabels",
+      "must name at least one label: Prometheus selects ServiceMonitors by label, got {}",
+    );
+  }
+  const resources = { ...KEDA_DEFAULT_RESOURCES, ...args.resources };
+  const ha = replicas > 1;
+  const spread = (part: KedaPart) =>
+    ha
+      ? [
+          {
+            maxSkew: 1,
+            topologyKey: "kubernetes.io/hostname",
+            whenUnsatisfiable: "ScheduleAnyway",
+            labelSelector: { matchLabels: { "app.kubernetes.io/name": KEDA_WORKLOADS[part] } },
+          },
+        ]
+      : [];
+  const serviceMonitor = (extra: Record<string, unknown> = {}) => ({
+    enabled: true,
+    additionalLabels: selector,
+    interval,
+    ...extra,
+  });
+  return {
+    crds: { install: true },
+    additionalLabels: args.labels ?? {},
+    operator: { replicaCount: replicas },
+    metricsServer: { enabled: true, replicaCount: replicas },
+    webhooks: { enabled: true, replicaCount: replicas },
+    podDisruptionBudget: ha
+      ? { operator: { minAvailable: 1 }, metricServer: { minAvailable: 1 }, webhooks: { minAvailable: 1 } }
+      : {},
+    topologySpreadConstraints: {
+      operator: spread("operator"),
+      metricsServer: spread("metricServer"),
+      webhooks: spread("webhooks"),
+    },
+    resources,
+    // Pod Security `restricted`: the chart's own contexts already drop ALL, forbid escalation, run as
+    // non-root with RuntimeDefault seccomp and a read-only root; stated here so a chart default that
+    // changes cannot loosen them unseen.
+    podSecurityContext: {
+      operator: { runAsNonRoot: true },
+      metricServer: { runAsNonRoot: true },
+      webhooks: { runAsNonRoot: true },
+    },
+    securityContext: {
+      operator: restrictedContainer,
+      metricServer: restrictedContainer,
+      webhooks: restrictedContainer,
+    },
+    prometheus: {
+      operator: {
+        enabled: true,
+        serviceMonitor: serviceMonitor({ metricRelabelings: KEDA_NAMESPACE_RELABELINGS }),
+      },
+      metricServer: { enabled: true, serviceMonitor: serviceMonitor() },
+      webhooks: { enabled: true, serviceMonitor: serviceMonitor() },
+    },
+  };
+}
+
+const restrictedContainer = {
+  capabilities: { drop: ["ALL"] },
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  seccompProfile: { type: "RuntimeDefault" },
+};
+
+/**
+ * KEDA (operator, metrics API server, admission webhooks, and its CRDs: ScaledObject, ScaledJob,
+ * TriggerAuthentication, …) through the kedacore/keda chart, with its Prometheus metrics on and
+ * ServiceMonitors labelled for the Prometheus selector. ScaledObjects ({@link ScaledObject}) need it.
+ *
+ * One per cluster, and not beside an adapter that serves external metrics: KEDA's metrics server
+ * registers the `v1beta1.external.metrics.k8s.io` APIService, the one prometheus-adapter registers
+ * for external metrics, and an APIService has one owner (kubernetes-sigs/prometheus-adapter#705), so
+ * whichever is applied last takes every external metric of the cluster. During a migration the
+ * adapter keeps serving custom metrics only (`custom.metrics.k8s.io`) or is removed.
+ */
+export class Keda extends pulumi.ComponentResource {
+  public readonly release: k8s.helm.v3.Release;
+  public readonly namespaceResource?: k8s.core.v1.Namespace;
+  /** The namespace KEDA runs in. */
+  public readonly namespace: pulumi.Output<string>;
+
+  constructor(name: string, args: KedaArgs = {}, opts?: pulumi.ComponentResourceOptions) {
+    super("sonic-observability:index:Keda", name, {}, opts);
+    const values = kedaValues(args);
+    const ns = args.namespace ?? "keda";
+    const dependsOn: pulumi.Resource[] = [];
+    if (args.createNamespace ?? true) {
+      this.namespaceResource = new k8s.core.v1.Namespace(
+        name,
+        {
+          metadata: {
+            name: ns,
+            labels: { ...args.labels, "pod-security.kubernetes.io/enforce": "restricted" },
+          },
+        },
+        childOptions(this, opts),
+      );
+      dependsOn.push(this.namespaceResource);
+    }
+    this.release = new k8s.helm.v3.Release(
+      name,
+      {
+        name: args.releaseName ?? "keda",
+        namespace: this.namespaceResource?.metadata.name ?? ns,
+        chart: KEDA_CHART.chart,
+        version: args.chartVersion ?? KEDA_CHART.version,
+        repositoryOpts: { repo: args.chartRepository ?? KEDA_CHART.repository },
+        values,
+      },
+      childOptions(this, opts, ...dependsOn),
+    );
+    this.namespace = pulumi.output(this.namespaceResource?.metadata.name ?? ns);
+    this.registerOutputs({ namespace: this.namespace });
+  }
+}
