@@ -281,6 +281,9 @@ export class Sandbox {
       `--storage.tsdb.path=${path.join(dir, "prometheus-data")}`,
       `--web.listen-address=127.0.0.1:${promPort}`,
     ];
+    // Prometheus scrapes only once the pods listen: a pod slower to start than the fast sandbox's 5 s
+    // TargetDown window (a loaded machine) would otherwise page before any fault is injected.
+    await pods;
     this.prometheus = { child: this.spawn("prometheus", prometheusBin, promArgs), args: promArgs };
     this.endpoints = {
       prometheus: `http://127.0.0.1:${promPort}`,
