@@ -176,7 +176,8 @@ export class JobQueue extends pulumi.ComponentResource {
       },
       child,
     );
-    const service = new k8s.core.v1.Service(
+    // The clients' Service. Awaited (ready endpoints = the store answers), and nothing waits on it.
+    new k8s.core.v1.Service(
       name,
       {
         metadata: { name: queueName, namespace: ns, labels },
@@ -187,6 +188,17 @@ export class JobQueue extends pulumi.ComponentResource {
             { name: "metrics", port: 9121, targetPort: "metrics" },
           ],
         },
+      },
+      child,
+    );
+    // The StatefulSet's governing Service: headless, so the provider does not await its endpoints.
+    // The StatefulSet names it as a plain string: taking the name from an awaited Service's output
+    // would create the StatefulSet only after endpoints that only its own pods can provide.
+    const governing = new k8s.core.v1.Service(
+      `${name}-headless`,
+      {
+        metadata: { name: `${queueName}-headless`, namespace: ns, labels },
+        spec: { clusterIP: "None", selector, ports: [{ name: "redis", port, targetPort: "redis" }] },
       },
       child,
     );
@@ -201,7 +213,7 @@ export class JobQueue extends pulumi.ComponentResource {
       {
         metadata: { name: queueName, namespace: ns, labels },
         spec: {
-          serviceName: service.metadata.name,
+          serviceName: `${queueName}-headless`,
           replicas: 1,
           selector: { matchLabels: selector },
           template: {
@@ -273,7 +285,7 @@ export class JobQueue extends pulumi.ComponentResource {
           ],
         },
       },
-      child,
+      childOptions(this, opts, governing),
     );
     const monitoringNamespace = args.monitoringNamespace ?? "monitoring";
     const namespaceIs = (names: string[]) => ({
