@@ -1,5 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { analystModelEnv } from "../contract";
 import { AlertRules } from "./alert-rules";
 import { childOptions } from "./child-options";
 import { InputPropertyError, quote } from "./errors";
@@ -113,9 +114,9 @@ export class AlertAnalyst extends pulumi.ComponentResource {
       ...(args.delivery.webhookUrl ? [{ name: "ANALYST_WEBHOOK_URL", ...fromSecret("webhookUrl") }] : []),
       ...(args.model
         ? [
-            { name: "ANALYST_MODEL_URL", value: args.model.url },
-            { name: "ANALYST_MODEL_NAME", value: args.model.name },
-            { name: "ANALYST_MODEL_TIMEOUT_SECONDS", value: String(timeout) },
+            ...Object.entries(analystModelEnv({ ...args.model, timeoutSeconds: timeout })).map(
+              ([name, value]) => ({ name, value }),
+            ),
             ...(args.model.apiKey ? [{ name: "ANALYST_MODEL_API_KEY", ...fromSecret("modelApiKey") }] : []),
           ]
         : []),

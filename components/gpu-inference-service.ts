@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as kx from "@pulumi/kubernetesx";
 import * as pulumi from "@pulumi/pulumi";
+import { apiEnv, modelServerEnv, simulatedModelServerEnv } from "../contract";
 import { childOptions } from "./child-options";
 import { InputPropertyError, quote, requireInteger } from "./errors";
 
@@ -74,6 +75,12 @@ export interface GpuInferenceServiceArgs {
   autoscaled?: boolean;
   /** Fixed replica count, used only when `autoscaled` is false. @default 1 */
   replicas?: number;
+  /**
+   * The API's settings a deployment decides (backlog, upload size, job history, version): written as
+   * the `api` container's environment from the same table the app parses (contract/api-settings.ts).
+   * @default {} (the app's defaults)
+   */
+  settings?: { backlogLimit?: number; maxUploadBytes?: number; jobHistory?: number; version?: string };
   /** Extra environment of the `api` container; values may be Secret references. @default {} */
   env?: Record<string, pulumi.Input<string | k8s.types.input.core.v1.EnvVarSource>>;
   /** Labels of the label convention (`team`, `service`, `env`) put on every object and pod. @default {} */
@@ -184,13 +191,9 @@ export class GpuInferenceService extends pulumi.ComponentResource {
       image: simulated ? args.image : model.image!,
       ...(simulated ? { command: ["node", "app/simulated-model-server-main.js"] } : {}),
       env: {
-        // Kubelet probes reach the pod IP, so it listens on all interfaces; the NetworkPolicy admits
-        // only the `web` port, so nothing outside the pod reaches it.
-        PORT: String(modelPort),
-        HOST: "0.0.0.0",
         ...(simulated
-          ? { SONIC_SIM_GPU_COUNT: String(gpuCount), SONIC_SIM_SLOTS: String(this.slotsPerPod) }
-          : {}),
+          ? simulatedModelServerEnv({ port: modelPort, gpuCount, slots: this.slotsPerPod })
+          : modelServerEnv(modelPort)),
         ...model.env,
       },
       resources: {
@@ -224,12 +227,14 @@ export class GpuInferenceService extends pulumi.ComponentResource {
       image: args.image,
       ports: { [WEB_PORT_NAME]: port },
       env: {
-        PORT: String(port),
-        SONIC_MODEL_SERVER_URL: `http://127.0.0.1:${modelPort}`,
-        SONIC_GPU_COUNT: String(gpuCount),
-        SONIC_CONCURRENCY_PER_GPU: String(concurrency),
-        // Finish draining before the kubelet's SIGKILL at the end of terminationGracePeriodSeconds.
-        SONIC_SHUTDOWN_GRACE_SECONDS: String(Math.max(0, grace - 15)),
+        ...apiEnv({
+          ...args.settings,
+          port,
+          modelServerPort: modelPort,
+          gpuCount,
+          concurrencyPerGpu: concurrency,
+          terminationGracePeriodSeconds: grace,
+        }),
         ...args.env,
       },
       resources: { requests: { ...resources.requests }, limits: { ...resources.limits } },

@@ -4,7 +4,7 @@ import { AlertRules } from "./alert-rules";
 import { Dashboards } from "./dashboards";
 import { Autoscaler } from "./autoscaler";
 import { serviceAdapterRules, ServiceAdapterRules } from "./custom-metric";
-import { metricNames } from "./metric-contract";
+import { metricNames } from "../contract/metrics";
 import { AlertThresholds, GpuCost, ruleCatalogue, RuleGroup } from "./rules";
 import { ScrapeSettings, ServiceMonitor } from "./service-monitor";
 

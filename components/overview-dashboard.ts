@@ -2,7 +2,7 @@ import * as dashboard from "@grafana/grafana-foundation-sdk/dashboard";
 import { DataqueryBuilder } from "@grafana/grafana-foundation-sdk/prometheus";
 import * as stat from "@grafana/grafana-foundation-sdk/stat";
 import * as timeseries from "@grafana/grafana-foundation-sdk/timeseries";
-import { alertPrefixOf, metricNames } from "./metric-contract";
+import { alertPrefixOf, metricNames } from "../contract/metrics";
 import { num } from "./rules/format";
 import {
   avOffsetRecord,

@@ -21,6 +21,7 @@ import { loadStackConfig } from "./config";
 // Validate everything before the first resource: a bad value fails the preview with the key named.
 const config = loadStackConfig();
 const { runbookBaseUrl, ...thresholds } = config.alerts;
+const { scrapeTimeout, ...prometheusSettings } = config.prometheus;
 const labels = { team: config.labels.team, service: config.labels.service, env: config.env };
 
 const grafanaAdminPassword =
@@ -34,7 +35,8 @@ const monitoring = new MonitoringStack("monitoring", {
   clusterFlavor: config.clusterFlavor,
   labels,
   prometheus: {
-    ...config.prometheus,
+    // scrapeTimeout is the Sonic scrape's (InferenceObservability below), not the stack's.
+    ...prometheusSettings,
     externalLabels: { cluster: config.cluster, env: config.env },
     remoteWrite: config.prometheus.remoteWrite
       ? [{ ...config.prometheus.remoteWrite, password: config.secrets.remoteWritePassword }]
@@ -98,14 +100,14 @@ const sonic = new GpuInferenceService("sonic", {
   replicas: config.sonic.replicas,
   terminationGracePeriodSeconds: config.sonic.terminationGracePeriodSeconds,
   rolloutTimeout: config.sonic.rolloutTimeout,
-  env: {
-    SONIC_BACKLOG_LIMIT: String(config.sonic.backlogLimit),
-    SONIC_MAX_UPLOAD_BYTES: String(config.sonic.maxUploadBytes),
-    SONIC_JOB_HISTORY: String(config.sonic.jobHistory),
-    SONIC_VERSION: config.sonic.image.split(/[:@]/)[1] ?? "unknown",
-    // From the JobQueue's Secret, never in plaintext.
-    ...jobQueueClientEnv(QUEUE_NAME, config.queue.mode === "external"),
+  settings: {
+    backlogLimit: config.sonic.backlogLimit,
+    maxUploadBytes: config.sonic.maxUploadBytes,
+    jobHistory: config.sonic.jobHistory,
+    version: config.sonic.image.split(/[:@]/)[1] ?? "unknown",
   },
+  // From the JobQueue's Secret, never in plaintext.
+  env: jobQueueClientEnv(QUEUE_NAME, config.queue.mode === "external"),
   labels,
 });
 
@@ -145,7 +147,7 @@ const observability = new InferenceObservability(
     selector: sonic.selectorLabels,
     metricPrefix: "sonic",
     prometheusSelectorLabels: monitoring.resourceSelectorLabels,
-    scrape: { interval: config.prometheus.scrapeInterval, scrapeTimeout: config.prometheus.scrapeTimeout },
+    scrape: { interval: config.prometheus.scrapeInterval, scrapeTimeout },
     thresholds,
     runbookBaseUrl,
     cost: config.cost,

@@ -1,5 +1,5 @@
-import { alertPrefixOf } from "../../components/metric-contract";
-import { relatedSignals, SignalName, signalQueries } from "../../components/rules/evidence";
+import { alertPrefixOf } from "../../contract/metrics";
+import { relatedSignals, SignalName, signalQueries } from "../../contract/analyst-signals";
 import type { PrometheusClient, Sample } from "./prometheus";
 
 /** One alert of an Alertmanager webhook payload (version 4). */

@@ -1,8 +1,8 @@
 import Fastify, { FastifyInstance, LogController } from "fastify";
 import { readFileSync } from "node:fs";
 import * as client from "prom-client";
-import { z } from "zod";
-import { alertPrefixOf } from "../../components/metric-contract";
+import { alertPrefixOf } from "../../contract/metrics";
+import { ANALYST_SETTINGS, AnalystSettings, envSchema as settingsSchema } from "../../contract";
 import { parseEnv } from "../config";
 import { rankHypotheses } from "./attribution";
 import { gatherEvidence, WebhookAlert, WebhookPayload } from "./evidence";
@@ -10,37 +10,12 @@ import { askModel, ModelSettings } from "./model";
 import { Analysis, formatReport, parseRunbooks, reportLinks, runbookFor } from "./report";
 import { PrometheusClient } from "./prometheus";
 
-const duration = z.string().regex(/^\d+[smhd]$/, { message: "expected a duration like 15m" });
-const envSchema = z.object({
-  PORT: z.coerce.number().int().min(1).max(65535).default(8090),
-  HOST: z.string().min(1).default("0.0.0.0"),
-  ANALYST_PROMETHEUS_URL: z.string().url(),
-  /** Metric prefixes of the services it analyses; an alert's name picks its service. */
-  ANALYST_SERVICES: z
-    .string()
-    .regex(/^[a-z][a-z0-9_]*(,[a-z][a-z0-9_]*)*$/)
-    .default("sonic"),
-  ANALYST_WINDOW: duration.default("15m"),
-  ANALYST_LOOKBACK: duration.default("1h"),
-  ANALYST_STEP_SECONDS: z.coerce.number().min(1).max(3600).default(30),
-  ANALYST_RELEASE_WINDOW_SECONDS: z.coerce.number().min(1).default(900),
-  ANALYST_RUNBOOKS: z.string().min(1).default("docs/runbooks.md"),
-  ANALYST_RUNBOOK_BASE_URL: z.string().url().optional(),
-  ANALYST_GRAFANA_URL: z.string().url().optional(),
-  ANALYST_PROMETHEUS_EXTERNAL_URL: z.string().url().optional(),
-  ANALYST_SLACK_WEBHOOK_URL: z.string().url().optional(),
-  ANALYST_SLACK_CHANNEL: z.string().startsWith("#").optional(),
-  ANALYST_WEBHOOK_URL: z.string().url().optional(),
-  ANALYST_MODEL_URL: z.string().url().optional(),
-  ANALYST_MODEL_NAME: z.string().min(1).default("default"),
-  ANALYST_MODEL_API_KEY: z.string().min(1).optional(),
-  ANALYST_MODEL_TIMEOUT_SECONDS: z.coerce.number().min(1).max(300).default(20),
-  ANALYST_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "silent"]).default("info"),
-});
-export type AnalystConfig = z.infer<typeof envSchema>;
+// The table (contract/analyst-settings.ts) is shared with the stack schema and the component.
+const envSchema = settingsSchema(ANALYST_SETTINGS);
+export type AnalystConfig = AnalystSettings;
 
 export function loadAnalystConfig(env: Record<string, string | undefined> = process.env): AnalystConfig {
-  return parseEnv(envSchema, "ANALYST_", env);
+  return parseEnv(envSchema, "ANALYST_", env) as AnalystConfig;
 }
 
 export interface AlertAnalyst {

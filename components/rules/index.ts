@@ -1,6 +1,6 @@
 import { parseDuration } from "../durations";
 import { InputPropertyError, quote } from "../errors";
-import { alertPrefixOf, metricNames, METRIC_PREFIX_PATTERN } from "../metric-contract";
+import { alertPrefixOf, metricNames, METRIC_PREFIX_PATTERN } from "../../contract/metrics";
 import { autoscalingRules } from "./autoscaling";
 import { availabilityRules } from "./availability";
 import { costRules, GpuCost } from "./cost";
@@ -25,7 +25,7 @@ export { decodeFailureRatioRecord } from "./inputs";
 export { requestQpsRecord } from "./autoscaling";
 export { jobBacklogRecord } from "./queue";
 export * from "./cost";
-export * from "./evidence";
+export * from "../../contract/analyst-signals";
 export { analystRules } from "./analyst";
 
 export interface RuleCatalogueOptions {
