@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { analystModelEnv } from "../contract";
 import { AlertRules } from "./alert-rules";
 import { childOptions } from "./child-options";
+import { dnsEgress } from "./selectors";
 import { InputPropertyError, quote } from "./errors";
 import { analystRules } from "./rules";
 import { ServiceMonitor } from "./service-monitor";
@@ -49,6 +50,8 @@ export interface AlertAnalystArgs {
   };
   /** The optional model step. @default none: deterministic analysis only */
   model?: AnalystModel;
+  /** Admit DNS to NodeLocal DNSCache (169.254.20.10) too; GKE Autopilot runs it. @default false */
+  nodeLocalDns?: boolean;
   /** Labels the platform's Prometheus selects ServiceMonitors and PrometheusRules by. @default { release: "prometheus-stack" } */
   prometheusSelectorLabels?: Record<string, string>;
   /** Labels of the label convention. @default {} */
@@ -198,14 +201,8 @@ export class AlertAnalyst extends pulumi.ComponentResource {
             },
           ],
           egress: [
-            // DNS.
-            {
-              to: [namespaceIs(["kube-system"])],
-              ports: [
-                { protocol: "UDP", port: 53 },
-                { protocol: "TCP", port: 53 },
-              ],
-            },
+            // DNS, and NodeLocal DNSCache where the cluster runs it.
+            ...dnsEgress(args.nodeLocalDns ?? false),
             // Prometheus, read-only HTTP API.
             { to: [prometheusPods], ports: [{ protocol: "TCP", port: 9090 }] },
             // Slack / webhook receivers and a hosted model: HTTPS outside the cluster only.

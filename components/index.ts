@@ -19,3 +19,6 @@ export * from "./inference-observability";
 export * from "./rules";
 export * from "./overview-dashboard";
 export * from "./dashboards";
+export * from "./chart-pins";
+export * from "./pod-hardening";
+export * from "./selectors";

@@ -1,4 +1,4 @@
-import { envText, SettingsOf } from "./setting";
+import { envText, LOG_LEVEL_SETTING, SettingsOf } from "./setting";
 
 const duration = { pattern: /^\d+[smhd]$/, example: "a duration like 15m" } as const;
 
@@ -61,12 +61,7 @@ export const ANALYST_SETTINGS = {
     default: 20,
     doc: "Seconds the model may take before the report goes without it.",
   },
-  ANALYST_LOG_LEVEL: {
-    kind: "enum",
-    values: ["fatal", "error", "warn", "info", "debug", "silent"],
-    default: "info",
-    doc: "Log level.",
-  },
+  ANALYST_LOG_LEVEL: LOG_LEVEL_SETTING,
 } as const;
 
 export type AnalystSettings = SettingsOf<typeof ANALYST_SETTINGS>;

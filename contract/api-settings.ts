@@ -1,6 +1,4 @@
-import { envText, SettingsOf } from "./setting";
-
-const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+import { envText, LOG_LEVEL_SETTING, SettingsOf } from "./setting";
 
 /**
  * The API's environment (`app/main.ts`: HTTP, validation, the shared queue and job store). Read
@@ -122,7 +120,7 @@ export const API_SETTINGS = {
     default: 2,
     doc: "Seconds between reads of the service-wide queue depth for the metrics.",
   },
-  SONIC_LOG_LEVEL: { kind: "enum", values: LOG_LEVELS, default: "info", doc: "Log level." },
+  SONIC_LOG_LEVEL: LOG_LEVEL_SETTING,
   SONIC_VERSION: {
     kind: "text",
     default: process.env.npm_package_version ?? "0.1.0",

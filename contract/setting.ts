@@ -123,3 +123,14 @@ export function stackField<S extends Setting>(s: S): z.ZodType<ValueOf<S>> {
 export function envText(value: string | number | boolean): string {
   return String(value);
 }
+
+/** Log levels of every program (pino's, as Fastify logs). */
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+/** The `*_LOG_LEVEL` row every program's table has. */
+export const LOG_LEVEL_SETTING = {
+  kind: "enum",
+  values: LOG_LEVELS,
+  default: "info",
+  doc: "Log level.",
+} as const;

@@ -1,5 +1,5 @@
 import { WORKER_SETTINGS } from "./api-settings";
-import { envText, SettingsOf } from "./setting";
+import { envText, LOG_LEVEL_SETTING, SettingsOf } from "./setting";
 
 /**
  * The SIMULATED model server's environment (`app/simulated-model-server-main.ts`): no GPU, no model;
@@ -52,12 +52,7 @@ export const SIMULATED_MODEL_SERVER_SETTINGS = {
     kind: "text",
     doc: "Folder standing in for the object store; results are kept per job id, so a re-run is idempotent.",
   },
-  SONIC_SIM_LOG_LEVEL: {
-    kind: "enum",
-    values: ["fatal", "error", "warn", "info", "debug", "silent"],
-    default: "info",
-    doc: "Log level.",
-  },
+  SONIC_SIM_LOG_LEVEL: LOG_LEVEL_SETTING,
 } as const;
 
 export type SimulatedModelServerSettings = SettingsOf<typeof SIMULATED_MODEL_SERVER_SETTINGS>;

@@ -2,10 +2,12 @@ import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import {
   AlertThresholds,
+  CHART_PINS,
   CLUSTER_FLAVORS,
   METRIC_PREFIX_PATTERN,
   DEFAULT_THRESHOLDS,
   DURATION_PATTERN,
+  foreignStorageClass,
   RECEIVER_KINDS,
   ReceiverKind,
   SEVERITIES,
@@ -68,21 +70,26 @@ export const configSchema = z
     cluster: labelValue,
     /** eks | gke | aks | kubeadm | generic: which control-plane targets exist to be monitored. */
     clusterFlavor: z.enum(CLUSTER_FLAVORS).default("generic"),
+    /** Egress policies admit DNS to NodeLocal DNSCache (169.254.20.10) too. @default by flavour (gke: on) */
+    nodeLocalDns: z.boolean().optional(),
     labels: z.object({ team: labelValue, service: labelValue }).strict(),
     monitoring: z
       .object({
         namespace: dnsName.default("monitoring"),
         releaseName: dnsName.default("prometheus-stack"),
-        chartVersion: z.string().default("88.5.3"),
+        chartVersion: z.string().default(CHART_PINS.kubePrometheusStack.version),
         /** prometheus-adapter serves the HPA's metrics API: 2 keeps scaling alive through a node drain. */
         adapterReplicas: positiveInt.default(1),
+        /** Serve external.metrics.k8s.io; false where KEDA or Datadog already owns it. */
+        adapterExternalMetrics: z.boolean().default(true),
       })
       .strict()
       .default({
         namespace: "monitoring",
         releaseName: "prometheus-stack",
-        chartVersion: "88.5.3",
+        chartVersion: CHART_PINS.kubePrometheusStack.version,
         adapterReplicas: 1,
+        adapterExternalMetrics: true,
       }),
     prometheus: z
       .object({
@@ -297,6 +304,32 @@ export const configSchema = z
         input: c.autoscaling.minReplicas,
       });
     }
+    const volumes: [string[], string | undefined][] = [
+      [["prometheus", "storage", "storageClassName"], c.prometheus.storage.storageClassName],
+      [["queue", "storage", "storageClassName"], c.queue.storage.storageClassName],
+    ];
+    for (const [path, storageClass] of volumes) {
+      const provider = storageClass && foreignStorageClass(c.clusterFlavor, storageClass);
+      if (provider)
+        ctx.addIssue({
+          code: "custom",
+          path,
+          message: `is a ${provider} storage class, but 'clusterFlavor' is ${c.clusterFlavor}; leave it unset for the cluster's default class`,
+          input: storageClass,
+        });
+    }
+    if (
+      !c.monitoring.adapterExternalMetrics &&
+      c.autoscaling.enabled &&
+      c.autoscaling.targetBacklogPerPod > 0
+    )
+      ctx.addIssue({
+        code: "custom",
+        path: ["autoscaling", "targetBacklogPerPod"],
+        message:
+          "reads the external metric sonic_job_backlog, but 'monitoring.adapterExternalMetrics' is false; set it to 0, or serve external metrics from the adapter",
+        input: c.autoscaling.targetBacklogPerPod,
+      });
     const scrape = tryParseDuration(c.prometheus.scrapeInterval) ?? 0;
     if ((tryParseDuration(c.prometheus.scrapeTimeout) ?? 0) > scrape) {
       ctx.addIssue({

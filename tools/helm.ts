@@ -38,14 +38,14 @@ export function findHelm(): string | undefined {
   return existsSync(local) ? local : undefined;
 }
 
-/** Folders that may hold the pinned chart archives (`<chart>-<version>.tgz`), first match wins. */
+/**
+ * Folders that may hold the pinned chart archives (`<chart>-<version>.tgz`), first match wins:
+ * `SONIC_CHARTS_DIR`, else `../shared/charts` beside the checkout. Nothing machine-specific.
+ */
 export function chartDirs(): string[] {
-  return [
-    process.env.SONIC_CHARTS_DIR,
-    path.join(REPO_ROOT, "..", "shared", "charts"),
-    "/work/shared/charts",
-    path.join(REPO_ROOT, ".tools", "charts"),
-  ].filter((d): d is string => d !== undefined);
+  return [process.env.SONIC_CHARTS_DIR, path.join(REPO_ROOT, "..", "shared", "charts")].filter(
+    (d): d is string => d !== undefined,
+  );
 }
 
 /** A Helm release as the program registers it (`helm.v3.Release` inputs). */
