@@ -5,7 +5,7 @@ WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.app.json ./
-COPY components ./components
+COPY contract ./contract
 COPY app ./app
 RUN npx tsc -p tsconfig.app.json && npm prune --omit=dev
 

@@ -8,7 +8,7 @@ import {
   metricNames,
   REQUEST_STATUSES,
   RequestStatus,
-} from "../components/metric-contract";
+} from "../contract/metrics";
 
 /** One GPU's memory, as nvidia-smi or the worker reports it. */
 export interface GpuMemorySample {

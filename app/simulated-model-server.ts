@@ -5,6 +5,11 @@ import * as path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { AudioDecodeError, decodeAudio } from "./audio";
+import {
+  envSchema as settingsSchema,
+  SIMULATED_MODEL_SERVER_SETTINGS,
+  SimulatedModelServerSettings,
+} from "../contract";
 import { parseEnv } from "./config";
 
 /**
@@ -39,32 +44,13 @@ export const faultsSchema = z
   .partial()
   .strict();
 
-const envSchema = z.object({
-  PORT: z.coerce.number().int().min(1).max(65535).default(9000),
-  /** Localhost only by default: in a pod the API reaches it over the shared network namespace. */
-  HOST: z.string().min(1).default("127.0.0.1"),
-  /** Generation seconds per second of audio (Sonic runs at about 18x on a 24 GB GPU). */
-  SONIC_SIM_RTF: z.coerce.number().min(0).max(1000).default(18),
-  SONIC_SIM_GPU_COUNT: z.coerce.number().int().min(1).max(64).default(1),
-  SONIC_SIM_GPU_MEMORY_BYTES: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .default(24 * 1024 ** 3),
-  /** Jobs generated at once; one more is answered 503 `busy`. */
-  SONIC_SIM_SLOTS: z.coerce.number().int().min(1).max(1024).default(1),
-  /** Seconds "loading the model" before /healthz turns ready. */
-  SONIC_SIM_LOAD_SECONDS: z.coerce.number().min(0).max(3600).default(0),
-  /** Folder standing in for the object store; results are kept per job id, so a re-run is idempotent. */
-  SONIC_SIM_OUTPUT_DIR: z.string().min(1).optional(),
-  SONIC_SIM_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "silent"]).default("info"),
-});
-export type SimulatedModelServerConfig = z.infer<typeof envSchema>;
+const envSchema = settingsSchema(SIMULATED_MODEL_SERVER_SETTINGS);
+export type SimulatedModelServerConfig = SimulatedModelServerSettings;
 
 export function loadSimulatedModelServerConfig(
   env: Record<string, string | undefined> = process.env,
 ): SimulatedModelServerConfig {
-  return parseEnv(envSchema, "SONIC_SIM_", env);
+  return parseEnv(envSchema, "SONIC_SIM_", env) as SimulatedModelServerConfig;
 }
 
 interface Result {

@@ -1,8 +1,10 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { analystModelEnv } from "../contract";
 import { AlertRules } from "./alert-rules";
 import { childOptions } from "./child-options";
+import { dnsEgress } from "./selectors";
 import { InputPropertyError, quote } from "./errors";
 import { analystRules } from "./rules";
 import { ServiceMonitor } from "./service-monitor";
@@ -59,6 +61,8 @@ export interface AlertAnalystArgs {
   webhookToken?: pulumi.Input<string>;
   /** The optional model step. @default none: deterministic analysis only */
   model?: AnalystModel;
+  /** Admit DNS to NodeLocal DNSCache (169.254.20.10) too; GKE Autopilot runs it. @default false */
+  nodeLocalDns?: boolean;
   /** Labels the platform's Prometheus selects ServiceMonitors and PrometheusRules by. @default { release: "prometheus-stack" } */
   prometheusSelectorLabels?: Record<string, string>;
   /** Labels of the label convention. @default {} */
@@ -136,9 +140,9 @@ export class AlertAnalyst extends pulumi.ComponentResource {
       ...(args.delivery.webhookUrl ? [{ name: "ANALYST_WEBHOOK_URL", ...fromSecret("webhookUrl") }] : []),
       ...(args.model
         ? [
-            { name: "ANALYST_MODEL_URL", value: args.model.url },
-            { name: "ANALYST_MODEL_NAME", value: args.model.name },
-            { name: "ANALYST_MODEL_TIMEOUT_SECONDS", value: String(timeout) },
+            ...Object.entries(analystModelEnv({ ...args.model, timeoutSeconds: timeout })).map(
+              ([name, value]) => ({ name, value }),
+            ),
             ...(args.model.apiKey ? [{ name: "ANALYST_MODEL_API_KEY", ...fromSecret("modelApiKey") }] : []),
           ]
         : []),
@@ -227,14 +231,8 @@ export class AlertAnalyst extends pulumi.ComponentResource {
             },
           ],
           egress: [
-            // DNS.
-            {
-              to: [namespaceIs(["kube-system"])],
-              ports: [
-                { protocol: "UDP", port: 53 },
-                { protocol: "TCP", port: 53 },
-              ],
-            },
+            // DNS, and NodeLocal DNSCache where the cluster runs it.
+            ...dnsEgress(args.nodeLocalDns ?? false),
             // Prometheus, read-only HTTP API.
             { to: [prometheusPods], ports: [{ protocol: "TCP", port: 9090 }] },
             // Slack / webhook receivers and a hosted model: HTTPS outside the cluster only.

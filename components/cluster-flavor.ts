@@ -71,3 +71,35 @@ export function controlPlaneValues(flavor: ClusterFlavor): {
 export function controlPlaneJobs(flavor: ClusterFlavor): string[] {
   return PRESENT[flavor].map((key) => CONTROL_PLANE_JOBS[key]);
 }
+
+/**
+ * Storage classes each managed provider ships. Unset `storageClassName` means the cluster's default
+ * class (works everywhere); naming another provider's class leaves the PVC Pending forever, so the
+ * stack refuses it at preview.
+ */
+export const PROVIDER_STORAGE_CLASSES: Record<"eks" | "gke" | "aks", readonly string[]> = {
+  eks: ["gp2", "gp3", "io1", "io2", "sc1", "st1", "ebs-sc"],
+  gke: ["standard", "standard-rwo", "premium-rwo", "balanced-rwo", "hyperdisk-balanced"],
+  aks: ["default", "managed", "managed-csi", "managed-csi-premium", "managed-premium", "azurefile-csi"],
+};
+
+/** The provider whose class `storageClassName` is, when that is not the flavour's own; else undefined. */
+export function foreignStorageClass(flavor: ClusterFlavor, storageClassName: string): string | undefined {
+  if (flavor !== "eks" && flavor !== "gke" && flavor !== "aks") return undefined;
+  if (PROVIDER_STORAGE_CLASSES[flavor].includes(storageClassName)) return undefined;
+  return (Object.keys(PROVIDER_STORAGE_CLASSES) as (keyof typeof PROVIDER_STORAGE_CLASSES)[]).find((p) =>
+    PROVIDER_STORAGE_CLASSES[p].includes(storageClassName),
+  );
+}
+
+/**
+ * Flavours whose DNS answers from NodeLocal DNSCache (169.254.20.10, host network) by default: an
+ * egress policy that admits DNS only to kube-system pods blocks it there. GKE Autopilot enables it.
+ */
+export const NODE_LOCAL_DNS_BY_DEFAULT: Record<ClusterFlavor, boolean> = {
+  eks: false,
+  gke: true,
+  aks: false,
+  kubeadm: false,
+  generic: false,
+};

@@ -1,5 +1,5 @@
 import type * as dashboard from "@grafana/grafana-foundation-sdk/dashboard";
-import { metricNames } from "./metric-contract";
+import { metricNames } from "../contract/metrics";
 import { overviewDashboard, OverviewDashboardOptions } from "./overview-dashboard";
 import {
   CatalogueContext,

@@ -1,6 +1,6 @@
 import { parseDuration } from "./durations";
 import { InputPropertyError, quote } from "./errors";
-import { metricNames, METRIC_PREFIX_PATTERN } from "./metric-contract";
+import { metricNames, METRIC_PREFIX_PATTERN } from "../contract/metrics";
 import type { RuleGroup } from "./rules/types";
 
 /**

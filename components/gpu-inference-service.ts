@@ -1,6 +1,8 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as kx from "@pulumi/kubernetesx";
 import * as pulumi from "@pulumi/pulumi";
+import { apiEnv, modelServerEnv, simulatedModelServerEnv } from "../contract";
+import { HARDENED_CONTAINER, hardenedPod, podSecurityLabels } from "./pod-hardening";
 import { childOptions } from "./child-options";
 import { InputPropertyError, quote, requireInteger } from "./errors";
 
@@ -62,7 +64,11 @@ export interface GpuInferenceServiceArgs {
    * @default { requests: { cpu: "500m", memory: "1Gi" }, limits: { memory: "2Gi" } }
    */
   resources?: ContainerResources;
-  /** Node selector. @default { "nvidia.com/gpu.present": "true" } (GPU feature discovery); {} when simulated */
+  /**
+   * Node selector. The `nvidia.com/gpu` limit already keeps pods off nodes without GPUs; a selector such
+   * as `nvidia.com/gpu.present: "true"` needs GPU feature discovery and leaves pods Pending without it.
+   * @default {}
+   */
   nodeSelector?: Record<string, string>;
   /** Tolerations. @default tolerate `nvidia.com/gpu` Exists NoSchedule; none when simulated */
   tolerations?: k8s.types.input.core.v1.Toleration[];
@@ -74,6 +80,12 @@ export interface GpuInferenceServiceArgs {
   autoscaled?: boolean;
   /** Fixed replica count, used only when `autoscaled` is false. @default 1 */
   replicas?: number;
+  /**
+   * The API's settings a deployment decides (backlog, upload size, job history, version): written as
+   * the `api` container's environment from the same table the app parses (contract/api-settings.ts).
+   * @default {} (the app's defaults)
+   */
+  settings?: { backlogLimit?: number; maxUploadBytes?: number; jobHistory?: number; version?: string };
   /** Extra environment of the `api` container; values may be Secret references. @default {} */
   env?: Record<string, pulumi.Input<string | k8s.types.input.core.v1.EnvVarSource>>;
   /** Labels of the label convention (`team`, `service`, `env`) put on every object and pod. @default {} */
@@ -92,6 +104,9 @@ export interface GpuInferenceServiceArgs {
 
 /** Name of the container port, the Service port and the ServiceMonitor endpoint: scraping is by name. */
 export const WEB_PORT_NAME = "web";
+
+/** Writable home of the model-server container (an emptyDir): caches land in `~/.cache`. */
+const MODEL_HOME = "/home/model";
 
 /**
  * A GPU inference service: a Deployment whose pods run the `api` container (HTTP API, job runner on
@@ -164,7 +179,7 @@ export class GpuInferenceService extends pulumi.ComponentResource {
         {
           metadata: {
             name: ns,
-            labels: { ...args.labels, "pod-security.kubernetes.io/enforce": "restricted" },
+            labels: { ...args.labels, ...podSecurityLabels("restricted") },
           },
         },
         childOptions(this, opts),
@@ -173,28 +188,22 @@ export class GpuInferenceService extends pulumi.ComponentResource {
     }
     const childOpts = childOptions(this, opts, ...dependsOn);
     const gpuResource = args.gpuResourceName ?? "nvidia.com/gpu";
-    const hardened = {
-      allowPrivilegeEscalation: false,
-      readOnlyRootFilesystem: true,
-      capabilities: { drop: ["ALL"] },
-    };
 
     const modelServer: kx.types.Container = {
       name: "model-server",
       image: simulated ? args.image : model.image!,
       ...(simulated ? { command: ["node", "app/simulated-model-server-main.js"] } : {}),
       env: {
-        // Kubelet probes reach the pod IP, so it listens on all interfaces; the NetworkPolicy admits
-        // only the `web` port, so nothing outside the pod reaches it.
-        PORT: String(modelPort),
-        HOST: "0.0.0.0",
         ...(simulated
-          ? { SONIC_SIM_GPU_COUNT: String(gpuCount), SONIC_SIM_SLOTS: String(this.slotsPerPod) }
-          : {}),
+          ? simulatedModelServerEnv({ port: modelPort, gpuCount, slots: this.slotsPerPod })
+          : modelServerEnv(modelPort)),
+        HOME: MODEL_HOME,
+        XDG_CACHE_HOME: `${MODEL_HOME}/.cache`,
         ...model.env,
       },
       resources: {
-        requests: { ...modelResources.requests },
+        // The emptyDirs below count against the node's ephemeral storage: request what they may hold.
+        requests: { ...modelResources.requests, "ephemeral-storage": "20Gi" },
         // Extended resources are set as limits (requests default to them) and are never overcommitted.
         limits: { ...modelResources.limits, ...(simulated ? {} : { [gpuResource]: String(gpuCount) }) },
       },
@@ -216,23 +225,33 @@ export class GpuInferenceService extends pulumi.ComponentResource {
         timeoutSeconds: 5,
         failureThreshold: 3,
       },
-      securityContext: hardened,
-      volumeMounts: [{ volume: { name: "model-tmp", emptyDir: { sizeLimit: "10Gi" } }, destPath: "/tmp" }],
+      securityContext: HARDENED_CONTAINER,
+      // A real PyTorch image writes ~/.cache (hub downloads, compiled kernels): a writable HOME under
+      // the read-only root.
+      volumeMounts: [
+        { volume: { name: "model-tmp", emptyDir: { sizeLimit: "10Gi" } }, destPath: "/tmp" },
+        { volume: { name: "model-home", emptyDir: { sizeLimit: "10Gi" } }, destPath: MODEL_HOME },
+      ],
     };
     const api: kx.types.Container = {
       name: "api",
       image: args.image,
       ports: { [WEB_PORT_NAME]: port },
       env: {
-        PORT: String(port),
-        SONIC_MODEL_SERVER_URL: `http://127.0.0.1:${modelPort}`,
-        SONIC_GPU_COUNT: String(gpuCount),
-        SONIC_CONCURRENCY_PER_GPU: String(concurrency),
-        // Finish draining before the kubelet's SIGKILL at the end of terminationGracePeriodSeconds.
-        SONIC_SHUTDOWN_GRACE_SECONDS: String(Math.max(0, grace - 15)),
+        ...apiEnv({
+          ...args.settings,
+          port,
+          modelServerPort: modelPort,
+          gpuCount,
+          concurrencyPerGpu: concurrency,
+          terminationGracePeriodSeconds: grace,
+        }),
         ...args.env,
       },
-      resources: { requests: { ...resources.requests }, limits: { ...resources.limits } },
+      resources: {
+        requests: { ...resources.requests, "ephemeral-storage": "2Gi" },
+        limits: { ...resources.limits },
+      },
       startupProbe: {
         httpGet: { path: "/healthz", port: WEB_PORT_NAME },
         periodSeconds: 2,
@@ -252,24 +271,29 @@ export class GpuInferenceService extends pulumi.ComponentResource {
         timeoutSeconds: 3,
         failureThreshold: 2,
       },
-      securityContext: hardened,
+      securityContext: HARDENED_CONTAINER,
       // Uploads are spooled here: the root filesystem is read-only.
       volumeMounts: [{ volume: { name: "tmp", emptyDir: { sizeLimit: "2Gi" } }, destPath: "/tmp" }],
     };
 
     const podSpec: kx.types.PodSpec = {
       terminationGracePeriodSeconds: grace,
-      nodeSelector: args.nodeSelector ?? (simulated ? {} : { "nvidia.com/gpu.present": "true" }),
+      nodeSelector: args.nodeSelector ?? {},
+      // The API and the model need no Kubernetes API: no token in the pod.
+      automountServiceAccountToken: false,
+      // One node's loss takes one pod, not the service: spread across nodes when the scheduler can.
+      topologySpreadConstraints: [
+        {
+          maxSkew: 1,
+          topologyKey: "kubernetes.io/hostname",
+          whenUnsatisfiable: "ScheduleAnyway",
+          labelSelector: { matchLabels: this.selectorLabels },
+        },
+      ],
       tolerations:
         args.tolerations ??
         (simulated ? [] : [{ key: gpuResource, operator: "Exists", effect: "NoSchedule" }]),
-      securityContext: {
-        runAsNonRoot: true,
-        runAsUser: 10001,
-        runAsGroup: 10001,
-        fsGroup: 10001,
-        seccompProfile: { type: "RuntimeDefault" },
-      },
+      securityContext: hardenedPod(10001),
       containers: [api, modelServer],
     };
 

@@ -1,7 +1,7 @@
 // Public API of the sonic-observability component package. Names here are contract (shared/DESIGN.md).
 export * from "./errors";
 export * from "./durations";
-export * from "./metric-contract";
+export * from "../contract/metrics";
 export * from "./alert-routing";
 export * from "./cluster-flavor";
 export * from "./fleet-remote-write";
@@ -28,3 +28,6 @@ export * from "./scaling-behavior";
 export * from "./promql";
 export * from "./keda";
 export * from "./scaled-object";
+export * from "./chart-pins";
+export * from "./pod-hardening";
+export * from "./selectors";

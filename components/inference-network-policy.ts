@@ -1,5 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { namespaceIs } from "./selectors";
 import { childOptions } from "./child-options";
 import { InputPropertyError } from "./errors";
 import { WEB_PORT_NAME } from "./gpu-inference-service";
@@ -36,11 +37,6 @@ export class InferenceNetworkPolicy extends pulumi.ComponentResource {
       );
     }
     const port = [{ protocol: "TCP", port: args.port ?? WEB_PORT_NAME }];
-    const namespaceIs = (names: string[]) => ({
-      namespaceSelector: {
-        matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: names }],
-      },
-    });
     this.policy = new k8s.networking.v1.NetworkPolicy(
       name,
       {

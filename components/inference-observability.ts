@@ -1,11 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
+import { DEFAULT_PROMETHEUS_SELECTOR } from "./selectors";
 import { childOptions } from "./child-options";
 import { AlertRules } from "./alert-rules";
 import { Dashboards } from "./dashboards";
 import { Autoscaler } from "./autoscaler";
 import { serviceAdapterRules, ServiceAdapterRules } from "./custom-metric";
-import { metricNames } from "./metric-contract";
-import { AlertThresholds, GpuCost, ruleCatalogue, RuleGroup } from "./rules";
+import { metricNames } from "../contract/metrics";
+import { AlertThresholds, GpuCost, ruleCatalogue, RuleConcern, RuleGroup } from "./rules";
 import { ScrapeSettings, ServiceMonitor } from "./service-monitor";
 
 export interface AutoscalingSettings {
@@ -36,6 +37,12 @@ export interface InferenceObservabilityArgs {
   prometheusSelectorLabels?: Record<string, string>;
   /** How the service is scraped. @default port "web", path "/metrics", every 15s */
   scrape?: ScrapeSettings;
+  /**
+   * The alert concerns that apply to the service (errors, latency, gpu, av-sync, memory, inputs,
+   * availability, autoscaling, queue, cost).
+   * @default all of them for metricPrefix sonic; errors, latency, memory, availability, autoscaling and queue otherwise
+   */
+  concerns?: readonly RuleConcern[];
   /** Alert thresholds and `for:` durations over the defaults. @default {} */
   thresholds?: Partial<AlertThresholds>;
   /** Price of one GPU-hour: records the cost of a video-minute and of idle GPUs. @default none: GPU-hours only */
@@ -82,7 +89,7 @@ export class InferenceObservability extends pulumi.ComponentResource {
     super("sonic-observability:index:InferenceObservability", name, {}, opts);
     const prefix = args.metricPrefix ?? "sonic";
     const labels = args.labels ?? {};
-    const selectorLabels = args.prometheusSelectorLabels ?? { release: "prometheus-stack" };
+    const selectorLabels = args.prometheusSelectorLabels ?? DEFAULT_PROMETHEUS_SELECTOR;
     const rateWindow = args.rateWindow ?? "2m";
     const hpaName = args.deploymentName ?? args.serviceName;
 
@@ -99,6 +106,7 @@ export class InferenceObservability extends pulumi.ComponentResource {
       namespace: args.namespace,
       hpaName,
       thresholds: args.thresholds,
+      concerns: args.concerns,
       runbookBaseUrl: args.runbookBaseUrl,
       rateWindow,
       cost: args.cost,

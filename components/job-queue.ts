@@ -1,11 +1,17 @@
+import { createHash } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { DEFAULT_PROMETHEUS_SELECTOR, namespaceIs } from "./selectors";
+import { HARDENED_CONTAINER, hardenedPod } from "./pod-hardening";
 import { childOptions } from "./child-options";
 import { InputPropertyError, quote, requireInteger } from "./errors";
 import { ServiceMonitor } from "./service-monitor";
 
 export const MIB = 1024 * 1024;
+
+/** valkey-cli answers PONG only once the AOF is loaded; the password is in REDISCLI_AUTH. */
+const PING = ["sh", "-c", 'test "$(valkey-cli -p 6379 ping)" = PONG'];
 
 export interface QueueMemoryArgs {
   /** Jobs queued + running the service accepts (`SONIC_BACKLOG_LIMIT`). */
@@ -72,6 +78,8 @@ export interface JobQueueArgs {
   maxmemoryBytes: number;
   /** Volume holding the AOF. @default { size: "10Gi" } */
   storage?: { size: string; storageClassName?: string };
+  /** Raise to rotate the generated password (pods restart with the new one). @default 0 */
+  passwordVersion?: number;
   /** Labels of the pods allowed to connect (the service's pods). */
   clientSelector: Record<string, string>;
   /** Namespace of Prometheus, admitted to the exporter port. @default "monitoring" */
@@ -138,7 +146,7 @@ export class JobQueue extends pulumi.ComponentResource {
     const port = 6379;
     const password = new random.RandomPassword(
       `${name}-password`,
-      { length: 32, special: false },
+      { length: 32, special: false, keepers: { version: String(args.passwordVersion ?? 0) } },
       { parent: this },
     );
     new k8s.core.v1.Secret(
@@ -154,29 +162,37 @@ export class JobQueue extends pulumi.ComponentResource {
       },
       child,
     );
+    const valkeyConf = [
+      `port ${port}`,
+      "dir /data",
+      // Every accepted job survives a restart: append-only file, fsync every second.
+      "appendonly yes",
+      "appendfsync everysec",
+      'save ""',
+      `maxmemory ${args.maxmemoryBytes}`,
+      // Refuse writes when full rather than evict: an evicted key is a lost job.
+      "maxmemory-policy noeviction",
+      "include /etc/valkey/secret/auth.conf",
+      "",
+    ].join("\n");
+    // The whole config and the password's generation (its keepers), never the password itself.
+    const configHash = createHash("sha256")
+      .update(valkeyConf)
+      .update(JSON.stringify(args.passwordVersion ?? 0))
+      .digest("hex")
+      .slice(0, 16);
     const config = new k8s.core.v1.ConfigMap(
       name,
       {
         metadata: { name: `${queueName}-config`, namespace: ns, labels },
         data: {
-          "valkey.conf": [
-            `port ${port}`,
-            "dir /data",
-            // Every accepted job survives a restart: append-only file, fsync every second.
-            "appendonly yes",
-            "appendfsync everysec",
-            'save ""',
-            `maxmemory ${args.maxmemoryBytes}`,
-            // Refuse writes when full rather than evict: an evicted key is a lost job.
-            "maxmemory-policy noeviction",
-            "include /etc/valkey/secret/auth.conf",
-            "",
-          ].join("\n"),
+          "valkey.conf": valkeyConf,
         },
       },
       child,
     );
-    const service = new k8s.core.v1.Service(
+    // The clients' Service. Awaited (ready endpoints = the store answers), and nothing waits on it.
+    new k8s.core.v1.Service(
       name,
       {
         metadata: { name: queueName, namespace: ns, labels },
@@ -190,33 +206,36 @@ export class JobQueue extends pulumi.ComponentResource {
       },
       child,
     );
+    // The StatefulSet's governing Service: headless, so the provider does not await its endpoints.
+    // The StatefulSet names it as a plain string: taking the name from an awaited Service's output
+    // would create the StatefulSet only after endpoints that only its own pods can provide.
+    const governing = new k8s.core.v1.Service(
+      `${name}-headless`,
+      {
+        metadata: { name: `${queueName}-headless`, namespace: ns, labels },
+        spec: { clusterIP: "None", selector, ports: [{ name: "redis", port, targetPort: "redis" }] },
+      },
+      child,
+    );
     const memory = Math.ceil(args.maxmemoryBytes / MIB);
-    const hardened = {
-      allowPrivilegeEscalation: false,
-      readOnlyRootFilesystem: true,
-      capabilities: { drop: ["ALL"] },
-    };
     new k8s.apps.v1.StatefulSet(
       name,
       {
         metadata: { name: queueName, namespace: ns, labels },
         spec: {
-          serviceName: service.metadata.name,
+          serviceName: `${queueName}-headless`,
           replicas: 1,
           selector: { matchLabels: selector },
           template: {
             metadata: {
               labels,
-              annotations: { "sonic-observability/config": JSON.stringify(args.maxmemoryBytes) },
+              // A subPath mount never sees updates: a changed config or password restarts the pod.
+              annotations: { "sonic-observability/config": configHash },
             },
             spec: {
-              securityContext: {
-                runAsNonRoot: true,
-                runAsUser: 999,
-                runAsGroup: 999,
-                fsGroup: 999,
-                seccompProfile: { type: "RuntimeDefault" },
-              },
+              // Redis needs no Kubernetes API: no token in the pod.
+              automountServiceAccountToken: false,
+              securityContext: hardenedPod(999),
               containers: [
                 {
                   name: "valkey",
@@ -228,9 +247,22 @@ export class JobQueue extends pulumi.ComponentResource {
                     requests: { cpu: "100m", memory: `${memory + 64}Mi` },
                     limits: { memory: `${memory * 2 + 128}Mi` },
                   },
-                  readinessProbe: { tcpSocket: { port: "redis" }, periodSeconds: 5 },
-                  livenessProbe: { tcpSocket: { port: "redis" }, periodSeconds: 15, failureThreshold: 4 },
-                  securityContext: hardened,
+                  // A TCP probe passes while Valkey loads its AOF (-LOADING) or hangs: ask it. The
+                  // password comes from the Secret as REDISCLI_AUTH, never on a command line.
+                  env: [
+                    {
+                      name: "REDISCLI_AUTH",
+                      valueFrom: { secretKeyRef: { name: queueName, key: "password" } },
+                    },
+                  ],
+                  readinessProbe: { exec: { command: PING }, periodSeconds: 5, timeoutSeconds: 3 },
+                  livenessProbe: {
+                    exec: { command: PING },
+                    periodSeconds: 15,
+                    timeoutSeconds: 5,
+                    failureThreshold: 4,
+                  },
+                  securityContext: HARDENED_CONTAINER,
                   volumeMounts: [
                     { name: "data", mountPath: "/data" },
                     { name: "config", mountPath: "/etc/valkey/valkey.conf", subPath: "valkey.conf" },
@@ -249,7 +281,7 @@ export class JobQueue extends pulumi.ComponentResource {
                   ],
                   ports: [{ name: "metrics", containerPort: 9121 }],
                   resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "64Mi" } },
-                  securityContext: hardened,
+                  securityContext: HARDENED_CONTAINER,
                 },
               ],
               volumes: [
@@ -273,14 +305,9 @@ export class JobQueue extends pulumi.ComponentResource {
           ],
         },
       },
-      child,
+      childOptions(this, opts, governing),
     );
     const monitoringNamespace = args.monitoringNamespace ?? "monitoring";
-    const namespaceIs = (names: string[]) => ({
-      namespaceSelector: {
-        matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: names }],
-      },
-    });
     new k8s.networking.v1.NetworkPolicy(
       name,
       {
@@ -314,7 +341,7 @@ export class JobQueue extends pulumi.ComponentResource {
         namespace: ns,
         selector,
         port: "metrics",
-        labels: { ...args.labels, ...(args.prometheusSelectorLabels ?? { release: "prometheus-stack" }) },
+        labels: { ...args.labels, ...(args.prometheusSelectorLabels ?? DEFAULT_PROMETHEUS_SELECTOR) },
       },
       childOptions(this, opts, ...(args.serviceMonitorDependsOn ?? [])),
     );

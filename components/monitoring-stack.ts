@@ -1,5 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { CHART_PINS, PROMETHEUS_COMMUNITY_REPO } from "./chart-pins";
+import { podSecurityLabels } from "./pod-hardening";
 import { childOptions } from "./child-options";
 import { ClusterFlavor, controlPlaneValues } from "./cluster-flavor";
 import { parseDuration } from "./durations";
@@ -70,6 +72,8 @@ export interface MonitoringStackArgs {
   /** Grafana admin user name. @default "admin" */
   grafanaAdminUser?: string;
   /** Labels put on every object of the stack, subcharts included (`team`, `env`). @default {} */
+  /** Namespace of node-exporter, the one workload that needs `privileged`. @default "<namespace>-node-exporter" */
+  nodeExporterNamespace?: string;
   labels?: Record<string, string>;
   /**
    * The kind of cluster: decides which control-plane targets are monitored (see `controlPlaneValues`),
@@ -112,19 +116,25 @@ export class MonitoringStack extends pulumi.ComponentResource {
     const retentionSize = prometheus.retentionSize ?? defaultRetentionSize(storage.size);
     validatePrometheus(prometheus, storage.size, retentionSize);
 
+    // Everything here passes `restricted` except node-exporter (hostNetwork, hostPID, hostPath), which
+    // gets its own `privileged` namespace: one exception, not a whole namespace run privileged.
     const namespace = new k8s.core.v1.Namespace(
       name,
       {
         metadata: {
           name: namespaceName,
-          labels: {
-            ...labels,
-            // node-exporter needs hostNetwork, hostPID and hostPath volumes, which only `privileged`
-            // admits; without the label a cluster enforcing baseline rejects its pods and the release
-            // times out. Everything else here would pass `restricted`: the warning says when it does not.
-            "pod-security.kubernetes.io/enforce": "privileged",
-            "pod-security.kubernetes.io/warn": "restricted",
-          },
+          labels: { ...labels, ...podSecurityLabels("restricted") },
+        },
+      },
+      childOptions(this, opts),
+    );
+    const nodeExporterNamespaceName = args.nodeExporterNamespace ?? `${namespaceName}-node-exporter`;
+    const nodeExporterNamespace = new k8s.core.v1.Namespace(
+      `${name}-node-exporter`,
+      {
+        metadata: {
+          name: nodeExporterNamespaceName,
+          labels: { ...labels, ...podSecurityLabels("privileged") },
         },
       },
       childOptions(this, opts),
@@ -257,9 +267,11 @@ export class MonitoringStack extends pulumi.ComponentResource {
       },
       // Subcharts take their own label values: commonLabels stops at kube-prometheus-stack's templates.
       "kube-state-metrics": { customLabels: labels },
-      "prometheus-node-exporter": { commonLabels: labels },
+      "prometheus-node-exporter": { commonLabels: labels, namespaceOverride: nodeExporterNamespaceName },
       grafana: {
         fullnameOverride: `${releaseName}-grafana`,
+        // The chart's `helm test` pod runs as root: it would break `restricted`, and nothing runs it.
+        testFramework: { enabled: false },
         extraLabels: labels,
         admin: { existingSecret: "grafana-admin", userKey: "admin-user", passwordKey: "admin-password" },
         sidecar: {
@@ -273,17 +285,25 @@ export class MonitoringStack extends pulumi.ComponentResource {
       {
         name: releaseName,
         namespace: namespaceName,
-        chart: "kube-prometheus-stack",
-        version: args.chartVersion ?? "88.5.3",
+        chart: CHART_PINS.kubePrometheusStack.chart,
+        version: args.chartVersion ?? CHART_PINS.kubePrometheusStack.version,
         repositoryOpts: {
-          repo: args.chartRepository ?? "https://prometheus-community.github.io/helm-charts",
+          repo: args.chartRepository ?? PROMETHEUS_COMMUNITY_REPO,
         },
         values,
         // GPU clusters pull large images; give the first install time before Helm gives up.
         timeout: 900,
         cleanupOnFail: true,
       },
-      childOptions(this, opts, namespace, grafanaSecret, alertmanagerSecret, ...remoteWriteSecrets),
+      childOptions(
+        this,
+        opts,
+        namespace,
+        nodeExporterNamespace,
+        grafanaSecret,
+        alertmanagerSecret,
+        ...remoteWriteSecrets,
+      ),
     );
 
     this.namespace = namespace.metadata.name;

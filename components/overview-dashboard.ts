@@ -3,7 +3,7 @@ import { DataqueryBuilder } from "@grafana/grafana-foundation-sdk/prometheus";
 import * as stat from "@grafana/grafana-foundation-sdk/stat";
 import * as timeseries from "@grafana/grafana-foundation-sdk/timeseries";
 import { HEARTBEAT_RECORD } from "./fleet-remote-write";
-import { alertPrefixOf, metricNames } from "./metric-contract";
+import { alertPrefixOf, metricNames } from "../contract/metrics";
 import { num } from "./rules/format";
 import {
   avOffsetRecord,

@@ -1,9 +1,13 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { CHART_PINS, PROMETHEUS_COMMUNITY_REPO } from "./chart-pins";
 import { childOptions } from "./child-options";
 import type { ServiceAdapterRules } from "./custom-metric";
 import { InputPropertyError, quote } from "./errors";
 import { PROMETHEUS_PORT } from "./monitoring-stack";
+
+/** Port the adapter serves on: the kubelet's, which every managed control plane can reach. */
+export const ADAPTER_LISTEN_PORT = 10250;
 
 export interface PrometheusAdapterArgs {
   /** Namespace to install into (usually the monitoring namespace). */
@@ -22,6 +26,12 @@ export interface PrometheusAdapterArgs {
   chartRepository?: string;
   /** Adapter replicas; it serves the HPA's metrics API, so 2 in production. @default 1 */
   replicas?: number;
+  /**
+   * Serve `external.metrics.k8s.io` (the backlog metrics). Only one owner can hold
+   * `v1beta1.external.metrics.k8s.io`: turn it off where KEDA or Datadog already serves it.
+   * @default true
+   */
+  externalMetrics?: boolean;
   /** Labels on the adapter's objects. @default {} */
   labels?: Record<string, string>;
 }
@@ -53,19 +63,23 @@ export class PrometheusAdapter extends pulumi.ComponentResource {
       typeof args.prometheusUrl === "string"
         ? checkUrl(args.prometheusUrl)
         : pulumi.output(args.prometheusUrl).apply(checkUrl);
+    const externalMetrics = args.externalMetrics ?? true;
     this.release = new k8s.helm.v3.Release(
       name,
       {
         name: args.releaseName ?? "prometheus-adapter",
         namespace: args.namespace,
-        chart: "prometheus-adapter",
-        version: args.chartVersion ?? "5.3.0",
+        chart: CHART_PINS.prometheusAdapter.chart,
+        version: args.chartVersion ?? CHART_PINS.prometheusAdapter.version,
         repositoryOpts: {
-          repo: args.chartRepository ?? "https://prometheus-community.github.io/helm-charts",
+          repo: args.chartRepository ?? PROMETHEUS_COMMUNITY_REPO,
         },
         values: {
           prometheus: { url, port: args.prometheusPort ?? PROMETHEUS_PORT, path: "" },
           replicas: args.replicas ?? 1,
+          // Control planes that reach nodes only on 443/10250 (GKE private clusters, minimal EKS node
+          // security groups) cannot reach the chart's 6443: the APIServices read unavailable.
+          listenPort: ADAPTER_LISTEN_PORT,
           customLabels: args.labels ?? {},
           // It serves the HPAs' metrics APIs: keep one replica through a drain, on separate nodes.
           podDisruptionBudget: {
@@ -93,15 +107,17 @@ export class PrometheusAdapter extends pulumi.ComponentResource {
           rules: {
             default: false,
             custom: args.rules.flatMap((r) => r.custom),
-            external: args.rules.flatMap((r) => r.external),
+            // No external rules: the chart renders no external APIService at all.
+            external: externalMetrics ? args.rules.flatMap((r) => r.external) : [],
           },
         },
       },
       childOptions(this, opts),
     );
-    this.metricNames = [...args.rules.flatMap((r) => r.custom), ...args.rules.flatMap((r) => r.external)].map(
-      (r) => r.name.as,
-    );
+    this.metricNames = [
+      ...args.rules.flatMap((r) => r.custom),
+      ...(externalMetrics ? args.rules.flatMap((r) => r.external) : []),
+    ].map((r) => r.name.as);
     this.registerOutputs({ metricNames: this.metricNames });
   }
 }

@@ -16,6 +16,8 @@ const POD_TEMPLATES: Record<string, (props: Record<string, any>) => any> = {
   "kubernetes:apps/v1:StatefulSet": (p) => p.spec?.template?.spec,
   "kubernetes:apps/v1:DaemonSet": (p) => p.spec?.template?.spec,
   "kubernetes:batch/v1:Job": (p) => p.spec?.template?.spec,
+  "kubernetes:batch/v1:CronJob": (p) => p.spec?.jobTemplate?.spec?.template?.spec,
+  "kubernetes:apps/v1:ReplicaSet": (p) => p.spec?.template?.spec,
   "kubernetes:core/v1:Pod": (p) => p.spec,
 };
 const GPU_RESOURCE = /^nvidia\.com\/gpu$|^amd\.com\/gpu$/;
@@ -283,7 +285,14 @@ export const podSecurityAdmitted: StackValidationPolicy = {
     for (const r of args.resources) {
       const spec = POD_TEMPLATES[r.type]?.(r.props);
       const ns = r.props.metadata?.namespace;
-      if (!spec || !levels.has(ns)) continue;
+      if (!spec) continue;
+      if (!levels.has(ns)) {
+        // Admission happens in every namespace: one the stack does not create has a level nobody chose.
+        report(
+          `${r.type.split(":").pop()} '${ns}/${r.props.metadata?.name}' runs in namespace '${ns}', which this stack does not create: its Pod Security level is unknown`,
+        );
+        continue;
+      }
       const level = levels.get(ns) ?? "privileged";
       for (const problem of podSecurityViolations(spec, level))
         report(

@@ -2,16 +2,26 @@ import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import {
   AlertThresholds,
+  CHART_PINS,
   CLUSTER_FLAVORS,
   METRIC_PREFIX_PATTERN,
   DEFAULT_THRESHOLDS,
   DURATION_PATTERN,
+  foreignStorageClass,
   RECEIVER_KINDS,
   REMOTE_WRITE_SERIES,
   ReceiverKind,
   SEVERITIES,
   tryParseDuration,
 } from "../components";
+import {
+  ANALYST_SETTINGS,
+  API_SETTINGS,
+  DRAIN_MARGIN_SECONDS,
+  SIMULATED_MODEL_SERVER_SETTINGS,
+  stackField,
+  WORKER_SETTINGS,
+} from "../contract";
 
 /** Config namespace of every key: `sonic-observability:<key>`. */
 export const PROJECT = "sonic-observability";
@@ -61,21 +71,26 @@ export const configSchema = z
     cluster: labelValue,
     /** eks | gke | aks | kubeadm | generic: which control-plane targets exist to be monitored. */
     clusterFlavor: z.enum(CLUSTER_FLAVORS).default("generic"),
+    /** Egress policies admit DNS to NodeLocal DNSCache (169.254.20.10) too. @default by flavour (gke: on) */
+    nodeLocalDns: z.boolean().optional(),
     labels: z.object({ team: labelValue, service: labelValue }).strict(),
     monitoring: z
       .object({
         namespace: dnsName.default("monitoring"),
         releaseName: dnsName.default("prometheus-stack"),
-        chartVersion: z.string().default("88.5.3"),
+        chartVersion: z.string().default(CHART_PINS.kubePrometheusStack.version),
         /** prometheus-adapter serves the HPA's metrics API: 2 keeps scaling alive through a node drain. */
         adapterReplicas: positiveInt.default(1),
+        /** Serve external.metrics.k8s.io; false where KEDA or Datadog already owns it. */
+        adapterExternalMetrics: z.boolean().default(true),
       })
       .strict()
       .default({
         namespace: "monitoring",
         releaseName: "prometheus-stack",
-        chartVersion: "88.5.3",
+        chartVersion: CHART_PINS.kubePrometheusStack.version,
         adapterReplicas: 1,
+        adapterExternalMetrics: true,
       }),
     prometheus: z
       .object({
@@ -123,10 +138,7 @@ export const configSchema = z
             ),
           )
           .strict(),
-        slackChannel: z
-          .string()
-          .startsWith("#", { message: "expected a channel like #alerts" })
-          .default("#alerts"),
+        slackChannel: stackField({ ...ANALYST_SETTINGS.ANALYST_SLACK_CHANNEL, default: "#alerts" }),
         repeatInterval: z
           .object(Object.fromEntries(SEVERITIES.map((s) => [s, duration.optional()])))
           .strict()
@@ -138,8 +150,10 @@ export const configSchema = z
         namespace: dnsName.default("ai-inference"),
         /** The project's image: the `api` container, and the simulated model server when asked. */
         image: imageRef,
-        gpuCount: positiveInt.default(1),
-        concurrencyPerGpu: positiveInt.default(1),
+        // Keys that become a program's environment take their bounds and defaults from its table
+        // (contract/), so the stack refuses at preview what the pod would refuse at start.
+        gpuCount: stackField(WORKER_SETTINGS.SONIC_GPU_COUNT),
+        concurrencyPerGpu: stackField(WORKER_SETTINGS.SONIC_CONCURRENCY_PER_GPU),
         replicas: z.number().int().min(0).default(1),
         /** CPU and memory of the `api` container (no GPU). */
         resources: containerResources.default({
@@ -150,7 +164,7 @@ export const configSchema = z
           .object({
             image: imageRef.optional(),
             simulated: z.boolean().default(false),
-            port: z.number().int().min(1).max(65535).default(9000),
+            port: stackField(SIMULATED_MODEL_SERVER_SETTINGS.PORT),
             resources: containerResources,
             startupTimeoutSeconds: positiveInt.default(900),
           })
@@ -170,19 +184,18 @@ export const configSchema = z
           .optional(),
         apiClientNamespaces: z.array(dnsName).min(1, { message: "expected at least one namespace" }),
         teamGroup: z.string().min(1),
-        terminationGracePeriodSeconds: positiveInt.default(600),
+        /** The app drains for 15 s less (SONIC_SHUTDOWN_GRACE_SECONDS), at most its maximum. */
+        terminationGracePeriodSeconds: positiveInt
+          .max(API_SETTINGS.SONIC_SHUTDOWN_GRACE_SECONDS.max + DRAIN_MARGIN_SECONDS)
+          .default(600),
         /** Pulumi's wait for a rollout of GPU pods (drain + model load, one pod at a time). */
         rolloutTimeout: duration.default("60m"),
         /** Jobs queued + running across the service before submissions get 429. */
-        backlogLimit: positiveInt.default(16),
+        backlogLimit: stackField(API_SETTINGS.SONIC_BACKLOG_LIMIT),
         /** Bytes of one uploaded file. */
-        maxUploadBytes: z
-          .number()
-          .int()
-          .min(1024)
-          .default(25 * 1024 * 1024),
+        maxUploadBytes: stackField(API_SETTINGS.SONIC_MAX_UPLOAD_BYTES),
         /** Finished jobs kept for polling, by count. */
-        jobHistory: positiveInt.default(1000),
+        jobHistory: stackField(API_SETTINGS.SONIC_JOB_HISTORY),
       })
       .strict()
       .superRefine((s, ctx) => {
@@ -193,6 +206,13 @@ export const configSchema = z
             message:
               "required: the Sonic model-server image, or 'modelServer.simulated: true' for the simulated one (no GPU)",
             input: undefined,
+          });
+        if (s.modelServer.port === API_SETTINGS.PORT.default)
+          ctx.addIssue({
+            code: "custom",
+            path: ["modelServer", "port"],
+            message: `must differ from the api container's port (${API_SETTINGS.PORT.default})`,
+            input: s.modelServer.port,
           });
         if (s.modelServer.simulated && s.modelServer.image)
           ctx.addIssue({
@@ -233,12 +253,10 @@ export const configSchema = z
         enabled: z.boolean().default(true),
         model: z
           .object({
-            url: z.string().regex(/^https?:\/\/.+\/v1\/?$/, {
-              message: "expected an OpenAI-compatible base URL ending in /v1",
-            }),
-            name: z.string().min(1),
+            url: stackField({ ...ANALYST_SETTINGS.ANALYST_MODEL_URL, required: true }),
+            name: stackField({ ...ANALYST_SETTINGS.ANALYST_MODEL_NAME, default: undefined }),
             namespace: dnsName.optional(),
-            timeoutSeconds: positiveInt.max(300).default(20),
+            timeoutSeconds: stackField(ANALYST_SETTINGS.ANALYST_MODEL_TIMEOUT_SECONDS),
           })
           .strict()
           .optional(),
@@ -292,6 +310,32 @@ export const configSchema = z
         input: c.autoscaling.minReplicas,
       });
     }
+    const volumes: [string[], string | undefined][] = [
+      [["prometheus", "storage", "storageClassName"], c.prometheus.storage.storageClassName],
+      [["queue", "storage", "storageClassName"], c.queue.storage.storageClassName],
+    ];
+    for (const [path, storageClass] of volumes) {
+      const provider = storageClass && foreignStorageClass(c.clusterFlavor, storageClass);
+      if (provider)
+        ctx.addIssue({
+          code: "custom",
+          path,
+          message: `is a ${provider} storage class, but 'clusterFlavor' is ${c.clusterFlavor}; leave it unset for the cluster's default class`,
+          input: storageClass,
+        });
+    }
+    if (
+      !c.monitoring.adapterExternalMetrics &&
+      c.autoscaling.enabled &&
+      c.autoscaling.targetBacklogPerPod > 0
+    )
+      ctx.addIssue({
+        code: "custom",
+        path: ["autoscaling", "targetBacklogPerPod"],
+        message:
+          "reads the external metric sonic_job_backlog, but 'monitoring.adapterExternalMetrics' is false; set it to 0, or serve external metrics from the adapter",
+        input: c.autoscaling.targetBacklogPerPod,
+      });
     const scrape = tryParseDuration(c.prometheus.scrapeInterval) ?? 0;
     if ((tryParseDuration(c.prometheus.scrapeTimeout) ?? 0) > scrape) {
       ctx.addIssue({

@@ -7,6 +7,7 @@ import {
   InferenceNetworkPolicy,
   InferenceObservability,
   MonitoringStack,
+  NODE_LOCAL_DNS_BY_DEFAULT,
   PROMETHEUS_PORT,
   JobQueue,
   jobQueueClientEnv,
@@ -21,6 +22,7 @@ import { loadStackConfig } from "./config";
 // Validate everything before the first resource: a bad value fails the preview with the key named.
 const config = loadStackConfig();
 const { runbookBaseUrl, ...thresholds } = config.alerts;
+const { scrapeTimeout, ...prometheusSettings } = config.prometheus;
 const labels = { team: config.labels.team, service: config.labels.service, env: config.env };
 
 const grafanaAdminPassword =
@@ -38,7 +40,8 @@ const monitoring = new MonitoringStack("monitoring", {
   clusterFlavor: config.clusterFlavor,
   labels,
   prometheus: {
-    ...config.prometheus,
+    // scrapeTimeout is the Sonic scrape's (InferenceObservability below), not the stack's.
+    ...prometheusSettings,
     externalLabels: { cluster: config.cluster, env: config.env },
     remoteWrite: config.prometheus.remoteWrite
       ? [
@@ -93,6 +96,7 @@ if (config.analyst.enabled) {
       },
       model: config.analyst.model && { ...config.analyst.model, apiKey: config.secrets.analystModelApiKey },
       prometheusSelectorLabels: monitoring.resourceSelectorLabels,
+      nodeLocalDns: config.nodeLocalDns ?? NODE_LOCAL_DNS_BY_DEFAULT[config.clusterFlavor],
       labels,
       crdDependsOn: [monitoring.release],
     },
@@ -113,14 +117,14 @@ const sonic = new GpuInferenceService("sonic", {
   replicas: config.sonic.replicas,
   terminationGracePeriodSeconds: config.sonic.terminationGracePeriodSeconds,
   rolloutTimeout: config.sonic.rolloutTimeout,
-  env: {
-    SONIC_BACKLOG_LIMIT: String(config.sonic.backlogLimit),
-    SONIC_MAX_UPLOAD_BYTES: String(config.sonic.maxUploadBytes),
-    SONIC_JOB_HISTORY: String(config.sonic.jobHistory),
-    SONIC_VERSION: config.sonic.image.split(/[:@]/)[1] ?? "unknown",
-    // From the JobQueue's Secret, never in plaintext.
-    ...jobQueueClientEnv(QUEUE_NAME, config.queue.mode === "external"),
+  settings: {
+    backlogLimit: config.sonic.backlogLimit,
+    maxUploadBytes: config.sonic.maxUploadBytes,
+    jobHistory: config.sonic.jobHistory,
+    version: config.sonic.image.split(/[:@]/)[1] ?? "unknown",
   },
+  // From the JobQueue's Secret, never in plaintext.
+  env: jobQueueClientEnv(QUEUE_NAME, config.queue.mode === "external"),
   labels,
 });
 
@@ -160,7 +164,7 @@ const observability = new InferenceObservability(
     selector: sonic.selectorLabels,
     metricPrefix: "sonic",
     prometheusSelectorLabels: monitoring.resourceSelectorLabels,
-    scrape: { interval: config.prometheus.scrapeInterval, scrapeTimeout: config.prometheus.scrapeTimeout },
+    scrape: { interval: config.prometheus.scrapeInterval, scrapeTimeout },
     thresholds,
     runbookBaseUrl,
     cost: config.cost,
@@ -189,6 +193,7 @@ const adapter = new PrometheusAdapter(
       ),
     ],
     replicas: config.monitoring.adapterReplicas,
+    externalMetrics: config.monitoring.adapterExternalMetrics,
     labels,
   },
   { dependsOn: [monitoring.release] },

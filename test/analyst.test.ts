@@ -22,7 +22,7 @@ import {
 import { parseServices, serviceFor } from "../app/analyst/services";
 import { codeSpan, safeLinkUrl, visibleText } from "../app/analyst/slack-text";
 import { promqlString } from "../components/rules/format";
-import { signalQueries } from "../components/rules/evidence";
+import { signalQueries } from "../contract/analyst-signals";
 import { selectorsOf } from "./support/promql";
 import { REPO_ROOT } from "../tools/stack-file";
 

@@ -289,15 +289,16 @@ describe("the charts as Helm really renders them, with the program's values", fu
         assert.deepEqual(missing, []);
       });
 
-      it("labels the namespaces for Pod Security: privileged for node-exporter's monitoring, restricted for the services", () => {
-        assert.equal(
-          one(objects, "Namespace", "monitoring").metadata.labels["pod-security.kubernetes.io/enforce"],
-          "privileged",
-        );
-        assert.equal(
-          one(objects, "Namespace", "ai-inference").metadata.labels["pod-security.kubernetes.io/enforce"],
+      it("labels the namespaces for Pod Security: privileged only for node-exporter's own namespace, restricted for the rest", () => {
+        const level = (ns: string) =>
+          one(objects, "Namespace", ns).metadata.labels["pod-security.kubernetes.io/enforce"];
+        assert.deepEqual(["monitoring", "monitoring-node-exporter", "ai-inference"].map(level), [
           "restricted",
-        );
+          "privileged",
+          "restricted",
+        ]);
+        const nodeExporter = bodies(objects, "DaemonSet").find((d) => /node-exporter/.test(d.metadata.name));
+        assert.equal(nodeExporter.metadata.namespace, "monitoring-node-exporter");
       });
 
       it(

@@ -9,6 +9,9 @@ import {
   PrometheusAdapter,
   renderAlertmanagerConfig,
   requestQpsRule,
+  alertNames,
+  ruleCatalogue,
+  RuleConcern,
   jobBacklogRule,
   serviceMonitorSpec,
 } from "../components";
@@ -311,5 +314,20 @@ describe("InferenceObservability", () => {
     const hpa = await registered("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "tts");
     assert.equal(hpa.spec.metrics[0].pods.metric.name, "tts_request_qps");
     assert.equal(hpa.spec.scaleTargetRef.name, "tts-service");
+  });
+
+  it("gives an onboarded service only the concerns that apply to it: no GPU, desync or decode alerts unless named", () => {
+    const alerts = (concerns?: RuleConcern[]) =>
+      alertNames(ruleCatalogue({ metricPrefix: "tts", job: "tts", namespace: "speech", concerns }));
+    assert.ok(!alerts().some((a) => /GPU|AudioVideoDesync|AudioDecode/.test(a)), alerts().join());
+    assert.ok(alerts(["errors", "gpu"]).includes("TtsHighGPUMemoryUsage"));
+    assert.deepEqual(
+      alertNames(ruleCatalogue({ job: "sonic", namespace: "ai-inference" })).filter((a) => a.includes("GPU")),
+      ["HighGPUMemoryUsage"],
+    );
+    assert.throws(() => ruleCatalogue({ job: "x", namespace: "y", concerns: ["gpus" as RuleConcern] }), {
+      message:
+        'concerns: expected some of errors, latency, gpu, av-sync, memory, inputs, availability, autoscaling, queue, cost, got "gpus"',
+    });
   });
 });

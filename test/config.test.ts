@@ -149,4 +149,31 @@ describe("stack config", () => {
         "invalid stack configuration:\n  sonic-observability:slackWebhookUrl: required because a receiver is slack; set it with 'pulumi config set --secret slackWebhookUrl <value>'",
     });
   });
+
+  it("refuses another provider's storage class under a cluster flavour, naming key, value and flavour", () => {
+    const prometheus = { ...devPrometheus(), storage: { size: "20Gi", storageClassName: "premium-rwo" } };
+    assert.throws(() => parseStackConfig(devWith({ clusterFlavor: "eks", prometheus }), secrets), {
+      message:
+        "invalid stack configuration:\n  sonic-observability:prometheus.storage.storageClassName: is a gke storage class, but 'clusterFlavor' is eks; leave it unset for the cluster's default class, got \"premium-rwo\"",
+    });
+    assert.doesNotThrow(() => parseStackConfig(devWith({ clusterFlavor: "kubeadm", prometheus }), secrets));
+  });
+
+  it("refuses a backlog target when the adapter serves no external metrics", () => {
+    const monitoring = { adapterExternalMetrics: false };
+    assert.throws(() => parseStackConfig(devWith({ monitoring }), secrets), {
+      message:
+        "invalid stack configuration:\n  sonic-observability:autoscaling.targetBacklogPerPod: reads the external metric sonic_job_backlog, but 'monitoring.adapterExternalMetrics' is false; set it to 0, or serve external metrics from the adapter, got 1",
+    });
+    const autoscaling = { ...JSON.parse(devWith({}).autoscaling), targetBacklogPerPod: 0 };
+    assert.doesNotThrow(() => parseStackConfig(devWith({ monitoring, autoscaling }), secrets));
+  });
+
+  it("refuses a grace period the app could not drain in (its drain is at most 3600 s)", () => {
+    const sonic = { ...JSON.parse(devWith({}).sonic), terminationGracePeriodSeconds: 3616 };
+    assert.throws(() => parseStackConfig(devWith({ sonic }), secrets), {
+      message:
+        "invalid stack configuration:\n  sonic-observability:sonic.terminationGracePeriodSeconds: Too big: expected number to be <=3615, got 3616",
+    });
+  });
 });

@@ -8,23 +8,11 @@ import { REPO_ROOT } from "../tools/stack-file";
 
 const root = JSON.parse(readFileSync(path.join(REPO_ROOT, "package.json"), "utf8"));
 
-/** Another team's Pulumi program: a TTS service onboarded with a few lines. */
-const CONSUMER_PROGRAM = `
-import { InferenceObservability } from "@sonic-observability/components";
-
-export const tts = new InferenceObservability("tts", {
-  namespace: "speech",
-  serviceName: "tts-service",
-  selector: { app: "tts-service" },
-  metricPrefix: "tts",
-  autoscaling: { minReplicas: 1, maxReplicas: 6, targetQpsPerPod: 0.5 },
-  thresholds: { latencyP99Seconds: 30 },
-});
-export const customMetric = tts.customMetricName;
-// The platform team adds { metricPrefix: "tts", namespace: "speech" } to onboardedServices; its one
-// prometheus-adapter then serves exactly these rules.
-export const adapterMetrics = [...tts.adapterRules.custom, ...tts.adapterRules.external].map((r) => r.name.as);
-`;
+/** Another team's Pulumi program (test/support/consumer-program.ts), importing the packed package. */
+const CONSUMER_PROGRAM = readFileSync(path.join(__dirname, "support", "consumer-program.ts"), "utf8").replace(
+  '"../../components"',
+  '"@sonic-observability/components"',
+);
 
 /** Runs the compiled program under the consumer's own Pulumi mock runtime and prints what it registered. */
 const CONSUMER_RUNNER = `
@@ -46,7 +34,7 @@ describe("the component package", function () {
     const out = mkdtempSync(path.join(tmpdir(), "sonic-pack-"));
     const tarball = packComponents(out);
     const listing = execFileSync("tar", ["tzf", tarball], { encoding: "utf8" }).trim().split("\n");
-    assert.ok(listing.includes("package/dist/index.js") && listing.includes("package/dist/index.d.ts"));
+    assert.ok(listing.includes("package/dist/components/index.js") && listing.includes("package/dist/components/index.d.ts"));
     assert.deepEqual(
       listing.filter((f) => !/^package\/(dist\/.*\.(js|d\.ts)|package\.json|README\.md)$/.test(f)),
       [],

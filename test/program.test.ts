@@ -4,6 +4,7 @@ import * as path from "node:path";
 import { parse } from "yaml";
 import type { MockRun, RegisteredResource } from "../tools/mock-runtime";
 import { loadAppConfig } from "../app/config";
+import { chartDirs } from "../tools/helm";
 import { objectYaml, toObjects } from "../tools/render";
 import { readStackFile, REPO_ROOT } from "../tools/stack-file";
 import { at, only, renderStack, renderStackFailure, waitsFor } from "./support/render";
@@ -159,8 +160,25 @@ for (const stack of ["dev", "prod"]) {
         assert.deepEqual(pod.spec.tolerations, [
           { key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" },
         ]);
-        assert.deepEqual(pod.spec.nodeSelector, { "nvidia.com/gpu.present": "true" });
+        // The GPU limit places the pods; a GPU-feature-discovery label would leave them Pending without it.
+        assert.deepEqual(pod.spec.nodeSelector, {});
       }
+    });
+
+    it("fits real clusters: no API token, spread over nodes, ephemeral storage requested, a writable HOME for the model, the adapter on 10250", () => {
+      const pod = at(only(run, T.deployment, "sonic").inputs, "spec.template.spec");
+      assert.equal(pod.automountServiceAccountToken, false);
+      assert.equal(pod.topologySpreadConstraints[0].topologyKey, "kubernetes.io/hostname");
+      for (const c of pod.containers) assert.ok(c.resources.requests["ephemeral-storage"], c.name);
+      const model = modelServer(run);
+      const home = model.env.find((e: any) => e.name === "HOME").value;
+      assert.ok(model.volumeMounts.some((m: any) => m.mountPath === home));
+      const adapter = only(run, T.release, "prometheus-adapter").inputs;
+      assert.equal(adapter.values.listenPort, 10250);
+      assert.deepEqual(
+        adapter.values.rules.external.map((r: any) => r.name.as),
+        ["sonic_job_backlog"],
+      );
     });
 
     it("says whether the cluster needs metrics-server: not with the demand and backlog targets alone", async () => {
@@ -313,6 +331,14 @@ for (const stack of ["dev", "prod"]) {
         // dev: (16 jobs + 2 pods x 4 uploads in flight) x 2 files x 10 MiB, plus bookkeeping.
         assert.ok(maxmemory >= 24 * 2 * 10 * 1024 * 1024, `${maxmemory}`);
         assert.doesNotMatch(JSON.stringify(valkey), /requirepass/, "the password is never an argument");
+        // Ready means Valkey answers PONG (not loading its AOF), the password from the Secret, never argv.
+        assert.match(valkey.readinessProbe.exec.command.join(" "), /valkey-cli .*ping/);
+        assert.deepEqual(valkey.env[0], {
+          name: "REDISCLI_AUTH",
+          valueFrom: { secretKeyRef: { name: "sonic-queue", key: "password" } },
+        });
+        assert.equal(sts.spec.template.spec.automountServiceAccountToken, false);
+        assert.match(sts.spec.template.metadata.annotations["sonic-observability/config"], /^[0-9a-f]{16}$/);
         const policy = only(run, T.networkPolicy, "sonic-queue").inputs.spec;
         assert.deepEqual(policy.ingress[0].from[0].podSelector.matchLabels, {
           app: "sonic-generate-service",
@@ -452,7 +478,7 @@ describe("dev and prod stack files", () => {
         claim(prod).resources.requests.storage,
         claim(prod).storageClassName,
       ],
-      ["20Gi", "standard", "200Gi", "premium-rwo"],
+      ["20Gi", undefined, "200Gi", "gp3"],
     );
     assert.deepEqual(claim(prod).accessModes, ["ReadWriteOnce"]);
   });
@@ -571,11 +597,7 @@ async function modelFor(r: RegisteredResource): Promise<new (data: unknown) => {
 }
 
 function chartsDir(): string | undefined {
-  return [
-    process.env.SONIC_CHARTS_DIR,
-    path.join(REPO_ROOT, "..", "shared", "charts"),
-    "/work/shared/charts",
-  ].find(
+  return chartDirs().find(
     (d): d is string =>
       d !== undefined && existsSync(path.join(d, "kube-prometheus-stack-88.5.3.values.yaml")),
   );

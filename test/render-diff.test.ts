@@ -27,6 +27,7 @@ async function tool(args: string[]): Promise<{ code: number; stdout: string; std
 function scratchRepo(): string {
   const dir = mkdtempSync(path.join(tmpdir(), "sonic-diff-repo-"));
   for (const item of [
+    "contract",
     "components",
     "stacks",
     "app",

@@ -39,4 +39,19 @@ describe("the pull-request workflows", () => {
     const steps = JSON.stringify(comment.jobs.comment.steps);
     assert.doesNotMatch(steps, /actions\/checkout|npm |node /);
   });
+
+  it("compile the program before every Pulumi command (Pulumi.yaml runs build/program/, never a build script)", () => {
+    for (const [file, job] of [
+      ["pull-request.yml", "preview"],
+      ["deploy.yml", "deploy"],
+    ]) {
+      const jobs = workflow(file).jobs;
+      const steps: any[] = (
+        jobs[job] ?? Object.values(jobs).find((j: any) => JSON.stringify(j).includes("pulumi/actions"))
+      ).steps;
+      const build = steps.findIndex((st) => st.run === "npm run build");
+      const pulumi = steps.findIndex((st) => String(st.uses).startsWith("pulumi/actions"));
+      assert.ok(build >= 0 && build < pulumi, `${file}: npm run build before pulumi/actions`);
+    }
+  });
 });

@@ -38,15 +38,17 @@ export function findHelm(): string | undefined {
   return existsSync(local) ? local : undefined;
 }
 
-/** Folders that may hold the pinned chart archives (`<chart>-<version>.tgz`), first match wins. */
+/**
+ * Folders that may hold the pinned chart archives (`<chart>-<version>.tgz`), first match wins:
+ * `SONIC_CHARTS_DIR`, else the fleet charts committed in `charts/`, else `../shared/charts` beside the
+ * checkout. Nothing machine-specific.
+ */
 export function chartDirs(): string[] {
   return [
     process.env.SONIC_CHARTS_DIR,
     // The fleet stack's charts, committed (charts/README.md).
     path.join(REPO_ROOT, "charts"),
     path.join(REPO_ROOT, "..", "shared", "charts"),
-    "/work/shared/charts",
-    path.join(REPO_ROOT, ".tools", "charts"),
   ].filter((d): d is string => d !== undefined);
 }
 

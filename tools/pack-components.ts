@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { REPO_ROOT } from "./stack-file";
 
 /**
- * `npm run pack:components`: the component package other teams install, built from components/ only
+ * `npm run pack:components`: the component package other teams install, built from components/ and contract/ only
  * (compiled JavaScript and declarations; no app, stacks or tests), packed with `npm pack`. Pulumi
  * packages are peer dependencies, as in Pulumi's own component packages, so the consumer's program
  * and the components share one @pulumi/pulumi runtime. Prints the tarball's path.
@@ -36,9 +36,9 @@ export function packComponents(outDir = path.join(REPO_ROOT, "build")): string {
     license: root.license,
     // The runbook links of every alert derive from it (components/rules/index.ts).
     repository: root.repository,
-    main: "dist/index.js",
-    types: "dist/index.d.ts",
-    exports: { ".": { types: "./dist/index.d.ts", default: "./dist/index.js" } },
+    main: "dist/components/index.js",
+    types: "dist/components/index.d.ts",
+    exports: { ".": { types: "./dist/components/index.d.ts", default: "./dist/components/index.js" } },
     files: ["dist/**/*.js", "dist/**/*.d.ts"],
     engines: root.engines,
     dependencies: {
@@ -49,6 +49,8 @@ export function packComponents(outDir = path.join(REPO_ROOT, "build")): string {
       // JobQueue generates the in-cluster Redis password.
       "@pulumi/random": dependency("@pulumi/random"),
       yaml: dependency("yaml"),
+      // contract/ (settings tables shared with the app) validates with it.
+      zod: dependency("zod"),
     },
     peerDependencies: { "@pulumi/pulumi": "^3.140.0", "@pulumi/kubernetes": "^4.18.0" },
   };

@@ -1,6 +1,6 @@
-import { alertPrefixOf } from "../../components/metric-contract";
-import { GENERIC_SIGNALS, relatedSignals, SignalName, signalQueries } from "../../components/rules/evidence";
-import { promqlString } from "../../components/rules/format";
+import { alertPrefixOf } from "../../contract/metrics";
+import { GENERIC_SIGNALS, relatedSignals, SignalName, signalQueries } from "../../contract/analyst-signals";
+import { promqlString } from "../../contract/promql";
 import type { PrometheusClient, Sample } from "./prometheus";
 import { codeSpan } from "./slack-text";
 

@@ -2,8 +2,8 @@ import Fastify, { FastifyInstance, FastifyReply, FastifyRequest, LogController }
 import { createHash, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as client from "prom-client";
-import { z } from "zod";
-import { alertPrefixOf } from "../../components/metric-contract";
+import { alertPrefixOf } from "../../contract/metrics";
+import { ANALYST_SETTINGS, AnalystSettings, envSchema as settingsSchema } from "../../contract";
 import { parseEnv } from "../config";
 import { Hypothesis, rankHypotheses } from "./attribution";
 import { deliver, DeliverySettings, WebhookMessage } from "./delivery";
@@ -12,58 +12,16 @@ import { GroupTracker } from "./group-tracker";
 import { askModel, ModelSettings } from "./model";
 import { PrometheusClient } from "./prometheus";
 import { Analysis, formatReport, formatResolution, parseRunbooks, reportLinks, runbookFor } from "./report";
-import { AnalysedService, parseServices, serviceFor, SERVICES_PATTERN } from "./services";
+import { AnalysedService, parseServices, serviceFor } from "./services";
 import { codeSpan, safeLinkUrl } from "./slack-text";
 import { WorkQueue } from "./work-queue";
 
-const duration = z.string().regex(/^\d+[smhd]$/, { message: "expected a duration like 15m" });
-const envSchema = z.object({
-  PORT: z.coerce.number().int().min(1).max(65535).default(8090),
-  HOST: z.string().min(1).default("0.0.0.0"),
-  ANALYST_PROMETHEUS_URL: z.string().url(),
-  /**
-   * The services it analyses: metric prefix and namespace, `sonic@ai-inference,tts@speech` (namespace
-   * optional). An alert's own labels pick its service (services.ts), never a default.
-   */
-  ANALYST_SERVICES: z
-    .string()
-    .regex(SERVICES_PATTERN, { message: "expected prefix[@namespace] entries like sonic@ai-inference,tts" })
-    .default("sonic"),
-  /** File holding the bearer token Alertmanager sends (mounted from a Secret); other requests get 401. */
-  ANALYST_WEBHOOK_TOKEN_FILE: z.string().min(1),
-  /** Alert groups analysed at once (Prometheus queries, sockets and memory scale with it). */
-  ANALYST_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
-  /** Alert groups waiting at most; beyond it the webhook answers 503 and Alertmanager retries. */
-  ANALYST_QUEUE_LIMIT: z.coerce.number().int().min(1).max(100_000).default(1000),
-  /** A group that waited longer than this is reported at once without evidence (a busy analyst). */
-  ANALYST_MAX_WAIT_SECONDS: z.coerce.number().min(0).max(600).default(10),
-  /** All evidence of one group is gathered within this; what is not back by then is reported missing. */
-  ANALYST_EVIDENCE_TIMEOUT_SECONDS: z.coerce.number().min(0.1).max(120).default(8),
-  /** Seconds one post to Slack or the webhook may take. */
-  ANALYST_DELIVERY_TIMEOUT_SECONDS: z.coerce.number().min(1).max(60).default(10),
-  /** Firing alerts of one group analysed (the rest are counted and listed). */
-  ANALYST_GROUP_ALERTS: z.coerce.number().int().min(1).max(100).default(10),
-  ANALYST_WINDOW: duration.default("15m"),
-  ANALYST_LOOKBACK: duration.default("1h"),
-  ANALYST_STEP_SECONDS: z.coerce.number().min(1).max(3600).default(30),
-  ANALYST_RELEASE_WINDOW_SECONDS: z.coerce.number().min(1).default(900),
-  ANALYST_RUNBOOKS: z.string().min(1).default("docs/runbooks.md"),
-  ANALYST_RUNBOOK_BASE_URL: z.string().url().optional(),
-  ANALYST_GRAFANA_URL: z.string().url().optional(),
-  ANALYST_PROMETHEUS_EXTERNAL_URL: z.string().url().optional(),
-  ANALYST_SLACK_WEBHOOK_URL: z.string().url().optional(),
-  ANALYST_SLACK_CHANNEL: z.string().startsWith("#").optional(),
-  ANALYST_WEBHOOK_URL: z.string().url().optional(),
-  ANALYST_MODEL_URL: z.string().url().optional(),
-  ANALYST_MODEL_NAME: z.string().min(1).default("default"),
-  ANALYST_MODEL_API_KEY: z.string().min(1).optional(),
-  ANALYST_MODEL_TIMEOUT_SECONDS: z.coerce.number().min(1).max(300).default(20),
-  ANALYST_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "silent"]).default("info"),
-});
-export type AnalystConfig = z.infer<typeof envSchema>;
+// The table (contract/analyst-settings.ts) is shared with the stack schema and the component.
+const envSchema = settingsSchema(ANALYST_SETTINGS);
+export type AnalystConfig = AnalystSettings;
 
 export function loadAnalystConfig(env: Record<string, string | undefined> = process.env): AnalystConfig {
-  return parseEnv(envSchema, "ANALYST_", env);
+  return parseEnv(envSchema, "ANALYST_", env) as AnalystConfig;
 }
 
 export interface AlertAnalyst {

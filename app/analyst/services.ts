@@ -1,4 +1,4 @@
-import { alertPrefixOf } from "../../components/metric-contract";
+import { alertPrefixOf } from "../../contract/metrics";
 import type { WebhookAlert } from "./evidence";
 
 /** A service the analyst knows: its metric prefix and, when given, the namespace it runs in. */
@@ -10,9 +10,7 @@ export interface AnalysedService {
 /** Alert names of the contract that carry no service prefix, and whose they are (DESIGN.md §4). */
 export const UNPREFIXED_ALERTS: Record<string, string> = { HighGPUMemoryUsage: "sonic" };
 
-/** `sonic@ai-inference,tts@speech` (the namespace is optional: `sonic,tts`). */
-export const SERVICES_PATTERN =
-  /^[a-z][a-z0-9_]*(@[a-z0-9]([-a-z0-9]*[a-z0-9])?)?(,[a-z][a-z0-9_]*(@[a-z0-9]([-a-z0-9]*[a-z0-9])?)?)*$/;
+export { SERVICES_PATTERN } from "../../contract/analyst-settings";
 
 export function parseServices(text: string): AnalysedService[] {
   return text.split(",").map((entry) => {

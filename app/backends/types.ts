@@ -21,9 +21,9 @@ export interface GenerateResult {
 }
 
 /** Why a job failed: the metric contract's closed set, shown to clients, logged and counted. */
-export { JOB_FAILURE_REASONS as FAILURE_REASONS } from "../../components/metric-contract";
-export type { JobFailureReason as FailureReason } from "../../components/metric-contract";
-import type { JobFailureReason as FailureReason } from "../../components/metric-contract";
+export { JOB_FAILURE_REASONS as FAILURE_REASONS } from "../../contract/metrics";
+export type { JobFailureReason as FailureReason } from "../../contract/metrics";
+import type { JobFailureReason as FailureReason } from "../../contract/metrics";
 
 export class JobFailure extends Error {
   constructor(

@@ -1,7 +1,7 @@
 import { parseDuration } from "../durations";
 import { InputPropertyError, quote } from "../errors";
 import { CLUSTER_LABEL, HEARTBEAT_RECORD } from "../fleet-remote-write";
-import { metricNames, METRIC_PREFIX_PATTERN } from "../metric-contract";
+import { metricNames, METRIC_PREFIX_PATTERN } from "../../contract/metrics";
 import { num } from "./format";
 import type { RuleGroup } from "./types";
 

@@ -12,19 +12,21 @@ export const gpuMemoryRatioRecord = (c: CatalogueContext) => `${c.prefix}:gpu_me
 export function gpuRules(c: CatalogueContext): RuleGroup {
   const t = c.thresholds;
   const ratio = `${c.names.gpuMemoryUsed} / ${c.names.gpuMemoryTotal}`;
+  // Sonic keeps the source article's name; every other service's is prefixed like its other alerts.
+  const alert = c.prefix === "sonic" ? "HighGPUMemoryUsage" : `${c.alertPrefix}HighGPUMemoryUsage`;
   return {
     name: `${c.prefix}-gpu`,
     rules: [
       { record: gpuMemoryRatioRecord(c), expr: ratio },
       {
-        alert: "HighGPUMemoryUsage",
+        alert,
         expr: `${ratio} > ${num(t.gpuMemoryRatio)}`,
         for: t.gpuMemoryFor,
         labels: { severity: "critical" },
         annotations: {
           summary: `GPU memory above ${num(t.gpuMemoryRatio * 100)}%`,
           description: `GPU {{ $labels.gpu }} of {{ $labels.namespace }}/{{ $labels.pod }} uses {{ $value | humanizePercentage }} of its memory; the next large job may fail with out-of-memory.`,
-          runbook_url: c.runbookUrl("HighGPUMemoryUsage"),
+          runbook_url: c.runbookUrl(alert),
         },
       },
     ],

@@ -1,6 +1,8 @@
+import { existsSync, readFileSync } from "node:fs";
+import * as path from "node:path";
 import { parseDuration } from "../durations";
 import { InputPropertyError, quote } from "../errors";
-import { alertPrefixOf, metricNames, METRIC_PREFIX_PATTERN } from "../metric-contract";
+import { alertPrefixOf, metricNames, METRIC_PREFIX_PATTERN } from "../../contract/metrics";
 import { autoscalingRules } from "./autoscaling";
 import { availabilityRules } from "./availability";
 import { costRules, GpuCost } from "./cost";
@@ -25,10 +27,42 @@ export { decodeFailureRatioRecord } from "./inputs";
 export { requestQpsRecord } from "./autoscaling";
 export { jobBacklogRecord } from "./queue";
 export * from "./cost";
-export * from "./evidence";
+export * from "../../contract/analyst-signals";
 export { analystRules } from "./analyst";
 export * from "./fleet";
 export * from "./keda";
+
+/** The concerns of the catalogue, one rule group each. */
+export const RULE_CONCERNS = [
+  "errors",
+  "latency",
+  "gpu",
+  "av-sync",
+  "memory",
+  "inputs",
+  "availability",
+  "autoscaling",
+  "queue",
+  "cost",
+] as const;
+export type RuleConcern = (typeof RULE_CONCERNS)[number];
+
+/** Sonic's concerns: all of them (a GPU model turning audio and a portrait into video). */
+export const SONIC_CONCERNS: readonly RuleConcern[] = RULE_CONCERNS;
+
+/**
+ * What any service on the contract gets unless it names its own: no GPU, audio/video sync or audio
+ * decoding alerts, which only mean something for services that have those (a TTS service names
+ * `gpu` and `inputs`, a CPU model none of them).
+ */
+export const BASE_CONCERNS: readonly RuleConcern[] = [
+  "errors",
+  "latency",
+  "memory",
+  "availability",
+  "autoscaling",
+  "queue",
+];
 
 export interface RuleCatalogueOptions {
   /** Metric prefix of the service (metric contract). @default "sonic" */
@@ -47,16 +81,27 @@ export interface RuleCatalogueOptions {
   rateWindow?: string;
   /** Price of one GPU-hour, to record the cost of a video-minute and of idle GPUs. @default none: GPU-hours only */
   cost?: GpuCost;
+  /** The concerns that apply to the service. @default SONIC_CONCERNS for prefix sonic, else BASE_CONCERNS */
+  concerns?: readonly RuleConcern[];
 }
 
 /**
  * The runbooks of the package that wrote the rules: its own repository's docs/runbooks.md, from the
  * `repository` of its package.json (this repository's, or the packed component package's).
  */
-export const DEFAULT_RUNBOOK_BASE_URL = runbooksOf(
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  (require("../../package.json") as { repository?: { url?: string } | string }).repository,
-);
+export const DEFAULT_RUNBOOK_BASE_URL = runbooksOf(ownPackageJson().repository);
+
+/**
+ * The nearest package.json above this file: the repository's from source or the precompiled program
+ * (build/program/), the component package's once packed (dist/components/); depths differ.
+ */
+function ownPackageJson(): { repository?: { url?: string } | string } {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    const file = path.join(dir, "package.json");
+    if (existsSync(file)) return JSON.parse(readFileSync(file, "utf8"));
+    if (path.dirname(dir) === dir) throw new Error(`no package.json above ${__dirname}`);
+  }
+}
 
 function runbooksOf(repository: { url?: string } | string | undefined): string {
   const url = (typeof repository === "string" ? repository : repository?.url) ?? "";
@@ -112,18 +157,45 @@ export function ruleCatalogue(options: RuleCatalogueOptions): RuleGroup[] {
     cost: options.cost,
     runbookUrl: (alert) => `${base}#${alert.toLowerCase()}`,
   };
-  return [
-    errorRules(c),
-    latencyRules(c),
-    gpuRules(c),
-    desyncRules(c),
-    memoryRules(c),
-    inputRules(c),
-    availabilityRules(c),
-    autoscalingRules(c, rateWindow),
-    queueRules(c),
-    costRules(c),
-  ];
+  const concerns = options.concerns ?? (prefix === "sonic" ? SONIC_CONCERNS : BASE_CONCERNS);
+  for (const concern of concerns)
+    if (!RULE_CONCERNS.includes(concern))
+      throw new InputPropertyError(
+        "concerns",
+        `expected some of ${RULE_CONCERNS.join(", ")}, got ${quote(concern)}`,
+      );
+  return RULE_CONCERNS.filter((concern) => concerns.includes(concern)).map((concern) =>
+    concernRules(concern, c, rateWindow),
+  );
+}
+
+function concernRules(concern: RuleConcern, c: CatalogueContext, rateWindow: string): RuleGroup {
+  switch (concern) {
+    case "errors":
+      return errorRules(c);
+    case "latency":
+      return latencyRules(c);
+    case "gpu":
+      return gpuRules(c);
+    case "av-sync":
+      return desyncRules(c);
+    case "memory":
+      return memoryRules(c);
+    case "inputs":
+      return inputRules(c);
+    case "availability":
+      return availabilityRules(c);
+    case "autoscaling":
+      return autoscalingRules(c, rateWindow);
+    case "queue":
+      return queueRules(c);
+    case "cost":
+      return costRules(c);
+    default: {
+      const never: never = concern;
+      throw new Error(`unknown concern ${String(never)}`);
+    }
+  }
 }
 
 function validateCost(cost: GpuCost): void {

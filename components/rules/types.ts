@@ -1,5 +1,5 @@
 import type { Severity } from "../alert-routing";
-import type { MetricNames } from "../metric-contract";
+import type { MetricNames } from "../../contract/metrics";
 import type { GpuCost } from "./cost";
 import type { AlertThresholds } from "./thresholds";
 

@@ -7,20 +7,20 @@ import { REPO_ROOT } from "../../tools/stack-file";
 const run = promisify(execFile);
 const cache = new Map<string, Promise<MockRun>>();
 
-/** Runs tools/render-stack.ts for one stack in a child process (Pulumi's runtime state is global). */
-function renderStackProcess(stack: string, extra: string[]) {
+/** Runs tools/render-stack.ts in a child process (Pulumi's runtime state is global). */
+function renderProcess(args: string[]) {
   return run(
     process.execPath,
-    [
-      "-r",
-      "ts-node/register/transpile-only",
-      path.join(REPO_ROOT, "tools", "render-stack.ts"),
-      "--stack",
-      stack,
-      ...extra,
-    ],
+    ["-r", "ts-node/register/transpile-only", path.join(REPO_ROOT, "tools", "render-stack.ts"), ...args],
     { cwd: REPO_ROOT, maxBuffer: 64 * 1024 * 1024 },
   );
+}
+
+const renderStackProcess = (stack: string, extra: string[]) => renderProcess(["--stack", stack, ...extra]);
+
+/** Another team's program (a file that imports the components) under the mock runtime, no stack config. */
+export async function renderProgram(file: string): Promise<MockRun> {
+  return JSON.parse((await renderProcess(["--program", file])).stdout) as MockRun;
 }
 
 /** The real program for one stack file under Pulumi's mock runtime, cached per argument list. */

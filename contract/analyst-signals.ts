@@ -1,4 +1,4 @@
-import { promqlString } from "./format";
+import { promqlString } from "./promql";
 
 /**
  * What the alert analyst gathers for each alert, as data beside the rule catalogue: named PromQL

@@ -1,0 +1,227 @@
+import * as assert from "node:assert/strict";
+import fc from "fast-check";
+import { loadAppConfig } from "../app/config";
+import { loadAnalystConfig } from "../app/analyst/server";
+import { loadSimulatedModelServerConfig } from "../app/simulated-model-server";
+import {
+  ANALYST_SETTINGS,
+  analystModelEnv,
+  API_SETTINGS,
+  apiEnv,
+  DRAIN_MARGIN_SECONDS,
+  Setting,
+  SettingsTable,
+  SIMULATED_MODEL_SERVER_SETTINGS,
+  simulatedModelServerEnv,
+  WORKER_SETTINGS,
+} from "../contract";
+import { parseStackConfig, SECRET_KEYS } from "../stacks/config";
+import { readProjectConfig } from "../tools/stack-file";
+
+/** Runs of each property; the total is printed so the note can quote it. */
+const RUNS = 200;
+let propertiesTried = 0;
+const check = <T>(arb: fc.Arbitrary<T>, predicate: (value: T) => void) => {
+  fc.assert(fc.property(arb, predicate), { numRuns: RUNS });
+  propertiesTried += RUNS;
+};
+
+/** Each program, its table and its own parser, with the variables it cannot start without. */
+const PROGRAMS: {
+  name: string;
+  table: SettingsTable;
+  parse: (env: Record<string, string>) => unknown;
+  base: Record<string, string>;
+}[] = [
+  {
+    name: "the API and its job runner",
+    table: { ...API_SETTINGS, ...WORKER_SETTINGS },
+    parse: loadAppConfig,
+    base: { SONIC_REDIS_URL: "redis://127.0.0.1:6379" },
+  },
+  {
+    name: "the simulated model server",
+    table: SIMULATED_MODEL_SERVER_SETTINGS,
+    parse: loadSimulatedModelServerConfig,
+    base: {},
+  },
+  {
+    name: "the alert analyst",
+    table: ANALYST_SETTINGS,
+    parse: loadAnalystConfig,
+    base: { ANALYST_PROMETHEUS_URL: "http://prometheus:9090" },
+  },
+];
+
+/** Values the row documents as valid. */
+function validValues(s: Setting): fc.Arbitrary<string | number | boolean> {
+  switch (s.kind) {
+    case "int":
+      return fc.integer({ min: s.min, max: s.max });
+    case "number":
+      return fc.double({ min: s.min, max: s.max, noNaN: true, noDefaultInfinity: true });
+    case "bool":
+      return fc.boolean();
+    case "enum":
+      return fc.constantFrom(...s.values);
+    case "text":
+      if (s.url) return fc.webUrl({ validSchemes: ["http", "https"] }).filter((u) => URL.canParse(u));
+      if (s.pattern) return fc.stringMatching(s.pattern).filter((v) => v.length > 0);
+      return fc.string({ minLength: 1 }).filter((v) => v.trim() === v && v.length > 0);
+  }
+}
+
+/** Values the row documents as invalid (outside the bounds, not an integer, not in the set). */
+function invalidValues(s: Setting): fc.Arbitrary<string | number> | undefined {
+  switch (s.kind) {
+    case "int":
+      return fc.oneof(
+        fc.integer({ min: s.max + 1, max: s.max * 4 + 10 }),
+        fc.integer({ min: s.min - 1000, max: s.min - 1 }),
+        fc.double({ min: s.min, max: s.max, noNaN: true }).filter((v) => !Number.isInteger(v)),
+      );
+    case "number":
+      return fc.oneof(
+        fc.double({ min: s.max, max: s.max * 4 + 10, noNaN: true }).filter((v) => v > s.max),
+        fc.double({ min: s.min - 1000, max: s.min, noNaN: true }).filter((v) => v < s.min),
+      );
+    case "enum":
+      return fc.string({ minLength: 1 }).filter((v) => !s.values.includes(v) && v.trim() === v);
+    case "text":
+      return s.pattern ? fc.constant(" not valid ") : undefined;
+    case "bool":
+      return fc.constantFrom("yes", "1", "TRUE");
+  }
+}
+
+const accepts = (parse: () => unknown) => {
+  try {
+    parse();
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe("the settings contract (contract/): what the stack accepts, the pod accepts", () => {
+  after(() => process.stdout.write(`      (${propertiesTried} generated cases tried)\n`));
+
+  for (const { name, table, parse, base } of PROGRAMS) {
+    for (const [env, setting] of Object.entries(table)) {
+      it(`${name} accepts every documented value of ${env} and reads it back`, () => {
+        check(validValues(setting), (value) => {
+          const parsed = parse({ ...base, [env]: String(value) }) as Record<string, unknown>;
+          if (typeof value === "number")
+            assert.ok(Math.abs((parsed[env] as number) - value) <= 1e-9 * Math.abs(value));
+          else assert.equal(parsed[env], value);
+        });
+      });
+      const invalid = invalidValues(setting);
+      if (invalid)
+        it(`${name} refuses a value of ${env} outside its documented bounds, naming the variable and the value`, () => {
+          check(invalid, (value) => {
+            assert.throws(
+              () => parse({ ...base, [env]: String(value) }),
+              (err: Error) =>
+                err.message.includes(`${env}: `) &&
+                (setting.secret !== undefined ||
+                  err.message.includes(JSON.stringify(value).replace(/^"|"$/g, ""))),
+            );
+          });
+        });
+    }
+  }
+
+  // The stack keys that become environment: the stack refuses exactly what a pod would refuse.
+  const stack = readProjectConfig("dev");
+  const secrets = new Set<string>(SECRET_KEYS);
+  const sonic = JSON.parse(stack.sonic);
+  const either = (s: { min: number; max: number }) =>
+    fc.oneof(fc.integer({ min: s.min, max: s.max }), fc.integer({ min: s.min - 100, max: s.max * 2 + 100 }));
+  const graceMax = API_SETTINGS.SONIC_SHUTDOWN_GRACE_SECONDS.max + DRAIN_MARGIN_SECONDS;
+  const sonicArb = fc.record({
+    gpuCount: either(WORKER_SETTINGS.SONIC_GPU_COUNT),
+    concurrencyPerGpu: either(WORKER_SETTINGS.SONIC_CONCURRENCY_PER_GPU),
+    backlogLimit: either(API_SETTINGS.SONIC_BACKLOG_LIMIT),
+    maxUploadBytes: either(API_SETTINGS.SONIC_MAX_UPLOAD_BYTES),
+    jobHistory: either(API_SETTINGS.SONIC_JOB_HISTORY),
+    terminationGracePeriodSeconds: either({ min: 1, max: graceMax }),
+    modelServerPort: either(SIMULATED_MODEL_SERVER_SETTINGS.PORT),
+  });
+
+  it("any sonic.* the stack accepts starts the api and model-server containers; any value within the tables' bounds is accepted", () => {
+    check(sonicArb, (v) => {
+      const { modelServerPort, ...rest } = v;
+      const config = {
+        ...stack,
+        sonic: JSON.stringify({
+          ...sonic,
+          ...rest,
+          modelServer: { ...sonic.modelServer, port: modelServerPort },
+        }),
+      };
+      const bounds: [number, { min: number; max: number }][] = [
+        [v.gpuCount, WORKER_SETTINGS.SONIC_GPU_COUNT],
+        [v.concurrencyPerGpu, WORKER_SETTINGS.SONIC_CONCURRENCY_PER_GPU],
+        [v.backlogLimit, API_SETTINGS.SONIC_BACKLOG_LIMIT],
+        [v.maxUploadBytes, API_SETTINGS.SONIC_MAX_UPLOAD_BYTES],
+        [v.jobHistory, API_SETTINGS.SONIC_JOB_HISTORY],
+        [v.terminationGracePeriodSeconds, { min: 1, max: graceMax }],
+        [v.modelServerPort, SIMULATED_MODEL_SERVER_SETTINGS.PORT],
+      ];
+      const inBounds =
+        bounds.every(([value, s]) => value >= s.min && value <= s.max) &&
+        v.modelServerPort !== API_SETTINGS.PORT.default;
+      const stackAccepts = accepts(() => parseStackConfig(config, secrets));
+      assert.equal(
+        stackAccepts,
+        inBounds,
+        `stack ${stackAccepts ? "accepted" : "refused"} ${JSON.stringify(v)}`,
+      );
+      if (!stackAccepts) return;
+      const api = apiEnv({ ...rest, modelServerPort, version: "1.0.0" });
+      assert.ok(
+        accepts(() => loadAppConfig({ ...api, SONIC_REDIS_URL: "redis://q:6379" })),
+        JSON.stringify(api),
+      );
+      const sim = simulatedModelServerEnv({
+        port: modelServerPort,
+        gpuCount: v.gpuCount,
+        slots: v.gpuCount * v.concurrencyPerGpu,
+      });
+      assert.ok(
+        accepts(() => loadSimulatedModelServerConfig(sim)),
+        JSON.stringify(sim),
+      );
+    });
+  });
+
+  it("any analyst.model the stack accepts starts the analyst", () => {
+    const analyst = { enabled: true };
+    const arb = fc.record({
+      url: fc.oneof(
+        fc.webUrl().map((u) => u.replace(/\/?$/, "/v1")),
+        fc.webUrl(),
+      ),
+      name: fc.string({ minLength: 0, maxLength: 8 }),
+      timeoutSeconds: either(ANALYST_SETTINGS.ANALYST_MODEL_TIMEOUT_SECONDS),
+    });
+    check(arb, (model) => {
+      const config = { ...stack, analyst: JSON.stringify({ ...analyst, model }) };
+      if (!accepts(() => parseStackConfig(config, secrets))) return;
+      const env = analystModelEnv(model);
+      assert.ok(
+        accepts(() => loadAnalystConfig({ ANALYST_PROMETHEUS_URL: "http://p:9090", ...env })),
+        JSON.stringify(env),
+      );
+    });
+  });
+
+  it("refuses sonic.concurrencyPerGpu 100 at preview, naming the key and the value (the pod would exit 2)", () => {
+    const config = { ...stack, sonic: JSON.stringify({ ...sonic, concurrencyPerGpu: 100 }) };
+    assert.throws(
+      () => parseStackConfig(config, secrets),
+      /sonic-observability:sonic\.concurrencyPerGpu: Too big: expected number to be <=64, got 100/,
+    );
+  });
+});
