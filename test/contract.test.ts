@@ -49,7 +49,10 @@ const PROGRAMS: {
     name: "the alert analyst",
     table: ANALYST_SETTINGS,
     parse: loadAnalystConfig,
-    base: { ANALYST_PROMETHEUS_URL: "http://prometheus:9090" },
+    base: {
+      ANALYST_PROMETHEUS_URL: "http://prometheus:9090",
+      ANALYST_WEBHOOK_TOKEN_FILE: "/var/run/secrets/analyst/token",
+    },
   },
 ];
 
@@ -211,7 +214,13 @@ describe("the settings contract (contract/): what the stack accepts, the pod acc
       if (!accepts(() => parseStackConfig(config, secrets))) return;
       const env = analystModelEnv(model);
       assert.ok(
-        accepts(() => loadAnalystConfig({ ANALYST_PROMETHEUS_URL: "http://p:9090", ...env })),
+        accepts(() =>
+          loadAnalystConfig({
+            ANALYST_PROMETHEUS_URL: "http://p:9090",
+            ANALYST_WEBHOOK_TOKEN_FILE: "/var/run/secrets/analyst/token",
+            ...env,
+          }),
+        ),
         JSON.stringify(env),
       );
     });

@@ -34,7 +34,10 @@ describe("the component package", function () {
     const out = mkdtempSync(path.join(tmpdir(), "sonic-pack-"));
     const tarball = packComponents(out);
     const listing = execFileSync("tar", ["tzf", tarball], { encoding: "utf8" }).trim().split("\n");
-    assert.ok(listing.includes("package/dist/components/index.js") && listing.includes("package/dist/components/index.d.ts"));
+    assert.ok(
+      listing.includes("package/dist/components/index.js") &&
+        listing.includes("package/dist/components/index.d.ts"),
+    );
     assert.deepEqual(
       listing.filter((f) => !/^package\/(dist\/.*\.(js|d\.ts)|package\.json|README\.md)$/.test(f)),
       [],
