@@ -4,7 +4,7 @@ import * as random from "@pulumi/random";
 import { analystModelEnv } from "../contract";
 import { AlertRules } from "./alert-rules";
 import { childOptions } from "./child-options";
-import { dnsEgress } from "./selectors";
+import { DEFAULT_PROMETHEUS_SELECTOR, dnsEgress } from "./selectors";
 import { InputPropertyError, quote } from "./errors";
 import { analystRules } from "./rules";
 import { ServiceMonitor } from "./service-monitor";
@@ -256,7 +256,7 @@ export class AlertAnalyst extends pulumi.ComponentResource {
       child,
     );
     const crd = childOptions(this, opts, ...(args.crdDependsOn ?? []));
-    const selectorLabels = args.prometheusSelectorLabels ?? { release: "prometheus-stack" };
+    const selectorLabels = args.prometheusSelectorLabels ?? DEFAULT_PROMETHEUS_SELECTOR;
     new ServiceMonitor(
       name,
       { name: appName, namespace: ns, selector, port: "http", labels: { ...args.labels, ...selectorLabels } },

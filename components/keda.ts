@@ -3,6 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { childOptions } from "./child-options";
 import { parseDuration } from "./durations";
 import { InputPropertyError, requireInteger } from "./errors";
+import { podSecurityLabels } from "./pod-hardening";
+import { DEFAULT_PROMETHEUS_SELECTOR } from "./selectors";
 
 /** The KEDA chart the package pins, and where users pull it from. */
 export const KEDA_CHART = {
@@ -93,7 +95,7 @@ export function kedaValues(args: KedaArgs = {}): Record<string, unknown> {
   requireInteger("replicas", replicas, 1, 5);
   const interval = args.scrapeInterval ?? "30s";
   parseDuration("scrapeInterval", interval);
-  const selector = args.prometheusSelectorLabels ?? { release: "prometheus-stack" };
+  const selector = args.prometheusSelectorLabels ?? DEFAULT_PROMETHEUS_SELECTOR;
   if (Object.keys(selector).length === 0) {
     throw new InputPropertyError(
       "prometheusSelectorLabels",
@@ -193,7 +195,7 @@ export class Keda extends pulumi.ComponentResource {
         {
           metadata: {
             name: ns,
-            labels: { ...args.labels, "pod-security.kubernetes.io/enforce": "restricted" },
+            labels: { ...args.labels, ...podSecurityLabels("restricted") },
           },
         },
         childOptions(this, opts),
