@@ -2,7 +2,8 @@ import * as k8s from "@pulumi/kubernetes";
 import * as kx from "@pulumi/kubernetesx";
 import * as pulumi from "@pulumi/pulumi";
 import { apiEnv, modelServerEnv, simulatedModelServerEnv } from "../contract";
-import { HARDENED_CONTAINER, hardenedPod, podSecurityLabels } from "./pod-hardening";
+import { HARDENED_CONTAINER, hardenedPod } from "./pod-hardening";
+import { restrictedNamespace } from "./restricted-namespace";
 import { childOptions } from "./child-options";
 import { InputPropertyError, quote, requireInteger } from "./errors";
 
@@ -174,16 +175,7 @@ export class GpuInferenceService extends pulumi.ComponentResource {
     const labels = { ...args.labels, ...this.selectorLabels };
     const dependsOn: pulumi.Resource[] = [];
     if (args.createNamespace ?? true) {
-      this.namespaceResource = new k8s.core.v1.Namespace(
-        name,
-        {
-          metadata: {
-            name: ns,
-            labels: { ...args.labels, ...podSecurityLabels("restricted") },
-          },
-        },
-        childOptions(this, opts),
-      );
+      this.namespaceResource = restrictedNamespace(name, ns, args.labels, childOptions(this, opts));
       dependsOn.push(this.namespaceResource);
     }
     const childOpts = childOptions(this, opts, ...dependsOn);

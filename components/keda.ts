@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { childOptions } from "./child-options";
 import { parseDuration } from "./durations";
 import { InputPropertyError, requireInteger } from "./errors";
-import { podSecurityLabels } from "./pod-hardening";
+import { restrictedNamespace } from "./restricted-namespace";
 import { DEFAULT_PROMETHEUS_SELECTOR } from "./selectors";
 
 /** The KEDA chart the package pins, and where users pull it from. */
@@ -190,16 +190,7 @@ export class Keda extends pulumi.ComponentResource {
     const ns = args.namespace ?? "keda";
     const dependsOn: pulumi.Resource[] = [];
     if (args.createNamespace ?? true) {
-      this.namespaceResource = new k8s.core.v1.Namespace(
-        name,
-        {
-          metadata: {
-            name: ns,
-            labels: { ...args.labels, ...podSecurityLabels("restricted") },
-          },
-        },
-        childOptions(this, opts),
-      );
+      this.namespaceResource = restrictedNamespace(name, ns, args.labels, childOptions(this, opts));
       dependsOn.push(this.namespaceResource);
     }
     this.release = new k8s.helm.v3.Release(
