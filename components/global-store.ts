@@ -2,6 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { stringify } from "yaml";
 import { childOptions } from "./child-options";
+import { restrictedNamespace } from "./restricted-namespace";
 import { parseDuration } from "./durations";
 import { InputPropertyError, quote, requireInteger } from "./errors";
 import { STORE_RELABEL_CONFIG, TENANT_HEADER } from "./fleet-remote-write";
@@ -239,21 +240,8 @@ export class GlobalStore extends pulumi.ComponentResource {
     const labels = args.labels ?? {};
     const urls = storeUrls(releaseName, namespaceName);
 
-    this.namespaceResource = new k8s.core.v1.Namespace(
-      name,
-      {
-        metadata: {
-          name: namespaceName,
-          // Nothing here needs host access: every pod passes the restricted level.
-          labels: {
-            ...labels,
-            "pod-security.kubernetes.io/enforce": "baseline",
-            "pod-security.kubernetes.io/warn": "restricted",
-          },
-        },
-      },
-      childOptions(this, opts),
-    );
+    // Nothing here needs host access: every pod of the three charts passes `restricted` (a charts test checks).
+    this.namespaceResource = restrictedNamespace(name, namespaceName, labels, childOptions(this, opts));
     const inNamespace = childOptions(this, opts, this.namespaceResource);
 
     // vmauth's whole config holds the passwords: a Secret the chart mounts, never Helm values.

@@ -23,6 +23,7 @@ import {
   requireHelmAndCharts,
 } from "./support/charts";
 import { STORE_RELABEL_CONFIG } from "../components";
+import { podSecurityViolations } from "../policy/guardrails";
 
 const LABELS = ["team", "service", "env"];
 /** Kinds whose objects run containers, and where their pod spec is. */
@@ -431,6 +432,19 @@ describe("the charts as Helm really renders them, with the program's values", fu
           problems.push(`${o.file}: ${(err as Error).message.slice(0, 300)}`);
         }
       }
+      assert.deepEqual(problems, []);
+    });
+
+    it("runs every pod of the store, the ruler and Grafana at the restricted level the fleet namespace enforces", () => {
+      assert.equal(
+        one(objects, "Namespace", "fleet").metadata.labels["pod-security.kubernetes.io/enforce"],
+        "restricted",
+      );
+      const workloads = ["Deployment", "StatefulSet", "DaemonSet"].flatMap((k) => bodies(objects, k));
+      assert.ok(workloads.length >= 6, String(workloads.length));
+      const problems = workloads.flatMap((w) =>
+        podSecurityViolations(w.spec.template.spec, "restricted").map((p) => `${w.metadata.name}: ${p}`),
+      );
       assert.deepEqual(problems, []);
     });
 
