@@ -192,7 +192,7 @@ export class Sandbox {
         modelServerPort: await freePort(ports.firstApp ? ports.firstApp + 100 + i : 0),
         redisUrl: this.redis.url,
         logFile: path.join(dir, `${name}.log`),
-        apiEnv: {
+        env: {
           SONIC_CONCURRENCY_PER_GPU: "2",
           SONIC_BACKLOG_LIMIT: "64",
           SONIC_SHUTDOWN_GRACE_SECONDS: "2",
@@ -355,7 +355,7 @@ export class Sandbox {
   async redeploy(index: number, version: string): Promise<void> {
     const instance = this.instances[index];
     await instance.process.terminate();
-    instance.process.options.apiEnv = { ...instance.process.options.apiEnv, SONIC_VERSION: version };
+    instance.process.options.env = { ...instance.process.options.env, SONIC_VERSION: version };
     await instance.process.start();
   }
 
