@@ -226,6 +226,8 @@ export interface PodOptions extends ProcessOptions {
   env?: Record<string, string>;
   /** Environment of the simulated model server (SONIC_SIM_*). @default {} */
   modelServerEnv?: Record<string, string>;
+  /** Runs the worker pod too; without it the pod is an API alone (workers come separately). @default true */
+  withWorker?: boolean;
 }
 
 /**
@@ -276,9 +278,16 @@ export class Pod {
     this.api.options.env = this.options.env;
     this.worker.options.env = this.options.env;
     this.worker.options.modelServerEnv = this.options.modelServerEnv;
-    await Promise.all([this.worker.start(timeoutMs), this.api.start(timeoutMs)]);
+    await Promise.all([
+      ...(this.withWorker ? [this.worker.start(timeoutMs)] : []),
+      this.api.start(timeoutMs),
+    ]);
     this.options.workerPort = this.worker.options.port;
     return this;
+  }
+
+  private get withWorker(): boolean {
+    return this.options.withWorker ?? true;
   }
 
   /** Every container dies at once (`kill -9` of the pod, a node lost). */
@@ -289,7 +298,10 @@ export class Pod {
 
   /** SIGTERM to every container, as the kubelet sends; resolves with the first non-zero exit code, else 0. */
   async terminate(): Promise<number | null> {
-    const codes = await Promise.all([this.api.terminate(), this.worker.terminate()]);
+    const codes = await Promise.all([
+      this.api.terminate(),
+      ...(this.withWorker ? [this.worker.terminate()] : []),
+    ]);
     return codes.find((c) => c !== 0) ?? 0;
   }
 }
