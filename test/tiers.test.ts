@@ -1,4 +1,6 @@
 import * as assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import * as path from "node:path";
 import IORedis from "ioredis";
 import { WorkerRegistry, workersKey } from "../app/queue/worker-registry";
 import { form, png, wav } from "../tools/media";
@@ -153,6 +155,25 @@ describe("the API and worker tiers", function () {
     } finally {
       pod.kill();
       await api.shutdown();
+    }
+  });
+});
+
+describe("the image's entrypoints", () => {
+  it("the Dockerfile's default command and the npm scripts start programs that exist", () => {
+    const root = path.join(__dirname, "..");
+    const cmd = readFileSync(path.join(root, "Dockerfile"), "utf8").match(/^CMD \["node", "(.+)\.js"\]$/m);
+    assert.ok(cmd, "the Dockerfile has no exec-form node CMD");
+    assert.equal(cmd[1], "app/api/main", "the image starts the API by default");
+    const scripts = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).scripts;
+    for (const [script, entry] of [
+      ["app", "app/api/main.ts"],
+      ["worker", "app/worker/main.ts"],
+      ["model-server:simulated", "app/simulated-model-server-main.ts"],
+      ["analyst", "app/alert-analyst-main.ts"],
+    ]) {
+      assert.equal(scripts[script], `ts-node --transpile-only ${entry}`);
+      assert.ok(existsSync(path.join(root, entry)), `${entry} of npm run ${script}`);
     }
   });
 });
