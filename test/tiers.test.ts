@@ -145,9 +145,9 @@ describe("the API and worker tiers", function () {
       assert.match(member, /^tiers-worker-a-\d+$/, "member = pod name + pid");
       pod.kill();
       const killed = Date.now();
-      // Announced for two checks plus 2 s: gone within about 3 s, without anyone removing it.
+      // Announced for two checks plus 2 s: gone within about 3 s (8 s on a loaded machine), without anyone removing it.
       await until(async () => (await api.queue.workers.live()) === 0, "the membership to expire", 10_000);
-      assert.ok(Date.now() - killed <= 5_000, `expired after ${Date.now() - killed} ms`);
+      assert.ok(Date.now() - killed <= 8_000, `expired after ${Date.now() - killed} ms`);
       assert.deepEqual(await client.zrange(workersKey(queue), "0", "-1"), []);
       const accepted = await submit(url);
       assert.equal(accepted.body.waiting_for, "capacity");

@@ -9,6 +9,7 @@ import {
 import { loadWorkerConfig } from "../../app/worker/config";
 import { buildWorker, WorkerService } from "../../app/worker/server";
 import { API_SETTINGS, WORKER_SETTINGS } from "../../contract";
+import { rowsOf } from "../../tools/sandbox/pod";
 import { RedisServer } from "./redis";
 
 /** An API, a worker and its simulated model server on one queue: one "pod" of before the split. */
@@ -32,11 +33,6 @@ export async function startModelServer(
     loadSimulatedModelServerConfig({ SONIC_SIM_LOG_LEVEL: "silent", SONIC_SIM_RTF: "0.01", ...env }),
   );
   return { server, url: await server.app.listen({ port: 0, host: "127.0.0.1" }) };
-}
-
-/** The variables of `env` that `table` has (each program gets its own rows; shared ones go to both). */
-export function rowsOf(table: object, env: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(env).filter(([k]) => k in table));
 }
 
 /** Test defaults of both programs: quiet, fast samplers, no nvidia-smi. */
