@@ -359,7 +359,10 @@ export class Sandbox {
           metrics_path: endpoint.path,
           scheme: endpoint.scheme,
           honor_labels: endpoint.honorLabels,
-          file_sd_configs: [{ files: [WORKER_TARGETS_FILE], refresh_interval: "5s" }],
+          // An absolute path: other configs built from this one (the fleet's members) live elsewhere.
+          file_sd_configs: [
+            { files: [path.resolve(this.options.stateDir, WORKER_TARGETS_FILE)], refresh_interval: "5s" },
+          ],
         },
         {
           job_name: "kube-state-metrics",
