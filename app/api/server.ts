@@ -104,7 +104,7 @@ export async function buildApi(config: ApiConfig): Promise<ApiService> {
    * server is loading), else undefined. Unknown (Redis did not answer) counts as live: no claim made.
    */
   const coldStart = async (): Promise<number | undefined> => {
-    const live = await queue.workers.live().catch(() => 1);
+    const live = await queue.health.run(() => queue.workers.live()).catch(() => 1);
     return live === 0 ? config.SONIC_COLD_START_SECONDS : undefined;
   };
   /** A queued job's view while no worker is live says so; the client is told to come back after the cold start. */
