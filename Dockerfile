@@ -18,7 +18,8 @@ COPY --from=build /src/dist-app ./
 COPY docs/runbooks.md ./docs/runbooks.md
 USER 10001:10001
 EXPOSE 8080
-# Exec form: node is PID 1 and receives SIGTERM itself, so the drain in app/main.ts runs. The same image
-# runs the SIMULATED model server with `node app/simulated-model-server-main.js` (GPU-less clusters)
-# and the alert analyst with `node app/alert-analyst-main.js`.
-CMD ["node", "app/main.js"]
+# Exec form: node is PID 1 and receives SIGTERM itself, so the drain in each entrypoint runs. The
+# default is the API tier; the same image runs the worker tier with `node app/worker/main.js`, the
+# SIMULATED model server with `node app/simulated-model-server-main.js` (GPU-less clusters) and the
+# alert analyst with `node app/alert-analyst-main.js`.
+CMD ["node", "app/api/main.js"]

@@ -1,5 +1,5 @@
 import { buildAlertAnalyst, loadAnalystConfig } from "./analyst/server";
-import { configOrExit } from "./config";
+import { configOrExit } from "./shared/config";
 
 /** Entry point of the alert analyst (same image as the API): `npm run analyst`. */
 async function main(): Promise<void> {

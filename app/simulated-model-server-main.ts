@@ -1,4 +1,4 @@
-import { configOrExit } from "./config";
+import { configOrExit } from "./shared/config";
 import { buildSimulatedModelServer, loadSimulatedModelServerConfig } from "./simulated-model-server";
 
 /** Entry point of the SIMULATED model server (no GPU): `npm run model-server:simulated`. */

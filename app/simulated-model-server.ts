@@ -4,13 +4,13 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "
 import * as path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
-import { AudioDecodeError, decodeAudio } from "./audio";
+import { AudioDecodeError, decodeAudio } from "./shared/audio";
 import {
   envSchema as settingsSchema,
   SIMULATED_MODEL_SERVER_SETTINGS,
   SimulatedModelServerSettings,
 } from "../contract";
-import { parseEnv } from "./config";
+import { parseEnv } from "./shared/config";
 
 /**
  * SIMULATED model server: no GPU, no model. It implements the model-server protocol the API speaks

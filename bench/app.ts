@@ -61,7 +61,7 @@ async function startPod(
     apiPort: await freePort(),
     modelServerPort: await freePort(),
     redisUrl: redis.url,
-    apiEnv: {
+    env: {
       SONIC_METRICS: String(metrics),
       SONIC_QUEUE_NAME: queue,
       SONIC_CONCURRENCY_PER_GPU: "64",
@@ -246,7 +246,7 @@ async function stallRun(root?: string): Promise<StallReport> {
         apiPort: await freePort(),
         modelServerPort: await freePort(),
         redisUrl: redis.url,
-        apiEnv: {
+        env: {
           SONIC_QUEUE_NAME: queueName,
           SONIC_CONCURRENCY_PER_GPU: "64",
           SONIC_BACKLOG_LIMIT: "100000",

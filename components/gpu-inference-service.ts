@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as kx from "@pulumi/kubernetesx";
 import * as pulumi from "@pulumi/pulumi";
-import { apiEnv, modelServerEnv, simulatedModelServerEnv } from "../contract";
+import { apiEnv, modelServerEnv, simulatedModelServerEnv, workerEnv } from "../contract";
 import { HARDENED_CONTAINER, hardenedPod } from "./pod-hardening";
 import { restrictedNamespace } from "./restricted-namespace";
 import { childOptions } from "./child-options";
@@ -230,7 +230,9 @@ export class GpuInferenceService extends pulumi.ComponentResource {
       image: args.image,
       ports: { [WEB_PORT_NAME]: port },
       env: {
-        ...apiEnv({
+        // Until the component splits the tiers (issue 18): both programs' settings, as before.
+        ...apiEnv({ ...args.settings, port, terminationGracePeriodSeconds: grace }),
+        ...workerEnv({
           ...args.settings,
           port,
           modelServerPort: modelPort,

@@ -6,4 +6,6 @@ export * from "./api-settings";
 export * from "./metrics";
 export * from "./promql";
 export * from "./setting";
+export * from "./shared-settings";
 export * from "./simulated-model-server-settings";
+export * from "./worker-settings";

@@ -83,3 +83,56 @@ export function alertPrefixOf(metricPrefix: string): string {
     .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
     .join("");
 }
+
+/** The two programs of a service's image: `api` (HTTP, admission) and `worker` (runs jobs on the GPU). */
+export const TIERS = ["api", "worker"] as const;
+export type Tier = (typeof TIERS)[number];
+
+/**
+ * Which tier exports which contract metric (each program registers only its own; both export the
+ * process metrics). `request_total` and `request_duration_seconds` are on both: the API counts what
+ * it answers itself (`client_error`, `rejected`), the worker what a job ends with (`success`,
+ * `server_error`), so `sum by (namespace, job)` over both gives every request once. The audio decode
+ * *stage* histogram is the worker's (the model server times it); the API counts decode failures.
+ * `jobs_queued` and `queue_store_up` are on both: read the queue depth with `max`.
+ */
+export const TIER_METRICS: Record<Tier, readonly Exclude<keyof MetricNames, "requestQps" | "jobBacklog">[]> =
+  {
+    api: [
+      "requestTotal",
+      "requestDuration",
+      "audioDecodeFailure",
+      "jobSubmissions",
+      "jobsQueued",
+      "queueStoreUp",
+      "buildInfo",
+      "cpuUsageRatio",
+      "residentMemory",
+    ],
+    worker: [
+      "requestTotal",
+      "requestDuration",
+      "videoGenerationSuccess",
+      "audioDecodeDuration",
+      "videoRenderDuration",
+      "avSyncOffset",
+      "gpuMemoryUsed",
+      "gpuMemoryTotal",
+      "jobsInProgress",
+      "jobSlots",
+      "slotBusySeconds",
+      "videoOutputSeconds",
+      "jobFailures",
+      "jobsQueued",
+      "queueStoreUp",
+      "buildInfo",
+      "cpuUsageRatio",
+      "residentMemory",
+    ],
+  };
+
+/** The `status` values of `<prefix>_request_total` each tier counts (and pre-initialises to 0). */
+export const TIER_REQUEST_STATUSES: Record<Tier, readonly RequestStatus[]> = {
+  api: ["client_error", "rejected"],
+  worker: ["success", "server_error"],
+};

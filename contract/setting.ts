@@ -104,7 +104,7 @@ export function envFieldSchema(s: Setting): z.ZodType {
   return s.required ? value : value.optional();
 }
 
-/** The schema of a program's whole environment (`parseEnv` in app/config.ts reads it). */
+/** The schema of a program's whole environment (`parseEnv` in app/shared/config.ts reads it). */
 export function envSchema<T extends SettingsTable>(
   table: T,
 ): z.ZodObject<Record<keyof T & string, z.ZodType>> {

@@ -1,4 +1,4 @@
-import { WORKER_SETTINGS } from "./api-settings";
+import { WORKER_SETTINGS } from "./worker-settings";
 import { envText, LOG_LEVEL_SETTING, SettingsOf } from "./setting";
 
 /**

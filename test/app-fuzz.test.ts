@@ -166,8 +166,8 @@ describe("fuzzing the upload endpoint", function () {
     await Promise.all(Array.from({ length: 16 }, worker));
     agent.destroy();
     assert.deepEqual(unexpected.slice(0, 10), [], `seed ${seed}: ${unexpected.length} unexpected answers`);
-    const backlog = await svc.service.store.backlog();
-    const finished = await svc.service.store.queue.getJobCounts("completed", "failed");
+    const backlog = await svc.api.queue.backlog();
+    const finished = await svc.api.queue.queue.getJobCounts("completed", "failed");
     assert.equal(
       backlog.queued + backlog.running + finished.completed + finished.failed,
       0,

@@ -4,9 +4,13 @@ import { createServer, request as httpRequest, Server } from "node:http";
 import { AddressInfo, connect } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { ConfigError, loadAppConfig } from "../app/config";
-import { parseNvidiaSmiCsv } from "../app/gpu";
+import { loadApiConfig } from "../app/api/config";
+import { RedisInputStore } from "../app/queue/input-store";
+import { ConfigError } from "../app/shared/config";
+import { loadWorkerConfig } from "../app/worker/config";
+import { parseNvidiaSmiCsv } from "../app/worker/gpu";
 import { DECODE_FAILURE_REASONS, metricNames, REQUEST_STATUSES } from "../components";
+import { Tier, TIER_METRICS, TIER_REQUEST_STATUSES } from "../contract";
 import { parseExposition, seriesCount } from "../tools/exposition";
 import { form, jpeg, multipartBody, png, uploadRequest, wav } from "../tools/media";
 import { promtool, requirePromtool } from "./support/promtool";
@@ -200,7 +204,7 @@ describe("the Sonic service over HTTP", function () {
   });
 });
 
-describe("the Sonic metrics exposition", function () {
+describe("the Sonic metrics exposition, per tier", function () {
   this.timeout(60_000);
   let svc: RunningService;
   before(async () => {
@@ -209,84 +213,105 @@ describe("the Sonic metrics exposition", function () {
     await waitForJob(svc.url, ok.body.id);
   });
   after(() => svc.close());
+  const urlOf = (tier: Tier) => (tier === "api" ? svc.url : svc.workerUrl);
 
-  it("holds every metric of the contract with its type and closed-set labels", async () => {
-    const { families } = await exposition(svc.url);
+  it("holds every metric of the contract, on the tier that exports it, with its type and closed-set labels", async () => {
+    const tiers = { api: await exposition(svc.url), worker: await exposition(svc.workerUrl) };
     const n = metricNames("sonic");
-    const byName = families;
-    const expected: [string, string, string[]][] = [
-      [n.requestTotal, "COUNTER", ["status"]],
-      [n.requestDuration, "HISTOGRAM", ["status"]],
-      [n.videoGenerationSuccess, "COUNTER", []],
-      [n.audioDecodeFailure, "COUNTER", ["reason"]],
-      [n.audioDecodeDuration, "HISTOGRAM", []],
-      [n.videoRenderDuration, "HISTOGRAM", []],
-      [n.avSyncOffset, "HISTOGRAM", []],
-      [n.gpuMemoryUsed, "GAUGE", ["gpu"]],
-      [n.gpuMemoryTotal, "GAUGE", ["gpu"]],
-      [n.cpuUsageRatio, "GAUGE", []],
-      [n.jobsInProgress, "GAUGE", []],
-      [n.jobsQueued, "GAUGE", []],
-      [n.buildInfo, "GAUGE", ["version"]],
-      [n.residentMemory, "GAUGE", []],
+    const expected: [keyof typeof n, string, string[]][] = [
+      ["requestTotal", "COUNTER", ["status"]],
+      ["requestDuration", "HISTOGRAM", ["status"]],
+      ["videoGenerationSuccess", "COUNTER", []],
+      ["audioDecodeFailure", "COUNTER", ["reason"]],
+      ["audioDecodeDuration", "HISTOGRAM", []],
+      ["videoRenderDuration", "HISTOGRAM", []],
+      ["avSyncOffset", "HISTOGRAM", []],
+      ["gpuMemoryUsed", "GAUGE", ["gpu"]],
+      ["gpuMemoryTotal", "GAUGE", ["gpu"]],
+      ["cpuUsageRatio", "GAUGE", []],
+      ["jobsInProgress", "GAUGE", []],
+      ["jobsQueued", "GAUGE", []],
+      ["buildInfo", "GAUGE", ["version"]],
+      ["residentMemory", "GAUGE", []],
     ];
-    for (const [name, type, labels] of expected) {
-      const family = byName.get(name);
-      assert.ok(family, `${name} is missing`);
-      assert.equal(family.type, type.toLowerCase(), `${name} type`);
-      assert.ok(family.samples.length > 0, `${name} has no samples`);
-      for (const sample of family.samples) {
-        const keys = Object.keys(sample.labels).filter((k) => k !== "le");
-        assert.deepEqual(keys.sort(), [...labels].sort(), `${name} labels`);
+    for (const [key, type, labels] of expected) {
+      const name = n[key];
+      const on = (["api", "worker"] as const).filter((t) => TIER_METRICS[t].includes(key as never));
+      assert.ok(on.length > 0, `${name} is exported by no tier`);
+      for (const tier of on) {
+        const family = tiers[tier].families.get(name);
+        assert.ok(family, `${name} is missing on the ${tier}`);
+        assert.equal(family.type, type.toLowerCase(), `${name} type`);
+        assert.ok(family.samples.length > 0, `${name} has no samples on the ${tier}`);
+        for (const sample of family.samples) {
+          const keys = Object.keys(sample.labels).filter((k) => k !== "le");
+          assert.deepEqual(keys.sort(), [...labels].sort(), `${name} labels`);
+        }
       }
     }
+    // Between them the tiers count every request status once: the API what it answers, the worker
+    // what a job ends with.
+    const statusesOf = (tier: Tier) =>
+      tiers[tier].families.get(n.requestTotal)!.samples.map((m) => m.labels.status);
+    assert.deepEqual(statusesOf("api").sort(), [...TIER_REQUEST_STATUSES.api].sort());
+    assert.deepEqual(statusesOf("worker").sort(), [...TIER_REQUEST_STATUSES.worker].sort());
+    assert.deepEqual([...statusesOf("api"), ...statusesOf("worker")].sort(), [...REQUEST_STATUSES].sort());
     assert.deepEqual(
-      byName
-        .get(n.requestTotal)!
-        .samples.map((m) => m.labels.status)
-        .sort(),
-      [...REQUEST_STATUSES].sort(),
-    );
-    assert.deepEqual(
-      byName
+      tiers.api.families
         .get(n.audioDecodeFailure)!
         .samples.map((m) => m.labels.reason)
         .sort(),
       [...DECODE_FAILURE_REASONS].sort(),
     );
     assert.deepEqual(
-      byName
+      tiers.worker.families
         .get(n.gpuMemoryTotal)!
         .samples.map((m) => m.labels.gpu)
         .sort(),
       ["0", "1"],
     );
-    const buckets = byName.get(n.requestDuration)!.samples.map((m) => m.labels.le);
-    assert.ok(buckets.includes("1800"), "request duration buckets must reach 30 minutes");
-    const cpu = byName.get(n.cpuUsageRatio)!.samples[0].value;
-    assert.ok(cpu >= 0 && cpu <= 1);
+    for (const tier of ["api", "worker"] as const) {
+      const buckets = tiers[tier].families.get(n.requestDuration)!.samples.map((m) => m.labels.le);
+      assert.ok(buckets.includes("1800"), "request duration buckets must reach 30 minutes");
+      const cpu = tiers[tier].families.get(n.cpuUsageRatio)!.samples[0].value;
+      assert.ok(cpu >= 0 && cpu <= 1);
+    }
   });
 
-  it("passes promtool check metrics, apart from prom-client's own nodejs_*_total gauges", async () => {
-    requirePromtool();
-    const { text } = await exposition(svc.url);
-    const dir = mkdtempSync(path.join(tmpdir(), "sonic-exposition-"));
-    writeFileSync(path.join(dir, "metrics.txt"), text);
-    let report = "";
-    try {
-      report = promtool(["check", "metrics"], undefined, text);
-    } catch (err) {
-      report = (err as Error).message;
-    }
-    const problems = report
-      .split("\n")
-      .filter((line) => line.startsWith("sonic_"))
-      .filter(
-        (line) =>
-          !/^sonic_nodejs_active_\w+_total non-counter metrics should not have "_total" suffix/.test(line),
-      );
-    assert.deepEqual(problems, []);
-  });
+  for (const tier of ["api", "worker"] as const) {
+    it(`the ${tier} exposes exactly its tier's contract metrics, besides the process metrics`, async () => {
+      const { families } = await exposition(urlOf(tier));
+      const n = metricNames("sonic");
+      const contract = new Set<string>(Object.values(n).filter((name) => !name.startsWith("sonic_process_")));
+      const ours = [...families.keys()].filter((name) => contract.has(name)).sort();
+      const wanted = TIER_METRICS[tier]
+        .map((key) => n[key])
+        .filter((name) => !name.startsWith("sonic_process_"))
+        .sort();
+      assert.deepEqual(ours, wanted);
+    });
+
+    it(`passes promtool check metrics on the ${tier}, apart from prom-client's own nodejs_*_total gauges`, async () => {
+      requirePromtool();
+      const { text } = await exposition(urlOf(tier));
+      const dir = mkdtempSync(path.join(tmpdir(), "sonic-exposition-"));
+      writeFileSync(path.join(dir, "metrics.txt"), text);
+      let report = "";
+      try {
+        report = promtool(["check", "metrics"], undefined, text);
+      } catch (err) {
+        report = (err as Error).message;
+      }
+      const problems = report
+        .split("\n")
+        .filter((line) => line.startsWith("sonic_"))
+        .filter(
+          (line) =>
+            !/^sonic_nodejs_active_\w+_total non-counter metrics should not have "_total" suffix/.test(line),
+        );
+      assert.deepEqual(problems, []);
+    });
+  }
 });
 
 describe("backpressure", function () {
@@ -315,8 +340,10 @@ describe("backpressure", function () {
     // The running job (1 s of audio at 1.5 s per second) ends in about 1.2 s from now: not 30, not 510.
     assert.ok(retryAfter >= 1 && retryAfter <= 2, `Retry-After ${retryAfter}`);
     const { text } = await exposition(svc.url);
-    assert.match(text, /^sonic_jobs_in_progress 1$/m);
+    const worker = (await exposition(svc.workerUrl)).text;
+    assert.match(worker, /^sonic_jobs_in_progress 1$/m);
     assert.match(text, /^sonic_jobs_queued 1$/m);
+    assert.match(worker, /^sonic_jobs_queued 1$/m);
     assert.match(text, /^sonic_request_total\{status="rejected"\} 1$/m);
     assert.match(text, /^sonic_job_submissions_total 4$/m);
     const ready = await fetch(`${svc.url}/readyz`);
@@ -545,7 +572,7 @@ describe("fault switches of the simulated model server", function () {
     const bad = await setFaults(svc.modelServerUrl, { errorRate: 2 });
     assert.equal(bad.status, 400);
     assert.match(((await bad.json()) as any).error.message, /^errorRate: /);
-    const { text } = await exposition(svc.url);
+    const { text } = await exposition(svc.workerUrl);
     assert.match(text, /^sonic_request_total\{status="server_error"\} 2$/m);
     assert.match(text, /^sonic_job_failures_total\{reason="inference_error"\} 1$/m);
     assert.match(text, /^sonic_job_failures_total\{reason="gpu_out_of_memory"\} 1$/m);
@@ -644,7 +671,7 @@ describe("the HTTP client of the model server (against a stand-in server)", func
         Number(job.result.location.match(/videos\/(\d+)/)[1]) > AUDIO.data.length,
         "the upload reached the worker",
       );
-      const { text } = await exposition(svc.url);
+      const { text } = await exposition(svc.workerUrl);
       assert.match(text, /^sonic_video_render_duration_seconds_sum 17$/m);
       assert.match(text, /^sonic_av_sync_offset_seconds_bucket\{le="0.05"\} 1$/m);
     });
@@ -693,7 +720,7 @@ describe("the HTTP client of the model server (against a stand-in server)", func
     await withWorker(async (svc) => {
       assert.equal((await fetch(`${svc.url}/readyz`)).status, 200);
       await new Promise((r) => setTimeout(r, 300));
-      const { text } = await exposition(svc.url);
+      const { text } = await exposition(svc.workerUrl);
       assert.match(text, /^sonic_gpu_memory_used_bytes\{gpu="0"\} 5000000000$/m);
       assert.match(text, /^sonic_gpu_memory_total_bytes\{gpu="0"\} 24000000000$/m);
     });
@@ -727,7 +754,7 @@ describe("GPU memory from nvidia-smi", function () {
     });
     try {
       await new Promise((r) => setTimeout(r, 400));
-      const { text } = await exposition(svc.url);
+      const { text } = await exposition(svc.workerUrl);
       assert.match(text, new RegExp(`^sonic_gpu_memory_used_bytes\\{gpu="0"\\} ${23000 * 1048576}$`, "m"));
     } finally {
       await svc.close();
@@ -740,10 +767,9 @@ describe("service configuration", () => {
   it("names each bad environment variable and its value, and never echoes a password", () => {
     assert.throws(
       () =>
-        loadAppConfig({
+        loadApiConfig({
           ...REDIS,
           SONIC_BACKLOG_LIMIT: "-1",
-          SONIC_MODEL_SERVER_URL: "gpu",
           SONIC_BACKLOG_LIMT: "3",
           SONIC_REDIS_PASSWORD: "",
           SONIC_REDIS_PASSWORD_X: "hunter2-secret",
@@ -753,20 +779,40 @@ describe("service configuration", () => {
         assert.deepEqual(err.problems, [
           'SONIC_BACKLOG_LIMT: unknown variable (misspelt?), got "3"',
           "SONIC_REDIS_PASSWORD_X: unknown variable (misspelt?), got (secret, not shown)",
-          'SONIC_MODEL_SERVER_URL: Invalid URL, got "gpu"',
           "SONIC_BACKLOG_LIMIT: Too small: expected number to be >=1, got -1",
+        ]);
+        return true;
+      },
+    );
+    assert.throws(
+      () => loadWorkerConfig({ ...REDIS, SONIC_MODEL_SERVER_URL: "gpu", SONIC_REDIS_PASSWORD_X: "hunter2" }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.deepEqual(err.problems, [
+          "SONIC_REDIS_PASSWORD_X: unknown variable (misspelt?), got (secret, not shown)",
+          'SONIC_MODEL_SERVER_URL: Invalid URL, got "gpu"',
         ]);
         return true;
       },
     );
   });
 
-  it("requires the Redis URL of the shared queue", () => {
-    assert.throws(() => loadAppConfig({}), {
-      message:
-        "invalid configuration:\n  SONIC_REDIS_URL: Invalid input: expected string, received undefined, got nothing",
+  it("refuses the other tier's variables: a setting the program would ignore is an error", () => {
+    assert.throws(() => loadApiConfig({ ...REDIS, SONIC_GPU_COUNT: "2" }), {
+      message: 'invalid configuration:\n  SONIC_GPU_COUNT: unknown variable (misspelt?), got "2"',
     });
-    assert.throws(() => loadAppConfig({ SONIC_REDIS_URL: "localhost:6379" }), {
+    assert.throws(() => loadWorkerConfig({ ...REDIS, SONIC_BACKLOG_LIMIT: "2" }), {
+      message: 'invalid configuration:\n  SONIC_BACKLOG_LIMIT: unknown variable (misspelt?), got "2"',
+    });
+  });
+
+  it("requires the Redis URL of the shared queue", () => {
+    for (const load of [loadApiConfig, loadWorkerConfig])
+      assert.throws(() => load({}), {
+        message:
+          "invalid configuration:\n  SONIC_REDIS_URL: Invalid input: expected string, received undefined, got nothing",
+      });
+    assert.throws(() => loadApiConfig({ SONIC_REDIS_URL: "localhost:6379" }), {
       message:
         'invalid configuration:\n  SONIC_REDIS_URL: expected a URL like redis://host:6379 or rediss://host:6380, got "localhost:6379"',
     });
@@ -791,7 +837,10 @@ describe("metric cardinality", function () {
         new Set(
           [...fams.values()].flatMap((f) => f.samples.map((x) => `${x.name}${JSON.stringify(x.labels)}`)),
         );
-      const before = keysOf((await exposition(svc.url)).families);
+      const before = {
+        api: keysOf((await exposition(svc.url)).families),
+        worker: keysOf((await exposition(svc.workerUrl)).families),
+      };
       const bad = [
         Buffer.alloc(0),
         wav(1).subarray(0, 100),
@@ -821,21 +870,28 @@ describe("metric cardinality", function () {
       }
       await waitForJob(svc.url, failing.body.id);
       await new Promise((r) => setTimeout(r, 200));
-      const { text, families } = await exposition(svc.url);
-      const after = seriesCount(text);
-      const statuses = families
-        .get("sonic_request_total")!
-        .samples.filter((s) => s.value > 0)
-        .map((s) => s.labels.status);
+      const statuses: string[] = [];
+      for (const tier of ["api", "worker"] as const) {
+        const { text, families } = await exposition(tier === "api" ? svc.url : svc.workerUrl);
+        const after = seriesCount(text);
+        statuses.push(
+          ...families
+            .get("sonic_request_total")!
+            .samples.filter((s) => s.value > 0)
+            .map((s) => s.labels.status),
+        );
+        // The budget is per pod: an API pod or a worker pod each stays within it.
+        assert.ok(after <= SERIES_BUDGET, `${after} series on the ${tier}`);
+        // Traffic adds no series of ours (every label value is pre-initialised from a closed set); only
+        // prom-client's GC histogram gains a series per GC kind the first time that kind runs.
+        const added = [...keysOf(families)].filter((k) => !before[tier].has(k));
+        assert.deepEqual(
+          added.filter((k) => !k.startsWith("sonic_nodejs_gc_duration_seconds")),
+          [],
+          tier,
+        );
+      }
       assert.deepEqual(statuses.sort(), ["client_error", "rejected", "server_error", "success"]);
-      assert.ok(after <= SERIES_BUDGET, `${after} series`);
-      // Traffic adds no series of ours (every label value is pre-initialised from a closed set); only
-      // prom-client's GC histogram gains a series per GC kind the first time that kind runs.
-      const added = [...keysOf(families)].filter((k) => !before.has(k));
-      assert.deepEqual(
-        added.filter((k) => !k.startsWith("sonic_nodejs_gc_duration_seconds")),
-        [],
-      );
     } finally {
       await svc.close();
     }
@@ -930,7 +986,7 @@ describe("the bound on the job store's memory", function () {
     });
     try {
       const redisInfo = async () =>
-        Number((await svc.service.store.redis.info("memory")).match(/^used_memory:(\d+)/m)![1]);
+        Number((await svc.api.queue.redis.info("memory")).match(/^used_memory:(\d+)/m)![1]);
       await setFaults(svc.modelServerUrl, { unready: true });
       await new Promise((r) => setTimeout(r, 300));
       const before = await redisInfo();
@@ -948,13 +1004,13 @@ describe("the bound on the job store's memory", function () {
       const bound = accepted.length * (2 * UPLOAD + 16 * 1024);
       assert.ok(grown <= bound, `Redis grew ${grown} bytes for ${accepted.length} jobs; bound ${bound}`);
       for (const a of accepted) {
-        const ttl = await svc.service.store.redis.ttl(svc.service.store.inputKey(a.body.id));
+        const ttl = await svc.api.queue.redis.ttl((svc.api.queue.inputs as RedisInputStore).key(a.body.id));
         assert.ok(ttl > 500 && ttl <= 600, `inputs of ${a.body.id} expire in ${ttl}s`);
       }
       await setFaults(svc.modelServerUrl, { unready: false });
       for (const a of accepted) await waitForJob(svc.url, a.body.id);
-      const left = await svc.service.store.redis.exists(
-        ...accepted.map((a) => svc.service.store.inputKey(a.body.id)),
+      const left = await svc.api.queue.redis.exists(
+        ...accepted.map((a) => (svc.api.queue.inputs as RedisInputStore).key(a.body.id)),
       );
       assert.equal(left, 0, "inputs of finished jobs are deleted");
     } finally {

@@ -1,6 +1,7 @@
 import * as assert from "node:assert/strict";
 import fc from "fast-check";
-import { loadAppConfig } from "../app/config";
+import { loadApiConfig } from "../app/api/config";
+import { loadWorkerConfig } from "../app/worker/config";
 import { loadAnalystConfig } from "../app/analyst/server";
 import { loadSimulatedModelServerConfig } from "../app/simulated-model-server";
 import {
@@ -14,6 +15,7 @@ import {
   SIMULATED_MODEL_SERVER_SETTINGS,
   simulatedModelServerEnv,
   WORKER_SETTINGS,
+  workerEnv,
 } from "../contract";
 import { parseStackConfig, SECRET_KEYS } from "../stacks/config";
 import { readProjectConfig } from "../tools/stack-file";
@@ -34,9 +36,15 @@ const PROGRAMS: {
   base: Record<string, string>;
 }[] = [
   {
-    name: "the API and its job runner",
-    table: { ...API_SETTINGS, ...WORKER_SETTINGS },
-    parse: loadAppConfig,
+    name: "the API",
+    table: API_SETTINGS,
+    parse: loadApiConfig,
+    base: { SONIC_REDIS_URL: "redis://127.0.0.1:6379" },
+  },
+  {
+    name: "the worker",
+    table: WORKER_SETTINGS,
+    parse: loadWorkerConfig,
     base: { SONIC_REDIS_URL: "redis://127.0.0.1:6379" },
   },
   {
@@ -152,7 +160,7 @@ describe("the settings contract (contract/): what the stack accepts, the pod acc
     modelServerPort: either(SIMULATED_MODEL_SERVER_SETTINGS.PORT),
   });
 
-  it("any sonic.* the stack accepts starts the api and model-server containers; any value within the tables' bounds is accepted", () => {
+  it("any sonic.* the stack accepts starts the api, worker and model-server containers; any value within the tables' bounds is accepted", () => {
     check(sonicArb, (v) => {
       const { modelServerPort, ...rest } = v;
       const config = {
@@ -182,10 +190,15 @@ describe("the settings contract (contract/): what the stack accepts, the pod acc
         `stack ${stackAccepts ? "accepted" : "refused"} ${JSON.stringify(v)}`,
       );
       if (!stackAccepts) return;
-      const api = apiEnv({ ...rest, modelServerPort, version: "1.0.0" });
+      const api = apiEnv({ ...rest, version: "1.0.0" });
       assert.ok(
-        accepts(() => loadAppConfig({ ...api, SONIC_REDIS_URL: "redis://q:6379" })),
+        accepts(() => loadApiConfig({ ...api, SONIC_REDIS_URL: "redis://q:6379" })),
         JSON.stringify(api),
+      );
+      const worker = workerEnv({ ...rest, modelServerPort, version: "1.0.0" });
+      assert.ok(
+        accepts(() => loadWorkerConfig({ ...worker, SONIC_REDIS_URL: "redis://q:6379" })),
+        JSON.stringify(worker),
       );
       const sim = simulatedModelServerEnv({
         port: modelServerPort,

@@ -1,5 +1,5 @@
 import * as assert from "node:assert/strict";
-import { createMetrics } from "../app/metrics";
+import { createMetrics } from "../app/shared/metrics";
 import { ruleCatalogue } from "../components";
 import { parseStackConfig } from "../stacks/config";
 import { readProjectConfig } from "../tools/stack-file";
@@ -14,7 +14,7 @@ function sample(exposition: string, name: string): number {
 describe("the cost of a video, measured by the app", () => {
   it("counts busy slot-seconds as jobs in progress integrated over time, up to the scrape itself", async () => {
     let now = 100;
-    const metrics = createMetrics(true, "test", "sonic", () => now);
+    const metrics = createMetrics("worker", true, "test", "sonic", () => now);
     metrics.setInProgress(2);
     now += 10;
     metrics.setInProgress(1);
@@ -28,7 +28,7 @@ describe("the cost of a video, measured by the app", () => {
   });
 
   it("counts the seconds of video it delivers, the unit a video is priced in", async () => {
-    const metrics = createMetrics(true, "test");
+    const metrics = createMetrics("worker", true, "test");
     for (const videoSeconds of [12.5, 30])
       metrics.videoGenerated({
         audioDecodeSeconds: 1,

@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import { jobBacklogRule, overviewDashboard } from "../components";
 import { form, png, wav } from "../tools/media";
 import { fastSandboxOptions } from "../tools/sandbox/fast";
-import { NAMESPACE, Sandbox, SERVICE } from "../tools/sandbox/sandbox";
+import { NAMESPACE, Sandbox, SERVICE, WORKER_SERVICE } from "../tools/sandbox/sandbox";
 
 async function query(
   prometheus: string,
@@ -116,15 +116,22 @@ describe("the monitoring path end to end (real app, Prometheus and Alertmanager 
     assert.deepEqual(sandbox.sink.received, []);
   });
 
-  it("scrapes both instances with the labels the operator would attach", async () => {
+  it("scrapes both instances, each tier of each, with the labels the operator would attach", async () => {
     const up = await query(sandbox.endpoints.prometheus, `up{job="${SERVICE}"}`);
-    assert.deepEqual(up.map((s) => s.metric.pod).sort(), sandbox.instances.map((i) => i.pod).sort());
-    for (const s of up) {
-      assert.equal(s.value[1], "1");
-      assert.deepEqual(
-        [s.metric.namespace, s.metric.service, s.metric.container, s.metric.endpoint],
-        [NAMESPACE, SERVICE, "api", "web"],
-      );
+    assert.equal(up.length, 2 * sandbox.instances.length);
+    for (const [component, service] of [
+      ["api", SERVICE],
+      ["worker", WORKER_SERVICE],
+    ]) {
+      const tier = up.filter((s) => s.metric.app_kubernetes_io_component === component);
+      assert.deepEqual(tier.map((s) => s.metric.pod).sort(), sandbox.instances.map((i) => i.pod).sort());
+      for (const s of tier) {
+        assert.equal(s.value[1], "1");
+        assert.deepEqual(
+          [s.metric.namespace, s.metric.service, s.metric.container, s.metric.endpoint],
+          [NAMESPACE, service, component, "web"],
+        );
+      }
     }
   });
 
@@ -236,7 +243,8 @@ describe("the monitoring path end to end (real app, Prometheus and Alertmanager 
     const burn = await firing("SonicErrorBudgetBurn", { severity: "critical" });
     assert.deepEqual([burn.labels.window, burn.labels.namespace], ["fast", NAMESPACE]);
     await firing("SonicHighErrorRate", { severity: "warning" });
-    const down = await firing("SonicTargetDown", { pod: second.pod });
+    // Both tiers of the killed pod are down: the API's target is the one checked here.
+    const down = await firing("SonicTargetDown", { pod: second.pod, instance: `127.0.0.1:${second.port}` });
     assert.deepEqual([down.labels.severity, down.labels.instance], ["critical", `127.0.0.1:${second.port}`]);
     assert.ok(
       sandbox.sink.deliveries("HighGPUMemoryUsage", "firing").every((d) => d.labels.pod === first.pod),

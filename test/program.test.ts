@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
 import type { MockRun, RegisteredResource } from "../tools/mock-runtime";
-import { loadAppConfig } from "../app/config";
+import { loadApiConfig as loadAppConfig } from "../app/api/config";
 import { chartDirs } from "../tools/helm";
 import { objectYaml, toObjects } from "../tools/render";
 import { readStackFile, REPO_ROOT } from "../tools/stack-file";

@@ -18,15 +18,18 @@ async function stats(pod: Pod): Promise<{ generated: number; running: number }> 
   return (await (await fetch(`${pod.modelServerUrl}/v1/simulation/stats`)).json()) as any;
 }
 
+/** The first line matching `line` in the pod's expositions: its API's, then its worker's. */
 async function metric(pod: Pod, line: RegExp): Promise<string | undefined> {
-  const text = await (await fetch(`${pod.url}/metrics`)).text();
+  const text = (
+    await Promise.all([pod.url, pod.workerUrl].map(async (url) => (await fetch(`${url}/metrics`)).text()))
+  ).join("\n");
   return text.split("\n").find((l) => line.test(l));
 }
 
-/** Two pods of one service (API + simulated model server each) on one real Redis. */
+/** Two pods of one service (API + worker + simulated model server each) on one real Redis. */
 async function startPods(
   redis: RedisServer,
-  apiEnv: Record<string, string>,
+  appEnv: Record<string, string>,
   modelServerEnv: Record<string, string>,
   names = ["a", "b"],
 ) {
@@ -39,14 +42,14 @@ async function startPods(
         apiPort: await freePort(),
         modelServerPort: await freePort(),
         redisUrl: redis.url,
-        apiEnv: {
+        env: {
           SONIC_QUEUE_NAME: queue,
           SONIC_LOG_LEVEL: "info",
           SONIC_MODEL_SERVER_CHECK_SECONDS: "0.2",
           SONIC_QUEUE_SAMPLE_SECONDS: "0.2",
           SONIC_JOB_LOCK_SECONDS: "2",
           SONIC_STALLED_CHECK_SECONDS: "1",
-          ...apiEnv,
+          ...appEnv,
         },
         modelServerEnv: { SONIC_SIM_LOG_LEVEL: "warn", ...modelServerEnv },
       }),

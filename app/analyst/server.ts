@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import * as client from "prom-client";
 import { alertPrefixOf } from "../../contract/metrics";
 import { ANALYST_SETTINGS, AnalystSettings, envSchema as settingsSchema } from "../../contract";
-import { parseEnv } from "../config";
+import { parseEnv } from "../shared/config";
 import { Hypothesis, rankHypotheses } from "./attribution";
 import { deliver, DeliverySettings, WebhookMessage } from "./delivery";
 import { alertFacts, Evidence, gatherEvidence, WebhookAlert, WebhookPayload } from "./evidence";

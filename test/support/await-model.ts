@@ -25,7 +25,7 @@ const WORKLOAD_KINDS = new Set(["Deployment", "StatefulSet", "DaemonSet"]);
 
 /**
  * What the pods of our image need, beyond themselves, to pass readiness: the API's `/readyz` answers
- * 200 only while the queue store at `SONIC_REDIS_URL` answers (app/server.ts). Data, so another
+ * 200 only while the queue store at `SONIC_REDIS_URL` answers (app/api/server.ts). Data, so another
  * program's needs are one more row.
  */
 export const READINESS_NEEDS: { env: string; what: string }[] = [

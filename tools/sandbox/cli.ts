@@ -77,7 +77,7 @@ async function start(argv: string[]): Promise<void> {
         `  Alert analyst  ${e.analyst}   (its reports go to the sink too: /analyses in the webhook log)`,
         ...e.instances.map(
           (i, n) =>
-            `  Sonic #${n}       ${i.url}   (pod ${i.pod}; simulated model server ${i.modelServerUrl})`,
+            `  Sonic #${n}       ${i.url}   (pod ${i.pod}: the API; its worker ${i.workerUrl ?? "none"}, simulated model server ${i.modelServerUrl})`,
         ),
         "",
         `Endpoints for scripts: ${path.relative(process.cwd(), path.join(STATE_DIR, "endpoints.json"))}`,

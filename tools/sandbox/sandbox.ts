@@ -1,6 +1,6 @@
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { stringify } from "yaml";
 import {
@@ -14,19 +14,28 @@ import {
 import { parseStackConfig, SECRET_KEYS } from "../../stacks/config";
 import { png, wav } from "../media";
 import { readProjectConfig, REPO_ROOT } from "../stack-file";
-import { Pod } from "./pod";
+import { Pod, WorkerPod } from "./pod";
 import { freePort } from "./ports";
 import { RedisServer } from "./redis";
 import { WebhookSink } from "./sink";
 
 export const SERVICE = "sonic-generate-service";
+/** The worker tier's Deployment and headless Service (its pods' series still have job=SERVICE). */
+export const WORKER_SERVICE = "sonic-generate-worker";
 export const NAMESPACE = "ai-inference";
+/** The file Prometheus reads the worker targets from (file_sd_configs), in the state folder. */
+export const WORKER_TARGETS_FILE = "worker-targets.json";
 
 export interface SandboxOptions {
   /** Stack file whose thresholds, routing and autoscaling bounds the sandbox uses. @default "dev" */
   stack?: string;
-  /** App instances, as if pods. @default 2 */
+  /** App instances, as if pods (an API and, unless `apiOnly`, a worker pod each). @default 2 */
   instances?: number;
+  /**
+   * Instances run the API only: worker pods come and go with `addWorker`/`removeWorker` (a scaling
+   * simulation: 1 API and 0..N workers). @default false
+   */
+  apiOnly?: boolean;
   /** Folder for configs, data and logs; nothing is written outside it. */
   stateDir: string;
   /** Scrape interval written into the ServiceMonitor spec the scrape config derives from. @default the stack's */
@@ -39,7 +48,7 @@ export interface SandboxOptions {
   rateWindow?: string;
   /** Alertmanager grouping waits. @default { groupWait: "5s", groupInterval: "30s" } */
   alertmanager?: { groupWait: string; groupInterval: string };
-  /** Extra environment of every pod's `api` process. @default {} */
+  /** Extra environment of every API and worker process (each gets its own table's rows). @default {} */
   appEnv?: Record<string, string>;
   /** Extra environment of every pod's simulated model server. @default RTF 0.5, 2 slots */
   modelServerEnv?: Record<string, string>;
@@ -63,7 +72,7 @@ export interface SandboxInstance {
   modelServerUrl: string;
   /** Submissions the load generator sent it (for the adapter check). */
   sent: number;
-  /** The pod's processes: the API and its simulated model server. */
+  /** The pod's processes: the API, and its worker and simulated model server unless `apiOnly`. */
   process: Pod;
 }
 
@@ -74,7 +83,8 @@ export interface Endpoints {
   webhookLog: string;
   redis: string;
   analyst: string;
-  instances: { pod: string; url: string; modelServerUrl: string }[];
+  /** Each instance's API, and its worker's /metrics and model server unless `apiOnly`. */
+  instances: { pod: string; url: string; modelServerUrl: string; workerUrl?: string }[];
 }
 
 /** The path of an installed binary; throws with the setup hint when it is missing. */
@@ -110,6 +120,12 @@ export async function waitFor(url: string, what: string, timeoutMs = 30_000): Pr
  */
 export class Sandbox {
   readonly instances: SandboxInstance[] = [];
+  /**
+   * Worker pods added at runtime by `addWorker` and not yet removed (the instances' own workers are
+   * `instances[i].process.worker`). Prometheus scrapes each from its start to its removal.
+   */
+  readonly workers: WorkerPod[] = [];
+  private workerCount = 0;
   endpoints!: Endpoints;
   sink!: WebhookSink;
   private children: ChildProcess[] = [];
@@ -189,28 +205,13 @@ export class Sandbox {
       const pod = new Pod({
         name,
         apiPort: port,
+        workerPort: await freePort(ports.firstApp ? ports.firstApp + 200 + i : 0),
         modelServerPort: await freePort(ports.firstApp ? ports.firstApp + 100 + i : 0),
         redisUrl: this.redis.url,
         logFile: path.join(dir, `${name}.log`),
-        apiEnv: {
-          SONIC_CONCURRENCY_PER_GPU: "2",
-          SONIC_BACKLOG_LIMIT: "64",
-          SONIC_SHUTDOWN_GRACE_SECONDS: "2",
-          SONIC_GPU_SAMPLE_SECONDS: "1",
-          SONIC_QUEUE_SAMPLE_SECONDS: "1",
-          SONIC_MODEL_SERVER_CHECK_SECONDS: "1",
-          SONIC_JOB_LOCK_SECONDS: "5",
-          SONIC_STALLED_CHECK_SECONDS: "5",
-          ...this.options.appEnv,
-        },
-        modelServerEnv: {
-          SONIC_SIM_RTF: "0.5",
-          SONIC_SIM_SLOTS: "2",
-          SONIC_SIM_LOG_LEVEL: "warn",
-          // One folder as the object store of every pod: a job re-run elsewhere finds its video.
-          SONIC_SIM_OUTPUT_DIR: path.join(dir, "videos"),
-          ...this.options.modelServerEnv,
-        },
+        env: this.appEnv(),
+        modelServerEnv: this.modelServerEnv(),
+        withWorker: !this.options.apiOnly,
       });
       this.instances.push({
         pod: name,
@@ -241,6 +242,7 @@ export class Sandbox {
       ruleFileYaml(this.ruleGroups(), `sandbox rules of the ${this.stack} stack`),
     );
     writeFileSync(path.join(dir, "prometheus.yml"), stringify(this.prometheusConfig(amPort, sinkPort)));
+    this.writeWorkerTargets();
     writeFileSync(
       path.join(dir, "alertmanager.yml"),
       alertmanagerConfigYaml({
@@ -292,7 +294,12 @@ export class Sandbox {
       webhookLog: path.join(dir, "webhook.log"),
       redis: this.redis.url,
       analyst: `http://127.0.0.1:${analystPort}`,
-      instances: this.instances.map(({ pod, url, modelServerUrl }) => ({ pod, url, modelServerUrl })),
+      instances: this.instances.map(({ pod, url, modelServerUrl, process }) => ({
+        pod,
+        url,
+        modelServerUrl,
+        workerUrl: this.options.apiOnly ? undefined : process.workerUrl,
+      })),
     };
     await Promise.all([
       waitFor(`${this.endpoints.prometheus}/-/ready`, "Prometheus"),
@@ -339,8 +346,23 @@ export class Sandbox {
               pod: i.pod,
               container: "api",
               endpoint: endpoint.port,
+              app_kubernetes_io_component: "api",
             },
           })),
+        },
+        {
+          // The worker tier's ServiceMonitor (jobLabel app: job is still the service's). Its targets
+          // come and go with the worker pods: a file the sandbox rewrites, which Prometheus watches.
+          job_name: `serviceMonitor/${NAMESPACE}/${WORKER_SERVICE}/0`,
+          scrape_interval: endpoint.interval,
+          scrape_timeout: endpoint.scrapeTimeout,
+          metrics_path: endpoint.path,
+          scheme: endpoint.scheme,
+          honor_labels: endpoint.honorLabels,
+          // An absolute path: other configs built from this one (the fleet's members) live elsewhere.
+          file_sd_configs: [
+            { files: [path.resolve(this.options.stateDir, WORKER_TARGETS_FILE)], refresh_interval: "5s" },
+          ],
         },
         {
           job_name: "kube-state-metrics",
@@ -351,11 +373,108 @@ export class Sandbox {
     };
   }
 
+  /** Environment of every API and worker process: fast samplers and locks, then `appEnv`. */
+  private appEnv(): Record<string, string> {
+    return {
+      SONIC_CONCURRENCY_PER_GPU: "2",
+      SONIC_BACKLOG_LIMIT: "64",
+      SONIC_SHUTDOWN_GRACE_SECONDS: "2",
+      SONIC_GPU_SAMPLE_SECONDS: "1",
+      SONIC_QUEUE_SAMPLE_SECONDS: "1",
+      SONIC_MODEL_SERVER_CHECK_SECONDS: "1",
+      SONIC_JOB_LOCK_SECONDS: "5",
+      SONIC_STALLED_CHECK_SECONDS: "5",
+      ...this.options.appEnv,
+    };
+  }
+
+  /** Environment of every simulated model server. */
+  private modelServerEnv(): Record<string, string> {
+    return {
+      SONIC_SIM_RTF: "0.5",
+      SONIC_SIM_SLOTS: "2",
+      SONIC_SIM_LOG_LEVEL: "warn",
+      // One folder as the object store of every pod: a job re-run elsewhere finds its video.
+      SONIC_SIM_OUTPUT_DIR: path.join(this.options.stateDir, "videos"),
+      ...this.options.modelServerEnv,
+    };
+  }
+
+  /**
+   * Rewrites the worker targets file (atomically: Prometheus never reads half a file): the instances'
+   * workers and those added at runtime, each with the labels the operator attaches to a worker pod.
+   */
+  private writeWorkerTargets(): void {
+    const pods = [
+      ...(this.options.apiOnly ? [] : this.instances.map((i) => i.process.worker)),
+      ...this.workers,
+    ];
+    const targets = pods.map((w) => ({
+      targets: [`127.0.0.1:${w.options.port}`],
+      labels: {
+        job: SERVICE,
+        namespace: NAMESPACE,
+        service: WORKER_SERVICE,
+        pod: w.options.name,
+        container: "worker",
+        endpoint: "web",
+        app_kubernetes_io_component: "worker",
+      },
+    }));
+    const file = path.join(this.options.stateDir, WORKER_TARGETS_FILE);
+    writeFileSync(`${file}.tmp`, JSON.stringify(targets, null, 2));
+    renameSync(`${file}.tmp`, file);
+  }
+
+  /**
+   * Starts one more worker pod (the job runner and a simulated model server, with the sandbox's
+   * environment plus `modelServerEnv`, e.g. `SONIC_SIM_LOAD_SECONDS` for a model load) and adds it to
+   * Prometheus' targets at once. Resolves once it listens, or with `ready: true` once its model
+   * server is ready (it pulls jobs from then on). For the scaling simulation: see `workers`.
+   */
+  async addWorker(
+    options: { modelServerEnv?: Record<string, string>; env?: Record<string, string>; ready?: boolean } = {},
+  ): Promise<WorkerPod> {
+    if (!this.redis) throw new Error("the sandbox is not started");
+    const name = `${WORKER_SERVICE}-sandbox-${this.workerCount++}`;
+    const pod = new WorkerPod({
+      name,
+      port: await freePort(0),
+      modelServerPort: await freePort(0),
+      redisUrl: this.redis.url,
+      logFile: path.join(this.options.stateDir, `${name}.log`),
+      env: { ...this.appEnv(), ...options.env },
+      modelServerEnv: { ...this.modelServerEnv(), ...options.modelServerEnv },
+    });
+    this.workers.push(pod);
+    this.writeWorkerTargets();
+    // A model load takes as long as the simulation says: wait for it only when asked.
+    const loadSeconds = Number(pod.options.modelServerEnv?.SONIC_SIM_LOAD_SECONDS ?? 0);
+    await pod.start(30_000 + loadSeconds * 1000, { ready: options.ready ?? false });
+    return pod;
+  }
+
+  /**
+   * Removes a worker pod added by `addWorker`: `terminate` (SIGTERM, as a scale-down: it drains, its
+   * unfinished jobs go back to the queue) or `kill` (SIGKILL, a lost node: its jobs are recovered once
+   * their locks lapse). Its target leaves Prometheus once the process exited.
+   */
+  async removeWorker(pod: WorkerPod, how: "terminate" | "kill" = "terminate"): Promise<void> {
+    const index = this.workers.indexOf(pod);
+    if (index < 0) throw new Error(`${pod.options.name} is not a worker added to this sandbox`);
+    if (how === "kill") {
+      pod.kill();
+      await pod.terminate(); // already dead: resolves once both exits are seen
+    } else await pod.terminate();
+    this.workers.splice(index, 1);
+    this.writeWorkerTargets();
+  }
+
   /** Rolls pod `index` to another `version` (SIGTERM, then a start with SONIC_VERSION set): a deploy. */
   async redeploy(index: number, version: string): Promise<void> {
     const instance = this.instances[index];
     await instance.process.terminate();
-    instance.process.options.apiEnv = { ...instance.process.options.apiEnv, SONIC_VERSION: version };
+    instance.process.options.env = { ...instance.process.options.env, SONIC_VERSION: version };
     await instance.process.start();
   }
 
@@ -400,7 +519,10 @@ export class Sandbox {
     if (this.stopped) return;
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
-    await Promise.all(this.instances.map((i) => i.process.terminate()));
+    await Promise.all([
+      ...this.instances.map((i) => i.process.terminate()),
+      ...this.workers.map((w) => w.terminate()),
+    ]);
     await this.redis?.stop();
     await stopChildren(this.children);
     await this.sink?.close();

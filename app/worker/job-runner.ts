@@ -2,12 +2,14 @@ import { Job, UnrecoverableError, WaitingError, Worker } from "bullmq";
 import { setMaxListeners } from "node:events";
 import IORedis from "ioredis";
 import type { FastifyBaseLogger } from "fastify";
+import { hostname } from "node:os";
+import { InputStore } from "../queue/input-store";
+import { failureMessage, JobData, JobOutcome, JobQueue, JobResult, parseFailure } from "../queue/job-queue";
+import type { AppMetrics } from "../shared/metrics";
 import { InferenceBackend, JobFailure } from "./backends/types";
-import { failureMessage, JobData, JobOutcome, JobResult, JobStore, parseFailure } from "./job-store";
-import type { AppMetrics } from "./metrics";
 
 export interface JobRunnerOptions {
-  store: JobStore;
+  queue: JobQueue;
   redisUrl: string;
   redisPassword?: string;
   /** Jobs this pod runs at once: its model server's slots (GPUs x concurrency per GPU). */
@@ -22,7 +24,15 @@ export interface JobRunnerOptions {
   stalledCheckSeconds: number;
   /** Recoveries of a job from a dead runner before it fails with `worker_lost`. */
   maxStalled: number;
+  /**
+   * This worker's member in the queue's `WorkerRegistry`. @default `<hostname>-<pid>` (the pod name
+   * in Kubernetes, unique per process); tests running several workers in one process pass their own.
+   */
+  member?: string;
 }
+
+/** Seconds a worker's announcement outlives its health check period: a missed check or two is no exit. */
+const ANNOUNCE_MARGIN_SECONDS = 2;
 
 /**
  * Runs jobs of the shared queue on this pod's model server. It pulls a job only while the model
@@ -42,6 +52,10 @@ export class JobRunner {
   private healthTimer?: NodeJS.Timeout;
   private returned = 0;
   private readonly connection: IORedis;
+  /** The uploads, read over the runner's own connection (it waits out a Redis stall). */
+  private readonly inputs: InputStore;
+  /** This worker's member in the registry of live workers. */
+  readonly member: string;
 
   constructor(private readonly options: JobRunnerOptions) {
     setMaxListeners(0, this.shutdown.signal);
@@ -50,8 +64,10 @@ export class JobRunner {
       maxRetriesPerRequest: null, // BullMQ workers block on Redis and must retry forever
     }));
     connection.on("error", () => undefined);
+    this.inputs = options.queue.inputStoreOn(connection);
+    this.member = options.member ?? `${process.env.HOSTNAME ?? hostname()}-${process.pid}`;
     this.worker = new Worker<JobData, JobResult>(
-      options.store.queue.name,
+      options.queue.queue.name,
       (job, token) => this.process(job, token),
       {
         connection,
@@ -67,12 +83,12 @@ export class JobRunner {
     // its outcome was recorded before the lock was lost (then that outcome stands and was counted).
     this.worker.on("failed", (job, err) => {
       if (!job || parseFailure(err.message).reason !== "worker_lost") return;
-      void options.store
+      void options.queue
         .outcome(job.id!, this.connection)
         .then(async (known) => {
           if (known) return;
           this.recordFailure(job, "worker_lost", err.message);
-          await options.store.dropInputs(job.id!);
+          await this.inputs.drop(job.id!);
         })
         .catch(() => undefined);
     });
@@ -82,13 +98,29 @@ export class JobRunner {
     return this.running;
   }
 
-  /** Starts the model-server health loop; the runner pulls jobs once the model server is ready. */
+  /** Whether the model server answered ready at the last check (the worker's readiness). */
+  get ready(): boolean {
+    return this.modelReady;
+  }
+
+  /**
+   * Starts the model-server health loop; the runner pulls jobs once the model server is ready, and
+   * while it is, keeps this worker's member in the registry of live workers (refreshed each check,
+   * expiring a few seconds after the next one would be due), so the API knows capacity exists.
+   */
   start(): void {
+    const ttlMs = (this.options.checkSeconds * 2 + ANNOUNCE_MARGIN_SECONDS) * 1000;
     const check = async () => {
       if (this.draining) return;
       const ready = await this.options.backend.ready();
       this.modelReady = ready;
       if (this.draining) return;
+      // Best effort: a Redis that does not answer is reported by the queue's health, not here.
+      void (
+        ready
+          ? this.options.queue.workers.announce(this.member, ttlMs)
+          : this.options.queue.workers.withdraw(this.member)
+      ).catch(() => undefined);
       if (ready && !this.started) {
         this.started = true;
         this.options.log.info({ event: "runner_started", slots: this.options.slots }, "pulling jobs");
@@ -122,6 +154,8 @@ export class JobRunner {
   async drain(graceMs: number): Promise<{ returned: number }> {
     this.draining = true;
     clearInterval(this.healthTimer);
+    // No new jobs from here on: the API must count this worker out at once, not when it expires.
+    await this.options.queue.workers.withdraw(this.member).catch(() => undefined);
     const closing = this.worker.close();
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<"expired">(
@@ -138,7 +172,7 @@ export class JobRunner {
   }
 
   private async process(job: Job<JobData, JobResult>, token?: string): Promise<JobResult> {
-    const { store, backend, metrics, log } = this.options;
+    const { queue, backend, metrics, log } = this.options;
     if (!this.modelReady) {
       // Fetched while the model server turned unready (a fetch already waiting on Redis when the
       // runner paused): hand it straight back for a pod that can run it.
@@ -150,10 +184,10 @@ export class JobRunner {
     try {
       // A re-run of a job that already ended (its lock was lost after the outcome was recorded: Redis
       // stalled, the network split, this event loop stalled) returns that outcome, never renders again.
-      const known = await store.outcome(job.id!, this.connection);
+      const known = await queue.outcome(job.id!, this.connection);
       if (known) return this.replay(job, known);
-      const inputs = await store.inputs(job.id!, this.connection);
-      if (!inputs && (await store.withdrawn(job.id!, this.connection))) {
+      const inputs = await this.inputs.get(job.id!);
+      if (!inputs && (await queue.withdrawn(job.id!, this.connection))) {
         // Its client was answered 503 and never got this id: nothing to render, count or report.
         log.warn({ job: job.id, event: "job_withdrawn" }, "job of a refused submission dropped");
         throw new UnrecoverableError("withdrawn: the submission was refused before it was stored");
@@ -207,7 +241,7 @@ export class JobRunner {
         });
       }
       const generationSeconds = (Date.now() - started) / 1000;
-      await store.recordDuration(generationSeconds, job.data.audioSeconds).catch(() => undefined);
+      await queue.recordDuration(generationSeconds, job.data.audioSeconds).catch(() => undefined);
       return this.finish(
         job,
         {
@@ -244,7 +278,7 @@ export class JobRunner {
     outcome: JobOutcome,
     onSuccess: () => void = () => undefined,
   ): Promise<JobResult> {
-    const stands = await this.options.store.recordOutcome(job.id!, outcome, this.connection);
+    const stands = await this.options.queue.recordOutcome(job.id!, outcome, this.connection, this.inputs);
     const ours = JSON.stringify(stands) === JSON.stringify(outcome);
     if (ours) {
       if (outcome.status === "succeeded") {

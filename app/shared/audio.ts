@@ -1,5 +1,5 @@
 import { WaveFile } from "wavefile";
-import type { DecodeFailureReason } from "../contract/metrics";
+import type { DecodeFailureReason } from "../../contract/metrics";
 
 /** What decoding the uploaded audio established. */
 export interface DecodedAudio {

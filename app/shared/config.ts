@@ -1,16 +1,9 @@
 import { z } from "zod";
-import { API_SETTINGS, ApiSettings, envSchema, WORKER_SETTINGS } from "../contract";
 
-/**
- * Every environment variable of the API and its job runner, with its default: the tables in
- * contract/api-settings.ts, which the stack schema and the component derive from too. Read once at
- * start-up; a bad value stops the process with the variable and the value named. The model server is
- * another process (the real GPU worker, or `app/simulated-model-server-main.ts`): the API always
- * speaks HTTP to it.
- */
-const schema = envSchema({ ...WORKER_SETTINGS, ...API_SETTINGS });
-
-export type AppConfig = ApiSettings;
+// How every program of the image reads its environment: each from its own table in contract/ (the
+// API's in app/api/config.ts, the worker's in app/worker/config.ts), which the stack schema and the
+// components derive from too. Read once at start-up; a bad value stops the process with the variable
+// and the value named.
 
 /** Thrown for bad environment variables; the message lists each one with its value. */
 export class ConfigError extends Error {
@@ -54,16 +47,6 @@ export function parseEnv<S extends z.ZodObject>(
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return result.data!;
-}
-
-/** The API's configuration (SONIC_* variables except the simulated model server's SONIC_SIM_*). */
-export function loadAppConfig(env: Record<string, string | undefined> = process.env): AppConfig {
-  return parseEnv(schema, "SONIC_", env, (k) => k.startsWith("SONIC_SIM_")) as AppConfig;
-}
-
-/** Slots of one pod: jobs its model server runs at once. */
-export function slotsOf(config: Pick<AppConfig, "SONIC_GPU_COUNT" | "SONIC_CONCURRENCY_PER_GPU">): number {
-  return config.SONIC_GPU_COUNT * config.SONIC_CONCURRENCY_PER_GPU;
 }
 
 /** Loads a process's configuration, or prints the problems and exits 2 (an entrypoint's first step). */

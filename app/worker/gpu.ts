@@ -1,5 +1,7 @@
 import { execFile } from "node:child_process";
-import type { GpuMemorySample } from "./metrics";
+import type { FastifyBaseLogger } from "fastify";
+import type { AppMetrics, GpuMemorySample } from "../shared/metrics";
+import type { InferenceBackend } from "./backends/types";
 
 const MIB = 1024 * 1024;
 
@@ -43,4 +45,33 @@ export function sampleNvidiaSmi(
       }
     });
   });
+}
+
+/**
+ * Samples GPU memory every `seconds`: from nvidia-smi where the driver is visible in this container,
+ * else from the model server's own health reports. Nothing is set when neither knows: no number is
+ * ever invented.
+ */
+export function startGpuSampler(
+  nvidiaSmiBinary: string,
+  seconds: number,
+  backend: InferenceBackend,
+  metrics: AppMetrics,
+  log: FastifyBaseLogger,
+): NodeJS.Timeout {
+  let nvidiaSmi = true;
+  const sample = async () => {
+    try {
+      const fromSmi = nvidiaSmi ? await sampleNvidiaSmi(nvidiaSmiBinary) : undefined;
+      if (fromSmi === undefined) nvidiaSmi = false;
+      const samples = fromSmi ?? backend.gpuMemory();
+      if (samples) metrics.setGpus(samples);
+    } catch (err) {
+      log.warn({ err, event: "gpu_sample_failed" }, "GPU memory sampling failed");
+    }
+  };
+  void sample();
+  const timer = setInterval(sample, seconds * 1000);
+  timer.unref();
+  return timer;
 }

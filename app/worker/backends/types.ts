@@ -1,4 +1,4 @@
-import type { GpuMemorySample } from "../metrics";
+import type { GpuMemorySample } from "../../shared/metrics";
 
 /** One generation job handed to the inference backend. */
 export interface GenerateRequest {
@@ -21,9 +21,9 @@ export interface GenerateResult {
 }
 
 /** Why a job failed: the metric contract's closed set, shown to clients, logged and counted. */
-export { JOB_FAILURE_REASONS as FAILURE_REASONS } from "../../contract/metrics";
-export type { JobFailureReason as FailureReason } from "../../contract/metrics";
-import type { JobFailureReason as FailureReason } from "../../contract/metrics";
+export { JOB_FAILURE_REASONS as FAILURE_REASONS } from "../../../contract/metrics";
+export type { JobFailureReason as FailureReason } from "../../../contract/metrics";
+import type { JobFailureReason as FailureReason } from "../../../contract/metrics";
 
 export class JobFailure extends Error {
   constructor(

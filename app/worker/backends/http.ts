@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import type { GpuMemorySample } from "../metrics";
+import type { GpuMemorySample } from "../../shared/metrics";
 import { GenerateRequest, GenerateResult, InferenceBackend, JobFailure } from "./types";
 
 export interface HttpBackendOptions {

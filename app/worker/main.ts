@@ -1,17 +1,19 @@
-import { configOrExit, loadAppConfig } from "./config";
-import { buildService } from "./server";
+import { configOrExit } from "../shared/config";
+import { loadWorkerConfig } from "./config";
+import { buildWorker } from "./server";
 
 /**
- * Entry point of the Sonic API: `npm run app` (port 8080 unless PORT is set; needs SONIC_REDIS_URL and
- * a model server at SONIC_MODEL_SERVER_URL, e.g. `npm run model-server:simulated`).
+ * Entry point of the Sonic worker tier: `npm run worker` (/metrics and probes on port 8080 unless PORT
+ * is set; needs SONIC_REDIS_URL and its model server at SONIC_MODEL_SERVER_URL, e.g.
+ * `npm run model-server:simulated`). It pulls jobs from the shared queue while the model server is ready.
  */
 async function main(): Promise<void> {
-  const config = configOrExit(() => loadAppConfig());
-  const service = await buildService(config);
+  const config = configOrExit(() => loadWorkerConfig());
+  const service = await buildWorker(config);
   await service.app.listen({ port: config.PORT, host: config.HOST });
   service.app.log.info(
-    { event: "started", modelServer: config.SONIC_MODEL_SERVER_URL, port: config.PORT },
-    "sonic generate service started",
+    { event: "started", tier: "worker", modelServer: config.SONIC_MODEL_SERVER_URL, port: config.PORT },
+    "sonic worker started",
   );
   let stopping = false;
   const stop = async (signal: string) => {

@@ -1,8 +1,13 @@
 import { Job, Queue } from "bullmq";
 import { randomUUID } from "node:crypto";
 import IORedis, { RedisOptions } from "ioredis";
-import { FAILURE_REASONS, FailureReason } from "./backends/types";
-import { RedisHealth } from "./redis-health";
+import {
+  JOB_FAILURE_REASONS as FAILURE_REASONS,
+  JobFailureReason as FailureReason,
+} from "../../contract/metrics";
+import { RedisHealth } from "../shared/redis-health";
+import { InputStore, JobInputs, RedisInputStore } from "./input-store";
+import { WorkerRegistry } from "./worker-registry";
 
 export type JobState = "queued" | "running" | "succeeded" | "failed";
 
@@ -18,9 +23,14 @@ export interface JobView {
   timings: { queued_seconds?: number; generation_seconds?: number; total_seconds?: number };
   result?: { location: string; video_seconds: number };
   failure?: { reason: FailureReason; message: string };
+  /**
+   * What a queued job waits for when it is not a free slot: `capacity` while no worker is live (the
+   * worker tier scaled to zero and is starting: node, image pull, model load).
+   */
+  waiting_for?: "capacity";
 }
 
-/** What a queued job carries. The uploads are stored beside it, under a TTL (see `inputKey`). */
+/** What a queued job carries. The uploads are stored beside it, under a TTL (an `InputStore`). */
 export interface JobData {
   audioSeconds: number;
   imageType: "png" | "jpg";
@@ -46,13 +56,12 @@ export type JobOutcome =
 const OUTCOME_FIELD = "sonicOutcome";
 
 /**
- * Records an outcome once (the first one recorded wins, whichever run or pod it came from), then deletes
- * the inputs, in one step; answers the outcome that stands. KEYS: job hash, inputs. ARGV: outcome JSON.
- * A job hash that no longer exists (trimmed, removed) is not recreated.
+ * Records an outcome once (the first one recorded wins, whichever run or pod it came from); answers the
+ * outcome that stands. KEYS: job hash. ARGV: outcome JSON. A job hash that no longer exists (trimmed,
+ * removed) is not recreated.
  */
 const RECORD_OUTCOME = `
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSETNX', KEYS[1], '${OUTCOME_FIELD}', ARGV[1]) end
-redis.call('DEL', KEYS[2])
 return redis.call('HGET', KEYS[1], '${OUTCOME_FIELD}') or ARGV[1]
 `;
 
@@ -82,10 +91,7 @@ export type BacklogAdmission =
   | { admitted: true; release(): Promise<void> }
   | { admitted: false; queued: number; running: number; reserved: number };
 
-export interface JobInputs {
-  audio: Buffer;
-  image: Buffer;
-}
+export type { JobInputs } from "./input-store";
 
 /** The shared store cannot be reached: submissions answer 503 `queue_unavailable`. */
 export class QueueUnavailableError extends Error {
@@ -95,7 +101,7 @@ export class QueueUnavailableError extends Error {
   }
 }
 
-export interface JobStoreOptions {
+export interface JobQueueOptions {
   redisUrl: string;
   redisPassword?: string;
   queueName: string;
@@ -143,19 +149,26 @@ export function failFastRedis(url: string, password?: string): IORedis {
 }
 
 /**
- * The shared job queue and job store on Redis (BullMQ): any replica accepts any job and answers any
- * poll. The uploads of a job are a Redis hash beside the BullMQ job, with a TTL, so Redis holds at most
- * backlog limit x (2 x upload cap) of inputs; finished jobs are trimmed by count and age.
+ * The shared job queue and job store on Redis (BullMQ), and admission to it: any API replica accepts
+ * any job and answers any poll, any worker runs it. The uploads of a job wait in an `InputStore`
+ * beside it, with a TTL; finished jobs are trimmed by count and age; live workers are counted in a
+ * `WorkerRegistry`.
  */
-export class JobStore {
+export class JobQueue {
   readonly queue: Queue<JobData, JobResult>;
   readonly redis: IORedis;
   /** Whether Redis answers: while it does not, every call below fails at once (503). */
   readonly health: RedisHealth;
+  /** The uploads of jobs, over this queue's fail-fast connection. */
+  readonly inputs: InputStore;
+  /** The workers that announced themselves live. */
+  readonly workers: WorkerRegistry;
 
-  constructor(private readonly options: JobStoreOptions) {
+  constructor(private readonly options: JobQueueOptions) {
     this.redis = failFastRedis(options.redisUrl, options.redisPassword);
     this.health = new RedisHealth(this.redis);
+    this.inputs = this.inputStoreOn(this.redis);
+    this.workers = new WorkerRegistry(this.redis, options.queueName);
     this.queue = new Queue<JobData, JobResult>(options.queueName, {
       connection: this.redis,
       defaultJobOptions: {
@@ -167,9 +180,12 @@ export class JobStore {
     this.queue.on("error", () => undefined);
   }
 
-  /** Redis key of a job's uploads. */
-  inputKey(id: string): string {
-    return `sonic:${this.options.queueName}:inputs:${id}`;
+  /**
+   * The input store over a given connection (the worker reads with its own, which waits out a stall).
+   * Storing inputs elsewhere is a change here and a new `InputStore`.
+   */
+  inputStoreOn(redis: IORedis): InputStore {
+    return new RedisInputStore(redis, this.options.queueName);
   }
 
   private get durationsKey(): string {
@@ -263,14 +279,9 @@ export class JobStore {
     reservation?: { release(): Promise<void> },
   ): Promise<JobView> {
     const id = randomUUID();
-    const key = this.inputKey(id);
     try {
       const job = await this.health.run(async () => {
-        await this.redis
-          .multi()
-          .hset(key, "audio", inputs.audio, "image", inputs.image)
-          .expire(key, this.options.inputTtlSeconds)
-          .exec();
+        await this.inputs.put(id, inputs, this.options.inputTtlSeconds);
         return this.queue.add("generate", data, { jobId: id });
       });
       await reservation?.release();
@@ -279,11 +290,9 @@ export class JobStore {
       // In a stall the writes were sent and only their answers are late: Redis runs them once it
       // resumes. Withdraw them behind them, in order (inputs first, then the job), so a refused
       // submission never becomes a job; a runner that took it in between finds it withdrawn.
+      void this.inputs.drop(id).catch(() => undefined);
       void this.redis
-        .multi()
-        .del(key)
         .set(this.withdrawnKey(id), "1", "EX", this.options.inputTtlSeconds)
-        .exec()
         .catch(() => undefined);
       void this.queue.remove(id).catch(() => undefined);
       throw new QueueUnavailableError(err);
@@ -325,38 +334,31 @@ export class JobStore {
     return view(job, status, outcome);
   }
 
-  /**
-   * The uploads of a job. `redis` is the connection to use: the runner passes its own, which waits out a
-   * stall instead of failing the job after the API's short command timeout.
-   */
-  async inputs(id: string, redis: IORedis = this.redis): Promise<JobInputs | undefined> {
-    const [audio, image] = await redis.hmgetBuffer(this.inputKey(id), "audio", "image");
-    return audio && image ? { audio, image } : undefined;
-  }
-
   /** The recorded outcome of a job, if it has one. */
   async outcome(id: string, redis: IORedis = this.redis): Promise<JobOutcome | undefined> {
     return parseOutcome(await redis.hget(this.queue.toKey(id), OUTCOME_FIELD));
   }
 
   /**
-   * Records how a job ended and only then deletes its inputs (one atomic step), so a re-run after a lost
-   * lock finds the outcome instead of missing inputs. Returns the outcome that stands: an earlier one
-   * recorded by another run of the same job wins over `outcome`.
+   * Records how a job ended and only then deletes its inputs from `inputs`, so a re-run after a lost
+   * lock finds the outcome instead of missing inputs (a crash between the two leaves inputs that
+   * expire with their TTL). Returns the outcome that stands: an earlier one recorded by another run of
+   * the same job wins over `outcome`.
    */
-  async recordOutcome(id: string, outcome: JobOutcome, redis: IORedis = this.redis): Promise<JobOutcome> {
+  async recordOutcome(
+    id: string,
+    outcome: JobOutcome,
+    redis: IORedis = this.redis,
+    inputs: InputStore = this.inputs,
+  ): Promise<JobOutcome> {
     const stored = (await redis.eval(
       RECORD_OUTCOME,
-      2,
+      1,
       this.queue.toKey(id),
-      this.inputKey(id),
       JSON.stringify(outcome),
     )) as string;
+    await inputs.drop(id);
     return parseOutcome(stored) ?? outcome;
-  }
-
-  async dropInputs(id: string): Promise<void> {
-    await this.redis.del(this.inputKey(id));
   }
 
   /** Remembers how long a job took per second of audio (the last 50, service-wide), for Retry-After. */

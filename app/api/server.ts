@@ -2,29 +2,25 @@ import multipart from "@fastify/multipart";
 import Fastify, { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, LogController } from "fastify";
 import { createServer, IncomingMessage } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
-import { decodeAudio, AudioDecodeError } from "./audio";
-import { HttpBackend } from "./backends/http";
-import type { InferenceBackend } from "./backends/types";
-import { AppConfig, slotsOf } from "./config";
-import { ApiError } from "./errors";
-import { sampleNvidiaSmi } from "./gpu";
+import { JobQueue, JobView, QueueUnavailableError } from "../queue/job-queue";
+import { startQueueSampler } from "../queue/queue-sampler";
+import { AudioDecodeError, decodeAudio } from "../shared/audio";
+import { ApiError } from "../shared/errors";
+import { AppMetrics, createMetrics } from "../shared/metrics";
+import { ApiConfig } from "./config";
 import { checkImage, ImageCheckError } from "./image";
-import { JobRunner } from "./job-runner";
-import { JobStore, QueueUnavailableError } from "./job-store";
-import { AppMetrics, createMetrics } from "./metrics";
 import { UploadBudget, watchReceiveRate } from "./upload-budget";
 
-export interface SonicService {
+/** The API tier: HTTP, input checks, admission and the job store client. It never runs a job. */
+export interface ApiService {
   app: FastifyInstance;
-  store: JobStore;
-  runner: JobRunner;
-  backend: InferenceBackend;
+  queue: JobQueue;
   metrics: AppMetrics;
   /**
-   * Stops taking jobs at once (readiness false, new submissions 503), lets submissions being read finish
-   * and running jobs end within the grace, hands the rest back to the queue, then closes every connection.
+   * Stops taking jobs at once (readiness false, new submissions 503), lets submissions being read
+   * finish within the grace (their jobs are stored: a worker runs them), then closes every connection.
    */
-  shutdown(): Promise<{ returned: number }>;
+  shutdown(): Promise<void>;
 }
 
 /** What an admitted submission holds until its response is over. */
@@ -38,15 +34,6 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const SUBMIT_URL = "/v1/videos";
 /** A refused body up to this size is read and dropped rather than cutting the connection. */
 const SMALL_BODY_BYTES = 1024 * 1024;
-
-/** The client of this pod's model server. */
-export function createBackend(config: AppConfig): InferenceBackend {
-  return new HttpBackend({
-    url: config.SONIC_MODEL_SERVER_URL,
-    timeoutSeconds: config.SONIC_MODEL_SERVER_TIMEOUT_SECONDS,
-    retries: config.SONIC_MODEL_SERVER_RETRIES,
-  });
-}
 
 /** Maps any error (ours, Fastify's, the multipart parser's, the store's) to the API's JSON error. */
 function toApiError(err: FastifyError | ApiError | Error): ApiError {
@@ -74,12 +61,9 @@ function toApiError(err: FastifyError | ApiError | Error): ApiError {
   return new ApiError("internal", "internal error");
 }
 
-/** Builds the Sonic API: HTTP API, the shared job store, the job runner, metrics and GPU memory sampling. */
-export async function buildService(
-  config: AppConfig,
-  backend: InferenceBackend = createBackend(config),
-): Promise<SonicService> {
-  const metrics = createMetrics(config.SONIC_METRICS, config.SONIC_VERSION);
+/** Builds the Sonic API: HTTP API, input checks, admission to the shared job queue, metrics. */
+export async function buildApi(config: ApiConfig): Promise<ApiService> {
+  const metrics = createMetrics("api", config.SONIC_METRICS, config.SONIC_VERSION);
   /** Requests that sent `Expect: 100-continue` and have not been told to send their body yet. */
   const awaitingContinue = new WeakSet<IncomingMessage>();
   const app = Fastify({
@@ -108,28 +92,29 @@ export async function buildService(
       return server;
     },
   });
-  const slots = slotsOf(config);
-  const store = new JobStore({
+  const queue = new JobQueue({
     redisUrl: config.SONIC_REDIS_URL,
     redisPassword: config.SONIC_REDIS_PASSWORD,
     queueName: config.SONIC_QUEUE_NAME,
     inputTtlSeconds: config.SONIC_INPUT_TTL_SECONDS,
     history: { count: config.SONIC_JOB_HISTORY, ageSeconds: config.SONIC_JOB_HISTORY_SECONDS },
   });
-  const runner = new JobRunner({
-    store,
-    redisUrl: config.SONIC_REDIS_URL,
-    redisPassword: config.SONIC_REDIS_PASSWORD,
-    slots,
-    backend,
-    metrics,
-    log: app.log,
-    checkSeconds: config.SONIC_MODEL_SERVER_CHECK_SECONDS,
-    lockSeconds: config.SONIC_JOB_LOCK_SECONDS,
-    stalledCheckSeconds: config.SONIC_STALLED_CHECK_SECONDS,
-    maxStalled: config.SONIC_MAX_STALLED,
-  });
-  metrics.setSlots(slots);
+  /**
+   * The cold start estimate while no worker is live (the tier is at zero, or every worker's model
+   * server is loading), else undefined. Unknown (Redis did not answer) counts as live: no claim made.
+   */
+  const coldStart = async (): Promise<number | undefined> => {
+    const live = await queue.health.run(() => queue.workers.live()).catch(() => 1);
+    return live === 0 ? config.SONIC_COLD_START_SECONDS : undefined;
+  };
+  /** A queued job's view while no worker is live says so; the client is told to come back after the cold start. */
+  const withCapacity = async (job: JobView, reply: FastifyReply): Promise<JobView> => {
+    if (job.status !== "queued") return job;
+    const seconds = await coldStart();
+    if (seconds === undefined) return job;
+    reply.header("retry-after", String(seconds));
+    return { ...job, waiting_for: "capacity" };
+  };
   const maxBody = config.SONIC_MAX_UPLOAD_BYTES * 2 + 64 * 1024;
   const uploads = new UploadBudget(config.SONIC_UPLOAD_BYTES_IN_FLIGHT ?? maxBody * 4);
   // A backlog reservation outlives no request: the request timeout cuts every upload before it lapses.
@@ -213,9 +198,10 @@ export async function buildService(
       submissionsInFlight--;
       void admission.release();
     });
-    const backlog = await store.reserveBacklog(config.SONIC_BACKLOG_LIMIT, holdSeconds);
+    const backlog = await queue.reserveBacklog(config.SONIC_BACKLOG_LIMIT, holdSeconds);
     if (!backlog.admitted) {
-      const seconds = await store.secondsUntilSlotFrees().catch(() => 30);
+      // With no worker live the wait includes a worker's cold start.
+      const seconds = (await queue.secondsUntilSlotFrees().catch(() => 30)) + ((await coldStart()) ?? 0);
       const uploading = backlog.reserved > 0 ? `; ${backlog.reserved} more are being uploaded` : "";
       throw new ApiError(
         "queue_full",
@@ -302,26 +288,27 @@ export async function buildService(
     }
     // An upload that finishes while this replica drains is still stored: the queue is shared, so
     // another replica runs it, and drain waits for this write before it closes the store.
-    const job = await store.submit({ audioSeconds, imageType }, files, admission.backlog);
-    request.log.info({ job: job.id, event: "job_accepted", audio_seconds: audioSeconds }, "job accepted");
+    const stored = await queue.submit({ audioSeconds, imageType }, files, admission.backlog);
+    request.log.info({ job: stored.id, event: "job_accepted", audio_seconds: audioSeconds }, "job accepted");
+    const job = await withCapacity(stored, reply);
     return reply
       .code(202)
       .header("location", `${SUBMIT_URL}/${job.id}`)
       .send({ ...job, status_url: `${SUBMIT_URL}/${job.id}` });
   });
 
-  app.get<{ Params: { id: string } }>(`${SUBMIT_URL}/:id`, async (request) => {
+  app.get<{ Params: { id: string } }>(`${SUBMIT_URL}/:id`, async (request, reply) => {
     const { id } = request.params;
     if (!UUID.test(id))
       throw new ApiError("bad_request", `job id must be a UUID, got "${id.slice(0, 64)}"`, "id");
-    const job = await store.get(id);
+    const job = await queue.get(id);
     if (!job)
       throw new ApiError(
         "not_found",
         `no job ${id} (finished jobs are kept for the last ${config.SONIC_JOB_HISTORY}, at most ${config.SONIC_JOB_HISTORY_SECONDS}s)`,
         "id",
       );
-    return job;
+    return withCapacity(job, reply);
   });
 
   app.get("/healthz", async () => ({ status: "ok" }));
@@ -331,7 +318,7 @@ export async function buildService(
   // unreadiness: the pod must stay in the Service so its jobs can be polled and clients get the 429
   // with its Retry-After. While Redis is known to be down this answers at once.
   app.get("/readyz", async (_request, reply) => {
-    const cannotStore = await store.cannotStore();
+    const cannotStore = await queue.cannotStore();
     const reasons = [...(draining ? ["shutting down"] : []), ...(cannotStore ? [cannotStore] : [])];
     return reply.code(reasons.length === 0 ? 200 : 503).send({ ready: reasons.length === 0, reasons });
   });
@@ -340,36 +327,20 @@ export async function buildService(
     reply.header("content-type", metrics.contentType).send(await metrics.exposition()),
   );
 
-  const samplers = [
-    startGpuSampler(config, backend, metrics, app),
-    startQueueSampler(config, store, metrics),
-  ];
-  app.addHook("onClose", async () => samplers.forEach(clearInterval));
-  runner.start();
+  const sampler = startQueueSampler(queue, metrics, config.SONIC_QUEUE_SAMPLE_SECONDS);
+  app.addHook("onClose", async () => clearInterval(sampler));
 
   return {
     app,
-    store,
-    runner,
-    backend,
+    queue,
     metrics,
     async shutdown() {
       draining = true;
       const deadline = Date.now() + config.SONIC_SHUTDOWN_GRACE_SECONDS * 1000;
-      app.log.info(
-        { event: "draining", in_progress: runner.inProgress, submissions: submissionsInFlight },
-        "draining",
-      );
+      app.log.info({ event: "draining", submissions: submissionsInFlight }, "draining");
       while (submissionsInFlight > 0 && Date.now() < deadline) await sleep(50);
-      const outcome = await runner.drain(Math.max(0, deadline - Date.now()));
-      if (outcome.returned > 0)
-        app.log.warn(
-          { event: "drain_incomplete", returned: outcome.returned },
-          "grace ended: jobs returned to the queue",
-        );
       await app.close(); // closes every connection, including trickling uploads
-      await store.close();
-      return outcome;
+      await queue.close();
     },
   };
 }
@@ -407,48 +378,4 @@ async function readUploads(request: FastifyRequest): Promise<{ audio: Buffer; im
     if (!files[field]) throw new ApiError("bad_request", `missing file field '${field}'`, field);
   }
   return { audio: files.audio!, image: files.image! };
-}
-
-/**
- * Samples GPU memory every few seconds: from nvidia-smi where the driver is visible in this container,
- * else from the model server's own health reports. Nothing is set when neither knows: no number is
- * ever invented.
- */
-function startGpuSampler(
-  config: AppConfig,
-  backend: InferenceBackend,
-  metrics: AppMetrics,
-  app: FastifyInstance,
-): NodeJS.Timeout {
-  let nvidiaSmi = true;
-  const sample = async () => {
-    try {
-      const fromSmi = nvidiaSmi ? await sampleNvidiaSmi(config.SONIC_NVIDIA_SMI) : undefined;
-      if (fromSmi === undefined) nvidiaSmi = false;
-      const samples = fromSmi ?? backend.gpuMemory();
-      if (samples) metrics.setGpus(samples);
-    } catch (err) {
-      app.log.warn({ err, event: "gpu_sample_failed" }, "GPU memory sampling failed");
-    }
-  };
-  void sample();
-  const timer = setInterval(sample, config.SONIC_GPU_SAMPLE_SECONDS * 1000);
-  timer.unref();
-  return timer;
-}
-
-/** Reads the service-wide queue depth in the background, so a scrape never waits on Redis. */
-function startQueueSampler(config: AppConfig, store: JobStore, metrics: AppMetrics): NodeJS.Timeout {
-  const sample = async () => {
-    try {
-      metrics.setQueued((await store.backlog()).queued);
-      metrics.setQueueStoreUp(true);
-    } catch {
-      metrics.setQueueStoreUp(false);
-    }
-  };
-  void sample();
-  const timer = setInterval(sample, config.SONIC_QUEUE_SAMPLE_SECONDS * 1000);
-  timer.unref();
-  return timer;
 }

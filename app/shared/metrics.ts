@@ -6,9 +6,11 @@ import {
   JOB_FAILURE_REASONS,
   JobFailureReason,
   metricNames,
-  REQUEST_STATUSES,
   RequestStatus,
-} from "../contract/metrics";
+  Tier,
+  TIER_METRICS,
+  TIER_REQUEST_STATUSES,
+} from "../../contract/metrics";
 
 /** One GPU's memory, as nvidia-smi or the worker reports it. */
 export interface GpuMemorySample {
@@ -55,10 +57,12 @@ const AV_OFFSET_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2];
 
 /**
  * The metric contract of shared/DESIGN.md §3 in prom-client, on a registry of its own (so tests can
- * run several services in one process). Label values come only from closed sets, pre-initialised to 0
- * so ratios and `rate()` exist before the first failure.
+ * run several services in one process), holding only the metrics `tier` exports (`TIER_METRICS`):
+ * a call that records another tier's metric does nothing. Label values come only from closed sets,
+ * pre-initialised to 0 so ratios and `rate()` exist before the first failure.
  */
 export function createMetrics(
+  tier: Tier,
   enabled: boolean,
   version: string,
   prefix = "sonic",
@@ -84,70 +88,73 @@ export function createMetrics(
     };
   }
   const n = metricNames(prefix);
+  const mine = new Set<string>(TIER_METRICS[tier]);
+  /** The registry of this tier's metrics; another tier's are created on a registry never exposed. */
+  const on = (key: keyof typeof n) => [mine.has(key) ? register : new client.Registry()];
   client.collectDefaultMetrics({ register, prefix: `${prefix}_` });
   const requests = new client.Counter({
     name: n.requestTotal,
     help: "Generate requests by final outcome: success, client_error (bad input), server_error (job failed), rejected (backpressure)",
     labelNames: ["status"],
-    registers: [register],
+    registers: on("requestTotal"),
   });
   const duration = new client.Histogram({
     name: n.requestDuration,
     help: "Time from submission to the final outcome of a generate request",
     labelNames: ["status"],
     buckets: REQUEST_DURATION_BUCKETS,
-    registers: [register],
+    registers: on("requestDuration"),
   });
   const videos = new client.Counter({
     name: n.videoGenerationSuccess,
     help: "Videos generated",
-    registers: [register],
+    registers: on("videoGenerationSuccess"),
   });
   const decodeFailures = new client.Counter({
     name: n.audioDecodeFailure,
     help: "Uploads whose audio could not be used, by reason",
     labelNames: ["reason"],
-    registers: [register],
+    registers: on("audioDecodeFailure"),
   });
   const decodeStage = new client.Histogram({
     name: n.audioDecodeDuration,
     help: "Audio decode stage of generation",
     buckets: STAGE_BUCKETS,
-    registers: [register],
+    registers: on("audioDecodeDuration"),
   });
   const renderStage = new client.Histogram({
     name: n.videoRenderDuration,
     help: "Video render stage of generation",
     buckets: STAGE_BUCKETS,
-    registers: [register],
+    registers: on("videoRenderDuration"),
   });
   const avOffset = new client.Histogram({
     name: n.avSyncOffset,
     help: "Absolute difference between audio length and video length of a generated video",
     buckets: AV_OFFSET_BUCKETS,
-    registers: [register],
+    registers: on("avSyncOffset"),
   });
   const gpuUsed = new client.Gauge({
     name: n.gpuMemoryUsed,
     help: "GPU memory in use",
     labelNames: ["gpu"],
-    registers: [register],
+    registers: on("gpuMemoryUsed"),
   });
   const gpuTotal = new client.Gauge({
     name: n.gpuMemoryTotal,
     help: "GPU memory in total",
     labelNames: ["gpu"],
-    registers: [register],
+    registers: on("gpuMemoryTotal"),
   });
   const queued = new client.Gauge({
     name: n.jobsQueued,
     help: "Accepted jobs waiting for a GPU slot, across the whole service (the same on every pod: aggregate with max)",
-    registers: [register],
+    registers: on("jobsQueued"),
   });
   const inProgress = new client.Gauge({
     name: n.jobsInProgress,
     help: "Jobs this pod is generating",
-    registers: [register],
+    registers: on("jobsInProgress"),
   });
   // Busy time is the integral of jobs in progress over time, counted up to the scrape itself, so a
   // job that runs for an hour shows as busy during that hour rather than all at once when it ends.
@@ -155,7 +162,7 @@ export function createMetrics(
   new client.Counter({
     name: n.slotBusySeconds,
     help: "Slot-seconds spent generating, summed over this pod's slots: divided by slots x time, the share of its GPUs doing work",
-    registers: [register],
+    registers: on("slotBusySeconds"),
     collect() {
       this.inc(busy.take());
     },
@@ -163,34 +170,34 @@ export function createMetrics(
   const videoSeconds = new client.Counter({
     name: n.videoOutputSeconds,
     help: "Seconds of video generated: GPU-seconds per video-second prices a video",
-    registers: [register],
+    registers: on("videoOutputSeconds"),
   });
   const submissions = new client.Counter({
     name: n.jobSubmissions,
     help: "Generate submissions as they arrive, before any check: the demand the autoscaler reads",
-    registers: [register],
+    registers: on("jobSubmissions"),
   });
   const failures = new client.Counter({
     name: n.jobFailures,
     help: "Accepted jobs that failed, by reason (closed set)",
     labelNames: ["reason"],
-    registers: [register],
+    registers: on("jobFailures"),
   });
   const slots = new client.Gauge({
     name: n.jobSlots,
     help: "Jobs this pod runs at once: GPUs x concurrency per GPU",
-    registers: [register],
+    registers: on("jobSlots"),
   });
   const storeUp = new client.Gauge({
     name: n.queueStoreUp,
     help: "1 while this pod reaches the shared job store (Redis), else 0",
-    registers: [register],
+    registers: on("queueStoreUp"),
   });
   new client.Gauge({
     name: n.buildInfo,
     help: "Build of the running service",
     labelNames: ["version"],
-    registers: [register],
+    registers: on("buildInfo"),
   }).set({ version }, 1);
   const cores = availableParallelism();
   let lastCpu = process.cpuUsage();
@@ -198,7 +205,7 @@ export function createMetrics(
   new client.Gauge({
     name: n.cpuUsageRatio,
     help: "Share of the available CPU cores this process used since the previous scrape (0..1)",
-    registers: [register],
+    registers: on("cpuUsageRatio"),
     collect() {
       const now = process.hrtime.bigint();
       const cpu = process.cpuUsage();
@@ -209,7 +216,7 @@ export function createMetrics(
       if (elapsedMicros > 0) this.set(Math.min(1, usedMicros / elapsedMicros / cores));
     },
   });
-  for (const status of REQUEST_STATUSES) {
+  for (const status of TIER_REQUEST_STATUSES[tier]) {
     requests.inc({ status }, 0);
     duration.zero({ status });
   }
