@@ -18,6 +18,7 @@ import {
   kedaPoll,
   metricWithFallback,
   prometheusScalerValue,
+  type KedaState,
   type ScaledObjectSemantics,
 } from "../tools/sandbox/controllers/keda-semantics";
 
@@ -320,7 +321,7 @@ describe("simulated KEDA semantics (KEDA 2.20's rules, not KEDA itself)", () => 
   });
 
   it("wakes a target at zero to max(minReplicaCount, 1) and then leaves the count to the HPA", () => {
-    const state = { createdAt: 0 };
+    const state: KedaState = { createdAt: 0 };
     assert.equal(kedaPoll(spec, state, 0, [{ value: 0.5 }], [0], 10).scaleTo, 1);
     assert.equal(
       kedaPoll({ ...spec, minReplicaCount: 2 }, { createdAt: 0 }, 0, [{ value: 1 }], [0], 10).scaleTo,
