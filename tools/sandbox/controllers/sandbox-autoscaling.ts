@@ -182,3 +182,32 @@ async function holdUnready(modelServerUrl: string): Promise<void> {
   });
   if (!res.ok) throw new Error(`could not hold the submission pod's model server unready: ${res.status}`);
 }
+
+/** What `npm start -- --autoscale <engine>` needs before the sandbox starts. */
+export interface AutoscaledSandboxPlan {
+  /** Pods to start: the submission pod and one per replica the autoscaler may ask for. */
+  instances: number;
+  /** The simulated model server's load time: the cold start in controller seconds, on the wall clock. */
+  modelServerEnv: Record<string, string>;
+  options: SandboxAutoscalingOptions & { objects: RenderedObject[] };
+  autoscaler: ControlledAutoscaler;
+  source: string;
+}
+
+/** Renders the stack and sizes the sandbox for its worker autoscaler. */
+export function planAutoscaledSandbox(
+  engine: AutoscaleEngine,
+  stack: string,
+  speedUp: number,
+  coldStartSeconds = 60,
+): AutoscaledSandboxPlan {
+  const objects = renderStackObjects(stack);
+  const { autoscaler, source } = workerAutoscaler(objects, engine);
+  return {
+    instances: 1 + autoscaler.hpa.maxReplicas,
+    modelServerEnv: { SONIC_SIM_LOAD_SECONDS: String(Math.max(1, Math.round(coldStartSeconds / speedUp))) },
+    options: { engine, speedUp, stack, objects },
+    autoscaler,
+    source,
+  };
+}
