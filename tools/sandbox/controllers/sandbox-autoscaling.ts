@@ -115,22 +115,12 @@ export async function startSandboxAutoscaling(
   const objects = o.objects ?? renderStackObjects(o.stack ?? "dev");
   const { autoscaler, source } = workerAutoscaler(objects, o.engine);
   applyBounds(autoscaler, o.bounds);
-  const [fixed, ...workers] = sandbox.instances;
-  if (workers.length < autoscaler.hpa.maxReplicas) {
+  const pool = await sandboxWorkerPool(sandbox);
+  if (pool.capacity < autoscaler.hpa.maxReplicas) {
     throw new Error(
-      `the sandbox has ${workers.length} worker pods; ${autoscaler.object} may ask for ${autoscaler.hpa.maxReplicas}`,
+      `the sandbox has ${pool.capacity} worker pods; ${autoscaler.object} may ask for ${autoscaler.hpa.maxReplicas}`,
     );
   }
-  await holdUnready(fixed.modelServerUrl);
-  // The sandbox started every pod; the pool starts from none and scales to its initial count.
-  await Promise.all(workers.map((w) => w.process.terminate()));
-  const pool = new ProcessWorkerPool(
-    workers.map((w) => ({
-      name: w.pod,
-      start: () => w.process.start(),
-      terminate: () => w.process.terminate(),
-    })),
-  );
   const decisionsFile = path.join(stateDir, DECISIONS_FILE);
   writeFileSync(decisionsFile, "");
   await pool.scaleTo(
@@ -159,6 +149,25 @@ export async function startSandboxAutoscaling(
       await pool.settled();
     },
   };
+}
+
+/**
+ * Splits a started sandbox into the pod that takes submissions (pod 0: its model server is held
+ * unready, so it never runs a job) and a pool of the others, all stopped: the pool the controllers
+ * scale. The lead swaps this for the worker tier's pods once the API and the worker are two programs.
+ */
+export async function sandboxWorkerPool(sandbox: Sandbox): Promise<ProcessWorkerPool> {
+  const [fixed, ...workers] = sandbox.instances;
+  await holdUnready(fixed.modelServerUrl);
+  // The sandbox started every pod; the pool starts from none.
+  await Promise.all(workers.map((w) => w.process.terminate()));
+  return new ProcessWorkerPool(
+    workers.map((w) => ({
+      name: w.pod,
+      start: () => w.process.start(),
+      terminate: () => w.process.terminate(),
+    })),
+  );
 }
 
 /** Bounds of the bench: the HPA's and KEDA's min/max both. */
