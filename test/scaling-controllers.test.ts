@@ -264,6 +264,16 @@ describe("simulated HPA controller (the Kubernetes algorithm, not a cluster)", (
       assert.match(d.reason, /ScalingDisabled/);
     });
 
+    it("records no recommendation on a sync whose metrics all failed, as the controller returns early", () => {
+      const state = newHpaState();
+      const spec = { minReplicas: 1, maxReplicas: 10 };
+      hpaSync(spec, state, 3, [{ kind: "external-average", name: "b", value: 3, target: 1 }], pods(3), 0);
+      const d = hpaSync(spec, state, 3, [{ kind: "error", name: "b", error: "refused" }], pods(3), 15);
+      assert.equal(d.desired, 3);
+      assert.match(d.reason, /FailedGetMetrics/);
+      assert.equal(state.recommendations.length, 1);
+    });
+
     it("goes 1 -> 3 -> 5 -> 7 under the project's GPU behaviour (2 pods per 120 s, 60 s up-window)", () => {
       const behavior: HpaBehavior = {
         scaleUp: {

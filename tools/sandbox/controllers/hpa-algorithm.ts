@@ -132,19 +132,26 @@ function podsMetricReplicas(
 /**
  * computeReplicasForMetrics: the largest proposal wins. A metric that could not be read blocks a scale
  * down (the controller will not shrink on partial information); if none could be read, nothing moves.
+ * `failed` is the controller's error return: that sync then changes nothing and records nothing.
  */
 export function replicasForMetrics(
   readings: MetricReading[],
   current: number,
   readyPods: readonly string[],
   tolerance = HPA_TOLERANCE,
-): { replicas: number; proposals: MetricProposal[]; errors: string[]; reason: string } {
+): { replicas: number; proposals: MetricProposal[]; errors: string[]; reason: string; failed: boolean } {
   const errors = readings.flatMap((r) => (r.kind === "error" ? [`${r.name}: ${r.error}`] : []));
   const proposals = readings.flatMap((r) =>
     r.kind === "error" ? [] : [replicasForMetric(r, current, readyPods, tolerance)],
   );
   if (proposals.length === 0) {
-    return { replicas: current, proposals, errors, reason: "FailedGetMetrics: no metric could be read" };
+    return {
+      replicas: current,
+      proposals,
+      errors,
+      reason: "FailedGetMetrics: no metric could be read",
+      failed: true,
+    };
   }
   const best = proposals.reduce((a, b) => (b.replicas > a.replicas ? b : a));
   if (errors.length > 0 && best.replicas < current) {
@@ -153,9 +160,16 @@ export function replicasForMetrics(
       proposals,
       errors,
       reason: "some metrics could not be read: no scale down on partial information",
+      failed: true,
     };
   }
-  return { replicas: best.replicas, proposals, errors, reason: `largest proposal: ${best.name}` };
+  return {
+    replicas: best.replicas,
+    proposals,
+    errors,
+    reason: `largest proposal: ${best.name}`,
+    failed: false,
+  };
 }
 
 /** A recommendation or a scale event the controller remembers (its `recommendations` / `scaleUpEvents`). */
@@ -342,6 +356,11 @@ export function hpaSync(
     };
   } else {
     const metrics = replicasForMetrics(readings, current, readyPods, tolerance);
+    if (metrics.failed) {
+      // reconcileAutoscaler returns with the error: no recommendation recorded, no scale.
+      const { proposals, errors, reason } = metrics;
+      return { current, recommendation: current, desired: current, proposals, errors, reason };
+    }
     const stable = stabilize(state, behavior, current, metrics.replicas, now);
     const limited = applyRateLimits(
       state,
