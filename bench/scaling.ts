@@ -7,6 +7,7 @@ import type { ScalingDecision } from "../tools/sandbox/controllers/loop";
 import {
   sandboxWorkerPool,
   startSandboxAutoscaling,
+  workerAutoscaler,
   type SandboxAutoscaling,
 } from "../tools/sandbox/controllers/sandbox-autoscaling";
 import type { ProcessWorkerPool } from "../tools/sandbox/controllers/worker-pool";
@@ -162,6 +163,26 @@ async function runScenario(scenario: Scenario, objects: RenderedObject[]): Promi
   }
 }
 
+/**
+ * The rendered objects that hold the engine's worker autoscaler: the dev stack's, else the prod
+ * stack's (each stack names one engine; the bench sets the bounds itself).
+ */
+function objectsFor(
+  engine: "adapter" | "keda",
+  rendered: Record<string, RenderedObject[]>,
+): RenderedObject[] {
+  for (const stack of ["dev", "prod"]) {
+    const objects = (rendered[stack] ??= renderStackObjects(stack));
+    try {
+      workerAutoscaler(objects, engine);
+      return objects;
+    } catch {
+      /* this stack runs the other engine */
+    }
+  }
+  throw new Error(`neither the dev nor the prod stack renders a ${engine} autoscaler for the workers`);
+}
+
 function percentile(xs: number[], p: number): number | undefined {
   if (xs.length === 0) return undefined;
   const sorted = [...xs].sort((a, b) => a - b);
@@ -178,11 +199,11 @@ async function main(): Promise<void> {
       `cold start ${COLD_START} controller s = ${s((COLD_START * 1000) / SPEED_UP, 2)} wall s of model load + process start; ` +
       `burst of ${JOBS} jobs of 2 s at RTF 1, 2 slots per worker, max ${MAX} workers, ${GPUS_PER_POD} GPU each\n\n`,
   );
-  const objects = renderStackObjects("dev");
+  const rendered: Record<string, RenderedObject[]> = {};
   const outcomes: Outcome[] = [];
   for (const scenario of SCENARIOS) {
     process.stdout.write(`running ${scenario.name}...\n`);
-    outcomes.push(await runScenario(scenario, objects));
+    outcomes.push(await runScenario(scenario, scenario.engine ? objectsFor(scenario.engine, rendered) : []));
   }
   // One window for all: a tier that settled early stays at its floor until the last one settles.
   const windowMs = Math.max(...outcomes.map((o) => o.settledAfterMs));

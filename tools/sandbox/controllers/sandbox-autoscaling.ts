@@ -98,7 +98,9 @@ export function workerAutoscaler(
       source: `ScaledObject built by scaledObjectSpec from rendered ${hpa.object} (the stack renders no ScaledObject yet)`,
     };
   }
-  throw new Error(`the rendered objects have no ${engine} autoscaler on ${WORKER_DEPLOYMENTS.join(" or ")}`);
+  throw new Error(
+    `the rendered objects have no ${engine} autoscaler on ${WORKER_DEPLOYMENTS.join(" or ")} (each stack names its engine: try the other stack with --stack)`,
+  );
 }
 
 /**
