@@ -14,6 +14,7 @@ import type { ProcessWorkerPool } from "../tools/sandbox/controllers/worker-pool
 import { fastSandboxOptions } from "../tools/sandbox/fast";
 import { pollToEnd, sendBurst, type JobEnd } from "../tools/sandbox/load-burst";
 import { Sandbox } from "../tools/sandbox/sandbox";
+import { startWithRetry } from "../tools/sandbox/start-with-retry";
 import { parseDuration } from "../components/durations";
 
 /**
@@ -67,34 +68,24 @@ const SCENARIOS: Scenario[] = [
   { name: "keda, min 0", engine: "keda", min: 0 },
 ];
 
-/**
- * A started sandbox of 1 + MAX pods. On a busy machine 2 x (1 + MAX) processes starting at once can
- * miss a pod's 30 s readiness: such a start is stopped and tried again, up to three times.
- */
-async function startSandbox(): Promise<{
-  sandbox: Sandbox;
-  dir: string;
-  fast: ReturnType<typeof fastSandboxOptions>;
-}> {
-  for (let attempt = 1; ; attempt++) {
-    const dir = mkdtempSync(path.join(tmpdir(), "sonic-bench-scaling-"));
-    const fast = fastSandboxOptions(dir);
-    const sandbox = new Sandbox({
-      ...fast,
-      instances: 1 + MAX,
-      modelServerEnv: { SONIC_SIM_RTF: "1", SONIC_SIM_LOAD_SECONDS: String(COLD_START / SPEED_UP) },
-    });
-    sandbox.loadPaused = true;
-    try {
-      await sandbox.start();
-      return { sandbox, dir, fast };
-    } catch (err) {
-      await sandbox.stop();
-      rmSync(dir, { recursive: true, force: true });
-      if (attempt === 3) throw err;
-      process.stdout.write(`  sandbox start failed (${(err as Error).message.split("\n")[0]}); again\n`);
-    }
-  }
+/** A started sandbox of 1 + MAX pods (retried on a busy machine, see startWithRetry). */
+async function startSandbox() {
+  const fast = fastSandboxOptions("");
+  const { sandbox, dir } = await startWithRetry(
+    () => {
+      const dir = mkdtempSync(path.join(tmpdir(), "sonic-bench-scaling-"));
+      const sandbox = new Sandbox({
+        ...fastSandboxOptions(dir),
+        instances: 1 + MAX,
+        modelServerEnv: { SONIC_SIM_RTF: "1", SONIC_SIM_LOAD_SECONDS: String(COLD_START / SPEED_UP) },
+      });
+      sandbox.loadPaused = true;
+      return { sandbox, dir };
+    },
+    3,
+    (line) => process.stdout.write(`  ${line}\n`),
+  );
+  return { sandbox, dir, fast };
 }
 
 async function runScenario(scenario: Scenario, objects: RenderedObject[]): Promise<Outcome> {

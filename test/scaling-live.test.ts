@@ -10,6 +10,7 @@ import {
 import { fastSandboxOptions } from "../tools/sandbox/fast";
 import { pollToEnd, sendBurst } from "../tools/sandbox/load-burst";
 import { Sandbox } from "../tools/sandbox/sandbox";
+import { startWithRetry } from "../tools/sandbox/start-with-retry";
 
 /** Controller seconds per wall second: the 300 s cooldown takes 15 s, a 15 s poll 0.75 s. */
 const SPEED_UP = 20;
@@ -27,15 +28,17 @@ describe("scale from zero and back, live in the sandbox (simulated controllers)"
   let scaling: SandboxAutoscaling | undefined;
 
   before(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), "sonic-scaling-"));
-    sandbox = new Sandbox({
-      ...fastSandboxOptions(dir),
-      instances: 1 + MAX_WORKERS,
-      // A worker's model loads for 2 s after its processes start: the cold start, compressed.
-      modelServerEnv: { SONIC_SIM_RTF: "1", SONIC_SIM_LOAD_SECONDS: "2" },
-    });
-    sandbox.loadPaused = true;
-    await sandbox.start();
+    ({ sandbox, dir } = await startWithRetry(() => {
+      const dir = mkdtempSync(path.join(tmpdir(), "sonic-scaling-"));
+      const sandbox = new Sandbox({
+        ...fastSandboxOptions(dir),
+        instances: 1 + MAX_WORKERS,
+        // A worker's model loads for 2 s after its processes start: the cold start, compressed.
+        modelServerEnv: { SONIC_SIM_RTF: "1", SONIC_SIM_LOAD_SECONDS: "2" },
+      });
+      sandbox.loadPaused = true;
+      return { sandbox, dir };
+    }));
   });
 
   after(async () => {

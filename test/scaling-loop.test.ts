@@ -12,6 +12,10 @@ import { ScalingLoop, type ScalingDecision } from "../tools/sandbox/controllers/
 import type { InstantQuery } from "../tools/sandbox/controllers/prometheus-query";
 import { ProcessWorkerPool, type WorkerPool } from "../tools/sandbox/controllers/worker-pool";
 import { provisionalScaledObject, workerAutoscaler } from "../tools/sandbox/controllers/sandbox-autoscaling";
+import { formatDecision, watchDecisions } from "../tools/sandbox/controllers/watch";
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
 
 /** A pool that only counts. */
 class CountingPool implements WorkerPool {
@@ -312,5 +316,54 @@ describe("the worker pool", () => {
     assert.deepEqual(pool.pods(), ["a", "b", "c"]);
     // a: 0..30 s, b: 0..10 s and 20..30 s, c: 20..30 s = 30 + 20 + 10 pod-seconds.
     assert.equal(pool.allocatedMs(0, 30_000), 60_000);
+  });
+});
+
+describe("watching the decisions log", () => {
+  const decision = (scaled: boolean, desired: number): ScalingDecision => ({
+    time: "2026-12-01T16:29:24.089Z",
+    t: 271.46,
+    controller: "keda",
+    object: "ScaledObject/ai-inference/sonic-generate-worker",
+    deployment: "sonic-generate-worker",
+    values: { backlog: 3.5 },
+    current: 0,
+    desired,
+    scaled,
+    reason: "activated",
+  });
+
+  it("shows a decision's time, controller, replicas, values and reason on one line", () => {
+    const line = formatDecision(decision(true, 1));
+    assert.match(
+      line,
+      /^16:29:24 +t= +271s +simulated-keda +sonic-generate-worker +replicas 0 -> 1 +backlog=3\.5 +\| activated$/,
+    );
+  });
+
+  it("follows the log as the loop appends to it, every decision or only the changes", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "sonic-watch-"));
+    const file = path.join(dir, "scaling-decisions.jsonl");
+    writeFileSync(file, JSON.stringify(decision(false, 0)) + "\n");
+    const all: string[] = [];
+    const changes: string[] = [];
+    const stop = new AbortController();
+    const watching = Promise.all([
+      watchDecisions(file, (l) => all.push(l), { signal: stop.signal, pollMs: 20 }),
+      watchDecisions(file, (l) => changes.push(l), { signal: stop.signal, pollMs: 20, changesOnly: true }),
+    ]);
+    await new Promise((r) => setTimeout(r, 60));
+    // Written in two pieces, as an append may land: the half line waits for its end.
+    const line = JSON.stringify(decision(true, 1)) + "\n";
+    appendFileSync(file, line.slice(0, 40));
+    await new Promise((r) => setTimeout(r, 60));
+    appendFileSync(file, line.slice(40));
+    await new Promise((r) => setTimeout(r, 100));
+    stop.abort();
+    await watching;
+    rmSync(dir, { recursive: true, force: true });
+    assert.equal(all.length, 2);
+    assert.equal(changes.length, 1);
+    assert.match(changes[0], /replicas 0 -> 1/);
   });
 });
