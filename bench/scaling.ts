@@ -7,7 +7,7 @@ import type { ScalingDecision } from "../tools/sandbox/controllers/loop";
 import {
   sandboxWorkerPool,
   startSandboxAutoscaling,
-  workerAutoscaler,
+  stackObjectsFor,
   type SandboxAutoscaling,
 } from "../tools/sandbox/controllers/sandbox-autoscaling";
 import type { ProcessWorkerPool } from "../tools/sandbox/controllers/worker-pool";
@@ -154,26 +154,6 @@ async function runScenario(scenario: Scenario, objects: RenderedObject[]): Promi
   }
 }
 
-/**
- * The rendered objects that hold the engine's worker autoscaler: the dev stack's, else the prod
- * stack's (each stack names one engine; the bench sets the bounds itself).
- */
-function objectsFor(
-  engine: "adapter" | "keda",
-  rendered: Record<string, RenderedObject[]>,
-): RenderedObject[] {
-  for (const stack of ["dev", "prod"]) {
-    const objects = (rendered[stack] ??= renderStackObjects(stack));
-    try {
-      workerAutoscaler(objects, engine);
-      return objects;
-    } catch {
-      /* this stack runs the other engine */
-    }
-  }
-  throw new Error(`neither the dev nor the prod stack renders a ${engine} autoscaler for the workers`);
-}
-
 function percentile(xs: number[], p: number): number | undefined {
   if (xs.length === 0) return undefined;
   const sorted = [...xs].sort((a, b) => a - b);
@@ -194,7 +174,12 @@ async function main(): Promise<void> {
   const outcomes: Outcome[] = [];
   for (const scenario of SCENARIOS) {
     process.stdout.write(`running ${scenario.name}...\n`);
-    outcomes.push(await runScenario(scenario, scenario.engine ? objectsFor(scenario.engine, rendered) : []));
+    outcomes.push(
+      await runScenario(
+        scenario,
+        scenario.engine ? stackObjectsFor(scenario.engine, ["dev", "prod"], rendered).objects : [],
+      ),
+    );
   }
   // One window for all: a tier that settled early stays at its floor until the last one settles.
   const windowMs = Math.max(...outcomes.map((o) => o.settledAfterMs));

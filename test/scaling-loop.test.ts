@@ -11,7 +11,11 @@ import {
 import { ScalingLoop, type ScalingDecision } from "../tools/sandbox/controllers/loop";
 import type { InstantQuery } from "../tools/sandbox/controllers/prometheus-query";
 import { ProcessWorkerPool, type WorkerPool } from "../tools/sandbox/controllers/worker-pool";
-import { provisionalScaledObject, workerAutoscaler } from "../tools/sandbox/controllers/sandbox-autoscaling";
+import {
+  provisionalScaledObject,
+  stackObjectsFor,
+  workerAutoscaler,
+} from "../tools/sandbox/controllers/sandbox-autoscaling";
 import { formatDecision, watchDecisions } from "../tools/sandbox/controllers/watch";
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -144,6 +148,23 @@ describe("autoscaler objects for the simulated controllers", () => {
     assert.equal(autoscaler.deployment, "sonic-generate-worker");
     assert.match(source, /^rendered ScaledObject/);
   });
+});
+
+describe("the stacks' rendered worker autoscalers, as the sandbox reads them", function () {
+  this.timeout(120_000);
+  const cache = {};
+
+  for (const engine of ["adapter", "keda"] as const) {
+    it(`finds the ${engine} engine's autoscaler on the worker Deployment with queries for every metric`, () => {
+      const { autoscaler, stack } = stackObjectsFor(engine, ["dev", "prod"], cache);
+      assert.equal(autoscaler.engine, engine === "keda" ? "keda" : "hpa", stack);
+      assert.ok(autoscaler.metrics.length > 0);
+      assert.deepEqual(autoscaler.unsupported, []);
+      // Every query is one the sandbox's Prometheus can parse: no adapter template left in it.
+      for (const m of autoscaler.metrics) assert.doesNotMatch(m.query(["p-0"]), /<<|>>/);
+      assert.ok(autoscaler.hpa.maxReplicas >= Math.max(1, autoscaler.hpa.minReplicas));
+    });
+  }
 });
 
 describe("the simulated scaling loop against a fake Prometheus", () => {

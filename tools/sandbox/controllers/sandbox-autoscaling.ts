@@ -104,6 +104,27 @@ export function workerAutoscaler(
 }
 
 /**
+ * The rendered objects of the first of `stacks` that holds a worker autoscaler of `engine` (each stack
+ * names its engine: dev keda, prod adapter), with that autoscaler. `cache` keeps renders across calls.
+ */
+export function stackObjectsFor(
+  engine: AutoscaleEngine,
+  stacks: string[] = ["dev", "prod"],
+  cache: Record<string, RenderedObject[]> = {},
+): { stack: string; objects: RenderedObject[]; autoscaler: ControlledAutoscaler; source: string } {
+  const misses: string[] = [];
+  for (const stack of stacks) {
+    const objects = (cache[stack] ??= renderStackObjects(stack));
+    try {
+      return { stack, objects, ...workerAutoscaler(objects, engine) };
+    } catch (err) {
+      misses.push(`${stack}: ${(err as Error).message}`);
+    }
+  }
+  throw new Error(`no stack renders a ${engine} worker autoscaler:\n${misses.join("\n")}`);
+}
+
+/**
  * Runs the simulated controllers in a started sandbox: pod 0 stays as the one that accepts submissions
  * (its model server is held unready, so it never runs a job), the others become the worker pool the
  * controllers scale, and every decision is appended to `<stateDir>/scaling-decisions.jsonl`. Start the
