@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { renderStackObjects, type RenderedObject } from "../tools/sandbox/controllers/autoscaler-objects";
+import type { RenderedObject } from "../tools/sandbox/controllers/autoscaler-objects";
 import { HPA_SYNC_SECONDS } from "../tools/sandbox/controllers/hpa-algorithm";
 import type { ScalingDecision } from "../tools/sandbox/controllers/loop";
 import {
