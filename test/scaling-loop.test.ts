@@ -296,12 +296,11 @@ describe("the simulated scaling loop against a fake Prometheus", () => {
     await new Promise((r) => setTimeout(r, 520));
     await loop.stop();
     const keda = decisions.filter((d) => d.controller === "keda");
-    assert.ok(keda.length >= 8 && keda.length <= 12, `${keda.length} KEDA polls in 0.52 s at 50 ms`);
+    // A busy machine delays timers, never fires them early: bound the count loosely, the gaps tightly below.
+    assert.ok(keda.length >= 5 && keda.length <= 12, `${keda.length} KEDA polls in 0.52 s at 50 ms`);
     const gaps = keda.slice(1).map((d, i) => d.t - keda[i].t);
-    assert.ok(
-      gaps.every((g) => g >= 12 && g <= 25),
-      `gaps in controller seconds: ${gaps}`,
-    );
+    const median = [...gaps].sort((a, b) => a - b)[Math.floor(gaps.length / 2)];
+    assert.ok(gaps.every((g) => g >= 12) && median <= 25, `gaps in controller seconds: ${gaps}`);
   });
 
   it("skips an autoscaler whose Deployment has no pool, and says so", () => {
