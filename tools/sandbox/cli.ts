@@ -1,7 +1,16 @@
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import * as path from "node:path";
 import { REPO_ROOT } from "../stack-file";
+import {
+  DECISIONS_FILE,
+  planAutoscaledSandbox,
+  startSandboxAutoscaling,
+  type AutoscaleEngine,
+  type SandboxAutoscaling,
+} from "./controllers/sandbox-autoscaling";
+import { watchDecisions } from "./controllers/watch";
 import { FLEET_CLUSTERS, FleetSandbox } from "./fleet";
+import { sendBurst } from "./load-burst";
 import { Endpoints, Sandbox } from "./sandbox";
 
 const STATE_DIR = path.join(REPO_ROOT, ".sandbox");
@@ -35,6 +44,11 @@ const USAGE = `usage:
   npm run sandbox -- fault <${Object.keys(FAULTS).join("|")}> [--instance N] [--off]
   npm run sandbox -- kill <N> | revive <N>              kill -9 or restart pod N (SonicTargetDown; its jobs move on)
   npm run sandbox -- alerts                             alerts Prometheus has pending or firing
+  npm start -- --autoscale keda|adapter [--speed-up N]   pod 0 takes submissions, the others are a worker
+                                                        pool scaled by SIMULATED HPA/KEDA controllers
+                                                        (not KEDA itself) on the stack's rendered objects
+  npm run sandbox -- load burst [--jobs N]              N submissions at once to pod 0 (default 20)
+  npm run sandbox -- scaling [--changes]                replicas, metric values and each decision, live
   npm run sandbox -- fleet                              two clusters (one an HA pair) writing to a local global
                                                         store (VictoriaMetrics) with the fleet ruler (vmalert)`;
 
@@ -51,14 +65,24 @@ function endpoints(): Endpoints {
 
 async function start(argv: string[]): Promise<void> {
   rmSync(STATE_DIR, { recursive: true, force: true });
+  const engine = flag(argv, "--autoscale") as AutoscaleEngine | undefined;
+  if (engine && engine !== "keda" && engine !== "adapter")
+    throw new Error(`--autoscale keda|adapter\n${USAGE}`);
+  const speedUp = Number(flag(argv, "--speed-up") ?? 10);
+  const plan = engine && planAutoscaledSandbox(engine, flag(argv, "--stack") ?? "dev", speedUp);
   const sandbox = new Sandbox({
     stack: flag(argv, "--stack") ?? "dev",
-    instances: Number(flag(argv, "--instances") ?? 2),
+    instances: plan ? plan.instances : Number(flag(argv, "--instances") ?? 2),
     stateDir: STATE_DIR,
     ports: { prometheus: 9090, alertmanager: 9093, sink: 9095, firstApp: 8081 },
+    ...(plan ? { modelServerEnv: plan.modelServerEnv } : {}),
   });
+  // Autoscaled, the workload is what `load burst` sends: the steady generator would never let it idle.
+  sandbox.loadPaused = !!plan;
+  let scaling: SandboxAutoscaling | undefined;
   const stop = async () => {
     process.stdout.write("\nstopping the sandbox...\n");
+    await scaling?.stop();
     await sandbox.stop();
     process.exit(0);
   };
@@ -66,6 +90,7 @@ async function start(argv: string[]): Promise<void> {
   process.on("SIGTERM", () => void stop());
   try {
     const e = await sandbox.start();
+    if (plan) scaling = await startSandboxAutoscaling(sandbox, STATE_DIR, plan.options);
     process.stdout.write(
       [
         "Sonic sandbox is up (simulated model servers; nothing here needs a cluster or a GPU).",
@@ -86,6 +111,15 @@ async function start(argv: string[]): Promise<void> {
           ([name, f]) => `  npm run sandbox -- fault ${name} [--off]   ${f.what}`,
         ),
         "  npm run sandbox -- kill 0  /  revive 0      instance 0 down (SonicTargetDown)",
+        ...(plan
+          ? [
+              "",
+              `Autoscaling: SIMULATED ${engine === "keda" ? "KEDA operator + HPA" : "HPA (prometheus-adapter queries)"} controllers, not KEDA itself,`,
+              `  on ${plan.source}; clock x${speedUp} (a 15 s sync every ${15 / speedUp} s; model load ${plan.modelServerEnv.SONIC_SIM_LOAD_SECONDS} s).`,
+              `  Sonic #0 takes submissions; #1..#${plan.instances - 1} are the worker pool (now ${scaling?.pool.count}).`,
+              "  npm run sandbox -- load burst --jobs 20     then     npm run sandbox -- scaling",
+            ]
+          : []),
         "Ctrl-C stops every process.",
         "",
       ].join("\n"),
@@ -164,6 +198,27 @@ async function main(argv: string[]): Promise<void> {
     }
     case "fleet":
       return fleet();
+    case "load": {
+      if (arg !== "burst") throw new Error(USAGE);
+      const jobs = Number(flag(argv, "--jobs") ?? 20);
+      const r = await sendBurst(endpoints().instances[0].url, jobs);
+      process.stdout.write(`${r.jobs.length} jobs accepted, ${r.refused.length} refused\n`);
+      for (const x of r.refused.slice(0, 5)) process.stdout.write(`  refused: ${x.status} ${x.body}\n`);
+      return;
+    }
+    case "scaling":
+    case "watch": {
+      endpoints();
+      const file = path.join(STATE_DIR, DECISIONS_FILE);
+      if (!existsSync(file))
+        throw new Error("this sandbox runs no autoscaling: start it with 'npm start -- --autoscale keda'");
+      process.stdout.write(
+        "decisions of the SIMULATED controllers (not KEDA itself); Ctrl-C stops watching\n",
+      );
+      return watchDecisions(file, (line) => process.stdout.write(`${line}\n`), {
+        changesOnly: argv.includes("--changes"),
+      });
+    }
     case "alerts": {
       const res = (await (await fetch(`${endpoints().prometheus}/api/v1/alerts`)).json()) as any;
       for (const a of res.data.alerts)
