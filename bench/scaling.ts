@@ -68,7 +68,7 @@ const SCENARIOS: Scenario[] = [
   { name: "keda, min 0", engine: "keda", min: 0 },
 ];
 
-/** A started sandbox of 1 + MAX pods (retried on a busy machine, see startWithRetry). */
+/** A started sandbox of one API pod; the worker tier is started by the pool (retried on a busy machine, see startWithRetry). */
 async function startSandbox() {
   const fast = fastSandboxOptions("");
   const { sandbox, dir } = await startWithRetry(
@@ -76,7 +76,8 @@ async function startSandbox() {
       const dir = mkdtempSync(path.join(tmpdir(), "sonic-bench-scaling-"));
       const sandbox = new Sandbox({
         ...fastSandboxOptions(dir),
-        instances: 1 + MAX,
+        instances: 1,
+        apiOnly: true,
         modelServerEnv: { SONIC_SIM_RTF: "1", SONIC_SIM_LOAD_SECONDS: String(COLD_START / SPEED_UP) },
       });
       sandbox.loadPaused = true;
@@ -106,7 +107,7 @@ async function runScenario(scenario: Scenario, objects: RenderedObject[]): Promi
       pool = scaling.pool;
       source = scaling.source;
     } else {
-      pool = await sandboxWorkerPool(sandbox);
+      pool = sandboxWorkerPool(sandbox, MAX);
       await pool.scaleTo(MAX);
       await pool.settled();
     }

@@ -32,7 +32,9 @@ describe("scale from zero and back, live in the sandbox (simulated controllers)"
       const dir = mkdtempSync(path.join(tmpdir(), "sonic-scaling-"));
       const sandbox = new Sandbox({
         ...fastSandboxOptions(dir),
-        instances: 1 + MAX_WORKERS,
+        // One API pod; the worker tier is what the controllers start.
+        instances: 1,
+        apiOnly: true,
         // A worker's model loads for 2 s after its processes start: the cold start, compressed.
         modelServerEnv: { SONIC_SIM_RTF: "1", SONIC_SIM_LOAD_SECONDS: "2" },
       });

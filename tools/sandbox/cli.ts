@@ -44,10 +44,10 @@ const USAGE = `usage:
   npm run sandbox -- fault <${Object.keys(FAULTS).join("|")}> [--instance N] [--off]
   npm run sandbox -- kill <N> | revive <N>              kill -9 or restart pod N (SonicTargetDown; its jobs move on)
   npm run sandbox -- alerts                             alerts Prometheus has pending or firing
-  npm start -- --autoscale keda|adapter [--speed-up N]   pod 0 takes submissions, the others are a worker
-                                                        pool scaled by SIMULATED HPA/KEDA controllers
+  npm start -- --autoscale keda|adapter [--speed-up N]   one API pod; the worker tier is started and
+                                                        stopped by SIMULATED HPA/KEDA controllers
                                                         (not KEDA itself) on the stack's rendered objects
-  npm run sandbox -- load burst [--jobs N]              N submissions at once to pod 0 (default 20)
+  npm run sandbox -- load burst [--jobs N]              N submissions at once to the API (default 20)
   npm run sandbox -- scaling [--changes]                replicas, metric values and each decision, live
   npm run sandbox -- fleet                              two clusters (one an HA pair) writing to a local global
                                                         store (VictoriaMetrics) with the fleet ruler (vmalert)`;
@@ -72,7 +72,9 @@ async function start(argv: string[]): Promise<void> {
   const plan = engine && planAutoscaledSandbox(engine, flag(argv, "--stack") ?? "dev", speedUp);
   const sandbox = new Sandbox({
     stack: flag(argv, "--stack") ?? "dev",
-    instances: plan ? plan.instances : Number(flag(argv, "--instances") ?? 2),
+    // Autoscaled: one API pod, and the worker tier as many worker pods as the controllers ask for.
+    instances: plan ? 1 : Number(flag(argv, "--instances") ?? 2),
+    apiOnly: !!plan,
     stateDir: STATE_DIR,
     ports: { prometheus: 9090, alertmanager: 9093, sink: 9095, firstApp: 8081 },
     ...(plan ? { modelServerEnv: plan.modelServerEnv } : {}),
@@ -116,7 +118,7 @@ async function start(argv: string[]): Promise<void> {
               "",
               `Autoscaling: SIMULATED ${engine === "keda" ? "KEDA operator + HPA" : "HPA (prometheus-adapter queries)"} controllers, not KEDA itself,`,
               `  on ${plan.source}; clock x${speedUp} (a 15 s sync every ${15 / speedUp} s; model load ${plan.modelServerEnv.SONIC_SIM_LOAD_SECONDS} s).`,
-              `  Sonic #0 takes submissions; #1..#${plan.instances - 1} are the worker pool (now ${scaling?.pool.count}).`,
+              `  Sonic #0 is the API tier; the worker tier has ${scaling?.pool.count} of at most ${plan.autoscaler.hpa.maxReplicas} worker pods.`,
               "  npm run sandbox -- load burst --jobs 20     then     npm run sandbox -- scaling",
             ]
           : []),

@@ -1,6 +1,7 @@
 import { appendFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { scaledObjectSpec } from "../../../components/scaled-object";
+import type { WorkerPod } from "../pod";
 import type { Sandbox } from "../sandbox";
 import {
   controlledAutoscalers,
@@ -125,10 +126,11 @@ export function stackObjectsFor(
 }
 
 /**
- * Runs the simulated controllers in a started sandbox: pod 0 stays as the one that accepts submissions
- * (its model server is held unready, so it never runs a job), the others become the worker pool the
- * controllers scale, and every decision is appended to `<stateDir>/scaling-decisions.jsonl`. Start the
- * sandbox with `loadPaused` (the steady load generator would keep every pod busy) and 1 + max pods.
+ * Runs the simulated controllers in a started sandbox of API pods only (`apiOnly`): the worker tier is
+ * a pool of worker pods (job runner + simulated model server) the controllers add and remove at
+ * runtime, up to the autoscaler's maximum, and every decision is appended to
+ * `<stateDir>/scaling-decisions.jsonl`. Start the sandbox with `loadPaused` (the steady load generator
+ * would keep the workers busy for good).
  */
 export async function startSandboxAutoscaling(
   sandbox: Sandbox,
@@ -138,12 +140,7 @@ export async function startSandboxAutoscaling(
   const objects = o.objects ?? renderStackObjects(o.stack ?? "dev");
   const { autoscaler, source } = workerAutoscaler(objects, o.engine);
   applyBounds(autoscaler, o.bounds);
-  const pool = await sandboxWorkerPool(sandbox);
-  if (pool.capacity < autoscaler.hpa.maxReplicas) {
-    throw new Error(
-      `the sandbox has ${pool.capacity} worker pods; ${autoscaler.object} may ask for ${autoscaler.hpa.maxReplicas}`,
-    );
-  }
+  const pool = sandboxWorkerPool(sandbox, autoscaler.hpa.maxReplicas);
   const decisionsFile = path.join(stateDir, DECISIONS_FILE);
   writeFileSync(decisionsFile, "");
   await pool.scaleTo(
@@ -175,22 +172,26 @@ export async function startSandboxAutoscaling(
 }
 
 /**
- * Splits a started sandbox into the pod that takes submissions (pod 0: its model server is held
- * unready, so it never runs a job) and a pool of the others, all stopped: the pool the controllers
- * scale. The lead swaps this for the worker tier's pods once the API and the worker are two programs.
+ * The worker tier of a started sandbox as a pool of `capacity` slots: a scale-up starts a new worker
+ * pod (`Sandbox.addWorker`: a new pod name, its model loading for the sandbox's
+ * `SONIC_SIM_LOAD_SECONDS`), a scale-down sends it SIGTERM (`removeWorker`: it drains, unfinished jobs
+ * go back to the queue). Prometheus scrapes each from the moment it starts, as a ServiceMonitor would.
  */
-export async function sandboxWorkerPool(sandbox: Sandbox): Promise<ProcessWorkerPool> {
-  const [fixed, ...workers] = sandbox.instances;
-  await holdUnready(fixed.modelServerUrl);
-  // The sandbox started every pod; the pool starts from none.
-  await Promise.all(workers.map((w) => w.process.terminate()));
-  return new ProcessWorkerPool(
-    workers.map((w) => ({
-      name: w.pod,
-      start: () => w.process.start(),
-      terminate: () => w.process.terminate(),
-    })),
-  );
+export function sandboxWorkerPool(sandbox: Sandbox, capacity: number): ProcessWorkerPool {
+  const slots = Array.from({ length: capacity }, (_, i) => {
+    let pod: WorkerPod | undefined;
+    return {
+      get name() {
+        return pod?.options.name ?? `worker-slot-${i}`;
+      },
+      start: async () => (pod = await sandbox.addWorker()),
+      terminate: async () => {
+        if (pod) await sandbox.removeWorker(pod);
+        pod = undefined;
+      },
+    };
+  });
+  return new ProcessWorkerPool(slots);
 }
 
 /** Bounds of the bench: the HPA's and KEDA's min/max both. */
@@ -205,20 +206,8 @@ function applyBounds(a: ControlledAutoscaler, bounds: SandboxAutoscalingOptions[
   }
 }
 
-/** The simulated model server reports unready for good: its pod's runner pulls no job. */
-async function holdUnready(modelServerUrl: string): Promise<void> {
-  const res = await fetch(`${modelServerUrl}/v1/simulation/faults`, {
-    method: "PUT",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ unready: true }),
-  });
-  if (!res.ok) throw new Error(`could not hold the submission pod's model server unready: ${res.status}`);
-}
-
 /** What `npm start -- --autoscale <engine>` needs before the sandbox starts. */
 export interface AutoscaledSandboxPlan {
-  /** Pods to start: the submission pod and one per replica the autoscaler may ask for. */
-  instances: number;
   /** The simulated model server's load time: the cold start in controller seconds, on the wall clock. */
   modelServerEnv: Record<string, string>;
   options: SandboxAutoscalingOptions & { objects: RenderedObject[] };
@@ -236,7 +225,6 @@ export function planAutoscaledSandbox(
   const objects = renderStackObjects(stack);
   const { autoscaler, source } = workerAutoscaler(objects, engine);
   return {
-    instances: 1 + autoscaler.hpa.maxReplicas,
     modelServerEnv: { SONIC_SIM_LOAD_SECONDS: String(Math.max(1, Math.round(coldStartSeconds / speedUp))) },
     options: { engine, speedUp, stack, objects },
     autoscaler,
