@@ -69,6 +69,28 @@ describe("the alert and recording rules", function () {
     assert.equal((report.match(/SUCCESS/g) ?? []).length, suiteFiles.length, report);
   });
 
+  it("pass the two-tier suite in test/rules/tiers: a backlog over the configured slots that reads with zero workers, and every tier's HPA watched", () => {
+    const tiers = ruleCatalogue({
+      job: "sonic-generate-service",
+      namespace: "ai-inference",
+      slotsPerPod: 2,
+      hpaName: "keda-hpa-sonic-generate-worker",
+      hpaNames: ["keda-hpa-sonic-generate-service", "keda-hpa-sonic-generate-worker"],
+    });
+    const dir = mkdtempSync(path.join(tmpdir(), "sonic-tier-rules-"));
+    writeFileSync(path.join(dir, "tiers.rules.yaml"), ruleFileYaml(tiers));
+    copyFileSync(path.join(SUITES, "tiers", "tiers.yaml"), path.join(dir, "tiers.yaml"));
+    assert.match(promtool(["test", "rules", "tiers.yaml"], dir), /SUCCESS/);
+  });
+
+  it("refuses a slot count that is not a positive integer and an empty HPA list, naming each", () => {
+    const base = { job: "sonic-generate-service", namespace: "ai-inference" };
+    assert.throws(() => ruleCatalogue({ ...base, slotsPerPod: 0 }), /slotsPerPod.*0/);
+    assert.throws(() => ruleCatalogue({ ...base, hpaNames: [] }), {
+      message: "hpaNames: must name at least one HPA, got []",
+    });
+  });
+
   it("have, for every alert, a promtool case where it fires and one where it stays silent", () => {
     const missing = alertNames(catalogue).flatMap((name) => {
       const cases = alertTests.filter((t: any) => t.alertname === name);
