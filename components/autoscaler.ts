@@ -43,6 +43,12 @@ export interface AutoscalerArgs {
   scaleDownStabilizationSeconds?: number;
   /** Labels on the HPA. @default {} */
   labels?: Record<string, string>;
+  /**
+   * Leave the HPA in the cluster when it leaves the program (Pulumi's `retainOnDelete`): set while a
+   * KEDA ScaledObject stands by to take it over, so the handover never deletes the object KEDA adopted.
+   * @default false
+   */
+  retainOnDelete?: boolean;
 }
 
 /** Kubernetes quantity for a rate: 0.05 -> "50m", 2 -> "2". */
@@ -141,7 +147,7 @@ export class Autoscaler extends pulumi.ComponentResource {
           behavior: gpuScalingBehavior(stabilization),
         },
       },
-      childOptions(this, opts),
+      { ...childOptions(this, opts), ...(args.retainOnDelete ? { retainOnDelete: true } : {}) },
     );
     this.name = this.hpa.metadata.name;
     this.registerOutputs({

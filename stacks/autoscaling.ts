@@ -29,21 +29,20 @@ import type { StackConfig } from "./config";
 /** The Sonic Service's name: the `job` of both tiers' series. */
 export const SONIC_JOB = "sonic-generate-service";
 
-/** The HorizontalPodAutoscaler each tier ends up with, by engine: ours, or KEDA's `keda-hpa-<name>`. */
+/** The HorizontalPodAutoscaler of each tier. */
 export interface TierAutoscalerNames {
   api: string;
   worker: string;
 }
 
-/** HPA names per tier for a stack (known before anything is created, so the rules can name them). */
-export function tierHpaNames(
-  config: StackConfig,
-  names: { api: string; worker: string },
-): TierAutoscalerNames {
-  const keda = config.autoscaling.enabled && config.autoscaling.engine === "keda";
-  return keda
-    ? { api: `keda-hpa-${names.api}`, worker: `keda-hpa-${names.worker}` }
-    : { api: names.api, worker: names.worker };
+/**
+ * HPA names per tier (known before anything is created, so the rules can name them): the Deployment's
+ * name on both engines. KEDA is told that name (`horizontalPodAutoscalerConfig.name`) rather than its
+ * `keda-hpa-<name>`, so a handover adopts the adapter's HPA object in place, and the alerts and
+ * dashboards read the same series before, during and after it.
+ */
+export function tierHpaNames(names: { api: string; worker: string }): TierAutoscalerNames {
+  return { api: names.api, worker: names.worker };
 }
 
 export interface SonicAutoscalingArgs {
@@ -74,6 +73,10 @@ export function sonicAutoscaling(args: SonicAutoscalingArgs): SonicAutoscaling {
   const a = config.autoscaling;
   const ns = config.sonic.namespace;
   const keda = a.enabled && a.engine === "keda";
+  // During a handover the adapter's HPAs keep scaling (standby) or are being adopted (takeover).
+  const standby = keda && a.handover === "standby";
+  const takeover = keda && a.handover === "takeover";
+  const hpas = a.enabled && (!keda || standby);
   const onboarded = config.onboardedServices.map((s) =>
     serviceAdapterRules({
       metricPrefix: s.metricPrefix,
@@ -82,7 +85,10 @@ export function sonicAutoscaling(args: SonicAutoscalingArgs): SonicAutoscaling {
     }),
   );
   // With KEDA nothing of Sonic's reads the adapter: it serves only what onboarded services' HPAs need.
-  const adapterRules = keda ? onboarded : [args.observability.adapterRules, ...onboarded];
+  // In a handover it stays, with Sonic's rules: the API's HPA reads its custom metric until adopted,
+  // and removing the release in the step that installs KEDA's APIService would race it.
+  const adapterRules =
+    keda && !standby && !takeover ? onboarded : [args.observability.adapterRules, ...onboarded];
   const adapter =
     adapterRules.length === 0
       ? undefined
@@ -94,7 +100,7 @@ export function sonicAutoscaling(args: SonicAutoscalingArgs): SonicAutoscaling {
             // One adapter per cluster: Sonic's rules and every onboarded service's.
             rules: adapterRules,
             replicas: config.monitoring.adapterReplicas,
-            externalMetrics: config.monitoring.adapterExternalMetrics ?? !keda,
+            externalMetrics: config.monitoring.adapterExternalMetrics ?? (!keda || standby),
             labels,
           },
           { dependsOn: [args.monitoring.release] },
@@ -104,7 +110,9 @@ export function sonicAutoscaling(args: SonicAutoscalingArgs): SonicAutoscaling {
   const opts = { dependsOn: args.inSonicNamespace };
   const names = metricNames("sonic");
 
-  if (!keda) {
+  if (hpas) {
+    // Kept in the cluster when they leave the program in standby's next step: KEDA adopts them.
+    const retainOnDelete = standby;
     result.hpas.push(
       // The API scales on demand: submissions per second per pod, as they arrive.
       new Autoscaler(
@@ -120,6 +128,7 @@ export function sonicAutoscaling(args: SonicAutoscalingArgs): SonicAutoscaling {
           targetBacklogPerPod: 0,
           cpuUtilization: a.api.cpuUtilization,
           backlogSelector: { job: SONIC_JOB },
+          retainOnDelete,
           labels,
         },
         opts,
@@ -137,24 +146,32 @@ export function sonicAutoscaling(args: SonicAutoscalingArgs): SonicAutoscaling {
           backlogMetricName: names.jobBacklog,
           backlogSelector: { job: SONIC_JOB },
           targetBacklogPerPod: a.worker.targetBacklogPerPod,
+          retainOnDelete,
           labels,
         },
         opts,
       ),
     );
-    return result;
   }
+  if (!keda) return result;
 
   result.keda = new Keda(
     "keda",
-    { prometheusSelectorLabels: args.monitoring.resourceSelectorLabels, labels },
-    // Its ServiceMonitors need the monitoring release's CRDs.
-    { dependsOn: [args.monitoring.release] },
+    {
+      prometheusSelectorLabels: args.monitoring.resourceSelectorLabels,
+      // In standby the adapter still owns v1beta1.external.metrics.k8s.io: no second claimant.
+      metricsServer: !standby,
+      labels,
+    },
+    // Its ServiceMonitors need the monitoring release's CRDs; in a handover its APIService may only
+    // come once the adapter's upgrade has given it up.
+    { dependsOn: [args.monitoring.release, ...(takeover && adapter ? [adapter.release] : [])] },
   );
   const prometheus = `http://${config.monitoring.releaseName}-prometheus.${config.monitoring.namespace}.svc:${PROMETHEUS_PORT}`;
   const c = { prefix: "sonic" } as CatalogueContext;
   const own = `{namespace=${promqlString(ns)}, job=${promqlString(SONIC_JOB)}}`;
   const afterKeda = { dependsOn: [...args.inSonicNamespace, result.keda] };
+  const handover = { paused: standby, transferHpaOwnership: standby || takeover };
   result.scaledObjects.push(
     new ScaledObject(
       "sonic",
@@ -162,6 +179,8 @@ export function sonicAutoscaling(args: SonicAutoscalingArgs): SonicAutoscaling {
         name: args.names.api,
         namespace: ns,
         deploymentName: args.names.api,
+        hpaName: args.names.api,
+        ...handover,
         minReplicas: a.api.minReplicas,
         maxReplicas: a.api.maxReplicas,
         pollingIntervalSeconds: a.pollingSeconds,
@@ -184,6 +203,8 @@ export function sonicAutoscaling(args: SonicAutoscalingArgs): SonicAutoscaling {
         name: args.names.worker,
         namespace: ns,
         deploymentName: args.names.worker,
+        hpaName: args.names.worker,
+        ...handover,
         minReplicas: a.worker.minReplicas,
         maxReplicas: a.worker.maxReplicas,
         pollingIntervalSeconds: a.pollingSeconds,
@@ -212,7 +233,10 @@ export function sonicAutoscaling(args: SonicAutoscalingArgs): SonicAutoscaling {
       groups: [
         kedaRules({
           runbookBaseUrl: config.alerts.runbookBaseUrl,
-          scaledObjects: [args.names.api, args.names.worker].map((name) => ({ namespace: ns, name })),
+          // Paused ones have no scale loop to watch yet.
+          scaledObjects: standby
+            ? []
+            : [args.names.api, args.names.worker].map((name) => ({ namespace: ns, name })),
         }),
       ],
       labels: { ...labels, ...args.monitoring.resourceSelectorLabels },

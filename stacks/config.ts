@@ -27,6 +27,9 @@ import {
 export const AUTOSCALING_ENGINES = ["adapter", "keda"] as const;
 export type AutoscalingEngine = (typeof AUTOSCALING_ENGINES)[number];
 
+/** Steps of the move from engine adapter to keda, in order (README, "Migrating from adapter to keda"). */
+export const HANDOVER_STEPS = ["standby", "takeover"] as const;
+
 /** Keys of the one-tier `autoscaling` block, and where each went when the service split into two tiers. */
 export const MOVED_AUTOSCALING_KEYS: Record<string, string> = {
   minReplicas:
@@ -278,6 +281,11 @@ export const configSchema = z
         rateWindow: duration.default("2m"),
         /** Seconds between KEDA's polls of its triggers (engine keda). */
         pollingSeconds: z.number().int().min(1).max(3600).default(15),
+        /**
+         * The move from adapter to keda (README, "Migrating from adapter to keda"): `standby` installs
+         * KEDA beside the adapter's HPAs with paused ScaledObjects; `takeover` hands the HPAs to KEDA.
+         */
+        handover: z.enum(HANDOVER_STEPS).optional(),
         /** The GPU worker tier: scales on the backlog (jobs queued + running / slots per pod). */
         worker: z
           .object({
@@ -388,6 +396,21 @@ export const configSchema = z
           "0 (scale to zero) needs 'autoscaling.engine: keda': an HPA never scales below one pod; set 1 or more, or engine keda",
         input: 0,
       });
+    if (a.handover !== undefined && a.engine !== "keda")
+      ctx.addIssue({
+        code: "custom",
+        path: ["autoscaling", "handover"],
+        message: "is a step of the move to 'autoscaling.engine: keda'; set engine keda, or remove it",
+        input: a.handover,
+      });
+    if (a.enabled && a.engine === "keda" && a.handover === "standby" && a.worker.minReplicas === 0)
+      ctx.addIssue({
+        code: "custom",
+        path: ["autoscaling", "worker", "minReplicas"],
+        message:
+          "0 (scale to zero) waits for the end of the handover: in 'standby' the adapter's HPA still scales the workers, and an HPA never goes below one pod",
+        input: 0,
+      });
     if (a.enabled && a.engine === "keda" && a.api.cpuUtilization > 0)
       ctx.addIssue({
         code: "custom",
@@ -396,7 +419,12 @@ export const configSchema = z
           "is read by an HPA on metrics.k8s.io, which engine keda's Prometheus triggers do not use; set 0, or use 'autoscaling.engine: adapter'",
         input: a.api.cpuUtilization,
       });
-    if (a.enabled && a.engine === "keda" && c.monitoring.adapterExternalMetrics === true)
+    if (
+      a.enabled &&
+      a.engine === "keda" &&
+      a.handover !== "standby" &&
+      c.monitoring.adapterExternalMetrics === true
+    )
       ctx.addIssue({
         code: "custom",
         path: ["monitoring", "adapterExternalMetrics"],
@@ -418,7 +446,11 @@ export const configSchema = z
           input: storageClass,
         });
     }
-    if (c.monitoring.adapterExternalMetrics === false && a.enabled && a.engine === "adapter")
+    if (
+      c.monitoring.adapterExternalMetrics === false &&
+      a.enabled &&
+      (a.engine === "adapter" || a.handover === "standby")
+    )
       ctx.addIssue({
         code: "custom",
         path: ["monitoring", "adapterExternalMetrics"],

@@ -165,7 +165,7 @@ const queue = new JobQueue(
   { dependsOn: inSonicNamespace },
 );
 
-const hpaNames = tierHpaNames(config, TIERS);
+const hpaNames = tierHpaNames(TIERS);
 const observability = new InferenceObservability(
   "sonic",
   {
@@ -247,8 +247,10 @@ export const sonicService = sonic.serviceName;
 export const sonicWorkerDeployment = sonic.workerDeploymentName;
 export const serviceMonitors = observability.serviceMonitors.map((m) => m.name);
 export const prometheusRule = observability.alertRules.name;
-/** The engine and each tier's HPA (KEDA's `keda-hpa-<name>` with engine keda). */
-export const autoscalers = a.enabled ? { engine: a.engine, ...hpaNames } : undefined;
+/** The engine (and handover step) and each tier's HPA: ours, or the one KEDA creates under the same name. */
+export const autoscalers = a.enabled
+  ? { engine: a.engine, ...(a.handover ? { handover: a.handover } : {}), ...hpaNames }
+  : undefined;
 export const scaledObjects = scaling.scaledObjects.map((o) => o.name);
 export const customMetric = observability.customMetricName;
 export const backlogMetric = observability.backlogMetricName;
@@ -259,7 +261,7 @@ export const backlogMetric = observability.backlogMetricName;
 export const resourceMetrics =
   a.enabled && a.engine === "adapter" && a.api.cpuUtilization > 0
     ? "required: autoscaling.api.cpuUtilization reads metrics.k8s.io; install metrics-server (an EKS add-on; built into GKE and AKS)"
-    : a.engine === "keda"
+    : a.engine === "keda" && a.handover !== "standby"
       ? "not needed: KEDA's ScaledObjects read Prometheus directly"
       : "not needed: the HPAs read only sonic_request_qps and sonic_job_backlog from prometheus-adapter";
 export const queueSecret = queue.secretName;

@@ -236,10 +236,15 @@ for (const { title, stack, engine, extra } of VARIANTS) {
         api.spec.triggers[0].metadata.query,
         'sum(sonic:request_qps:rate2m{namespace="ai-inference"})',
       );
+      // KEDA names its HPAs after the Deployments, as the adapter engine does: one set of series for the alerts.
+      assert.deepEqual(
+        [api, worker].map((o) => o.spec.advanced.horizontalPodAutoscalerConfig.name),
+        ["sonic-generate-service", "sonic-generate-worker"],
+      );
       assert.deepEqual(run.outputs.autoscalers, {
         engine: "keda",
-        api: "keda-hpa-sonic-generate-service",
-        worker: "keda-hpa-sonic-generate-worker",
+        api: "sonic-generate-service",
+        worker: "sonic-generate-worker",
       });
       // prometheus-adapter, where it still runs for onboarded services, serves no external metrics.
       assert.ok(!adapterRelease() || adapterRelease()!.inputs.values.rules.external.length === 0);
@@ -766,6 +771,88 @@ describe("dev and prod stack files", () => {
     const grace = (run: MockRun) =>
       at(workerDeployment(run).inputs, "spec.template.spec.terminationGracePeriodSeconds");
     assert.deepEqual([grace(dev), grace(prod)], [300, 900]);
+  });
+});
+
+describe("the handover from engine adapter to keda (README, 'Migrating from adapter to keda')", () => {
+  const step = (handover: string) => {
+    const a = autoscalingOf("prod");
+    return ["--set", `autoscaling=${JSON.stringify({ ...a, engine: "keda", handover })}`];
+  };
+  let standby: MockRun;
+  let takeover: MockRun;
+  before(async () => {
+    [standby, takeover] = await Promise.all([
+      renderStack("prod", step("standby")),
+      renderStack("prod", step("takeover")),
+    ]);
+  });
+  const adapterOf = (run: MockRun) => only(run, T.release, "prometheus-adapter").inputs;
+  const kedaOf = (run: MockRun) => only(run, T.release, "keda").inputs;
+
+  it("standby: installs KEDA without its metrics API and with paused ScaledObjects, while the adapter's HPAs keep scaling and survive their removal", () => {
+    for (const name of ["sonic", "sonic-worker"]) {
+      const hpa = only(standby, T.hpa, name);
+      assert.equal(hpa.retainOnDelete, true, `${name}: Pulumi must leave the HPA for KEDA to adopt`);
+      const so = only(standby, SCALED_OBJECT, name).inputs;
+      assert.deepEqual(so.metadata.annotations, {
+        "scaledobject.keda.sh/transfer-hpa-ownership": "true",
+        "autoscaling.keda.sh/paused": "true",
+      });
+      assert.equal(so.spec.advanced.horizontalPodAutoscalerConfig.name, hpa.inputs.metadata.name);
+    }
+    assert.equal(
+      kedaOf(standby).values.metricsServer.enabled,
+      false,
+      "the adapter still owns external metrics",
+    );
+    assert.deepEqual(
+      adapterOf(standby).values.rules.external.map((r: any) => r.name.as),
+      ["sonic_job_backlog"],
+    );
+  });
+
+  it("takeover: unpauses the ScaledObjects to adopt the HPAs by name, moves the external metrics API to KEDA only after the adapter gives it up", () => {
+    assert.equal(
+      takeover.resources.some((r) => r.type === T.hpa),
+      false,
+      "the HPAs are KEDA's now",
+    );
+    for (const name of ["sonic", "sonic-worker"])
+      assert.deepEqual(only(takeover, SCALED_OBJECT, name).inputs.metadata.annotations, {
+        "scaledobject.keda.sh/transfer-hpa-ownership": "true",
+      });
+    assert.equal(kedaOf(takeover).values.metricsServer.enabled, true);
+    assert.deepEqual(adapterOf(takeover).values.rules.external, []);
+    assert.deepEqual(
+      adapterOf(takeover).values.rules.custom.map((r: any) => r.name.as),
+      ["sonic_request_qps"],
+      "the API's HPA reads its custom metric until KEDA adopts it",
+    );
+    assert.ok(
+      waitsFor(takeover, only(takeover, T.release, "keda"), only(takeover, T.release, "prometheus-adapter")),
+      "KEDA's APIService is created only after the adapter's upgrade removed its own",
+    );
+  });
+
+  it("refuses a handover step without engine keda, and scale to zero while the adapter's HPA still scales, naming key and value", async () => {
+    const a = autoscalingOf("prod");
+    const stderr = await renderStackFailure("prod", [
+      "--set",
+      `autoscaling=${JSON.stringify({ ...a, handover: "standby" })}`,
+    ]);
+    assert.match(
+      stderr,
+      /sonic-observability:autoscaling\.handover: is a step of the move to 'autoscaling\.engine: keda'; set engine keda, or remove it, got "standby"/,
+    );
+    const zero = await renderStackFailure("prod", [
+      "--set",
+      `autoscaling=${JSON.stringify({ ...a, engine: "keda", handover: "standby", worker: { ...a.worker, minReplicas: 0 } })}`,
+    ]);
+    assert.match(
+      zero,
+      /sonic-observability:autoscaling\.worker\.minReplicas: 0 \(scale to zero\) waits for the end of the handover.*, got 0/,
+    );
   });
 });
 
