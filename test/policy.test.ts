@@ -15,6 +15,12 @@ import { renderWithCharts, requireHelmAndCharts } from "./support/charts";
 import { renderStack } from "./support/render";
 import { readProjectConfig } from "../tools/stack-file";
 
+/** `--set` of prod's autoscaling block at a step of the handover to keda. */
+function handover(step: string): string[] {
+  const a = JSON.parse(readProjectConfig("prod").autoscaling);
+  return ["--set", `autoscaling=${JSON.stringify({ ...a, engine: "keda", handover: step })}`];
+}
+
 /** `--set` of a stack's autoscaling block on the other engine (the workers at least 1 for the adapter). */
 function onEngine(stack: string, engine: "adapter" | "keda"): string[] {
   const a = JSON.parse(readProjectConfig(stack).autoscaling);
@@ -210,6 +216,8 @@ describe("the guardrails policy pack", () => {
     { stack: "fleet", title: "fleet stack", extra: [] },
     { stack: "dev", title: "dev stack on engine adapter", extra: onEngine("dev", "adapter") },
     { stack: "prod", title: "prod stack on engine keda", extra: onEngine("prod", "keda") },
+    { stack: "prod", title: "prod stack in the handover's standby", extra: handover("standby") },
+    { stack: "prod", title: "prod stack in the handover's takeover", extra: handover("takeover") },
   ]) {
     it(`passes every mandatory policy on the ${title}'s objects, the charts' rendered objects included`, async () => {
       requireHelmAndCharts();
