@@ -253,6 +253,20 @@ describe("GpuInferenceService", () => {
     );
   });
 
+  it("refuses a worker Deployment named like the API's, naming both", () => {
+    assert.throws(
+      () =>
+        new GpuInferenceService("same-name", {
+          image: "sonic:1",
+          modelServer: { image: "w:1" },
+          appName: "sonic",
+          workerName: "sonic",
+          createNamespace: false,
+        }),
+      { message: `workerName: must differ from 'appName' ("sonic"), got "sonic"` },
+    );
+  });
+
   it("refuses an API tier of zero replicas, naming the property and value", () => {
     assert.throws(
       () =>
@@ -292,6 +306,21 @@ describe("WorkerNetworkPolicy", () => {
     assert.deepEqual(
       np.spec.egress.map((e: any) => e.ports.map((p: any) => `${p.protocol}/${p.port}`).join(",")),
       ["UDP/53,TCP/53", "TCP/redis"],
+    );
+  });
+
+  it("refuses an empty store selector, which would admit every pod, naming the property and value", () => {
+    assert.throws(
+      () =>
+        new WorkerNetworkPolicy("any-pod", {
+          namespace: "a",
+          podSelector: { app: "a" },
+          queueStore: { podSelector: {}, port: "redis" },
+        }),
+      {
+        message:
+          "queueStore.podSelector: must name the store's pod labels (an empty selector admits every pod), got {}",
+      },
     );
   });
 
@@ -488,6 +517,20 @@ describe("InferenceObservability", () => {
     assert.match(
       rules.find((r: any) => r.alert === "SonicAutoscalerMaxedOut").expr,
       /horizontalpodautoscaler=~"keda-hpa-sonic-generate-service\|keda-hpa-sonic-generate-worker"/,
+    );
+  });
+
+  it("refuses an empty tier list, naming the property and value", () => {
+    assert.throws(
+      () =>
+        new InferenceObservability("no-tiers", {
+          namespace: "a",
+          serviceName: "a",
+          selector: { app: "a" },
+          tiers: [],
+          autoscaling: false,
+        }),
+      { message: "tiers: must list at least one tier, or be left out, got []" },
     );
   });
 
