@@ -2,7 +2,6 @@ import * as pulumi from "@pulumi/pulumi";
 import {
   AlertRules,
   Autoscaler,
-  GpuInferenceService,
   InferenceObservability,
   jobBacklogRecord,
   Keda,
@@ -47,7 +46,6 @@ export function tierHpaNames(names: { api: string; worker: string }): TierAutosc
 
 export interface SonicAutoscalingArgs {
   config: StackConfig;
-  sonic: GpuInferenceService;
   /** Deployment names of the tiers (plain strings: ScaledObject and HPA names derive from them). */
   names: { api: string; worker: string };
   monitoring: MonitoringStack;

@@ -197,7 +197,6 @@ const observability = new InferenceObservability(
 
 const scaling = sonicAutoscaling({
   config,
-  sonic,
   names: TIERS,
   monitoring,
   observability,
