@@ -9,13 +9,14 @@ import {
   alertNames,
   analystRules,
   isAlert,
+  kedaRules,
   metricNames,
   RecordingRule,
   ruleCatalogue,
   ruleFileYaml,
   SEVERITIES,
 } from "../components";
-import { REPO_ROOT } from "../tools/stack-file";
+import { readProjectConfig, REPO_ROOT } from "../tools/stack-file";
 import { EXTERNAL_SERIES, selectorsOf } from "./support/promql";
 import { promtool, requirePromtool } from "./support/promtool";
 
@@ -49,8 +50,14 @@ describe("the alert and recording rules", function () {
           cwd: REPO_ROOT,
         },
       );
-      // The stack deploys the catalogue and the alert analyst's own rules.
-      const deployed = [...rules, ...analystRules({ namespace: "monitoring", runbookBaseUrl: "x" }).rules];
+      // The stack deploys the catalogue and the alert analyst's own rules, and KEDA's health rules
+      // where it scales with KEDA (dev).
+      const engine = JSON.parse(readProjectConfig(stack).autoscaling).engine;
+      const deployed = [
+        ...rules,
+        ...analystRules({ namespace: "monitoring", runbookBaseUrl: "x" }).rules,
+        ...(engine === "keda" ? kedaRules({ runbookBaseUrl: "x" }).rules : []),
+      ];
       const report = promtool(["check", "rules", out]);
       assert.match(report, new RegExp(`SUCCESS: ${deployed.length} rules found`));
       const exported = parse(readFileSync(out, "utf8"));
