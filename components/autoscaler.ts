@@ -17,7 +17,11 @@ export interface AutoscalerArgs {
   maxReplicas?: number;
   /** Custom Pods metric served by prometheus-adapter. @default "sonic_request_qps" */
   customMetricName?: string;
-  /** Target average of the custom metric per pod, in submissions per second (0.05 = 3 jobs a minute). @default 0.05 */
+  /**
+   * Target average of the custom metric per pod, in submissions per second (0.05 = 3 jobs a minute);
+   * `0` leaves it out (a worker tier that never takes a submission scales on the backlog alone).
+   * @default 0.05
+   */
   targetQpsPerPod?: number;
   /** External metric of the backlog (jobs queued + running / slots per pod). @default "sonic_job_backlog" */
   backlogMetricName?: string;
@@ -39,6 +43,12 @@ export interface AutoscalerArgs {
   scaleDownStabilizationSeconds?: number;
   /** Labels on the HPA. @default {} */
   labels?: Record<string, string>;
+  /**
+   * Leave the HPA in the cluster when it leaves the program (Pulumi's `retainOnDelete`): set while a
+   * KEDA ScaledObject stands by to take it over, so the handover never deletes the object KEDA adopted.
+   * @default false
+   */
+  retainOnDelete?: boolean;
 }
 
 /** Kubernetes quantity for a rate: 0.05 -> "50m", 2 -> "2". */
@@ -68,8 +78,11 @@ export class Autoscaler extends pulumi.ComponentResource {
       throw new InputPropertyError("minReplicas", `(${min}) must be <= 'maxReplicas' (${max})`);
     }
     const qps = args.targetQpsPerPod ?? 0.05;
-    if (!(qps >= 0.001)) {
-      throw new InputPropertyError("targetQpsPerPod", `must be a number >= 0.001, got ${quote(qps)}`);
+    if (!(qps === 0 || qps >= 0.001)) {
+      throw new InputPropertyError(
+        "targetQpsPerPod",
+        `must be 0 (off) or a number >= 0.001, got ${quote(qps)}`,
+      );
     }
     const cpu = args.cpuUtilization ?? 0;
     requireInteger("cpuUtilization", cpu, 0, 100);
@@ -79,6 +92,12 @@ export class Autoscaler extends pulumi.ComponentResource {
     }
     const stabilization = args.scaleDownStabilizationSeconds ?? 600;
     requireInteger("scaleDownStabilizationSeconds", stabilization, 0, 3600);
+    if (qps === 0 && backlog === 0 && cpu === 0) {
+      throw new InputPropertyError(
+        "targetQpsPerPod",
+        "is 0 and so are 'targetBacklogPerPod' and 'cpuUtilization': an HPA needs at least one metric",
+      );
+    }
     this.customMetricName = args.customMetricName ?? "sonic_request_qps";
     this.backlogMetricName = args.backlogMetricName ?? "sonic_job_backlog";
 
@@ -89,6 +108,18 @@ export class Autoscaler extends pulumi.ComponentResource {
             {
               type: "Resource",
               resource: { name: "cpu", target: { type: "Utilization", averageUtilization: cpu } },
+            },
+          ];
+    const qpsMetric =
+      qps === 0
+        ? []
+        : [
+            {
+              type: "Pods",
+              pods: {
+                metric: { name: this.customMetricName },
+                target: { type: "AverageValue", averageValue: rateQuantity(qps) },
+              },
             },
           ];
     // desired = ceil(backlog / target): the pods the work in hand needs, whatever the current count.
@@ -112,21 +143,11 @@ export class Autoscaler extends pulumi.ComponentResource {
           scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: args.deploymentName },
           minReplicas: min,
           maxReplicas: max,
-          metrics: [
-            {
-              type: "Pods",
-              pods: {
-                metric: { name: this.customMetricName },
-                target: { type: "AverageValue", averageValue: rateQuantity(qps) },
-              },
-            },
-            ...backlogMetric,
-            ...cpuMetric,
-          ],
+          metrics: [...qpsMetric, ...backlogMetric, ...cpuMetric],
           behavior: gpuScalingBehavior(stabilization),
         },
       },
-      childOptions(this, opts),
+      { ...childOptions(this, opts), ...(args.retainOnDelete ? { retainOnDelete: true } : {}) },
     );
     this.name = this.hpa.metadata.name;
     this.registerOutputs({

@@ -47,14 +47,27 @@ export function requestQpsRule(args: RequestQpsRuleArgs = {}): AdapterRule {
 }
 
 /**
- * The backlog signal, an external metric: jobs queued plus running across the service, divided by the
+ * The backlog signal, an external metric (with `fromRecording`, served from the rule catalogue's
+ * recording of the same quantity, which divides by the configured slots and reads with no pod up): jobs queued plus running across the service, divided by the
  * slots of one pod, i.e. how many pods the work in hand needs. `<prefix>_jobs_queued` is the same on
  * every pod (the shared queue), so it is read with `max`; running jobs are summed over pods. The HPA
  * selects its service with `job`.
  */
-export function jobBacklogRule(args: { metricPrefix?: string } = {}): AdapterRule {
-  const n = metricNames(args.metricPrefix ?? "sonic");
+export function jobBacklogRule(args: { metricPrefix?: string; fromRecording?: boolean } = {}): AdapterRule {
+  const prefix = args.metricPrefix ?? "sonic";
+  const n = metricNames(prefix);
   const by = "by (namespace, job)";
+  if (args.fromRecording) {
+    // The catalogue's recording (`<prefix>:job_backlog:ratio`), the series a KEDA trigger reads too:
+    // one definition for both engines, and one that knows the configured slots per pod.
+    const recorded = `${prefix}:job_backlog:ratio`;
+    return {
+      seriesQuery: `${recorded}{namespace!="",job!=""}`,
+      resources: { overrides: { namespace: { resource: "namespace" } } },
+      name: { matches: `^${recorded}$`, as: n.jobBacklog },
+      metricsQuery: `max ${by} (<<.Series>>{<<.LabelMatchers>>})`,
+    };
+  }
   return {
     seriesQuery: `${n.jobSlots}{namespace!="",job!=""}`,
     resources: { overrides: { namespace: { resource: "namespace" } } },
@@ -73,6 +86,14 @@ export interface ServiceAdapterRules {
  * The adapter rules of one service on the metric contract, from its prefix alone: what the platform's
  * one `PrometheusAdapter` needs to serve that service's HPA (`InferenceObservability` uses the same).
  */
-export function serviceAdapterRules(args: RequestQpsRuleArgs = {}): ServiceAdapterRules {
-  return { custom: [requestQpsRule(args)], external: [jobBacklogRule({ metricPrefix: args.metricPrefix })] };
+export function serviceAdapterRules(
+  args: RequestQpsRuleArgs & {
+    /** Serve the backlog from the catalogue's recording `<prefix>:job_backlog:ratio` (see jobBacklogRule). @default false */
+    backlogFromRecording?: boolean;
+  } = {},
+): ServiceAdapterRules {
+  return {
+    custom: [requestQpsRule(args)],
+    external: [jobBacklogRule({ metricPrefix: args.metricPrefix, fromRecording: args.backlogFromRecording })],
+  };
 }

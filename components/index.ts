@@ -15,6 +15,8 @@ export * from "./custom-metric";
 export * from "./prometheus-adapter";
 export * from "./autoscaler";
 export * from "./inference-network-policy";
+export * from "./worker-network-policy";
+export * from "./service-tiers";
 export * from "./team-monitoring-access";
 export * from "./inference-observability";
 export * from "./rules";

@@ -7,6 +7,8 @@ import { Autoscaler } from "./autoscaler";
 import { serviceAdapterRules, ServiceAdapterRules } from "./custom-metric";
 import { metricNames } from "../contract/metrics";
 import { AlertThresholds, GpuCost, ruleCatalogue, RuleConcern, RuleGroup } from "./rules";
+import { InputPropertyError } from "./errors";
+import { TIER_LABEL } from "./service-tiers";
 import { ScrapeSettings, ServiceMonitor } from "./service-monitor";
 
 export interface AutoscalingSettings {
@@ -22,13 +24,50 @@ export interface AutoscalingSettings {
   cpuUtilization?: number;
 }
 
+/** One tier of a service that runs behind more than one Service, scraped by its own ServiceMonitor. */
+export interface ScrapedTier {
+  /** The tier, as its pods' `app.kubernetes.io/component` label says (`api`, `worker`). */
+  tier: string;
+  /** Name of the tier's ServiceMonitor (its Service's name). */
+  name: string;
+  /** Labels of the tier's Service. */
+  selector: Record<string, string>;
+}
+
 export interface InferenceObservabilityArgs {
   /** Namespace of the service; the ServiceMonitor, rules and HPA are created there. */
   namespace: string;
   /** Name of the service's Kubernetes Service: also the `job` label of its series. */
   serviceName: string;
-  /** Labels that select the service's Service (and pods). */
+  /** Labels that select the service's Service (and pods); with `tiers`, unused. */
   selector: Record<string, string>;
+  /**
+   * The service's tiers, when it runs behind more than one Service (Sonic: the API and the GPU
+   * workers): one ServiceMonitor each, all with `jobLabel`, so every tier's series carry the one `job`
+   * the rules select (`serviceName`), and with the tier label copied from the pods
+   * (`app_kubernetes_io_component` on the series). The first tier's ServiceMonitor is `serviceMonitor`.
+   * @default none: one ServiceMonitor on `selector`
+   */
+  tiers?: ScrapedTier[];
+  /** Service label whose value is every tier's `job` (only with `tiers`; every tier's Service carries it). @default "app" */
+  jobLabel?: string;
+  /**
+   * Job slots of one pod of the tier that runs the jobs (GPUs x concurrency per GPU): the backlog
+   * recording divides by it, so it reads (0 with an empty queue) while no such pod is up to export
+   * `<prefix>_job_slots`, which a tier scaled to zero needs to be woken; prometheus-adapter then
+   * serves the backlog from that recording.
+   * @default none: the largest `<prefix>_job_slots` (1 while no pod exports it)
+   */
+  slotsPerPod?: number;
+  /**
+   * Name of the HPA of the tier that holds the GPUs, when another component creates it (`autoscaling:
+   * false`; KEDA names its HPAs `keda-hpa-<ScaledObject>`): idle GPUs are costed against it and the
+   * dashboard shows it.
+   * @default the HPA this component creates: `deploymentName`
+   */
+  hpaName?: string;
+  /** Every HPA of the service (one per tier), each watched for running at its maximum. @default [hpaName] */
+  hpaNames?: string[];
   /** Deployment the HPA scales. @default `serviceName` */
   deploymentName?: string;
   /** Metric prefix of the metric contract (`sonic`, `tts`...). @default "sonic" */
@@ -69,7 +108,10 @@ export interface InferenceObservabilityArgs {
  * in `dependsOn`, never the workload: these objects must exist while the pods fail to turn Ready.
  */
 export class InferenceObservability extends pulumi.ComponentResource {
+  /** The ServiceMonitor of the service (of its first tier, with `tiers`). */
   public readonly serviceMonitor: ServiceMonitor;
+  /** One ServiceMonitor per tier (just `serviceMonitor` without `tiers`). */
+  public readonly serviceMonitors: ServiceMonitor[];
   public readonly alertRules: AlertRules;
   public readonly autoscaler?: Autoscaler;
   public readonly dashboards?: Dashboards;
@@ -91,12 +133,13 @@ export class InferenceObservability extends pulumi.ComponentResource {
     const labels = args.labels ?? {};
     const selectorLabels = args.prometheusSelectorLabels ?? DEFAULT_PROMETHEUS_SELECTOR;
     const rateWindow = args.rateWindow ?? "2m";
-    const hpaName = args.deploymentName ?? args.serviceName;
+    const hpaName = args.hpaName ?? args.deploymentName ?? args.serviceName;
 
     this.adapterRules = serviceAdapterRules({
       metricPrefix: prefix,
       rateWindow,
       scrapeInterval: args.scrape?.interval ?? "15s",
+      backlogFromRecording: args.slotsPerPod !== undefined,
     });
     this.customMetricName = metricNames(prefix).requestQps;
     this.backlogMetricName = metricNames(prefix).jobBacklog;
@@ -105,6 +148,8 @@ export class InferenceObservability extends pulumi.ComponentResource {
       job: args.serviceName,
       namespace: args.namespace,
       hpaName,
+      hpaNames: args.hpaNames,
+      slotsPerPod: args.slotsPerPod,
       thresholds: args.thresholds,
       concerns: args.concerns,
       runbookBaseUrl: args.runbookBaseUrl,
@@ -112,17 +157,30 @@ export class InferenceObservability extends pulumi.ComponentResource {
       cost: args.cost,
     });
 
-    this.serviceMonitor = new ServiceMonitor(
-      name,
-      {
-        ...args.scrape,
-        name: args.serviceName,
-        namespace: args.namespace,
-        selector: args.selector,
-        labels: { ...labels, ...selectorLabels },
-      },
-      childOptions(this, opts),
+    if (args.tiers !== undefined && args.tiers.length === 0)
+      throw new InputPropertyError("tiers", "must list at least one tier, or be left out, got []");
+    const tiers = args.tiers ?? [{ tier: "", name: args.serviceName, selector: args.selector }];
+    this.serviceMonitors = tiers.map(
+      (t, i) =>
+        new ServiceMonitor(
+          i === 0 ? name : `${name}-${t.tier}`,
+          {
+            ...args.scrape,
+            ...(args.tiers
+              ? {
+                  jobLabel: args.jobLabel ?? "app",
+                  podTargetLabels: [...new Set([...(args.scrape?.podTargetLabels ?? []), TIER_LABEL])],
+                }
+              : {}),
+            name: t.name,
+            namespace: args.namespace,
+            selector: t.selector,
+            labels: { ...labels, ...selectorLabels },
+          },
+          childOptions(this, opts),
+        ),
     );
+    this.serviceMonitor = this.serviceMonitors[0];
     this.alertRules = new AlertRules(
       name,
       {

@@ -110,6 +110,8 @@ export class JobQueue extends pulumi.ComponentResource {
   public readonly secretName: string;
   /** `maxmemory` of the in-cluster store; undefined for an external one. */
   public readonly maxmemoryBytes?: number;
+  /** The in-cluster store's pods and port, for clients' egress policies; undefined for an external one. */
+  public readonly storePods?: { podSelector: Record<string, string>; port: string };
 
   constructor(name: string, args: JobQueueArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sonic-observability:index:JobQueue", name, {}, opts);
@@ -346,6 +348,7 @@ export class JobQueue extends pulumi.ComponentResource {
       childOptions(this, opts, ...(args.serviceMonitorDependsOn ?? [])),
     );
     this.env = jobQueueClientEnv(queueName, false);
+    this.storePods = { podSelector: selector, port: "redis" };
     this.registerOutputs({ secretName: this.secretName, maxmemoryBytes: this.maxmemoryBytes });
   }
 }

@@ -63,6 +63,13 @@ export interface KedaArgs {
   resources?: Partial<Record<KedaPart, KedaResources>>;
   /** Labels on KEDA's objects and namespace. @default {} */
   labels?: Record<string, string>;
+  /**
+   * Run KEDA's metrics API server, which registers `v1beta1.external.metrics.k8s.io`. `false` while
+   * prometheus-adapter still serves external metrics (a migration's standby: the operator and
+   * webhooks only, ScaledObjects paused); the HPAs KEDA creates read their metrics from it.
+   * @default true
+   */
+  metricsServer?: boolean;
 }
 
 /** Names the chart gives its workloads and Services (with the default `operator.name`). */
@@ -125,7 +132,7 @@ export function kedaValues(args: KedaArgs = {}): Record<string, unknown> {
     crds: { install: true },
     additionalLabels: args.labels ?? {},
     operator: { replicaCount: replicas },
-    metricsServer: { enabled: true, replicaCount: replicas },
+    metricsServer: { enabled: args.metricsServer ?? true, replicaCount: replicas },
     webhooks: { enabled: true, replicaCount: replicas },
     podDisruptionBudget: ha
       ? { operator: { minAvailable: 1 }, metricServer: { minAvailable: 1 }, webhooks: { minAvailable: 1 } }
@@ -154,7 +161,7 @@ export function kedaValues(args: KedaArgs = {}): Record<string, unknown> {
         enabled: true,
         serviceMonitor: serviceMonitor({ metricRelabelings: KEDA_NAMESPACE_RELABELINGS }),
       },
-      metricServer: { enabled: true, serviceMonitor: serviceMonitor() },
+      metricServer: { enabled: args.metricsServer ?? true, serviceMonitor: serviceMonitor() },
       webhooks: { enabled: true, serviceMonitor: serviceMonitor() },
     },
   };

@@ -88,11 +88,29 @@ export interface ScaledObjectArgs {
   behavior?: ScalingBehavior;
   /** Labels on the ScaledObject. @default {} */
   labels?: Record<string, string>;
+  /**
+   * Name of the HPA KEDA creates (`advanced.horizontalPodAutoscalerConfig.name`): the name of an HPA
+   * that scales the Deployment today lets KEDA adopt that very object (with `transferHpaOwnership`),
+   * so the Deployment is never without one.
+   * @default KEDA's: `keda-hpa-<name>`
+   */
+  hpaName?: string;
+  /** Let KEDA take over the existing HPA named `hpaName` (`scaledobject.keda.sh/transfer-hpa-ownership`). @default false */
+  transferHpaOwnership?: boolean;
+  /**
+   * Paused (`autoscaling.keda.sh/paused: "true"`): KEDA creates no HPA and leaves the replicas alone,
+   * so the object can stand by beside the HPA it will take over.
+   * @default false
+   */
+  paused?: boolean;
 }
 
 /** The `spec` of a `keda.sh/v1alpha1` ScaledObject, validated; what {@link ScaledObject} registers. */
 export function scaledObjectSpec(
-  args: Omit<ScaledObjectArgs, "namespace" | "deploymentName" | "name" | "labels">,
+  args: Omit<
+    ScaledObjectArgs,
+    "namespace" | "deploymentName" | "name" | "labels" | "transferHpaOwnership" | "paused"
+  >,
   deploymentName: pulumi.Input<string>,
 ): Record<string, unknown> {
   const min = args.minReplicas ?? 1;
@@ -126,7 +144,10 @@ export function scaledObjectSpec(
     initialCooldownPeriod: initialCooldown,
     ...(fallback ? { fallback } : {}),
     advanced: {
-      horizontalPodAutoscalerConfig: { behavior: args.behavior ?? gpuScalingBehavior(stabilization) },
+      horizontalPodAutoscalerConfig: {
+        ...(args.hpaName ? { name: args.hpaName } : {}),
+        behavior: args.behavior ?? gpuScalingBehavior(stabilization),
+      },
     },
     triggers,
   };
@@ -215,25 +236,39 @@ function fallbackSpec(
  */
 export class ScaledObject extends pulumi.ComponentResource {
   public readonly name: pulumi.Output<string>;
-  /** The HPA KEDA creates and owns for this object (`keda-hpa-<name>`); never create another on the Deployment. */
+  /** The HPA KEDA creates and owns for this object (`hpaName`, else `keda-hpa-<name>`); never create another on the Deployment. */
   public readonly hpaName: pulumi.Output<string>;
   public readonly scaledObject: k8s.apiextensions.CustomResource;
 
   constructor(name: string, args: ScaledObjectArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sonic-observability:index:ScaledObject", name, {}, opts);
     const spec = scaledObjectSpec(args, args.deploymentName);
+    if (args.transferHpaOwnership && !args.hpaName)
+      throw new InputPropertyError(
+        "transferHpaOwnership",
+        "needs 'hpaName': the existing HPA KEDA is to take over, got true",
+      );
+    const annotations = {
+      ...(args.transferHpaOwnership ? { "scaledobject.keda.sh/transfer-hpa-ownership": "true" } : {}),
+      ...(args.paused ? { "autoscaling.keda.sh/paused": "true" } : {}),
+    };
     this.scaledObject = new k8s.apiextensions.CustomResource(
       name,
       {
         apiVersion: "keda.sh/v1alpha1",
         kind: "ScaledObject",
-        metadata: { name: args.name ?? name, namespace: args.namespace, labels: args.labels },
+        metadata: {
+          name: args.name ?? name,
+          namespace: args.namespace,
+          labels: args.labels,
+          ...(Object.keys(annotations).length ? { annotations } : {}),
+        },
         spec,
       },
       childOptions(this, opts),
     );
     this.name = this.scaledObject.metadata.name;
-    this.hpaName = this.name.apply((n) => `keda-hpa-${n}`);
+    this.hpaName = args.hpaName ? pulumi.output(args.hpaName) : this.name.apply((n) => `keda-hpa-${n}`);
     this.registerOutputs({ name: this.name, hpaName: this.hpaName });
   }
 }

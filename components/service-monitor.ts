@@ -30,6 +30,15 @@ export interface ScrapeSettings {
   authorization?: { credentials: SecretKeyRef; type?: string };
   /** Labels of the Service copied onto every series (label convention). @default ["team"] */
   targetLabels?: string[];
+  /**
+   * Label of the Service whose value becomes the `job` of its series (Prometheus' default is the
+   * Service name): tiers of one service, each behind its own Service, set it to a label they share
+   * (`app`) so all their series keep one `job`.
+   * @default none (the Service name)
+   */
+  jobLabel?: string;
+  /** Labels of the pods copied onto every series, e.g. the tier label `app.kubernetes.io/component`. @default [] */
+  podTargetLabels?: string[];
 }
 
 export interface ServiceMonitorArgs extends ScrapeSettings {
@@ -78,6 +87,8 @@ export function serviceMonitorSpec(args: Omit<ServiceMonitorArgs, "labels" | "na
     selector: { matchLabels: args.selector },
     namespaceSelector: { matchNames: targetNamespaces },
     targetLabels: args.targetLabels ?? ["team"],
+    ...(args.jobLabel ? { jobLabel: args.jobLabel } : {}),
+    ...(args.podTargetLabels?.length ? { podTargetLabels: args.podTargetLabels } : {}),
     endpoints: [
       {
         port,

@@ -166,11 +166,14 @@ export const noPlaintextSecretsInHelmValues: ResourceValidationPolicy = {
 type StackResources = Parameters<NonNullable<StackValidationPolicy["validateStack"]>>[0]["resources"];
 const workloadKey = (ns: unknown, name: unknown) => `${String(ns ?? "default")}/${String(name)}`;
 
-/** Each Deployment (`namespace/name`) that an HPA or a KEDA ScaledObject scales, with those that do. */
+/** Each Deployment (`namespace/name`) that an HPA or an unpaused KEDA ScaledObject scales, with those that do. */
 function autoscalersByDeployment(resources: StackResources): Map<string, string[]> {
   const owners = new Map<string, string[]>();
   for (const r of resources) {
     if (r.type !== HPA && r.type !== SCALED_OBJECT) continue;
+    // A paused ScaledObject creates no HPA and leaves replicas alone: it stands by (a migration).
+    if (r.type === SCALED_OBJECT && r.props.metadata?.annotations?.["autoscaling.keda.sh/paused"] === "true")
+      continue;
     const target = r.props.spec?.scaleTargetRef;
     if ((target?.kind ?? "Deployment") !== "Deployment") continue;
     const id = workloadKey(r.props.metadata?.namespace, target?.name);

@@ -23,6 +23,23 @@ import {
   WORKER_SETTINGS,
 } from "../contract";
 
+/** The autoscaling engines a stack chooses between (README, "Autoscaling engines"). */
+export const AUTOSCALING_ENGINES = ["adapter", "keda"] as const;
+export type AutoscalingEngine = (typeof AUTOSCALING_ENGINES)[number];
+
+/** Steps of the move from engine adapter to keda, in order (README, "Migrating from adapter to keda"). */
+export const HANDOVER_STEPS = ["standby", "takeover"] as const;
+
+/** Keys of the one-tier `autoscaling` block, and where each went when the service split into two tiers. */
+export const MOVED_AUTOSCALING_KEYS: Record<string, string> = {
+  minReplicas:
+    "'autoscaling.worker.minReplicas' (GPU tier) and 'autoscaling.api.minReplicas' (API tier, >= 1)",
+  maxReplicas: "'autoscaling.worker.maxReplicas' (GPU tier) and 'autoscaling.api.maxReplicas' (API tier)",
+  targetQpsPerPod: "'autoscaling.api.targetQpsPerPod' (the API tier scales on submissions)",
+  targetBacklogPerPod: "'autoscaling.worker.targetBacklogPerPod' (the worker tier scales on the backlog)",
+  cpuUtilization: "'autoscaling.api.cpuUtilization' (the API tier; a GPU pod's CPU says little)",
+};
+
 /** Config namespace of every key: `sonic-observability:<key>`. */
 export const PROJECT = "sonic-observability";
 
@@ -81,8 +98,8 @@ export const configSchema = z
         chartVersion: z.string().default(CHART_PINS.kubePrometheusStack.version),
         /** prometheus-adapter serves the HPA's metrics API: 2 keeps scaling alive through a node drain. */
         adapterReplicas: positiveInt.default(1),
-        /** Serve external.metrics.k8s.io; false where KEDA or Datadog already owns it. */
-        adapterExternalMetrics: z.boolean().default(true),
+        /** Serve external.metrics.k8s.io; false where KEDA or Datadog already owns it. @default engine adapter: true; keda: false */
+        adapterExternalMetrics: z.boolean().optional(),
       })
       .strict()
       .default({
@@ -90,7 +107,6 @@ export const configSchema = z
         releaseName: "prometheus-stack",
         chartVersion: CHART_PINS.kubePrometheusStack.version,
         adapterReplicas: 1,
-        adapterExternalMetrics: true,
       }),
     prometheus: z
       .object({
@@ -154,12 +170,35 @@ export const configSchema = z
         // (contract/), so the stack refuses at preview what the pod would refuse at start.
         gpuCount: stackField(WORKER_SETTINGS.SONIC_GPU_COUNT),
         concurrencyPerGpu: stackField(WORKER_SETTINGS.SONIC_CONCURRENCY_PER_GPU),
+        /** Fixed worker (GPU) replicas while autoscaling is off; 0 parks the GPUs. */
         replicas: z.number().int().min(0).default(1),
-        /** CPU and memory of the `api` container (no GPU). */
+        /** CPU and memory of the `worker` container (the job runner beside the model server; no GPU). */
         resources: containerResources.default({
           requests: { cpu: "500m", memory: "1Gi" },
           limits: { memory: "2Gi" },
         }),
+        /** Node + image pull + model load: what a job waits with no worker up (Retry-After, estimates). */
+        coldStartSeconds: stackField(API_SETTINGS.SONIC_COLD_START_SECONDS),
+        /** The API tier: CPU pods that accept and store jobs, never run them, at least one always. */
+        api: z
+          .object({
+            /** Fixed API replicas while autoscaling is off. */
+            replicas: z
+              .number()
+              .int()
+              .min(1, { message: "must be >= 1: the API tier always runs" })
+              .default(1),
+            /** CPU and memory of the `api` container. */
+            resources: containerResources.default({
+              requests: { cpu: "250m", memory: "256Mi" },
+              limits: { memory: "512Mi" },
+            }),
+          })
+          .strict()
+          .default({
+            replicas: 1,
+            resources: { requests: { cpu: "250m", memory: "256Mi" }, limits: { memory: "512Mi" } },
+          }),
         modelServer: z
           .object({
             image: imageRef.optional(),
@@ -236,15 +275,44 @@ export const configSchema = z
     autoscaling: z
       .object({
         enabled: z.boolean().default(true),
-        minReplicas: positiveInt,
-        maxReplicas: positiveInt,
-        targetQpsPerPod: z.number().min(0.001),
-        targetBacklogPerPod: z
-          .number()
-          .refine((v) => v === 0 || v >= 0.1, { message: "expected 0 (off) or a number >= 0.1" })
-          .default(1),
-        cpuUtilization: percent.default(0),
+        /** adapter: HPAs on prometheus-adapter's metrics; keda: KEDA ScaledObjects (scale to zero). */
+        engine: z.enum(AUTOSCALING_ENGINES).default("adapter"),
         rateWindow: duration.default("2m"),
+        /** Seconds between KEDA's polls of its triggers (engine keda). */
+        pollingSeconds: z.number().int().min(1).max(3600).default(15),
+        /**
+         * The move from adapter to keda (README, "Migrating from adapter to keda"): `standby` installs
+         * KEDA beside the adapter's HPAs with paused ScaledObjects; `takeover` hands the HPAs to KEDA.
+         */
+        handover: z.enum(HANDOVER_STEPS).optional(),
+        /** The GPU worker tier: scales on the backlog (jobs queued + running / slots per pod). */
+        worker: z
+          .object({
+            /** 0 scales to zero (engine keda only). */
+            minReplicas: z.number().int().min(0).default(1),
+            maxReplicas: positiveInt.default(2),
+            targetBacklogPerPod: z.number().min(0.1, { message: "expected a number >= 0.1" }).default(1),
+            /** Seconds without work before KEDA takes the tier to zero. */
+            cooldownSeconds: z.number().int().min(0).max(86400).default(300),
+          })
+          .strict()
+          .default({ minReplicas: 1, maxReplicas: 2, targetBacklogPerPod: 1, cooldownSeconds: 300 }),
+        /** The API tier: scales on submissions per pod (sonic_request_qps), never below one. */
+        api: z
+          .object({
+            minReplicas: z
+              .number()
+              .int()
+              .min(1, { message: "must be >= 1: the API tier always runs" })
+              .default(1),
+            maxReplicas: positiveInt.default(3),
+            targetQpsPerPod: z.number().min(0.001).default(0.5),
+            cpuUtilization: percent.default(0),
+          })
+          .strict()
+          .default({ minReplicas: 1, maxReplicas: 3, targetQpsPerPod: 0.5, cpuUtilization: 0 }),
+        // Keys of the one-tier layout: accepted only to say where they went (superRefine below).
+        ...Object.fromEntries(Object.keys(MOVED_AUTOSCALING_KEYS).map((k) => [k, z.unknown().optional()])),
       })
       .strict(),
     /** The alert analyst: evidence and likely causes attached to each page; an optional model step. */
@@ -302,14 +370,67 @@ export const configSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
-    if (c.autoscaling.minReplicas > c.autoscaling.maxReplicas) {
+    const a = c.autoscaling as typeof c.autoscaling & Record<string, unknown>;
+    for (const [key, moved] of Object.entries(MOVED_AUTOSCALING_KEYS))
+      if (a[key] !== undefined)
+        ctx.addIssue({
+          code: "custom",
+          path: ["autoscaling", key],
+          message: `moved with the split into an API and a worker tier: set ${moved}`,
+          input: a[key],
+        });
+    for (const tier of ["worker", "api"] as const)
+      if (a[tier].minReplicas > a[tier].maxReplicas)
+        ctx.addIssue({
+          code: "custom",
+          path: ["autoscaling", tier, "minReplicas"],
+          message: `must be <= 'autoscaling.${tier}.maxReplicas' (${a[tier].maxReplicas})`,
+          input: a[tier].minReplicas,
+        });
+    if (a.enabled && a.engine === "adapter" && a.worker.minReplicas === 0)
       ctx.addIssue({
         code: "custom",
-        path: ["autoscaling", "minReplicas"],
-        message: `must be <= 'autoscaling.maxReplicas' (${c.autoscaling.maxReplicas})`,
-        input: c.autoscaling.minReplicas,
+        path: ["autoscaling", "worker", "minReplicas"],
+        message:
+          "0 (scale to zero) needs 'autoscaling.engine: keda': an HPA never scales below one pod; set 1 or more, or engine keda",
+        input: 0,
       });
-    }
+    if (a.handover !== undefined && a.engine !== "keda")
+      ctx.addIssue({
+        code: "custom",
+        path: ["autoscaling", "handover"],
+        message: "is a step of the move to 'autoscaling.engine: keda'; set engine keda, or remove it",
+        input: a.handover,
+      });
+    if (a.enabled && a.engine === "keda" && a.handover === "standby" && a.worker.minReplicas === 0)
+      ctx.addIssue({
+        code: "custom",
+        path: ["autoscaling", "worker", "minReplicas"],
+        message:
+          "0 (scale to zero) waits for the end of the handover: in 'standby' the adapter's HPA still scales the workers, and an HPA never goes below one pod",
+        input: 0,
+      });
+    if (a.enabled && a.engine === "keda" && a.api.cpuUtilization > 0)
+      ctx.addIssue({
+        code: "custom",
+        path: ["autoscaling", "api", "cpuUtilization"],
+        message:
+          "is read by an HPA on metrics.k8s.io, which engine keda's Prometheus triggers do not use; set 0, or use 'autoscaling.engine: adapter'",
+        input: a.api.cpuUtilization,
+      });
+    if (
+      a.enabled &&
+      a.engine === "keda" &&
+      a.handover !== "standby" &&
+      c.monitoring.adapterExternalMetrics === true
+    )
+      ctx.addIssue({
+        code: "custom",
+        path: ["monitoring", "adapterExternalMetrics"],
+        message:
+          "must be false (or unset) with 'autoscaling.engine: keda': KEDA's metrics server owns v1beta1.external.metrics.k8s.io, and an APIService has one owner",
+        input: true,
+      });
     const volumes: [string[], string | undefined][] = [
       [["prometheus", "storage", "storageClassName"], c.prometheus.storage.storageClassName],
       [["queue", "storage", "storageClassName"], c.queue.storage.storageClassName],
@@ -325,16 +446,16 @@ export const configSchema = z
         });
     }
     if (
-      !c.monitoring.adapterExternalMetrics &&
-      c.autoscaling.enabled &&
-      c.autoscaling.targetBacklogPerPod > 0
+      c.monitoring.adapterExternalMetrics === false &&
+      a.enabled &&
+      (a.engine === "adapter" || a.handover === "standby")
     )
       ctx.addIssue({
         code: "custom",
-        path: ["autoscaling", "targetBacklogPerPod"],
+        path: ["monitoring", "adapterExternalMetrics"],
         message:
-          "reads the external metric sonic_job_backlog, but 'monitoring.adapterExternalMetrics' is false; set it to 0, or serve external metrics from the adapter",
-        input: c.autoscaling.targetBacklogPerPod,
+          "is false, but the worker tier's HPA reads the external metric sonic_job_backlog from the adapter (engine adapter); leave it unset, or use 'autoscaling.engine: keda'",
+        input: false,
       });
     const scrape = tryParseDuration(c.prometheus.scrapeInterval) ?? 0;
     if ((tryParseDuration(c.prometheus.scrapeTimeout) ?? 0) > scrape) {

@@ -11,12 +11,12 @@ import {
   PROMETHEUS_PORT,
   JobQueue,
   jobQueueClientEnv,
-  PrometheusAdapter,
   queueMemoryBytes,
   renderAlertmanagerConfig,
-  serviceAdapterRules,
   TeamMonitoringAccess,
+  WorkerNetworkPolicy,
 } from "../components";
+import { SONIC_JOB, sonicAutoscaling, tierHpaNames } from "./autoscaling";
 import { loadStackConfig } from "./config";
 
 // Validate everything before the first resource: a bad value fails the preview with the key named.
@@ -105,15 +105,21 @@ if (config.analyst.enabled) {
 }
 
 const QUEUE_NAME = "sonic-queue";
+/** The tiers' Deployments: the API keeps the name clients call; the GPU workers are new beside it. */
+const TIERS = { api: SONIC_JOB, worker: "sonic-generate-worker" };
+const a = config.autoscaling;
 const sonic = new GpuInferenceService("sonic", {
   namespace: config.sonic.namespace,
+  appName: TIERS.api,
+  workerName: TIERS.worker,
   image: config.sonic.image,
   modelServer: { ...config.sonic.modelServer, gpuCount: config.sonic.gpuCount },
   concurrencyPerGpu: config.sonic.concurrencyPerGpu,
+  api: { autoscaled: a.enabled, replicas: config.sonic.api.replicas, resources: config.sonic.api.resources },
   resources: config.sonic.resources,
   nodeSelector: config.sonic.nodeSelector,
   tolerations: config.sonic.tolerations,
-  autoscaled: config.autoscaling.enabled,
+  autoscaled: a.enabled,
   replicas: config.sonic.replicas,
   terminationGracePeriodSeconds: config.sonic.terminationGracePeriodSeconds,
   rolloutTimeout: config.sonic.rolloutTimeout,
@@ -121,6 +127,7 @@ const sonic = new GpuInferenceService("sonic", {
     backlogLimit: config.sonic.backlogLimit,
     maxUploadBytes: config.sonic.maxUploadBytes,
     jobHistory: config.sonic.jobHistory,
+    coldStartSeconds: config.sonic.coldStartSeconds,
     version: config.sonic.image.split(/[:@]/)[1] ?? "unknown",
   },
   // From the JobQueue's Secret, never in plaintext.
@@ -132,11 +139,12 @@ const sonic = new GpuInferenceService("sonic", {
 const inSonicNamespace = sonic.namespaceResource ? [sonic.namespaceResource] : [];
 
 // Redis memory that holds every job the backlog admits: in-cluster it is `maxmemory`; for a managed
-// Redis it is what the instance must offer (a stack output says so).
+// Redis it is what the instance must offer (a stack output says so). Uploads race the backlog check
+// on the API replicas, which take them.
 const queueMemoryNeeded = queueMemoryBytes({
   backlogLimit: config.sonic.backlogLimit,
   maxUploadBytes: config.sonic.maxUploadBytes,
-  maxReplicas: config.autoscaling.enabled ? config.autoscaling.maxReplicas : config.sonic.replicas || 1,
+  maxReplicas: a.enabled ? a.api.maxReplicas : config.sonic.api.replicas,
   jobHistory: config.sonic.jobHistory,
 });
 const queue = new JobQueue(
@@ -147,6 +155,7 @@ const queue = new JobQueue(
     externalUrl: config.queue.mode === "external" ? config.secrets.queueRedisUrl : undefined,
     maxmemoryBytes: queueMemoryNeeded,
     storage: config.queue.storage,
+    // Both tiers: the API enqueues and answers polls, the workers pull and write results.
     clientSelector: sonic.selectorLabels,
     monitoringNamespace: config.monitoring.namespace,
     prometheusSelectorLabels: monitoring.resourceSelectorLabels,
@@ -156,56 +165,65 @@ const queue = new JobQueue(
   { dependsOn: inSonicNamespace },
 );
 
+const hpaNames = tierHpaNames(TIERS);
 const observability = new InferenceObservability(
   "sonic",
   {
     namespace: config.sonic.namespace,
-    serviceName: "sonic-generate-service",
+    serviceName: SONIC_JOB,
     selector: sonic.selectorLabels,
+    // One ServiceMonitor per tier, both `job: sonic-generate-service`, told apart by the tier label.
+    tiers: [
+      { tier: "api", name: TIERS.api, selector: sonic.apiSelectorLabels },
+      { tier: "worker", name: TIERS.worker, selector: sonic.workerSelectorLabels },
+    ],
     metricPrefix: "sonic",
     prometheusSelectorLabels: monitoring.resourceSelectorLabels,
     scrape: { interval: config.prometheus.scrapeInterval, scrapeTimeout },
     thresholds,
     runbookBaseUrl,
     cost: config.cost,
-    rateWindow: config.autoscaling.rateWindow,
-    autoscaling: config.autoscaling.enabled ? config.autoscaling : false,
+    rateWindow: a.rateWindow,
+    slotsPerPod: sonic.slotsPerPod,
+    // The engine's autoscalers are created below (stacks/autoscaling.ts); the rules watch them.
+    autoscaling: false,
+    hpaName: hpaNames.worker,
+    hpaNames: [hpaNames.api, hpaNames.worker],
     labels,
   },
-  // The CRDs and the namespace; not the Deployment: monitoring must exist while the pods fail.
+  // The CRDs and the namespace; not the Deployments: monitoring must exist while the pods fail.
   { dependsOn: [monitoring.release, ...inSonicNamespace] },
 );
 
-const adapter = new PrometheusAdapter(
-  "prometheus-adapter",
-  {
-    namespace: monitoring.namespace,
-    prometheusUrl: monitoring.prometheusUrl,
-    // One adapter per cluster: Sonic's rules and every onboarded service's.
-    rules: [
-      observability.adapterRules,
-      ...config.onboardedServices.map((s) =>
-        serviceAdapterRules({
-          metricPrefix: s.metricPrefix,
-          rateWindow: config.autoscaling.rateWindow,
-          scrapeInterval: config.prometheus.scrapeInterval,
-        }),
-      ),
-    ],
-    replicas: config.monitoring.adapterReplicas,
-    externalMetrics: config.monitoring.adapterExternalMetrics,
-    labels,
-  },
-  { dependsOn: [monitoring.release] },
-);
+const scaling = sonicAutoscaling({
+  config,
+  names: TIERS,
+  monitoring,
+  observability,
+  labels,
+  inSonicNamespace,
+});
 
 new InferenceNetworkPolicy(
   "sonic",
   {
     namespace: config.sonic.namespace,
-    podSelector: sonic.selectorLabels,
+    podSelector: sonic.apiSelectorLabels,
     monitoringNamespace: config.monitoring.namespace,
     clientNamespaces: config.sonic.apiClientNamespaces,
+    labels,
+  },
+  { dependsOn: inSonicNamespace },
+);
+new WorkerNetworkPolicy(
+  "sonic-worker",
+  {
+    namespace: config.sonic.namespace,
+    podSelector: sonic.workerSelectorLabels,
+    monitoringNamespace: config.monitoring.namespace,
+    // A managed Redis' address is a secret: its usual ports (6379 plain, 6380 TLS), anywhere.
+    queueStore: queue.storePods ?? { ports: [6379, 6380] },
+    nodeLocalDns: config.nodeLocalDns ?? NODE_LOCAL_DNS_BY_DEFAULT[config.clusterFlavor],
     labels,
   },
   { dependsOn: inSonicNamespace },
@@ -225,21 +243,28 @@ export const alertmanagerService = monitoring.alertmanagerServiceName;
 export const grafanaService = monitoring.grafanaServiceName;
 export const grafanaAdminSecret = "grafana-admin";
 export const sonicService = sonic.serviceName;
-export const serviceMonitor = observability.serviceMonitor.name;
+export const sonicWorkerDeployment = sonic.workerDeploymentName;
+export const serviceMonitors = observability.serviceMonitors.map((m) => m.name);
 export const prometheusRule = observability.alertRules.name;
-export const hpa = observability.autoscaler?.name;
+/** The engine (and handover step) and each tier's HPA: ours, or the one KEDA creates under the same name. */
+export const autoscalers = a.enabled
+  ? { engine: a.engine, ...(a.handover ? { handover: a.handover } : {}), ...hpaNames }
+  : undefined;
+export const scaledObjects = scaling.scaledObjects.map((o) => o.name);
 export const customMetric = observability.customMetricName;
 export const backlogMetric = observability.backlogMetricName;
 /**
  * Whether the cluster needs metrics-server (`metrics.k8s.io`): only a CPU target reads it. Without it
- * such a target fails and the HPA skips every scale-down, so GPU pods are never released.
+ * such a target fails and the HPA skips every scale-down.
  */
 export const resourceMetrics =
-  config.autoscaling.enabled && config.autoscaling.cpuUtilization > 0
-    ? "required: autoscaling.cpuUtilization reads metrics.k8s.io; install metrics-server (an EKS add-on; built into GKE and AKS)"
-    : "not needed: the HPA reads only sonic_request_qps and sonic_job_backlog from prometheus-adapter";
+  a.enabled && a.engine === "adapter" && a.api.cpuUtilization > 0
+    ? "required: autoscaling.api.cpuUtilization reads metrics.k8s.io; install metrics-server (an EKS add-on; built into GKE and AKS)"
+    : a.engine === "keda" && a.handover !== "standby"
+      ? "not needed: KEDA's ScaledObjects read Prometheus directly"
+      : "not needed: the HPAs read only sonic_request_qps and sonic_job_backlog from prometheus-adapter";
 export const queueSecret = queue.secretName;
 /** Redis memory the backlog needs: `maxmemory` in-cluster; the least a managed Redis must offer. */
 export const queueMemoryBytesNeeded = queueMemoryNeeded;
-export const adapterMetrics = adapter.metricNames;
+export const adapterMetrics = scaling.adapter?.metricNames ?? [];
 export const dashboardConfigMap = observability.dashboards?.configMapName;

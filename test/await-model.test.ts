@@ -35,6 +35,27 @@ const VARIANTS: { title: string; stack: string; set: string[] }[] = [
     stack: "dev",
     set: [patched("dev", "analyst", { enabled: false })],
   },
+  // Both engines on both stacks (dev commits keda with the workers at zero, prod the adapter).
+  {
+    title: "the dev stack on engine adapter",
+    stack: "dev",
+    set: [patched("dev", "autoscaling", { engine: "adapter", worker: { minReplicas: 1, maxReplicas: 2 } })],
+  },
+  {
+    title: "the prod stack on engine keda",
+    stack: "prod",
+    set: [patched("prod", "autoscaling", { engine: "keda" })],
+  },
+  {
+    title: "the prod stack on engine keda with the workers scaled to zero",
+    stack: "prod",
+    set: [patched("prod", "autoscaling", { engine: "keda", worker: { minReplicas: 0, maxReplicas: 8 } })],
+  },
+  {
+    title: "the dev stack with autoscaling off (fixed replicas)",
+    stack: "dev",
+    set: [patched("dev", "autoscaling", { enabled: false })],
+  },
 ];
 
 // Every secret is a stand-in here; revealed, the model reads the queue's URL out of its Secret.

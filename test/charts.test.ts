@@ -66,14 +66,18 @@ describe("the charts as Helm really renders them, with the program's values", fu
         config = parseStackConfig(readProjectConfig(stack), new Set(SECRET_KEYS));
       });
 
-      it("renders both releases into their objects, none left as chart plus values", () => {
+      it("renders every release into its objects, none left as chart plus values: the adapter for engine adapter, KEDA for engine keda", () => {
         assert.equal(objects.filter((o) => o.kind === "HelmRelease").length, 0);
         const kps = fromChart(objects, "prometheus-stack").length;
         const adapter = fromChart(objects, "prometheus-adapter").length;
+        const keda = fromChart(objects, "keda").length;
         console.log(
-          `      ${stack}: ${kps} objects from kube-prometheus-stack, ${adapter} from prometheus-adapter, ${objects.length} in all`,
+          `      ${stack} (engine ${config.autoscaling.engine}): ${kps} objects from kube-prometheus-stack, ${adapter} from prometheus-adapter, ${keda} from KEDA, ${objects.length} in all`,
         );
-        assert.ok(kps > 100 && adapter >= 11, `${kps} / ${adapter}`);
+        assert.ok(kps > 100, `${kps}`);
+        if (config.autoscaling.engine === "adapter")
+          assert.ok(adapter >= 11 && keda === 0, `${adapter} / ${keda}`);
+        else assert.ok(keda >= 20 && adapter === 0, `${adapter} / ${keda}`);
       });
 
       it("validates every object: built-in kinds against Kubernetes' schemas, custom resources against the chart's own CRDs", async () => {
@@ -87,7 +91,8 @@ describe("the charts as Helm really renders them, with the program's values", fu
           const { apiVersion, kind } = o.body as { apiVersion: string; kind: string };
           // Secrets render masked as a whole; their shape is what is checked.
           const body = (o.body as any).stringData === "[secret]" ? { ...o.body, stringData: {} } : o.body;
-          if (apiVersion.startsWith("monitoring.coreos.com/")) {
+          // Custom resources, KEDA's ScaledObjects included, are judged by the CRDs their chart ships.
+          if (apiVersion.startsWith("monitoring.coreos.com/") || apiVersion.startsWith("keda.sh/")) {
             const validate = validators.get(`${apiVersion}/${kind}`);
             if (!validate) problems.push(`${o.file}: no CRD for ${apiVersion} ${kind}`);
             else if (!validate(body))
@@ -231,7 +236,8 @@ describe("the charts as Helm really renders them, with the program's values", fu
         assert.equal(env.NAMESPACE, "ALL");
       });
 
-      it("points prometheus-adapter at the rendered Prometheus Service and port, with exactly the program's rules", () => {
+      it("points prometheus-adapter at the rendered Prometheus Service and port, with exactly the program's rules", function () {
+        if (config.autoscaling.engine !== "adapter") return this.skip();
         const adapter = one(objects, "Deployment", "prometheus-adapter");
         const args: string[] = adapter.spec.template.spec.containers[0].args;
         const url = args.find((a) => a.startsWith("--prometheus-url="))!.split("=")[1];
@@ -248,13 +254,50 @@ describe("the charts as Helm really renders them, with the program's values", fu
           .map((a) => a.metadata.name)
           .sort();
         assert.deepEqual(apiServices, ["v1beta1.custom.metrics.k8s.io", "v1beta1.external.metrics.k8s.io"]);
-        const hpa = bodies(objects, "HorizontalPodAutoscaler")[0];
         const served = [...rules.rules, ...rules.externalRules].map((r: any) => r.name.as);
-        for (const m of hpa.spec.metrics.filter((m: any) => m.type !== "Resource"))
-          assert.ok(
-            served.includes((m.pods ?? m.external).metric.name),
-            `the HPA reads ${JSON.stringify(m)}`,
-          );
+        const hpas = bodies(objects, "HorizontalPodAutoscaler");
+        assert.equal(hpas.length, 2, "one HPA per tier");
+        for (const hpa of hpas)
+          for (const m of hpa.spec.metrics.filter((m: any) => m.type !== "Resource"))
+            assert.ok(
+              served.includes((m.pods ?? m.external).metric.name),
+              `the HPA reads ${JSON.stringify(m)}`,
+            );
+      });
+
+      it("lets KEDA alone claim the external metrics API, and points each tier's ScaledObject at the rendered Prometheus", function () {
+        if (config.autoscaling.engine !== "keda") return this.skip();
+        const [external] = bodies(objects, "APIService").filter(
+          (a) => a.metadata.name === "v1beta1.external.metrics.k8s.io",
+        );
+        assert.equal(
+          bodies(objects, "APIService").filter((a) => a.metadata.name === external.metadata.name).length,
+          1,
+        );
+        assert.equal(external.spec.service.name, "keda-operator-metrics-apiserver");
+        assert.equal(bodies(objects, "HorizontalPodAutoscaler").length, 0, "KEDA creates its own HPAs");
+        const service = one(objects, "Service", "prometheus-stack-prometheus");
+        const port = service.spec.ports.find((p: any) => p.name === "http-web").port;
+        const scaled = bodies(objects, "ScaledObject");
+        assert.deepEqual(scaled.map((o) => o.spec.scaleTargetRef.name).sort(), [
+          "sonic-generate-service",
+          "sonic-generate-worker",
+        ]);
+        for (const o of scaled) {
+          const target = one(objects, "Deployment", o.spec.scaleTargetRef.name);
+          assert.equal(target.spec.replicas, undefined, `${o.metadata.name}: KEDA owns the replicas`);
+          for (const t of o.spec.triggers)
+            assert.equal(
+              t.metadata.serverAddress,
+              `http://${service.metadata.name}.${service.metadata.namespace}.svc:${port}`,
+            );
+        }
+        // KEDA's own metrics are scraped: the chart's ServiceMonitors carry the Prometheus selector.
+        const spec = one(objects, "Prometheus", "prometheus-stack-prometheus").spec;
+        const monitors = fromChart(objects, "keda").filter((o) => o.kind === "ServiceMonitor");
+        assert.equal(monitors.length, 3);
+        for (const m of monitors)
+          assert.ok(selects(spec.serviceMonitorSelector, (m.body as any).metadata.labels), m.file);
       });
 
       it("pins every container image by tag or digest", () => {
@@ -298,6 +341,7 @@ describe("the charts as Helm really renders them, with the program's values", fu
           "privileged",
           "restricted",
         ]);
+        if (config.autoscaling.engine === "keda") assert.equal(level("keda"), "restricted");
         const nodeExporter = bodies(objects, "DaemonSet").find((d) => /node-exporter/.test(d.metadata.name));
         assert.equal(nodeExporter.metadata.namespace, "monitoring-node-exporter");
       });
@@ -338,40 +382,48 @@ describe("the charts as Helm really renders them, with the program's values", fu
     });
   }
 
-  it("serves every onboarded service's HPA metrics from the one adapter, with one APIService per metrics API", async () => {
-    const objects = await renderWithCharts("dev", [
-      "--set",
-      'onboardedServices=[{"metricPrefix":"tts","namespace":"speech"}]',
-      "--reveal-secrets",
-    ]);
-    assert.equal(
-      bodies(objects, "Deployment").filter((d) => d.metadata.name === "prometheus-adapter").length,
-      1,
-    );
-    const config = parse(one(objects, "ConfigMap", "prometheus-adapter").data["config.yaml"]);
-    const tts = serviceAdapterRules({ metricPrefix: "tts", rateWindow: "2m" });
-    assert.deepEqual(
-      [config.rules.map((r: any) => r.name.as), config.externalRules.map((r: any) => r.name.as)],
-      [
-        ["sonic_request_qps", ...tts.custom.map((r) => r.name.as)],
-        ["sonic_job_backlog", ...tts.external.map((r) => r.name.as)],
-      ],
-    );
-    assert.deepEqual(
-      config.rules[1],
-      tts.custom[0],
-      "the platform serves exactly the rule the TTS team's component declares",
-    );
-    assert.deepEqual(
-      bodies(objects, "APIService")
-        .map((a) => a.metadata.name)
-        .sort(),
-      ["v1beta1.custom.metrics.k8s.io", "v1beta1.external.metrics.k8s.io"],
-    );
-    // Their critical alerts page, like Sonic's.
-    const receiver = routeOf(objects, "severity=critical", "namespace=speech");
-    assert.equal(receiver, "alert-analyst,critical-slack");
-  });
+  for (const engine of ["adapter", "keda"] as const)
+    it(`serves every onboarded service's HPA metrics from the one adapter, with one owner per metrics API (engine ${engine})`, async () => {
+      const a = JSON.parse(readProjectConfig("dev").autoscaling);
+      const objects = await renderWithCharts("dev", [
+        "--set",
+        'onboardedServices=[{"metricPrefix":"tts","namespace":"speech"}]',
+        "--set",
+        `autoscaling=${JSON.stringify({ ...a, engine, worker: { ...a.worker, minReplicas: engine === "adapter" ? 1 : 0 } })}`,
+        "--reveal-secrets",
+      ]);
+      assert.equal(
+        bodies(objects, "Deployment").filter((d) => d.metadata.name === "prometheus-adapter").length,
+        1,
+      );
+      const config = parse(one(objects, "ConfigMap", "prometheus-adapter").data["config.yaml"]);
+      const tts = serviceAdapterRules({ metricPrefix: "tts", rateWindow: "2m" });
+      // With KEDA, Sonic reads nothing from the adapter, which serves custom metrics only.
+      assert.deepEqual(
+        [config.rules.map((r: any) => r.name.as), (config.externalRules ?? []).map((r: any) => r.name.as)],
+        engine === "adapter"
+          ? [
+              ["sonic_request_qps", ...tts.custom.map((r) => r.name.as)],
+              ["sonic_job_backlog", ...tts.external.map((r) => r.name.as)],
+            ]
+          : [tts.custom.map((r) => r.name.as), []],
+      );
+      assert.deepEqual(
+        config.rules[engine === "adapter" ? 1 : 0],
+        tts.custom[0],
+        "the platform serves exactly the rule the TTS team's component declares",
+      );
+      const apiServices = bodies(objects, "APIService").map(
+        (s) => `${s.metadata.name}:${s.spec.service.name}`,
+      );
+      assert.deepEqual(apiServices.sort(), [
+        "v1beta1.custom.metrics.k8s.io:prometheus-adapter",
+        `v1beta1.external.metrics.k8s.io:${engine === "adapter" ? "prometheus-adapter" : "keda-operator-metrics-apiserver"}`,
+      ]);
+      // Their critical alerts page, like Sonic's.
+      const receiver = routeOf(objects, "severity=critical", "namespace=speech");
+      assert.equal(receiver, "alert-analyst,critical-slack");
+    });
 
   describe("cluster flavours", () => {
     for (const flavor of CLUSTER_FLAVORS) {

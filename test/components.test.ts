@@ -14,6 +14,7 @@ import {
   RuleConcern,
   jobBacklogRule,
   serviceMonitorSpec,
+  WorkerNetworkPolicy,
 } from "../components";
 import { registered, useMocks, valueOf } from "./support/mocks";
 
@@ -111,6 +112,34 @@ describe("Autoscaler", () => {
     assert.deepEqual(hpa.spec.metrics[1].external.metric.selector, { matchLabels: { job: "a" } });
   });
 
+  it("leaves the demand metric out at targetQpsPerPod 0 (a worker tier scales on its backlog alone), and refuses an HPA with no metric", async () => {
+    new Autoscaler("backlog-only", {
+      namespace: "a",
+      deploymentName: "a",
+      backlogSelector: { job: "a" },
+      targetQpsPerPod: 0,
+    });
+    const hpa = await registered("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "backlog-only");
+    assert.deepEqual(
+      hpa.spec.metrics.map((m: any) => m.type),
+      ["External"],
+    );
+    assert.throws(
+      () =>
+        new Autoscaler("nothing", {
+          namespace: "a",
+          deploymentName: "a",
+          backlogSelector: {},
+          targetQpsPerPod: 0,
+          targetBacklogPerPod: 0,
+        }),
+      {
+        message:
+          "targetQpsPerPod: is 0 and so are 'targetBacklogPerPod' and 'cpuUtilization': an HPA needs at least one metric",
+      },
+    );
+  });
+
   it("refuses a backlog target between off and a tenth of a pod", () => {
     assert.throws(
       () =>
@@ -126,12 +155,14 @@ describe("Autoscaler", () => {
 });
 
 describe("GpuInferenceService", () => {
-  it("leaves replicas to the HPA when autoscaled, and sets them when not", async () => {
+  const D = "kubernetes:apps/v1:Deployment";
+  it("leaves each tier's replicas to its autoscaler when autoscaled, and sets them when not", async () => {
     new GpuInferenceService("scaled", {
       image: "sonic:1",
       modelServer: { image: "sonic-worker:1" },
       appName: "scaled",
       autoscaled: true,
+      api: { autoscaled: true },
       createNamespace: false,
     });
     new GpuInferenceService("fixed", {
@@ -139,12 +170,61 @@ describe("GpuInferenceService", () => {
       modelServer: { image: "sonic-worker:1" },
       appName: "fixed",
       replicas: 3,
+      api: { replicas: 2 },
       createNamespace: false,
     });
-    const scaled = await registered("kubernetes:apps/v1:Deployment", "scaled");
-    const fixed = await registered("kubernetes:apps/v1:Deployment", "fixed");
-    assert.equal("replicas" in scaled.spec, false);
-    assert.equal(fixed.spec.replicas, 3);
+    const [scaledApi, scaledWorker, fixedApi, fixedWorker] = await Promise.all([
+      registered(D, "scaled"),
+      registered(D, "scaled-worker"),
+      registered(D, "fixed"),
+      registered(D, "fixed-worker"),
+    ]);
+    assert.equal("replicas" in scaledApi.spec, false);
+    assert.equal("replicas" in scaledWorker.spec, false);
+    assert.deepEqual([fixedApi.spec.replicas, fixedWorker.spec.replicas], [2, 3]);
+  });
+
+  it("splits the service into a CPU API tier and a GPU worker tier, told apart by the component label", async () => {
+    const svc = new GpuInferenceService("tiers", {
+      image: "sonic:1",
+      modelServer: { image: "sonic-worker:1" },
+      createNamespace: false,
+    });
+    const [api, worker] = await Promise.all([registered(D, "tiers"), registered(D, "tiers-worker")]);
+    assert.deepEqual(
+      [api.metadata.name, worker.metadata.name],
+      ["sonic-generate-service", "sonic-generate-worker"],
+    );
+    assert.deepEqual(api.spec.selector.matchLabels, {
+      app: "sonic-generate-service",
+      "app.kubernetes.io/component": "api",
+    });
+    assert.deepEqual(worker.spec.selector.matchLabels, {
+      app: "sonic-generate-service",
+      "app.kubernetes.io/component": "worker",
+    });
+    assert.deepEqual(svc.selectorLabels, { app: "sonic-generate-service" });
+    const apiPod = api.spec.template.spec;
+    const workerPod = worker.spec.template.spec;
+    assert.deepEqual(
+      apiPod.containers.map((c: any) => [c.name, c.command.join(" ")]),
+      [["api", "node app/api/main.js"]],
+    );
+    assert.deepEqual(
+      workerPod.containers.map((c: any) => c.name),
+      ["worker", "model-server"],
+    );
+    assert.deepEqual(workerPod.containers[0].command, ["node", "app/worker/main.js"]);
+    assert.deepEqual(apiPod.tolerations, undefined, "the API holds no GPU and tolerates no GPU taint");
+    assert.equal(api.spec.strategy.rollingUpdate.maxSurge, 1, "CPU pods surge");
+    assert.equal(worker.spec.strategy.rollingUpdate.maxSurge, 0, "GPU pods are replaced in place");
+    const headless = await registered("kubernetes:core/v1:Service", "tiers-worker");
+    assert.equal(headless.spec.clusterIP, "None");
+    assert.deepEqual(headless.spec.ports, [{ name: "web", port: 8080, targetPort: "web", protocol: "TCP" }]);
+    for (const pdb of ["tiers", "tiers-worker"]) {
+      const spec = (await registered("kubernetes:policy/v1:PodDisruptionBudget", pdb)).spec;
+      assert.equal(spec.unhealthyPodEvictionPolicy, "AlwaysAllow", pdb);
+    }
   });
 
   it("requests the configured number of GPUs as a limit of the model-server container only", async () => {
@@ -155,12 +235,14 @@ describe("GpuInferenceService", () => {
       appName: "two-gpus",
       createNamespace: false,
     });
-    const d = await registered("kubernetes:apps/v1:Deployment", "two-gpus");
-    const [api, model] = d.spec.template.spec.containers;
+    const d = await registered(D, "two-gpus-worker");
+    const [worker, model] = d.spec.template.spec.containers;
     assert.equal(model.resources.limits["nvidia.com/gpu"], "2");
-    assert.equal(api.resources.limits["nvidia.com/gpu"], undefined);
-    const env = Object.fromEntries(api.env.map((e: any) => [e.name, e.value]));
+    assert.equal(worker.resources.limits["nvidia.com/gpu"], undefined);
+    const env = Object.fromEntries(worker.env.map((e: any) => [e.name, e.value]));
     assert.deepEqual([env.SONIC_GPU_COUNT, env.SONIC_CONCURRENCY_PER_GPU], ["2", "3"]);
+    const api = (await registered(D, "two-gpus")).spec.template.spec.containers[0];
+    assert.equal(api.resources.limits["nvidia.com/gpu"], undefined);
   });
 
   it("rejects a GPU count of zero", () => {
@@ -171,11 +253,87 @@ describe("GpuInferenceService", () => {
     );
   });
 
+  it("refuses a worker Deployment named like the API's, naming both", () => {
+    assert.throws(
+      () =>
+        new GpuInferenceService("same-name", {
+          image: "sonic:1",
+          modelServer: { image: "w:1" },
+          appName: "sonic",
+          workerName: "sonic",
+          createNamespace: false,
+        }),
+      { message: `workerName: must differ from 'appName' ("sonic"), got "sonic"` },
+    );
+  });
+
+  it("refuses an API tier of zero replicas, naming the property and value", () => {
+    assert.throws(
+      () =>
+        new GpuInferenceService("no-api", {
+          image: "sonic:1",
+          modelServer: { image: "w:1" },
+          api: { replicas: 0 },
+          createNamespace: false,
+        }),
+      { message: "api.replicas: must be an integer >= 1, got 0" },
+    );
+  });
+
   it("requires a model-server image unless the simulated one is asked for, and never invents one", () => {
-    assert.throws(() => new GpuInferenceService("no-model", { image: "sonic:1", modelServer: {} }), {
-      message:
-        "modelServer.image: is required: name the Sonic model-server image, or set 'modelServer.simulated: true' to run the simulated one (no GPU)",
+    assert.throws(
+      () =>
+        new GpuInferenceService("no-model", { image: "sonic:1", modelServer: {}, createNamespace: false }),
+      {
+        message:
+          "modelServer.image: is required: name the Sonic model-server image, or set 'modelServer.simulated: true' to run the simulated one (no GPU)",
+      },
+    );
+  });
+});
+
+describe("WorkerNetworkPolicy", () => {
+  it("admits only Prometheus in, and lets the workers out only to DNS and the queue store", async () => {
+    new WorkerNetworkPolicy("workers", {
+      namespace: "ai-inference",
+      podSelector: { app: "sonic", "app.kubernetes.io/component": "worker" },
+      queueStore: { podSelector: { "app.kubernetes.io/name": "sonic-queue" }, port: "redis" },
     });
+    const np = await registered("kubernetes:networking.k8s.io/v1:NetworkPolicy", "workers");
+    assert.deepEqual(np.spec.policyTypes, ["Ingress", "Egress"]);
+    assert.equal(np.spec.ingress.length, 1);
+    assert.deepEqual(np.spec.ingress[0].ports, [{ protocol: "TCP", port: "web" }]);
+    assert.deepEqual(
+      np.spec.egress.map((e: any) => e.ports.map((p: any) => `${p.protocol}/${p.port}`).join(",")),
+      ["UDP/53,TCP/53", "TCP/redis"],
+    );
+  });
+
+  it("refuses an empty store selector, which would admit every pod, naming the property and value", () => {
+    assert.throws(
+      () =>
+        new WorkerNetworkPolicy("any-pod", {
+          namespace: "a",
+          podSelector: { app: "a" },
+          queueStore: { podSelector: {}, port: "redis" },
+        }),
+      {
+        message:
+          "queueStore.podSelector: must name the store's pod labels (an empty selector admits every pod), got {}",
+      },
+    );
+  });
+
+  it("refuses a managed store without ports, naming the property", () => {
+    assert.throws(
+      () =>
+        new WorkerNetworkPolicy("no-ports", {
+          namespace: "a",
+          podSelector: { app: "a" },
+          queueStore: { ports: [] },
+        }),
+      { message: "queueStore.ports: must name at least one port of the managed Redis, got []" },
+    );
   });
 });
 
@@ -314,6 +472,66 @@ describe("InferenceObservability", () => {
     const hpa = await registered("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "tts");
     assert.equal(hpa.spec.metrics[0].pods.metric.name, "tts_request_qps");
     assert.equal(hpa.spec.scaleTargetRef.name, "tts-service");
+  });
+
+  it("scrapes each tier with its own ServiceMonitor under one job, and serves the backlog from the recording when told the slots", async () => {
+    const tiers = new InferenceObservability("tiered", {
+      namespace: "ai-inference",
+      serviceName: "sonic-generate-service",
+      selector: { app: "sonic-generate-service" },
+      tiers: [
+        {
+          tier: "api",
+          name: "sonic-generate-service",
+          selector: { app: "s", "app.kubernetes.io/component": "api" },
+        },
+        {
+          tier: "worker",
+          name: "sonic-generate-worker",
+          selector: { app: "s", "app.kubernetes.io/component": "worker" },
+        },
+      ],
+      slotsPerPod: 2,
+      autoscaling: false,
+      hpaName: "keda-hpa-sonic-generate-worker",
+      hpaNames: ["keda-hpa-sonic-generate-service", "keda-hpa-sonic-generate-worker"],
+    });
+    assert.equal(tiers.serviceMonitors.length, 2);
+    const SM = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor";
+    for (const [resource, name] of [
+      ["tiered", "sonic-generate-service"],
+      ["tiered-worker", "sonic-generate-worker"],
+    ]) {
+      const sm = await registered(SM, resource);
+      assert.equal(sm.metadata.name, name);
+      assert.equal(sm.spec.jobLabel, "app");
+      assert.deepEqual(sm.spec.podTargetLabels, ["app.kubernetes.io/component"]);
+    }
+    assert.deepEqual(
+      tiers.adapterRules.external[0].seriesQuery,
+      'sonic:job_backlog:ratio{namespace!="",job!=""}',
+    );
+    const rule = await registered("kubernetes:monitoring.coreos.com/v1:PrometheusRule", "tiered");
+    const rules = rule.spec.groups.flatMap((g: any) => g.rules);
+    assert.match(rules.find((r: any) => r.record === "sonic:job_backlog:ratio").expr, / \/ 2$/);
+    assert.match(
+      rules.find((r: any) => r.alert === "SonicAutoscalerMaxedOut").expr,
+      /horizontalpodautoscaler=~"keda-hpa-sonic-generate-service\|keda-hpa-sonic-generate-worker"/,
+    );
+  });
+
+  it("refuses an empty tier list, naming the property and value", () => {
+    assert.throws(
+      () =>
+        new InferenceObservability("no-tiers", {
+          namespace: "a",
+          serviceName: "a",
+          selector: { app: "a" },
+          tiers: [],
+          autoscaling: false,
+        }),
+      { message: "tiers: must list at least one tier, or be left out, got []" },
+    );
   });
 
   it("gives an onboarded service only the concerns that apply to it: no GPU, desync or decode alerts unless named", () => {

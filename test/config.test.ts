@@ -12,6 +12,7 @@ function devWith(overrides: Record<string, unknown>): Record<string, string> {
 
 const secrets = new Set(["slackWebhookUrl", "remoteWritePassword"]);
 const devPrometheus = () => JSON.parse(devWith({}).prometheus);
+const devAutoscaling = () => JSON.parse(devWith({}).autoscaling);
 
 describe("stack config", () => {
   it("accepts both stack files as committed", () => {
@@ -68,7 +69,7 @@ describe("stack config", () => {
   });
 
   it("refuses an autoscaling rate window shorter than four scrape intervals", () => {
-    const autoscaling = { minReplicas: 1, maxReplicas: 2, targetQpsPerPod: 0.05, rateWindow: "30s" };
+    const autoscaling = { ...devAutoscaling(), rateWindow: "30s" };
     assert.throws(() => parseStackConfig(devWith({ autoscaling }), secrets), {
       message:
         "invalid stack configuration:\n  sonic-observability:autoscaling.rateWindow: must be at least 4x 'prometheus.scrapeInterval' (15s), got \"30s\"",
@@ -135,11 +136,75 @@ describe("stack config", () => {
     );
   });
 
-  it("refuses minReplicas above maxReplicas", () => {
-    const autoscaling = { minReplicas: 3, maxReplicas: 2, targetQpsPerPod: 0.05 };
+  it("refuses a tier's minReplicas above its maxReplicas, naming the tier", () => {
+    const autoscaling = { ...devAutoscaling(), worker: { ...devAutoscaling().worker, minReplicas: 3 } };
     assert.throws(() => parseStackConfig(devWith({ autoscaling }), secrets), {
       message:
-        "invalid stack configuration:\n  sonic-observability:autoscaling.minReplicas: must be <= 'autoscaling.maxReplicas' (2), got 3",
+        "invalid stack configuration:\n  sonic-observability:autoscaling.worker.minReplicas: must be <= 'autoscaling.worker.maxReplicas' (2), got 3",
+    });
+  });
+
+  it("says where each key of the one-tier autoscaling block moved", () => {
+    const autoscaling = {
+      enabled: true,
+      minReplicas: 1,
+      maxReplicas: 2,
+      targetQpsPerPod: 0.05,
+      targetBacklogPerPod: 1,
+      cpuUtilization: 0,
+    };
+    assert.throws(() => parseStackConfig(devWith({ autoscaling }), secrets), {
+      message: [
+        "invalid stack configuration:",
+        "  sonic-observability:autoscaling.minReplicas: moved with the split into an API and a worker tier: set 'autoscaling.worker.minReplicas' (GPU tier) and 'autoscaling.api.minReplicas' (API tier, >= 1), got 1",
+        "  sonic-observability:autoscaling.maxReplicas: moved with the split into an API and a worker tier: set 'autoscaling.worker.maxReplicas' (GPU tier) and 'autoscaling.api.maxReplicas' (API tier), got 2",
+        "  sonic-observability:autoscaling.targetQpsPerPod: moved with the split into an API and a worker tier: set 'autoscaling.api.targetQpsPerPod' (the API tier scales on submissions), got 0.05",
+        "  sonic-observability:autoscaling.targetBacklogPerPod: moved with the split into an API and a worker tier: set 'autoscaling.worker.targetBacklogPerPod' (the worker tier scales on the backlog), got 1",
+        "  sonic-observability:autoscaling.cpuUtilization: moved with the split into an API and a worker tier: set 'autoscaling.api.cpuUtilization' (the API tier; a GPU pod's CPU says little), got 0",
+      ].join("\n"),
+    });
+  });
+
+  it("refuses scaling the worker tier to zero with engine adapter, naming key and value", () => {
+    const autoscaling = { ...devAutoscaling(), engine: "adapter" };
+    assert.equal(autoscaling.worker.minReplicas, 0, "dev scales its workers to zero");
+    assert.throws(() => parseStackConfig(devWith({ autoscaling }), secrets), {
+      message:
+        "invalid stack configuration:\n  sonic-observability:autoscaling.worker.minReplicas: 0 (scale to zero) needs 'autoscaling.engine: keda': an HPA never scales below one pod; set 1 or more, or engine keda, got 0",
+    });
+    assert.doesNotThrow(() =>
+      parseStackConfig(
+        devWith({ autoscaling: { ...autoscaling, worker: { ...autoscaling.worker, minReplicas: 1 } } }),
+        secrets,
+      ),
+    );
+  });
+
+  it("refuses an API tier that could be left with no replica, naming key and value", () => {
+    const autoscaling = { ...devAutoscaling(), api: { ...devAutoscaling().api, minReplicas: 0 } };
+    assert.throws(() => parseStackConfig(devWith({ autoscaling }), secrets), {
+      message:
+        "invalid stack configuration:\n  sonic-observability:autoscaling.api.minReplicas: must be >= 1: the API tier always runs, got 0",
+    });
+    const sonic = { ...JSON.parse(devWith({}).sonic), api: { replicas: 0 } };
+    assert.throws(() => parseStackConfig(devWith({ sonic }), secrets), {
+      message:
+        "invalid stack configuration:\n  sonic-observability:sonic.api.replicas: must be >= 1: the API tier always runs, got 0",
+    });
+  });
+
+  it("refuses an engine it does not know, and a CPU target engine keda cannot read", () => {
+    assert.throws(
+      () => parseStackConfig(devWith({ autoscaling: { ...devAutoscaling(), engine: "hpa" } }), secrets),
+      {
+        message:
+          'invalid stack configuration:\n  sonic-observability:autoscaling.engine: Invalid option: expected one of "adapter"|"keda", got "hpa"',
+      },
+    );
+    const autoscaling = { ...devAutoscaling(), api: { ...devAutoscaling().api, cpuUtilization: 70 } };
+    assert.throws(() => parseStackConfig(devWith({ autoscaling }), secrets), {
+      message:
+        "invalid stack configuration:\n  sonic-observability:autoscaling.api.cpuUtilization: is read by an HPA on metrics.k8s.io, which engine keda's Prometheus triggers do not use; set 0, or use 'autoscaling.engine: adapter', got 70",
     });
   });
 
@@ -159,14 +224,33 @@ describe("stack config", () => {
     assert.doesNotThrow(() => parseStackConfig(devWith({ clusterFlavor: "kubeadm", prometheus }), secrets));
   });
 
-  it("refuses a backlog target when the adapter serves no external metrics", () => {
-    const monitoring = { adapterExternalMetrics: false };
-    assert.throws(() => parseStackConfig(devWith({ monitoring }), secrets), {
-      message:
-        "invalid stack configuration:\n  sonic-observability:autoscaling.targetBacklogPerPod: reads the external metric sonic_job_backlog, but 'monitoring.adapterExternalMetrics' is false; set it to 0, or serve external metrics from the adapter, got 1",
-    });
-    const autoscaling = { ...JSON.parse(devWith({}).autoscaling), targetBacklogPerPod: 0 };
-    assert.doesNotThrow(() => parseStackConfig(devWith({ monitoring, autoscaling }), secrets));
+  it("keeps one owner of the external metrics API: the adapter with engine adapter, KEDA with engine keda", () => {
+    const adapter = {
+      ...devAutoscaling(),
+      engine: "adapter",
+      worker: { ...devAutoscaling().worker, minReplicas: 1 },
+    };
+    assert.throws(
+      () =>
+        parseStackConfig(
+          devWith({ monitoring: { adapterExternalMetrics: false }, autoscaling: adapter }),
+          secrets,
+        ),
+      {
+        message:
+          "invalid stack configuration:\n  sonic-observability:monitoring.adapterExternalMetrics: is false, but the worker tier's HPA reads the external metric sonic_job_backlog from the adapter (engine adapter); leave it unset, or use 'autoscaling.engine: keda', got false",
+      },
+    );
+    assert.throws(
+      () => parseStackConfig(devWith({ monitoring: { adapterExternalMetrics: true } }), secrets),
+      {
+        message:
+          "invalid stack configuration:\n  sonic-observability:monitoring.adapterExternalMetrics: must be false (or unset) with 'autoscaling.engine: keda': KEDA's metrics server owns v1beta1.external.metrics.k8s.io, and an APIService has one owner, got true",
+      },
+    );
+    assert.doesNotThrow(() =>
+      parseStackConfig(devWith({ monitoring: { adapterExternalMetrics: false } }), secrets),
+    );
   });
 
   it("refuses a grace period the app could not drain in (its drain is at most 3600 s)", () => {

@@ -198,21 +198,22 @@ describe("the monitoring path end to end (real app, Prometheus and Alertmanager 
           : undefined;
       });
       assert.deepEqual([backlog.metric.namespace, backlog.metric.job], [NAMESPACE, SERVICE]);
-      // The HPA's algorithm on what the adapter serves: ceil(external value / target) for the backlog,
-      // ceil(sum of per-pod QPS / target) for demand; the largest wins, within [min, max].
+      // The HPA's algorithm on what the adapter serves: ceil(external value / target) for the backlog
+      // (the worker tier), ceil(sum of per-pod QPS / target) for demand (the API tier); within [min, max].
       const stack = sandbox.stackConfig.autoscaling;
       const qps = (await query(prometheus, requestQpsQuery(sandbox))).reduce(
         (sum, r) => sum + Number(r.value[1]),
         0,
       );
-      const byBacklog = Math.ceil(Number(backlog.value[1]) / stack.targetBacklogPerPod);
-      const byDemand = Math.ceil(qps / stack.targetQpsPerPod);
-      assert.equal(byBacklog, Math.ceil(jobs / slotsPerPod / stack.targetBacklogPerPod));
-      const desired = Math.min(stack.maxReplicas, Math.max(stack.minReplicas, byBacklog, byDemand));
+      const byBacklog = Math.ceil(Number(backlog.value[1]) / stack.worker.targetBacklogPerPod);
+      const byDemand = Math.ceil(qps / stack.api.targetQpsPerPod);
+      assert.ok(byDemand >= 0);
+      assert.equal(byBacklog, Math.ceil(jobs / slotsPerPod / stack.worker.targetBacklogPerPod));
+      const desired = Math.min(stack.worker.maxReplicas, Math.max(stack.worker.minReplicas, byBacklog));
       assert.ok(jobs >= 5 && byBacklog >= 3, `${jobs} jobs queued`);
       assert.equal(
         desired,
-        stack.maxReplicas,
+        stack.worker.maxReplicas,
         "a backlog of 5+ jobs on 2-slot pods needs more than dev's 2 pods",
       );
     } finally {

@@ -29,7 +29,7 @@ import { chartArchive, findHelm, helmTemplate, HELM_INSTALL_HINT, type ReleaseIn
 import type { RenderedObject } from "../tools/render";
 import { REPO_ROOT } from "../tools/stack-file";
 import { crdValidators, modelOf } from "./support/charts";
-import { registered, useMocks } from "./support/mocks";
+import { registered, useMocks, valueOf } from "./support/mocks";
 import { selectorsOf } from "./support/promql";
 import { promtool, requirePromtool } from "./support/promtool";
 
@@ -319,6 +319,27 @@ describe("ScaledObject's checks", () => {
   const make = (args: Partial<ScaledObjectArgs>) => () =>
     new ScaledObject("bad-so", { namespace: "a", deploymentName: "a", triggers: [backlog], ...args });
 
+  it("names KEDA's HPA, takes over an existing one and stands by paused when asked, and refuses a takeover of no HPA", async () => {
+    const so = new ScaledObject("handover-so", {
+      namespace: "a",
+      deploymentName: "sonic-generate-worker",
+      triggers: [backlog],
+      hpaName: "sonic-generate-worker",
+      transferHpaOwnership: true,
+      paused: true,
+    });
+    const body = await registered(SCALED_OBJECT, "handover-so");
+    assert.deepEqual(body.metadata.annotations, {
+      "scaledobject.keda.sh/transfer-hpa-ownership": "true",
+      "autoscaling.keda.sh/paused": "true",
+    });
+    assert.equal(body.spec.advanced.horizontalPodAutoscalerConfig.name, "sonic-generate-worker");
+    assert.equal(await valueOf(so.hpaName), "sonic-generate-worker");
+    assert.throws(make({ transferHpaOwnership: true }), {
+      message: "transferHpaOwnership: needs 'hpaName': the existing HPA KEDA is to take over, got true",
+    });
+  });
+
   it("refuses minReplicas above maxReplicas, quoting both", () => {
     assert.throws(make({ minReplicas: 5, maxReplicas: 4 }), {
       message: "minReplicas: (5) must be <= 'maxReplicas' (4)",
@@ -471,6 +492,21 @@ describe("the guardrails policy pack, with KEDA", () => {
     ]);
     assert.deepEqual(checkStack([so, deployment()]), []);
     assert.deepEqual(checkStack([hpa, deployment(2)]), []);
+  });
+
+  it("lets a paused ScaledObject stand by beside the HPA it will take over", () => {
+    const standby = {
+      type: SCALED_OBJECT,
+      props: {
+        ...target("sonic-worker"),
+        metadata: {
+          name: "sonic-worker",
+          namespace: "ai-inference",
+          annotations: { "autoscaling.keda.sh/paused": "true" },
+        },
+      },
+    };
+    assert.deepEqual(checkStack([hpa, standby, deployment()]), []);
   });
 
   it("refuses replicas on a Deployment a ScaledObject scales", () => {

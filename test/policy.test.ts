@@ -13,6 +13,21 @@ import {
 } from "../policy/guardrails";
 import { renderWithCharts, requireHelmAndCharts } from "./support/charts";
 import { renderStack } from "./support/render";
+import { readProjectConfig } from "../tools/stack-file";
+
+/** `--set` of prod's autoscaling block at a step of the handover to keda. */
+function handover(step: string): string[] {
+  const a = JSON.parse(readProjectConfig("prod").autoscaling);
+  return ["--set", `autoscaling=${JSON.stringify({ ...a, engine: "keda", handover: step })}`];
+}
+
+/** `--set` of a stack's autoscaling block on the other engine (the workers at least 1 for the adapter). */
+function onEngine(stack: string, engine: "adapter" | "keda"): string[] {
+  const a = JSON.parse(readProjectConfig(stack).autoscaling);
+  const worker =
+    engine === "adapter" ? { ...a.worker, minReplicas: Math.max(1, a.worker.minReplicas) } : a.worker;
+  return ["--set", `autoscaling=${JSON.stringify({ ...a, engine, worker })}`];
+}
 
 /** Runs one resource policy on one resource, as the policy engine would; returns the violations. */
 function check(
@@ -195,10 +210,18 @@ describe("the guardrails policy pack", () => {
     ]);
   });
 
-  for (const stack of ["dev", "prod", "fleet"]) {
-    it(`passes every mandatory policy on the ${stack} stack's objects, the charts' rendered objects included`, async () => {
+  for (const { stack, title, extra } of [
+    { stack: "dev", title: "dev stack (engine keda)", extra: [] },
+    { stack: "prod", title: "prod stack (engine adapter)", extra: [] },
+    { stack: "fleet", title: "fleet stack", extra: [] },
+    { stack: "dev", title: "dev stack on engine adapter", extra: onEngine("dev", "adapter") },
+    { stack: "prod", title: "prod stack on engine keda", extra: onEngine("prod", "keda") },
+    { stack: "prod", title: "prod stack in the handover's standby", extra: handover("standby") },
+    { stack: "prod", title: "prod stack in the handover's takeover", extra: handover("takeover") },
+  ]) {
+    it(`passes every mandatory policy on the ${title}'s objects, the charts' rendered objects included`, async () => {
       requireHelmAndCharts();
-      const objects = (await renderWithCharts(stack)).map((o) => {
+      const objects = (await renderWithCharts(stack, extra)).map((o) => {
         const body = o.body as { apiVersion: string; kind: string; metadata?: { name?: string } };
         const group = body.apiVersion.includes("/") ? body.apiVersion : `core/${body.apiVersion}`;
         return { type: `kubernetes:${group}:${body.kind}`, props: body as Record<string, any>, name: o.file };
@@ -210,8 +233,8 @@ describe("the guardrails policy pack", () => {
       assert.deepEqual(violations, []);
     });
 
-    it(`passes every mandatory policy on the ${stack} stack's own resources`, async () => {
-      const run = await renderStack(stack);
+    it(`passes every mandatory policy on the ${title}'s own resources`, async () => {
+      const run = await renderStack(stack, extra);
       const violations: string[] = [];
       for (const policy of resourcePolicies.filter((p) => p.enforcementLevel === "mandatory")) {
         for (const r of run.resources.filter((x) => x.custom))

@@ -3,7 +3,8 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
 import type { MockRun, RegisteredResource } from "../tools/mock-runtime";
-import { loadApiConfig as loadAppConfig } from "../app/api/config";
+import { loadApiConfig } from "../app/api/config";
+import { loadWorkerConfig } from "../app/worker/config";
 import { chartDirs } from "../tools/helm";
 import { objectYaml, toObjects } from "../tools/render";
 import { readStackFile, REPO_ROOT } from "../tools/stack-file";
@@ -24,6 +25,7 @@ const T = {
   roleBinding: "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
 };
 const STATEFULSET = "kubernetes:apps/v1:StatefulSet";
+const SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject";
 const CONFIGMAP = "kubernetes:core/v1:ConfigMap";
 
 /** The autoscaling block of a stack file, as committed. */
@@ -32,32 +34,67 @@ const autoscalingOf = (stack: string) =>
   JSON.parse(readStackFile(stack).config["sonic-observability:autoscaling"]);
 const kps = (run: MockRun) => only(run, T.release, "monitoring").inputs as any;
 const promSpec = (run: MockRun) => at(kps(run), "values.prometheus.prometheusSpec");
+/** The API tier's and the worker tier's Deployments. */
+const apiDeployment = (run: MockRun) => only(run, T.deployment, "sonic");
+const workerDeployment = (run: MockRun) => only(run, T.deployment, "sonic-worker");
+/** The worker pods' containers: the job runner and the model server. */
 const containers = (run: MockRun) =>
-  at(only(run, T.deployment, "sonic").inputs, "spec.template.spec.containers") as any[];
-/** The `api` container (the project's image) and the `model-server` container of the Sonic pods. */
-const container = (run: MockRun) => containers(run).find((c) => c.name === "api");
+  at(workerDeployment(run).inputs, "spec.template.spec.containers") as any[];
+/** The `api` container (the project's image, the API tier's only container). */
+const container = (run: MockRun) =>
+  (at(apiDeployment(run).inputs, "spec.template.spec.containers") as any[]).find((c) => c.name === "api");
+const workerContainer = (run: MockRun) => containers(run).find((c) => c.name === "worker");
 const modelServer = (run: MockRun) => containers(run).find((c) => c.name === "model-server");
+/** `--set` of a stack's autoscaling block on the other engine (the worker at least 1 for the adapter). */
+const onEngine = (stack: string, engine: "adapter" | "keda") => {
+  const a = autoscalingOf(stack);
+  const worker =
+    engine === "adapter" ? { ...a.worker, minReplicas: Math.max(1, a.worker.minReplicas) } : a.worker;
+  return ["--set", `autoscaling=${JSON.stringify({ ...a, engine, worker })}`];
+};
+/** Both stacks on both engines: as committed (dev keda, prod adapter), and each on the other. */
+const VARIANTS: { title: string; stack: string; engine: "adapter" | "keda"; extra: string[] }[] = [
+  { title: "the dev stack", stack: "dev", engine: "keda", extra: [] },
+  { title: "the prod stack", stack: "prod", engine: "adapter", extra: [] },
+  {
+    title: "the dev stack on engine adapter",
+    stack: "dev",
+    engine: "adapter",
+    extra: onEngine("dev", "adapter"),
+  },
+  { title: "the prod stack on engine keda", stack: "prod", engine: "keda", extra: onEngine("prod", "keda") },
+];
 
-for (const stack of ["dev", "prod"]) {
-  describe(`the ${stack} stack under Pulumi's mock runtime`, function () {
+for (const { title, stack, engine, extra } of VARIANTS) {
+  describe(`${title} (engine ${engine}) under Pulumi's mock runtime`, function () {
     let run: MockRun;
     before(async () => {
-      run = await renderStack(stack);
+      run = await renderStack(stack, extra);
     });
+    const adapterRelease = () =>
+      run.resources.find((r) => r.type === T.release && r.name === "prometheus-adapter");
 
-    it("registers every object of the monitoring and autoscaling stack", () => {
-      for (const type of Object.values(T)) {
+    it("registers every object of the monitoring stack and of its autoscaling engine, and nothing of the other", () => {
+      const types = Object.values(T).filter((t) => engine === "adapter" || t !== T.hpa);
+      for (const type of [...types, ...(engine === "keda" ? [SCALED_OBJECT] : [])]) {
         assert.ok(
           run.resources.some((r) => r.type === type),
           `no ${type} registered`,
         );
       }
+      assert.equal(
+        run.resources.some((r) => r.type === (engine === "keda" ? T.hpa : SCALED_OBJECT)),
+        false,
+      );
       assert.deepEqual(
         run.resources
           .filter((r) => r.type === T.release)
           .map((r) => r.inputs.chart + "@" + r.inputs.version)
           .sort(),
-        ["kube-prometheus-stack@88.5.3", "prometheus-adapter@5.3.0"],
+        // With KEDA and no onboarded service, nothing needs prometheus-adapter.
+        engine === "adapter"
+          ? ["kube-prometheus-stack@88.5.3", "prometheus-adapter@5.3.0"]
+          : ["keda@2.20.2", "kube-prometheus-stack@88.5.3"],
       );
     });
 
@@ -71,9 +108,13 @@ for (const stack of ["dev", "prod"]) {
       assert.equal(promSpec(run).enableAdminAPI, false);
     });
 
-    it("gives the ServiceMonitor and PrometheusRule labels the Prometheus selectors match", () => {
-      for (const type of [T.serviceMonitor, T.prometheusRule]) {
-        const labels = only(run, type, "sonic").inputs.metadata.labels;
+    it("gives the ServiceMonitors and PrometheusRule labels the Prometheus selectors match", () => {
+      for (const [type, name] of [
+        [T.serviceMonitor, "sonic"],
+        [T.serviceMonitor, "sonic-worker"],
+        [T.prometheusRule, "sonic"],
+      ]) {
+        const labels = only(run, type, name).inputs.metadata.labels;
         const selector =
           type === T.serviceMonitor ? promSpec(run).serviceMonitorSelector : promSpec(run).ruleSelector;
         for (const [k, v] of Object.entries(selector.matchLabels))
@@ -81,63 +122,156 @@ for (const stack of ["dev", "prod"]) {
       }
     });
 
-    it("points the ServiceMonitor at the Sonic Service by label, namespace and port name", () => {
-      const sm = only(run, T.serviceMonitor, "sonic").inputs;
-      const svc = only(run, T.service, "sonic").inputs;
-      for (const [k, v] of Object.entries(sm.spec.selector.matchLabels))
-        assert.equal(svc.metadata.labels[k], v);
-      assert.deepEqual(sm.spec.namespaceSelector, { matchNames: [svc.metadata.namespace] });
-      assert.equal(sm.metadata.namespace, "ai-inference");
-      assert.equal(sm.spec.endpoints[0].port, "web");
-      assert.deepEqual(
-        svc.spec.ports.map((p: any) => [p.name, p.port, p.targetPort]),
-        [["web", 8080, "web"]],
-      );
-      assert.deepEqual(container(run).ports, [{ name: "web", containerPort: 8080 }]);
-      assert.equal(sm.spec.endpoints[0].interval, "15s");
-      assert.equal(svc.metadata.labels.app, "sonic-generate-service");
+    it("points one ServiceMonitor at each tier's Service by label, namespace and port name, all under job sonic-generate-service", () => {
+      for (const [tier, name, c] of [
+        ["api", "sonic", container(run)],
+        ["worker", "sonic-worker", workerContainer(run)],
+      ]) {
+        const sm = only(run, T.serviceMonitor, name).inputs;
+        const svc = only(run, T.service, name).inputs;
+        const pods = only(run, T.deployment, name).inputs;
+        assert.deepEqual(sm.spec.selector.matchLabels, {
+          app: "sonic-generate-service",
+          "app.kubernetes.io/component": tier,
+        });
+        for (const [k, v] of Object.entries(sm.spec.selector.matchLabels)) {
+          assert.equal(svc.metadata.labels[k], v, `${name} Service label ${k}`);
+          assert.equal(svc.spec.selector[k], v, `${name} Service selector ${k}`);
+          assert.equal(pods.spec.template.metadata.labels[k], v, `${name} pod label ${k}`);
+        }
+        // The Service's `app` is every tier's `job`; the pods' tier label tells them apart.
+        assert.equal(sm.spec.jobLabel, "app");
+        assert.deepEqual(sm.spec.podTargetLabels, ["app.kubernetes.io/component"]);
+        assert.deepEqual(sm.spec.namespaceSelector, { matchNames: [svc.metadata.namespace] });
+        assert.equal(sm.metadata.namespace, "ai-inference");
+        assert.equal(sm.spec.endpoints[0].port, "web");
+        assert.equal(sm.spec.endpoints[0].interval, "15s");
+        assert.deepEqual(
+          svc.spec.ports.map((p: any) => [p.name, p.port, p.targetPort]),
+          [["web", 8080, "web"]],
+        );
+        assert.deepEqual(c.ports, [{ name: "web", containerPort: 8080 }]);
+      }
+      assert.equal(only(run, T.service, "sonic-worker").inputs.spec.clusterIP, "None", "scraping only");
+      assert.deepEqual(run.outputs.serviceMonitors, ["sonic-generate-service", "sonic-generate-worker"]);
     });
 
-    it("scales the Deployment with an HPA on the demand and backlog metrics prometheus-adapter serves, and leaves replicas to it", () => {
-      const hpa = only(run, T.hpa).inputs;
-      const deployment = only(run, T.deployment, "sonic").inputs;
-      const adapterRules = at(only(run, T.release, "prometheus-adapter").inputs, "values.rules");
-      assert.equal(adapterRules.default, false);
+    it("scales each tier with one autoscaler of the engine, on its own signal, and leaves replicas to it", () => {
+      const a = {
+        ...autoscalingOf(stack),
+        engine,
+        ...(extra.length ? JSON.parse(extra[1].slice("autoscaling=".length)) : {}),
+      };
+      for (const d of [apiDeployment(run), workerDeployment(run)])
+        assert.equal(d.inputs.spec.replicas, undefined, `${d.name} sets replicas`);
+      if (engine === "adapter") {
+        const [api, worker] = [only(run, T.hpa, "sonic").inputs, only(run, T.hpa, "sonic-worker").inputs];
+        const adapterRules = at(adapterRelease()!.inputs, "values.rules");
+        assert.equal(adapterRules.default, false);
+        assert.deepEqual(
+          adapterRules.custom.map((r: any) => r.name.as),
+          ["sonic_request_qps"],
+        );
+        assert.deepEqual(
+          adapterRules.external.map((r: any) => r.name.as),
+          ["sonic_job_backlog"],
+        );
+        // One series for both engines: the recorded backlog, over the configured slots.
+        assert.match(adapterRules.external[0].seriesQuery, /^sonic:job_backlog:ratio\{/);
+        assert.deepEqual(
+          api.spec.metrics.map((m: any) => `${m.type}:${m.pods.metric.name}`),
+          ["Pods:sonic_request_qps"],
+        );
+        assert.deepEqual(
+          worker.spec.metrics.map((m: any) => `${m.type}:${m.external.metric.name}`),
+          ["External:sonic_job_backlog"],
+        );
+        // The backlog series carry `job` = the Service name: the HPA reads only its own service's.
+        assert.deepEqual(worker.spec.metrics[0].external.metric.selector.matchLabels, {
+          job: "sonic-generate-service",
+        });
+        assert.equal(api.spec.scaleTargetRef.name, "sonic-generate-service");
+        assert.equal(worker.spec.scaleTargetRef.name, "sonic-generate-worker");
+        assert.deepEqual(
+          [worker.spec.minReplicas, worker.spec.maxReplicas, api.spec.minReplicas, api.spec.maxReplicas],
+          [a.worker.minReplicas, a.worker.maxReplicas, a.api.minReplicas, a.api.maxReplicas],
+        );
+        assert.deepEqual(run.outputs.autoscalers, {
+          engine: "adapter",
+          api: "sonic-generate-service",
+          worker: "sonic-generate-worker",
+        });
+        return;
+      }
+      const [api, worker] = [
+        only(run, SCALED_OBJECT, "sonic").inputs,
+        only(run, SCALED_OBJECT, "sonic-worker").inputs,
+      ];
+      assert.equal(api.spec.scaleTargetRef.name, "sonic-generate-service");
+      assert.equal(worker.spec.scaleTargetRef.name, "sonic-generate-worker");
       assert.deepEqual(
-        adapterRules.custom.map((r: any) => r.name.as),
-        ["sonic_request_qps"],
+        [
+          worker.spec.minReplicaCount,
+          worker.spec.maxReplicaCount,
+          api.spec.minReplicaCount,
+          api.spec.maxReplicaCount,
+        ],
+        [a.worker.minReplicas, a.worker.maxReplicas, a.api.minReplicas, a.api.maxReplicas],
       );
+      assert.ok(api.spec.minReplicaCount >= 1, "the API never goes to zero");
+      const [backlog] = worker.spec.triggers;
+      assert.equal(backlog.metricType, "AverageValue");
+      assert.equal(
+        backlog.metadata.query,
+        'max(sonic:job_backlog:ratio{namespace="ai-inference", job="sonic-generate-service"})',
+      );
+      assert.equal(backlog.metadata.serverAddress, "http://prometheus-stack-prometheus.monitoring.svc:9090");
+      // One queued job wakes the tier; an unreadable Prometheus holds a pod rather than none.
+      assert.equal(backlog.metadata.activationThreshold, "0");
+      assert.equal(backlog.metadata.threshold, String(a.worker.targetBacklogPerPod));
+      assert.equal(backlog.metadata.ignoreNullValues, "false");
+      assert.ok(worker.spec.fallback.replicas >= 1);
+      assert.equal(worker.spec.cooldownPeriod, a.worker.cooldownSeconds ?? 300);
+      assert.equal(worker.spec.pollingInterval, a.pollingSeconds ?? 15);
+      assert.equal(
+        api.spec.triggers[0].metadata.query,
+        'sum(sonic:request_qps:rate2m{namespace="ai-inference"})',
+      );
+      // KEDA names its HPAs after the Deployments, as the adapter engine does: one set of series for the alerts.
       assert.deepEqual(
-        adapterRules.external.map((r: any) => r.name.as),
-        ["sonic_job_backlog"],
+        [api, worker].map((o) => o.spec.advanced.horizontalPodAutoscalerConfig.name),
+        ["sonic-generate-service", "sonic-generate-worker"],
       );
-      assert.deepEqual(
-        hpa.spec.metrics.map((m: any) => `${m.type}:${(m.pods ?? m.external).metric.name}`),
-        ["Pods:sonic_request_qps", "External:sonic_job_backlog"],
-      );
-      // The backlog series carry `job` = the Service name: the HPA reads only its own service's.
-      assert.deepEqual(hpa.spec.metrics[1].external.metric.selector.matchLabels, {
-        job: "sonic-generate-service",
+      assert.deepEqual(run.outputs.autoscalers, {
+        engine: "keda",
+        api: "sonic-generate-service",
+        worker: "sonic-generate-worker",
       });
-      assert.match(adapterRules.external[0].seriesQuery, /^sonic_job_slots\{/);
-      assert.deepEqual(hpa.spec.scaleTargetRef, {
-        apiVersion: "apps/v1",
-        kind: "Deployment",
-        name: deployment.metadata.name,
-      });
-      assert.equal(deployment.spec.replicas, undefined);
+      // prometheus-adapter, where it still runs for onboarded services, serves no external metrics.
+      assert.ok(!adapterRelease() || adapterRelease()!.inputs.values.rules.external.length === 0);
+      const kedaRules = only(run, T.prometheusRule, "keda").inputs.spec.groups[0].rules;
+      assert.ok(kedaRules.some((r: any) => r.alert === "KedaScaledObjectNotReady"));
     });
 
-    it("runs two containers: the API on CPU, and the model server on localhost with the GPU (or simulated without one)", () => {
+    it("runs the API alone on CPU, and the worker beside the model server on localhost with the GPU (or simulated without one)", () => {
+      assert.deepEqual(
+        at(apiDeployment(run).inputs, "spec.template.spec.containers").map((c: any) => c.name),
+        ["api"],
+      );
       assert.deepEqual(
         containers(run).map((c) => c.name),
-        ["api", "model-server"],
+        ["worker", "model-server"],
       );
       const api = container(run);
+      const worker = workerContainer(run);
       const model = modelServer(run);
-      assert.equal(api.resources.limits["nvidia.com/gpu"], undefined, "no GPU on the api container");
-      const apiEnv = Object.fromEntries(api.env.map((e: any) => [e.name, e.value]));
-      assert.equal(apiEnv.SONIC_MODEL_SERVER_URL, "http://127.0.0.1:9000");
+      assert.deepEqual(api.command, ["node", "app/api/main.js"]);
+      assert.deepEqual(worker.command, ["node", "app/worker/main.js"]);
+      for (const c of [api, worker])
+        assert.equal(c.resources.limits["nvidia.com/gpu"], undefined, `no GPU on the ${c.name} container`);
+      const workerEnv = Object.fromEntries(worker.env.map((e: any) => [e.name, e.value]));
+      assert.equal(workerEnv.SONIC_MODEL_SERVER_URL, "http://127.0.0.1:9000");
+      assert.equal(at(apiDeployment(run).inputs, "spec.template.spec.tolerations"), undefined);
       assert.deepEqual(model.ports ?? [], [], "the model server is not a Service port");
       assert.equal(model.startupProbe.httpGet.port, 9000);
       assert.ok(
@@ -146,10 +280,10 @@ for (const stack of ["dev", "prod"]) {
       );
       assert.equal(model.readinessProbe.httpGet.path, "/healthz");
       assert.deepEqual(model.livenessProbe.tcpSocket, { port: 9000 });
-      const pod = at(only(run, T.deployment, "sonic").inputs, "spec.template");
+      const pod = at(workerDeployment(run).inputs, "spec.template");
       if (stack === "dev") {
         assert.deepEqual(model.command, ["node", "app/simulated-model-server-main.js"]);
-        assert.equal(model.image, api.image, "the simulation runs from the API image");
+        assert.equal(model.image, api.image, "the simulation runs from the project's image");
         assert.equal(model.resources.limits["nvidia.com/gpu"], undefined);
         assert.equal(pod.metadata.annotations["sonic-observability/model-server"], "simulated");
         assert.deepEqual(pod.spec.tolerations, []);
@@ -165,78 +299,105 @@ for (const stack of ["dev", "prod"]) {
       }
     });
 
-    it("fits real clusters: no API token, spread over nodes, ephemeral storage requested, a writable HOME for the model, the adapter on 10250", () => {
-      const pod = at(only(run, T.deployment, "sonic").inputs, "spec.template.spec");
-      assert.equal(pod.automountServiceAccountToken, false);
-      assert.equal(pod.topologySpreadConstraints[0].topologyKey, "kubernetes.io/hostname");
-      for (const c of pod.containers) assert.ok(c.resources.requests["ephemeral-storage"], c.name);
+    it("fits real clusters: no API token, each tier spread over nodes, ephemeral storage requested, a writable HOME for the model, the adapter on 10250", () => {
+      for (const d of [apiDeployment(run), workerDeployment(run)]) {
+        const pod = at(d.inputs, "spec.template.spec");
+        assert.equal(pod.automountServiceAccountToken, false);
+        assert.equal(pod.topologySpreadConstraints[0].topologyKey, "kubernetes.io/hostname");
+        assert.deepEqual(
+          pod.topologySpreadConstraints[0].labelSelector.matchLabels,
+          d.inputs.spec.selector.matchLabels,
+        );
+        for (const c of pod.containers) assert.ok(c.resources.requests["ephemeral-storage"], c.name);
+      }
       const model = modelServer(run);
       const home = model.env.find((e: any) => e.name === "HOME").value;
       assert.ok(model.volumeMounts.some((m: any) => m.mountPath === home));
-      const adapter = only(run, T.release, "prometheus-adapter").inputs;
-      assert.equal(adapter.values.listenPort, 10250);
-      assert.deepEqual(
-        adapter.values.rules.external.map((r: any) => r.name.as),
-        ["sonic_job_backlog"],
-      );
+      if (adapterRelease()) assert.equal(adapterRelease()!.inputs.values.listenPort, 10250);
     });
 
-    it("says whether the cluster needs metrics-server: not with the demand and backlog targets alone", async () => {
+    it("says whether the cluster needs metrics-server: only for an API tier CPU target on engine adapter", async function () {
       assert.match(String(run.outputs.resourceMetrics), /^not needed: /);
+      if (engine === "keda") return;
+      const a = JSON.parse(
+        extra.length ? extra[1].slice("autoscaling=".length) : JSON.stringify(autoscalingOf(stack)),
+      );
       const withCpu = await renderStack(stack, [
         "--set",
-        `autoscaling=${JSON.stringify({ ...JSON.parse(JSON.stringify(autoscalingOf(stack))), cpuUtilization: 70 })}`,
+        `autoscaling=${JSON.stringify({ ...a, api: { ...a.api, cpuUtilization: 70 } })}`,
       ]);
       assert.match(String(withCpu.outputs.resourceMetrics), /^required: .*metrics-server/);
-      const hpa = only(withCpu, T.hpa).inputs;
-      assert.equal(hpa.spec.metrics[2].resource.name, "cpu");
+      const hpa = only(withCpu, T.hpa, "sonic").inputs;
+      assert.equal(hpa.spec.metrics[1].resource.name, "cpu");
     });
 
-    it("gives GPU rollouts a Pulumi timeout from config, and never waits on the Service's endpoints", () => {
-      const deployment = only(run, T.deployment, "sonic");
+    it("gives GPU rollouts a Pulumi timeout from config, rolls the API out with a surge, and lets no unready pod block a drain", () => {
       const expected = stack === "dev" ? "30m" : "90m";
-      assert.deepEqual(deployment.customTimeouts, { create: expected, update: expected });
-      assert.equal(only(run, T.service, "sonic").inputs.metadata.annotations["pulumi.com/skipAwait"], "true");
-      assert.equal(only(run, T.pdb).inputs.spec.unhealthyPodEvictionPolicy, "AlwaysAllow");
+      assert.deepEqual(workerDeployment(run).customTimeouts, { create: expected, update: expected });
+      assert.deepEqual(at(workerDeployment(run).inputs, "spec.strategy.rollingUpdate"), {
+        maxSurge: 0,
+        maxUnavailable: 1,
+      });
+      assert.deepEqual(at(apiDeployment(run).inputs, "spec.strategy.rollingUpdate"), {
+        maxSurge: 1,
+        maxUnavailable: 0,
+      });
+      // The worker's Service is headless: Pulumi never waits for endpoints a tier at zero cannot have.
+      assert.equal(only(run, T.service, "sonic-worker").inputs.spec.clusterIP, "None");
+      const pdbs = run.resources.filter((r) => r.type === T.pdb);
+      assert.deepEqual(pdbs.map((p) => p.inputs.metadata.name).sort(), [
+        "sonic-generate-service",
+        "sonic-generate-worker",
+      ]);
+      for (const pdb of pdbs) assert.equal(pdb.inputs.spec.unhealthyPodEvictionPolicy, "AlwaysAllow");
     });
 
     it("creates the monitoring, autoscaling, network and RBAC objects without waiting for the Sonic pods", () => {
-      const deployment = only(run, T.deployment, "sonic");
-      for (const r of [
-        only(run, T.serviceMonitor, "sonic"),
-        only(run, T.prometheusRule, "sonic"),
-        only(run, T.hpa),
-        only(run, T.networkPolicy, "sonic"),
-        only(run, T.role),
-        only(run, T.release, "prometheus-adapter"),
-      ]) {
-        assert.ok(
-          !waitsFor(run, r, deployment),
-          `${r.type} ${r.name} waits for the Deployment to turn Ready`,
-        );
-      }
+      const watchers = run.resources.filter((r) =>
+        [
+          T.serviceMonitor,
+          T.prometheusRule,
+          T.hpa,
+          SCALED_OBJECT,
+          T.networkPolicy,
+          T.role,
+          T.release,
+        ].includes(r.type),
+      );
+      assert.ok(watchers.length >= 10, `${watchers.length}`);
+      for (const deployment of [apiDeployment(run), workerDeployment(run)])
+        for (const r of watchers)
+          assert.ok(
+            !waitsFor(run, r, deployment),
+            `${r.type} ${r.name} waits for Deployment ${deployment.name} to turn Ready`,
+          );
     });
 
-    it("lets prometheus-adapter reach the stack's Prometheus Service, with the port given separately", () => {
-      const values = only(run, T.release, "prometheus-adapter").inputs.values;
+    it("lets prometheus-adapter reach the stack's Prometheus Service, with the port given separately", function () {
+      if (!adapterRelease()) return;
+      const values = adapterRelease()!.inputs.values;
       assert.equal(values.prometheus.url, "http://prometheus-stack-prometheus.monitoring.svc");
       assert.equal(values.prometheus.port, 9090);
       assert.equal(run.outputs.prometheusService, "prometheus-stack-prometheus");
       assert.match(values.rules.custom[0].metricsQuery, /by \(<<\.GroupBy>>\)/);
     });
 
-    it("creates ServiceMonitor, PrometheusRule and the adapter only after the chart's CRDs exist", () => {
+    it("creates ServiceMonitors, PrometheusRules, the adapter and KEDA only after kube-prometheus-stack's CRDs, and ScaledObjects after KEDA's", () => {
       const release = only(run, T.release, "monitoring");
       for (const r of [
-        ...run.resources.filter((x) => x.type === T.serviceMonitor),
-        only(run, T.prometheusRule, "sonic"),
-        only(run, T.release, "prometheus-adapter"),
+        ...run.resources.filter((x) => x.type === T.serviceMonitor || x.type === T.prometheusRule),
+        ...run.resources.filter((x) => x.type === T.release && x.name !== "monitoring"),
       ]) {
         assert.ok(
           waitsFor(run, r, release),
           `${r.type} ${r.name} does not wait for the kube-prometheus-stack release`,
         );
       }
+      for (const so of run.resources.filter((x) => x.type === SCALED_OBJECT))
+        assert.ok(
+          waitsFor(run, so, only(run, T.release, "keda")),
+          `${so.name} does not wait for KEDA's CRDs`,
+        );
     });
 
     it("creates every namespaced object after its namespace", () => {
@@ -256,53 +417,78 @@ for (const stack of ["dev", "prod"]) {
       }
     });
 
-    it("runs both containers non-root, with probes and a read-only root filesystem", () => {
-      const pod = at(only(run, T.deployment, "sonic").inputs, "spec.template.spec");
-      assert.equal(pod.securityContext.runAsNonRoot, true);
-      for (const c of containers(run)) {
-        assert.equal(c.securityContext.readOnlyRootFilesystem, true, c.name);
-        assert.equal(c.securityContext.allowPrivilegeEscalation, false, c.name);
+    it("runs every container of both tiers non-root, with its own probes and a read-only root filesystem", () => {
+      for (const d of [apiDeployment(run), workerDeployment(run)]) {
+        const pod = at(d.inputs, "spec.template.spec");
+        assert.equal(pod.securityContext.runAsNonRoot, true);
+        for (const c of pod.containers) {
+          assert.equal(c.securityContext.readOnlyRootFilesystem, true, c.name);
+          assert.equal(c.securityContext.allowPrivilegeEscalation, false, c.name);
+        }
+        const labels = at(d.inputs, "spec.template.metadata.labels");
+        assert.deepEqual(Object.keys(labels).sort(), [
+          "app",
+          "app.kubernetes.io/component",
+          "env",
+          "service",
+          "team",
+        ]);
+        assert.equal(labels.env, stack);
       }
-      const c = container(run);
-      assert.equal(c.readinessProbe.httpGet.path, "/readyz");
-      assert.equal(c.livenessProbe.httpGet.path, "/healthz");
-      const labels = at(only(run, T.deployment, "sonic").inputs, "spec.template.metadata.labels");
-      assert.deepEqual(Object.keys(labels).sort(), ["app", "env", "service", "team"]);
-      assert.equal(labels.env, stack);
+      for (const c of [container(run), workerContainer(run)]) {
+        assert.equal(c.readinessProbe.httpGet.path, "/readyz", c.name);
+        assert.equal(c.livenessProbe.httpGet.path, "/healthz", c.name);
+      }
+      // The worker's start-up budget is the model load: minutes, where the API's is seconds.
+      const budget = (p: any) => p.periodSeconds * p.failureThreshold;
+      assert.ok(budget(modelServer(run).startupProbe) >= 300);
+      assert.ok(budget(container(run).startupProbe) <= 120);
     });
 
-    it("starts the api container with an environment the app's own config loader accepts, the queue credentials from a Secret", () => {
-      const env = container(run).env as any[];
-      const fromSecret = env
-        .filter((e) => e.valueFrom)
-        .map((e) => [e.name, e.valueFrom.secretKeyRef.name, e.valueFrom.secretKeyRef.key]);
-      assert.deepEqual(
-        fromSecret,
-        stack === "dev"
-          ? [
-              ["SONIC_REDIS_URL", "sonic-queue", "url"],
-              ["SONIC_REDIS_PASSWORD", "sonic-queue", "password"],
-            ]
-          : [["SONIC_REDIS_URL", "sonic-queue", "url"]],
-      );
-      // The kubelet resolves the Secret references; stand-ins take their place here.
-      const resolved = Object.fromEntries(
-        env.map((e) => [
-          e.name,
-          e.valueFrom ? (e.name === "SONIC_REDIS_URL" ? "redis://sonic-queue:6379" : "pw") : e.value,
-        ]),
-      );
-      const config = loadAppConfig(resolved);
-      assert.equal(config.PORT, 8080);
-      assert.equal(config.SONIC_BACKLOG_LIMIT, stack === "dev" ? 16 : 32);
-      const grace = at(
-        only(run, T.deployment, "sonic").inputs,
-        "spec.template.spec.terminationGracePeriodSeconds",
-      );
-      assert.ok(
-        config.SONIC_SHUTDOWN_GRACE_SECONDS < grace,
-        "the app must finish draining before the kubelet kills it",
-      );
+    it("starts the api and worker containers with environments the app's own config loader accepts, the queue credentials from a Secret", () => {
+      for (const [c, d] of [
+        [container(run), apiDeployment(run)],
+        [workerContainer(run), workerDeployment(run)],
+      ] as const) {
+        const env = c.env as any[];
+        const fromSecret = env
+          .filter((e) => e.valueFrom)
+          .map((e) => [e.name, e.valueFrom.secretKeyRef.name, e.valueFrom.secretKeyRef.key]);
+        assert.deepEqual(
+          fromSecret,
+          stack === "dev"
+            ? [
+                ["SONIC_REDIS_URL", "sonic-queue", "url"],
+                ["SONIC_REDIS_PASSWORD", "sonic-queue", "password"],
+              ]
+            : [["SONIC_REDIS_URL", "sonic-queue", "url"]],
+        );
+        // The kubelet resolves the Secret references; stand-ins take their place here.
+        const resolved = Object.fromEntries(
+          env.map((e) => [
+            e.name,
+            e.valueFrom ? (e.name === "SONIC_REDIS_URL" ? "redis://sonic-queue:6379" : "pw") : e.value,
+          ]),
+        );
+        // Each program refuses the other tier's variables: a setting on the wrong container fails here.
+        const config = c.name === "api" ? loadApiConfig(resolved) : loadWorkerConfig(resolved);
+        assert.equal(config.PORT, 8080);
+        if (c.name === "api") {
+          assert.equal(
+            (config as ReturnType<typeof loadApiConfig>).SONIC_BACKLOG_LIMIT,
+            stack === "dev" ? 16 : 32,
+          );
+          assert.equal(
+            (config as ReturnType<typeof loadApiConfig>).SONIC_COLD_START_SECONDS,
+            JSON.parse(readStackFile(stack).config["sonic-observability:sonic"]).coldStartSeconds,
+          );
+        }
+        const grace = at(d.inputs, "spec.template.spec.terminationGracePeriodSeconds");
+        assert.ok(
+          config.SONIC_SHUTDOWN_GRACE_SECONDS < grace,
+          `the ${c.name} must finish draining before the kubelet kills it`,
+        );
+      }
     });
 
     it(
@@ -390,10 +576,37 @@ for (const stack of ["dev", "prod"]) {
       assert.deepEqual(egress[2].to[0].ipBlock.except, ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]);
     });
 
-    it("admits only Prometheus and the configured API clients to the Sonic pods", () => {
+    it("admits only Prometheus to the workers, and lets them out only to DNS and the queue store", () => {
+      const policy = only(run, T.networkPolicy, "sonic-worker").inputs;
+      assert.deepEqual(policy.spec.policyTypes, ["Ingress", "Egress"]);
+      assert.deepEqual(policy.spec.podSelector.matchLabels, {
+        app: "sonic-generate-service",
+        "app.kubernetes.io/component": "worker",
+      });
+      assert.equal(policy.spec.ingress.length, 1);
+      assert.deepEqual(policy.spec.ingress[0].from[0].podSelector.matchLabels, {
+        "app.kubernetes.io/name": "prometheus",
+      });
+      assert.deepEqual(policy.spec.ingress[0].ports, [{ protocol: "TCP", port: "web" }]);
+      const ports = policy.spec.egress.map((e: any) =>
+        e.ports.map((p: any) => `${p.protocol}/${p.port}`).join(","),
+      );
+      assert.equal(ports[0], "UDP/53,TCP/53");
+      if (stack === "dev") {
+        assert.deepEqual(ports.slice(1), ["TCP/redis"]);
+        assert.deepEqual(policy.spec.egress[1].to[0].podSelector.matchLabels, {
+          "app.kubernetes.io/name": "sonic-queue",
+        });
+      } else assert.deepEqual(ports.slice(1), ["TCP/6379,TCP/6380"], "a managed Redis, by its ports");
+    });
+
+    it("admits only Prometheus and the configured API clients to the API pods", () => {
       const policy = only(run, T.networkPolicy, "sonic").inputs;
       assert.deepEqual(policy.spec.policyTypes, ["Ingress"]);
-      assert.deepEqual(policy.spec.podSelector.matchLabels, { app: "sonic-generate-service" });
+      assert.deepEqual(policy.spec.podSelector.matchLabels, {
+        app: "sonic-generate-service",
+        "app.kubernetes.io/component": "api",
+      });
       const [prom, clients] = policy.spec.ingress;
       assert.deepEqual(prom.from[0].namespaceSelector.matchExpressions[0].values, ["monitoring"]);
       assert.deepEqual(prom.from[0].podSelector.matchLabels, { "app.kubernetes.io/name": "prometheus" });
@@ -423,8 +636,10 @@ for (const stack of ["dev", "prod"]) {
     });
 
     it("validates every Kubernetes object against the Kubernetes and prometheus-operator schemas", async () => {
+      // ScaledObjects are checked against the KEDA chart's own CRD (test/charts.test.ts).
       const objects = run.resources.filter(
-        (r) => r.custom && r.type.startsWith("kubernetes:") && r.type !== T.release,
+        (r) =>
+          r.custom && r.type.startsWith("kubernetes:") && r.type !== T.release && r.type !== SCALED_OBJECT,
       );
       assert.ok(objects.length >= 12);
       for (const r of objects) {
@@ -435,7 +650,7 @@ for (const stack of ["dev", "prod"]) {
       }
     });
 
-    it("sets only kube-prometheus-stack and prometheus-adapter values keys that the pinned charts define", function () {
+    it("sets only values keys that the pinned charts (kube-prometheus-stack, prometheus-adapter, KEDA) define", function () {
       const dir = chartsDir();
       if (!dir) {
         // Said, not silent: the pinned charts' defaults live outside the repository (shared/charts).
@@ -445,16 +660,13 @@ for (const stack of ["dev", "prod"]) {
         this.skip();
       }
       console.log(`      chart defaults: ${dir}`);
-      const problems = [
-        ...unknownKeys(
-          only(run, T.release, "monitoring").inputs.values,
-          chartDefaults(dir!, "kube-prometheus-stack-88.5.3"),
-        ),
-        ...unknownKeys(
-          only(run, T.release, "prometheus-adapter").inputs.values,
-          chartDefaults(dir!, "prometheus-adapter-5.3.0"),
-        ),
-      ];
+      const problems = run.resources
+        .filter((r) => r.type === T.release)
+        .flatMap((r) =>
+          unknownKeys(r.inputs.values, chartDefaults(dir!, `${r.inputs.chart}-${r.inputs.version}`)).map(
+            (k) => `${r.inputs.chart}: ${k}`,
+          ),
+        );
       assert.deepEqual(problems, []);
     });
   });
@@ -492,8 +704,11 @@ describe("dev and prod stack files", () => {
 
   it("run Prometheus, Alertmanager and prometheus-adapter highly available only in prod", () => {
     assert.deepEqual([promSpec(dev).replicas, promSpec(prod).replicas], [1, 2]);
-    const adapter = (run: MockRun) => only(run, T.release, "prometheus-adapter").inputs.values.replicas;
-    assert.deepEqual([adapter(dev), adapter(prod)], [1, 2]);
+    const adapter = (run: MockRun) =>
+      run.resources.find((r) => r.type === T.release && r.name === "prometheus-adapter")?.inputs.values
+        .replicas;
+    // dev scales with KEDA and onboards no other service: nothing needs the adapter there.
+    assert.deepEqual([adapter(dev), adapter(prod)], [undefined, 2]);
     const am = (run: MockRun) => kps(run).values.alertmanager.alertmanagerSpec.replicas;
     assert.deepEqual([am(dev), am(prod)], [1, 3]);
   });
@@ -516,25 +731,38 @@ describe("dev and prod stack files", () => {
     }
   });
 
-  it("autoscale between 1 and 2 pods in dev and 2 and 8 in prod", () => {
-    const hpa = (run: MockRun) => only(run, T.hpa).inputs.spec;
+  it("scale the GPU workers from zero to 2 with KEDA in dev and 2 to 8 with an HPA in prod, and keep 1 and 2 API pods at least", () => {
+    const so = (name: string) => only(dev, SCALED_OBJECT, name).inputs.spec;
+    const hpa = (name: string) => only(prod, T.hpa, name).inputs.spec;
     assert.deepEqual(
-      [hpa(dev).minReplicas, hpa(dev).maxReplicas, hpa(prod).minReplicas, hpa(prod).maxReplicas],
-      [1, 2, 2, 8],
+      [
+        so("sonic-worker").minReplicaCount,
+        so("sonic-worker").maxReplicaCount,
+        hpa("sonic-worker").minReplicas,
+        hpa("sonic-worker").maxReplicas,
+      ],
+      [0, 2, 2, 8],
     );
+    assert.deepEqual([so("sonic").minReplicaCount, hpa("sonic").minReplicas], [1, 2]);
     assert.deepEqual(
-      [hpa(dev).metrics[0].pods.target.averageValue, hpa(prod).metrics[0].pods.target.averageValue],
-      ["50m", "20m"],
+      [
+        hpa("sonic").metrics[0].pods.target.averageValue,
+        hpa("sonic-worker").metrics[0].external.target.averageValue,
+      ],
+      ["500m", "1"],
     );
+    // No CPU or memory target: an idle Node API says little about demand (and needs no metrics-server).
     assert.deepEqual(
-      [hpa(dev).metrics[1].external.target.averageValue, hpa(prod).metrics[1].external.target.averageValue],
-      ["1", "1"],
-    );
-    // No CPU or memory target: an idle Node API says nothing about GPU load (and needs no metrics-server).
-    assert.deepEqual(
-      [...hpa(dev).metrics, ...hpa(prod).metrics].filter((m: any) => m.type === "Resource"),
+      [...hpa("sonic").metrics, ...hpa("sonic-worker").metrics].filter((m: any) => m.type === "Resource"),
       [],
     );
+    // The backlog divides by the configured slots: dev 1 GPU x 1, prod 1 GPU x 2.
+    const backlog = (run: MockRun) =>
+      only(run, T.prometheusRule, "sonic")
+        .inputs.spec.groups.flatMap((g: any) => g.rules)
+        .find((r: any) => r.record === "sonic:job_backlog:ratio").expr;
+    assert.match(backlog(dev), / \/ 1$/);
+    assert.match(backlog(prod), / \/ 2$/);
   });
 
   it("alert on GPU memory at 95% in dev and 90% in prod", () => {
@@ -552,8 +780,90 @@ describe("dev and prod stack files", () => {
       ["256Mi", "16Gi"],
     );
     const grace = (run: MockRun) =>
-      at(only(run, T.deployment, "sonic").inputs, "spec.template.spec.terminationGracePeriodSeconds");
+      at(workerDeployment(run).inputs, "spec.template.spec.terminationGracePeriodSeconds");
     assert.deepEqual([grace(dev), grace(prod)], [300, 900]);
+  });
+});
+
+describe("the handover from engine adapter to keda (README, 'Migrating from adapter to keda')", () => {
+  const step = (handover: string) => {
+    const a = autoscalingOf("prod");
+    return ["--set", `autoscaling=${JSON.stringify({ ...a, engine: "keda", handover })}`];
+  };
+  let standby: MockRun;
+  let takeover: MockRun;
+  before(async () => {
+    [standby, takeover] = await Promise.all([
+      renderStack("prod", step("standby")),
+      renderStack("prod", step("takeover")),
+    ]);
+  });
+  const adapterOf = (run: MockRun) => only(run, T.release, "prometheus-adapter").inputs;
+  const kedaOf = (run: MockRun) => only(run, T.release, "keda").inputs;
+
+  it("standby: installs KEDA without its metrics API and with paused ScaledObjects, while the adapter's HPAs keep scaling and survive their removal", () => {
+    for (const name of ["sonic", "sonic-worker"]) {
+      const hpa = only(standby, T.hpa, name);
+      assert.equal(hpa.retainOnDelete, true, `${name}: Pulumi must leave the HPA for KEDA to adopt`);
+      const so = only(standby, SCALED_OBJECT, name).inputs;
+      assert.deepEqual(so.metadata.annotations, {
+        "scaledobject.keda.sh/transfer-hpa-ownership": "true",
+        "autoscaling.keda.sh/paused": "true",
+      });
+      assert.equal(so.spec.advanced.horizontalPodAutoscalerConfig.name, hpa.inputs.metadata.name);
+    }
+    assert.equal(
+      kedaOf(standby).values.metricsServer.enabled,
+      false,
+      "the adapter still owns external metrics",
+    );
+    assert.deepEqual(
+      adapterOf(standby).values.rules.external.map((r: any) => r.name.as),
+      ["sonic_job_backlog"],
+    );
+  });
+
+  it("takeover: unpauses the ScaledObjects to adopt the HPAs by name, moves the external metrics API to KEDA only after the adapter gives it up", () => {
+    assert.equal(
+      takeover.resources.some((r) => r.type === T.hpa),
+      false,
+      "the HPAs are KEDA's now",
+    );
+    for (const name of ["sonic", "sonic-worker"])
+      assert.deepEqual(only(takeover, SCALED_OBJECT, name).inputs.metadata.annotations, {
+        "scaledobject.keda.sh/transfer-hpa-ownership": "true",
+      });
+    assert.equal(kedaOf(takeover).values.metricsServer.enabled, true);
+    assert.deepEqual(adapterOf(takeover).values.rules.external, []);
+    assert.deepEqual(
+      adapterOf(takeover).values.rules.custom.map((r: any) => r.name.as),
+      ["sonic_request_qps"],
+      "the API's HPA reads its custom metric until KEDA adopts it",
+    );
+    assert.ok(
+      waitsFor(takeover, only(takeover, T.release, "keda"), only(takeover, T.release, "prometheus-adapter")),
+      "KEDA's APIService is created only after the adapter's upgrade removed its own",
+    );
+  });
+
+  it("refuses a handover step without engine keda, and scale to zero while the adapter's HPA still scales, naming key and value", async () => {
+    const a = autoscalingOf("prod");
+    const stderr = await renderStackFailure("prod", [
+      "--set",
+      `autoscaling=${JSON.stringify({ ...a, handover: "standby" })}`,
+    ]);
+    assert.match(
+      stderr,
+      /sonic-observability:autoscaling\.handover: is a step of the move to 'autoscaling\.engine: keda'; set engine keda, or remove it, got "standby"/,
+    );
+    const zero = await renderStackFailure("prod", [
+      "--set",
+      `autoscaling=${JSON.stringify({ ...a, engine: "keda", handover: "standby", worker: { ...a.worker, minReplicas: 0 } })}`,
+    ]);
+    assert.match(
+      zero,
+      /sonic-observability:autoscaling\.worker\.minReplicas: 0 \(scale to zero\) waits for the end of the handover.*, got 0/,
+    );
   });
 });
 
@@ -563,7 +873,7 @@ describe("a bad stack config", () => {
       "--set",
       'prometheus={"retention":"30 days","resources":{"requests":{"memory":"1Gi"}},"storage":{"size":"20Gi"}}',
       "--set",
-      'autoscaling={"minReplicas":3,"maxReplicas":2,"targetQpsPerPod":0.05}',
+      'autoscaling={"engine":"adapter","worker":{"minReplicas":0,"maxReplicas":2},"maxReplicas":2}',
     ]);
     assert.match(
       stderr,
@@ -571,7 +881,11 @@ describe("a bad stack config", () => {
     );
     assert.match(
       stderr,
-      /sonic-observability:autoscaling\.minReplicas: must be <= 'autoscaling\.maxReplicas' \(2\), got 3/,
+      /sonic-observability:autoscaling\.worker\.minReplicas: 0 \(scale to zero\) needs 'autoscaling\.engine: keda'.*, got 0/,
+    );
+    assert.match(
+      stderr,
+      /sonic-observability:autoscaling\.maxReplicas: moved with the split into an API and a worker tier: set 'autoscaling\.worker\.maxReplicas' .*, got 2/,
     );
     assert.match(stderr, /registered before the error: pulumi:pulumi:Stack\n/);
   });

@@ -65,6 +65,7 @@ describe("offline render and diff", function () {
       .filter((f) => f.endsWith(".yaml"));
     assert.deepEqual(files, [...files].sort());
     assert.ok(files.includes("ai-inference.servicemonitor.sonic-generate-service.yaml"));
+    assert.ok(files.includes("ai-inference.servicemonitor.sonic-generate-worker.yaml"));
     assert.ok(files.includes("prometheus-stack/monitoring.prometheus.prometheus-stack-prometheus.yaml"));
     assert.ok(files.includes("prometheus-adapter/_cluster.apiservice.v1beta1.custom.metrics.k8s.io.yaml"));
     assert.ok(!files.some((f) => f.includes("helmrelease")), "releases are rendered, not shown as values");
@@ -122,15 +123,16 @@ describe("offline render and diff", function () {
     const stackFile = path.join(repo, "Pulumi.dev.yaml");
     writeFileSync(
       stackFile,
-      readFileSync(stackFile, "utf8").replace("    minReplicas: 1\n", "    minReplicas: 2\n"),
+      // dev's GPU workers from "scale to zero" to "keep one warm".
+      readFileSync(stackFile, "utf8").replace("      minReplicas: 0\n", "      minReplicas: 1\n"),
     );
     const result = await tool(["tools/diff.ts", "--stack", "dev", "--base", "HEAD", "--repo", repo]);
     assert.equal(result.code, 1, result.stderr);
     assert.equal(
       result.stdout,
       "1 object(s) differ between HEAD (dev) and the working tree (dev):\n" +
-        "~ ai-inference.horizontalpodautoscaler.sonic-generate-service.yaml\n" +
-        "    spec.minReplicas: 1 -> 2\n",
+        "~ ai-inference.scaledobject.sonic-generate-worker.yaml\n" +
+        "    spec.minReplicaCount: 0 -> 1\n",
     );
   });
 
@@ -151,9 +153,20 @@ describe("offline render and diff", function () {
   it("shows how dev and prod differ", async () => {
     const result = await tool(["tools/diff.ts", "--stacks", "dev", "prod"]);
     assert.equal(result.code, 1);
+    // dev scales with KEDA ScaledObjects, prod with HPAs: each stack's autoscalers exist only there.
+    for (const tier of ["service", "worker"]) {
+      assert.match(
+        result.stdout,
+        new RegExp(`^- ai-inference\\.scaledobject\\.sonic-generate-${tier}\\.yaml$`, "m"),
+      );
+      assert.match(
+        result.stdout,
+        new RegExp(`^\\+ ai-inference\\.horizontalpodautoscaler\\.sonic-generate-${tier}\\.yaml$`, "m"),
+      );
+    }
     assert.match(
       result.stdout,
-      /~ ai-inference\.horizontalpodautoscaler\.sonic-generate-service\.yaml\n(?:.*\n)*? {4}spec\.maxReplicas: 2 -> 8\n/,
+      /~ ai-inference\.deployment\.sonic-generate-worker\.yaml\n(?:.*\n)*? {4}spec\.template\.spec\.terminationGracePeriodSeconds: 300 -> 900\n/,
     );
     // Both write to the fleet, each as its own user.
     assert.match(result.stdout, /^~ monitoring\.secret\.remote-write-0\.yaml$/m);

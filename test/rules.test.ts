@@ -9,13 +9,14 @@ import {
   alertNames,
   analystRules,
   isAlert,
+  kedaRules,
   metricNames,
   RecordingRule,
   ruleCatalogue,
   ruleFileYaml,
   SEVERITIES,
 } from "../components";
-import { REPO_ROOT } from "../tools/stack-file";
+import { readProjectConfig, REPO_ROOT } from "../tools/stack-file";
 import { EXTERNAL_SERIES, selectorsOf } from "./support/promql";
 import { promtool, requirePromtool } from "./support/promtool";
 
@@ -49,8 +50,14 @@ describe("the alert and recording rules", function () {
           cwd: REPO_ROOT,
         },
       );
-      // The stack deploys the catalogue and the alert analyst's own rules.
-      const deployed = [...rules, ...analystRules({ namespace: "monitoring", runbookBaseUrl: "x" }).rules];
+      // The stack deploys the catalogue and the alert analyst's own rules, and KEDA's health rules
+      // where it scales with KEDA (dev).
+      const engine = JSON.parse(readProjectConfig(stack).autoscaling).engine;
+      const deployed = [
+        ...rules,
+        ...analystRules({ namespace: "monitoring", runbookBaseUrl: "x" }).rules,
+        ...(engine === "keda" ? kedaRules({ runbookBaseUrl: "x" }).rules : []),
+      ];
       const report = promtool(["check", "rules", out]);
       assert.match(report, new RegExp(`SUCCESS: ${deployed.length} rules found`));
       const exported = parse(readFileSync(out, "utf8"));
@@ -67,6 +74,28 @@ describe("the alert and recording rules", function () {
     for (const f of suiteFiles) copyFileSync(path.join(SUITES, f), path.join(dir, f));
     const report = promtool(["test", "rules", ...suiteFiles], dir);
     assert.equal((report.match(/SUCCESS/g) ?? []).length, suiteFiles.length, report);
+  });
+
+  it("pass the two-tier suite in test/rules/tiers: a backlog over the configured slots that reads with zero workers, and every tier's HPA watched", () => {
+    const tiers = ruleCatalogue({
+      job: "sonic-generate-service",
+      namespace: "ai-inference",
+      slotsPerPod: 2,
+      hpaName: "keda-hpa-sonic-generate-worker",
+      hpaNames: ["keda-hpa-sonic-generate-service", "keda-hpa-sonic-generate-worker"],
+    });
+    const dir = mkdtempSync(path.join(tmpdir(), "sonic-tier-rules-"));
+    writeFileSync(path.join(dir, "tiers.rules.yaml"), ruleFileYaml(tiers));
+    copyFileSync(path.join(SUITES, "tiers", "tiers.yaml"), path.join(dir, "tiers.yaml"));
+    assert.match(promtool(["test", "rules", "tiers.yaml"], dir), /SUCCESS/);
+  });
+
+  it("refuses a slot count that is not a positive integer and an empty HPA list, naming each", () => {
+    const base = { job: "sonic-generate-service", namespace: "ai-inference" };
+    assert.throws(() => ruleCatalogue({ ...base, slotsPerPod: 0 }), /slotsPerPod.*0/);
+    assert.throws(() => ruleCatalogue({ ...base, hpaNames: [] }), {
+      message: "hpaNames: must name at least one HPA, got []",
+    });
   });
 
   it("have, for every alert, a promtool case where it fires and one where it stays silent", () => {

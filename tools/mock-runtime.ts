@@ -13,6 +13,8 @@ export interface RegisteredResource {
   inputs: Record<string, any>;
   /** `customTimeouts` of the resource options, when set (how long the engine awaits it). */
   customTimeouts?: { create?: string; update?: string; delete?: string };
+  /** `retainOnDelete` of the resource options, when set (the engine leaves it in the cluster when it leaves the program). */
+  retainOnDelete?: boolean;
 }
 
 export interface MockRun {
@@ -103,6 +105,7 @@ export async function runUnderMocks(
           ...(req.hasCustomtimeouts()
             ? { customTimeouts: timeouts(req.getCustomtimeouts().toObject()) }
             : {}),
+          ...(req.getRetainondelete?.() ? { retainOnDelete: true } : {}),
         });
       }
       callback(err, res);

@@ -1,14 +1,18 @@
-import { matchers } from "./format";
+import { promqlString } from "./format";
 import type { CatalogueContext, RuleGroup } from "./types";
+
+/** A literal inside a PromQL regular expression. */
+const regexQuote = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 /** Recorded submissions per second per pod: the series behind the HPA's demand metric and the dashboards. */
 export const requestQpsRecord = (c: CatalogueContext, rateWindow: string) =>
   `${c.prefix}:request_qps:rate${rateWindow}`;
 
-/** Capacity: per-pod submission rate, and an HPA pinned at its ceiling. */
+/** Capacity: per-pod submission rate, and an HPA of any tier pinned at its ceiling. */
 export function autoscalingRules(c: CatalogueContext, rateWindow: string): RuleGroup {
   const t = c.thresholds;
-  const hpa = matchers({ namespace: c.namespace, horizontalpodautoscaler: c.hpaName });
+  // Every tier's HPA (the API's and the GPU worker's, or KEDA's keda-hpa-<name> for each).
+  const hpa = `{namespace=${promqlString(c.namespace)}, horizontalpodautoscaler=~${promqlString(c.hpaNames.map(regexQuote).join("|"))}}`;
   return {
     name: `${c.prefix}-autoscaling`,
     rules: [

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { parseDuration } from "../durations";
-import { InputPropertyError, quote } from "../errors";
+import { InputPropertyError, quote, requireInteger } from "../errors";
 import { alertPrefixOf, metricNames, METRIC_PREFIX_PATTERN } from "../../contract/metrics";
 import { autoscalingRules } from "./autoscaling";
 import { availabilityRules } from "./availability";
@@ -71,8 +71,20 @@ export interface RuleCatalogueOptions {
   job: string;
   /** Namespace the service runs in. */
   namespace: string;
-  /** Name of the service's HPA. @default the `job` */
+  /** Name of the HPA of the service's GPU tier (its idle GPUs are costed against it). @default the `job` */
   hpaName?: string;
+  /**
+   * Every HPA of the service, one per tier (KEDA's are `keda-hpa-<ScaledObject>`): each is watched
+   * for running at its maximum.
+   * @default [hpaName]
+   */
+  hpaNames?: string[];
+  /**
+   * Job slots of one GPU pod as deployed (GPUs x concurrency per GPU): the backlog divides by it, so
+   * it still reads with no pod up to export `<prefix>_job_slots`.
+   * @default none: the largest `<prefix>_job_slots`, or 1 while no pod exports it
+   */
+  slotsPerPod?: number;
   /** Overrides of the default thresholds and `for:` durations. @default {} */
   thresholds?: Partial<AlertThresholds>;
   /** Base of runbook links; each alert links to `<base>#<alertname lower-cased>`. @default this repo's docs/runbooks.md */
@@ -143,6 +155,9 @@ export function ruleCatalogue(options: RuleCatalogueOptions): RuleGroup[] {
     );
   }
   if (options.cost) validateCost(options.cost);
+  if (options.slotsPerPod !== undefined) requireInteger("slotsPerPod", options.slotsPerPod, 1);
+  if (options.hpaNames !== undefined && options.hpaNames.length === 0)
+    throw new InputPropertyError("hpaNames", "must name at least one HPA, got []");
   const rateWindow = options.rateWindow ?? "2m";
   parseDuration("rateWindow", rateWindow);
   const base = options.runbookBaseUrl ?? DEFAULT_RUNBOOK_BASE_URL;
@@ -153,6 +168,8 @@ export function ruleCatalogue(options: RuleCatalogueOptions): RuleGroup[] {
     job: options.job,
     namespace: options.namespace,
     hpaName: options.hpaName ?? options.job,
+    hpaNames: options.hpaNames ?? [options.hpaName ?? options.job],
+    slotsPerPod: options.slotsPerPod,
     thresholds,
     cost: options.cost,
     runbookUrl: (alert) => `${base}#${alert.toLowerCase()}`,

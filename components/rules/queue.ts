@@ -5,6 +5,26 @@ import type { CatalogueContext, RuleGroup } from "./types";
 export const jobBacklogRecord = (c: CatalogueContext) => `${c.prefix}:job_backlog:ratio`;
 
 /**
+ * Jobs queued + running over the slots of one pod. `jobs_queued` is service-wide (the same on every
+ * pod, the API's included): max, never sum. With no worker pod there are no running jobs and no
+ * `job_slots`: the running jobs count 0 and the slots are the configured ones (`slotsPerPod`), or 1
+ * when the catalogue was not told them, so one queued job reads > 0 and wakes a worker tier scaled to
+ * zero, and an empty queue reads 0, never nothing (an absent series is a failing trigger to KEDA).
+ */
+function jobBacklogExpr(c: CatalogueContext): string {
+  const own = matchers({ job: c.job, namespace: c.namespace });
+  const n = c.names;
+  const by = "by (namespace, job)";
+  const queued = `max ${by} (${n.jobsQueued}${own})`;
+  const running = `(sum ${by} (${n.jobsInProgress}${own}) or ${queued} * 0)`;
+  const slots =
+    c.slotsPerPod !== undefined
+      ? num(c.slotsPerPod)
+      : `(max ${by} (${n.jobSlots}${own}) or ${queued} * 0 + 1)`;
+  return `(${queued} + ${running}) / ${slots}`;
+}
+
+/**
  * The shared job queue: its backlog, the store it lives in (Redis, seen from the app and from
  * redis_exporter), and jobs lost to the platform rather than to the model.
  */
@@ -16,11 +36,7 @@ export function queueRules(c: CatalogueContext): RuleGroup {
   return {
     name: `${c.prefix}-queue`,
     rules: [
-      {
-        // `jobs_queued` is service-wide (the same on every pod): max, never sum.
-        record: jobBacklogRecord(c),
-        expr: `(max by (namespace, job) (${n.jobsQueued}${own}) + sum by (namespace, job) (${n.jobsInProgress}${own})) / max by (namespace, job) (${n.jobSlots}${own})`,
-      },
+      { record: jobBacklogRecord(c), expr: jobBacklogExpr(c) },
       {
         alert: `${c.alertPrefix}QueueBacklog`,
         expr: `max by (namespace, job) (${n.jobsQueued}${own}) > ${num(t.queueBacklog)}`,

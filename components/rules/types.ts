@@ -39,8 +39,12 @@ export interface CatalogueContext {
   job: string;
   /** Namespace the service runs in. */
   namespace: string;
-  /** HorizontalPodAutoscaler name, for kube-state-metrics series. */
+  /** HorizontalPodAutoscaler of the GPU tier (the one that holds GPUs), for kube-state-metrics series. */
   hpaName: string;
+  /** Every HorizontalPodAutoscaler of the service (one per tier), for kube-state-metrics series. */
+  hpaNames: string[];
+  /** Job slots of one GPU pod as deployed (GPUs x concurrency); undefined: read `job_slots`. */
+  slotsPerPod?: number;
   thresholds: AlertThresholds;
   /** GPU price, when the stack names one: adds the money records. */
   cost?: GpuCost;

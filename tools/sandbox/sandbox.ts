@@ -227,8 +227,8 @@ export class Sandbox {
       {
         namespace: NAMESPACE,
         name: SERVICE,
-        min: this.config.autoscaling.minReplicas,
-        max: this.config.autoscaling.maxReplicas,
+        min: this.config.autoscaling.worker.minReplicas,
+        max: this.config.autoscaling.worker.maxReplicas,
         current: () => this.instances.filter((i) => i.process.running).length,
       },
       { control: (command, arg) => this.control(command, Number(arg)) },

@@ -1,0 +1,245 @@
+import * as pulumi from "@pulumi/pulumi";
+import {
+  AlertRules,
+  Autoscaler,
+  InferenceObservability,
+  jobBacklogRecord,
+  Keda,
+  kedaRules,
+  metricNames,
+  MonitoringStack,
+  PROMETHEUS_PORT,
+  PrometheusAdapter,
+  requestQpsRecord,
+  ScaledObject,
+  serviceAdapterRules,
+  type CatalogueContext,
+} from "../components";
+import { promqlString } from "../contract";
+import type { StackConfig } from "./config";
+
+// The autoscaling engine of a stack (`autoscaling.engine`), wired in one place:
+// - adapter: prometheus-adapter (custom + external metrics) and one HPA per tier;
+// - keda: the KEDA chart and one ScaledObject per tier on the same recorded series, with
+//   prometheus-adapter serving custom metrics only for onboarded services (or not installed), so the
+//   two never both claim v1beta1.external.metrics.k8s.io.
+// Never an HPA and a ScaledObject on one Deployment (policy: one-autoscaler-per-deployment).
+
+/** The Sonic Service's name: the `job` of both tiers' series. */
+export const SONIC_JOB = "sonic-generate-service";
+
+/** The HorizontalPodAutoscaler of each tier. */
+export interface TierAutoscalerNames {
+  api: string;
+  worker: string;
+}
+
+/**
+ * HPA names per tier (known before anything is created, so the rules can name them): the Deployment's
+ * name on both engines. KEDA is told that name (`horizontalPodAutoscalerConfig.name`) rather than its
+ * `keda-hpa-<name>`, so a handover adopts the adapter's HPA object in place, and the alerts and
+ * dashboards read the same series before, during and after it.
+ */
+export function tierHpaNames(names: { api: string; worker: string }): TierAutoscalerNames {
+  return { api: names.api, worker: names.worker };
+}
+
+export interface SonicAutoscalingArgs {
+  config: StackConfig;
+  /** Deployment names of the tiers (plain strings: ScaledObject and HPA names derive from them). */
+  names: { api: string; worker: string };
+  monitoring: MonitoringStack;
+  observability: InferenceObservability;
+  labels: Record<string, string>;
+  /** What the autoscalers wait for: the Sonic namespace. */
+  inSonicNamespace: pulumi.Resource[];
+}
+
+export interface SonicAutoscaling {
+  /** The HPAs of the adapter engine. */
+  hpas: Autoscaler[];
+  /** The ScaledObjects of the keda engine. */
+  scaledObjects: ScaledObject[];
+  keda?: Keda;
+  /** Undefined where nothing needs it (engine keda, no onboarded services). */
+  adapter?: PrometheusAdapter;
+}
+
+/** The engine's objects for both tiers, and the cluster's one prometheus-adapter where needed. */
+export function sonicAutoscaling(args: SonicAutoscalingArgs): SonicAutoscaling {
+  const { config, labels } = args;
+  const a = config.autoscaling;
+  const ns = config.sonic.namespace;
+  const keda = a.enabled && a.engine === "keda";
+  // During a handover the adapter's HPAs keep scaling (standby) or are being adopted (takeover).
+  const standby = keda && a.handover === "standby";
+  const takeover = keda && a.handover === "takeover";
+  const hpas = a.enabled && (!keda || standby);
+  const onboarded = config.onboardedServices.map((s) =>
+    serviceAdapterRules({
+      metricPrefix: s.metricPrefix,
+      rateWindow: a.rateWindow,
+      scrapeInterval: config.prometheus.scrapeInterval,
+    }),
+  );
+  // With KEDA nothing of Sonic's reads the adapter: it serves only what onboarded services' HPAs need.
+  // In a handover it stays, with Sonic's rules: the API's HPA reads its custom metric until adopted,
+  // and removing the release in the step that installs KEDA's APIService would race it.
+  const adapterRules =
+    keda && !standby && !takeover ? onboarded : [args.observability.adapterRules, ...onboarded];
+  const adapter =
+    adapterRules.length === 0
+      ? undefined
+      : new PrometheusAdapter(
+          "prometheus-adapter",
+          {
+            namespace: args.monitoring.namespace,
+            prometheusUrl: args.monitoring.prometheusUrl,
+            // One adapter per cluster: Sonic's rules and every onboarded service's.
+            rules: adapterRules,
+            replicas: config.monitoring.adapterReplicas,
+            externalMetrics: config.monitoring.adapterExternalMetrics ?? (!keda || standby),
+            labels,
+          },
+          { dependsOn: [args.monitoring.release] },
+        );
+  const result: SonicAutoscaling = { hpas: [], scaledObjects: [], adapter };
+  if (!a.enabled) return result;
+  const opts = { dependsOn: args.inSonicNamespace };
+  const names = metricNames("sonic");
+
+  if (hpas) {
+    // Kept in the cluster when they leave the program in standby's next step: KEDA adopts them.
+    const retainOnDelete = standby;
+    result.hpas.push(
+      // The API scales on demand: submissions per second per pod, as they arrive.
+      new Autoscaler(
+        "sonic",
+        {
+          name: args.names.api,
+          namespace: ns,
+          deploymentName: args.names.api,
+          minReplicas: a.api.minReplicas,
+          maxReplicas: a.api.maxReplicas,
+          customMetricName: names.requestQps,
+          targetQpsPerPod: a.api.targetQpsPerPod,
+          targetBacklogPerPod: 0,
+          cpuUtilization: a.api.cpuUtilization,
+          backlogSelector: { job: SONIC_JOB },
+          retainOnDelete,
+          labels,
+        },
+        opts,
+      ),
+      // The GPU workers scale on the backlog: the pods the work in hand needs.
+      new Autoscaler(
+        "sonic-worker",
+        {
+          name: args.names.worker,
+          namespace: ns,
+          deploymentName: args.names.worker,
+          minReplicas: a.worker.minReplicas,
+          maxReplicas: a.worker.maxReplicas,
+          targetQpsPerPod: 0,
+          backlogMetricName: names.jobBacklog,
+          backlogSelector: { job: SONIC_JOB },
+          targetBacklogPerPod: a.worker.targetBacklogPerPod,
+          retainOnDelete,
+          labels,
+        },
+        opts,
+      ),
+    );
+  }
+  if (!keda) return result;
+
+  result.keda = new Keda(
+    "keda",
+    {
+      prometheusSelectorLabels: args.monitoring.resourceSelectorLabels,
+      // In standby the adapter still owns v1beta1.external.metrics.k8s.io: no second claimant.
+      metricsServer: !standby,
+      labels,
+    },
+    // Its ServiceMonitors need the monitoring release's CRDs; in a handover its APIService may only
+    // come once the adapter's upgrade has given it up.
+    { dependsOn: [args.monitoring.release, ...(takeover && adapter ? [adapter.release] : [])] },
+  );
+  const prometheus = `http://${config.monitoring.releaseName}-prometheus.${config.monitoring.namespace}.svc:${PROMETHEUS_PORT}`;
+  const c = { prefix: "sonic" } as CatalogueContext;
+  const own = `{namespace=${promqlString(ns)}, job=${promqlString(SONIC_JOB)}}`;
+  const afterKeda = { dependsOn: [...args.inSonicNamespace, result.keda] };
+  const handover = { paused: standby, transferHpaOwnership: standby || takeover };
+  result.scaledObjects.push(
+    new ScaledObject(
+      "sonic",
+      {
+        name: args.names.api,
+        namespace: ns,
+        deploymentName: args.names.api,
+        hpaName: args.names.api,
+        ...handover,
+        minReplicas: a.api.minReplicas,
+        maxReplicas: a.api.maxReplicas,
+        pollingIntervalSeconds: a.pollingSeconds,
+        triggers: [
+          {
+            name: "demand",
+            serverAddress: prometheus,
+            // Summed over the API pods: KEDA's AverageValue divides by the replicas, as the HPA's Pods metric.
+            query: `sum(${requestQpsRecord(c, a.rateWindow)}{namespace=${promqlString(ns)}})`,
+            threshold: a.api.targetQpsPerPod,
+          },
+        ],
+        labels,
+      },
+      afterKeda,
+    ),
+    new ScaledObject(
+      "sonic-worker",
+      {
+        name: args.names.worker,
+        namespace: ns,
+        deploymentName: args.names.worker,
+        hpaName: args.names.worker,
+        ...handover,
+        minReplicas: a.worker.minReplicas,
+        maxReplicas: a.worker.maxReplicas,
+        pollingIntervalSeconds: a.pollingSeconds,
+        cooldownPeriodSeconds: a.worker.cooldownSeconds,
+        triggers: [
+          {
+            name: "backlog",
+            serverAddress: prometheus,
+            // 0 (not absent) with an empty queue and no worker: the recording divides by the configured slots.
+            query: `max(${jobBacklogRecord(c)}${own})`,
+            threshold: a.worker.targetBacklogPerPod,
+            // One queued job wakes a tier scaled to zero.
+            activationThreshold: 0,
+          },
+        ],
+        labels,
+      },
+      afterKeda,
+    ),
+  );
+  new AlertRules(
+    "keda",
+    {
+      name: "keda-rules",
+      namespace: config.monitoring.namespace,
+      groups: [
+        kedaRules({
+          runbookBaseUrl: config.alerts.runbookBaseUrl,
+          // Paused ones have no scale loop to watch yet.
+          scaledObjects: standby
+            ? []
+            : [args.names.api, args.names.worker].map((name) => ({ namespace: ns, name })),
+        }),
+      ],
+      labels: { ...labels, ...args.monitoring.resourceSelectorLabels },
+    },
+    { dependsOn: [args.monitoring.release] },
+  );
+  return result;
+}
