@@ -156,6 +156,9 @@ export class Sandbox {
       runbookBaseUrl,
       rateWindow: this.rateWindow,
       cost: this.config.cost,
+      // As the stack's InferenceObservability is told: the backlog reads in worker pods even at zero.
+      slotsPerPod:
+        Number(this.appEnv().SONIC_CONCURRENCY_PER_GPU) * Number(this.appEnv().SONIC_GPU_COUNT ?? 1),
     });
   }
 
