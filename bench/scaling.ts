@@ -16,11 +16,13 @@ import { pollToEnd, sendBurst, type JobEnd } from "../tools/sandbox/load-burst";
 import { Sandbox } from "../tools/sandbox/sandbox";
 import { startWithRetry } from "../tools/sandbox/start-with-retry";
 import { parseDuration } from "../components/durations";
+import { parseStackConfig, SECRET_KEYS } from "../stacks/config";
+import { readProjectConfig } from "../tools/stack-file";
 
 /**
  * `npm run bench:scaling`: one bursty workload (idle -> burst -> idle) through three worker tiers side
  * by side, each on a fresh sandbox (real Redis, Prometheus, pods; SIMULATED HPA and KEDA controllers,
- * not KEDA itself, on the dev stack's rendered worker autoscaler):
+ * not KEDA itself, on the worker autoscaler each engine's stack renders: dev keda, prod adapter):
  * - fixed: the pool held at the maximum, no controller;
  * - adapter: the HPA on the adapter's backlog query, minimum 1;
  * - keda: the ScaledObject (activation, cooldown, its HPA), minimum 0 (scale to zero).
@@ -188,11 +190,26 @@ async function main(): Promise<void> {
     (o) => ((o.allocatedMs + o.floor * (windowMs - o.settledAfterMs)) / 1000) * GPUS_PER_POD,
   );
   const fixed = gpuSeconds[0];
+  // What the window costs at prod's price, on the controllers' clock (the real-time equivalent).
+  const cost = parseStackConfig(readProjectConfig("prod"), new Set(SECRET_KEYS)).cost;
+  const money = (g: number) => (cost ? ((g * SPEED_UP) / 3600) * cost.gpuHourly : undefined);
   const rows: [string, ...string[]][] = [
     ["", ...outcomes.map((o) => o.scenario.name)],
     [`GPU-seconds allocated (wall, ${s(windowMs, 0)} s window)`, ...gpuSeconds.map((g) => g.toFixed(1))],
     ["  same in controller seconds", ...gpuSeconds.map((g) => (g * SPEED_UP).toFixed(0))],
     ["  ratio to fixed", ...gpuSeconds.map((g) => (g / fixed).toFixed(2))],
+    ...(cost
+      ? [
+          [
+            `GPU cost of the window at ${cost.gpuHourly} ${cost.currency}/GPU-hour (prod)`,
+            ...gpuSeconds.map((g) => money(g)!.toFixed(2)),
+          ] as [string, ...string[]],
+          [
+            `  per video of the burst (${JOBS}), idle included`,
+            ...gpuSeconds.map((g) => (money(g)! / JOBS).toFixed(3)),
+          ] as [string, ...string[]],
+        ]
+      : []),
     ...(["p50", "p95"] as const).map((p): [string, ...string[]] => [
       `${p} job wait incl. cold start (wall s)`,
       ...outcomes.map((o) => {
