@@ -28,22 +28,6 @@ import type { StackConfig } from "./config";
 /** The Sonic Service's name: the `job` of both tiers' series. */
 export const SONIC_JOB = "sonic-generate-service";
 
-/** The HorizontalPodAutoscaler of each tier. */
-export interface TierAutoscalerNames {
-  api: string;
-  worker: string;
-}
-
-/**
- * HPA names per tier (known before anything is created, so the rules can name them): the Deployment's
- * name on both engines. KEDA is told that name (`horizontalPodAutoscalerConfig.name`) rather than its
- * `keda-hpa-<name>`, so a handover adopts the adapter's HPA object in place, and the alerts and
- * dashboards read the same series before, during and after it.
- */
-export function tierHpaNames(names: { api: string; worker: string }): TierAutoscalerNames {
-  return { api: names.api, worker: names.worker };
-}
-
 export interface SonicAutoscalingArgs {
   config: StackConfig;
   /** Deployment names of the tiers (plain strings: ScaledObject and HPA names derive from them). */

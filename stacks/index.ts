@@ -16,7 +16,7 @@ import {
   TeamMonitoringAccess,
   WorkerNetworkPolicy,
 } from "../components";
-import { SONIC_JOB, sonicAutoscaling, tierHpaNames } from "./autoscaling";
+import { SONIC_JOB, sonicAutoscaling } from "./autoscaling";
 import { loadStackConfig } from "./config";
 
 // Validate everything before the first resource: a bad value fails the preview with the key named.
@@ -165,7 +165,6 @@ const queue = new JobQueue(
   { dependsOn: inSonicNamespace },
 );
 
-const hpaNames = tierHpaNames(TIERS);
 const observability = new InferenceObservability(
   "sonic",
   {
@@ -187,8 +186,10 @@ const observability = new InferenceObservability(
     slotsPerPod: sonic.slotsPerPod,
     // The engine's autoscalers are created below (stacks/autoscaling.ts); the rules watch them.
     autoscaling: false,
-    hpaName: hpaNames.worker,
-    hpaNames: [hpaNames.api, hpaNames.worker],
+    // Each tier's HPA is named after its Deployment on both engines (KEDA is told the name through
+    // horizontalPodAutoscalerConfig.name), so the rules read the same series before and after a handover.
+    hpaName: TIERS.worker,
+    hpaNames: [TIERS.api, TIERS.worker],
     labels,
   },
   // The CRDs and the namespace; not the Deployments: monitoring must exist while the pods fail.
@@ -248,7 +249,12 @@ export const serviceMonitors = observability.serviceMonitors.map((m) => m.name);
 export const prometheusRule = observability.alertRules.name;
 /** The engine (and handover step) and each tier's HPA: ours, or the one KEDA creates under the same name. */
 export const autoscalers = a.enabled
-  ? { engine: a.engine, ...(a.handover ? { handover: a.handover } : {}), ...hpaNames }
+  ? {
+      engine: a.engine,
+      ...(a.handover ? { handover: a.handover } : {}),
+      api: TIERS.api,
+      worker: TIERS.worker,
+    }
   : undefined;
 export const scaledObjects = scaling.scaledObjects.map((o) => o.name);
 export const customMetric = observability.customMetricName;
