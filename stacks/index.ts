@@ -221,8 +221,8 @@ new WorkerNetworkPolicy(
     namespace: config.sonic.namespace,
     podSelector: sonic.workerSelectorLabels,
     monitoringNamespace: config.monitoring.namespace,
-    // A managed Redis' address is a secret: its usual ports (6379 plain, 6380 TLS), anywhere.
-    queueStore: queue.storePods ?? { ports: [6379, 6380] },
+    // A managed Redis' address is a secret: the port its URL names, anywhere.
+    queueStore: queue.storePods ?? { ports: queue.externalPorts! },
     nodeLocalDns: config.nodeLocalDns ?? NODE_LOCAL_DNS_BY_DEFAULT[config.clusterFlavor],
     labels,
   },

@@ -597,7 +597,12 @@ for (const { title, stack, engine, extra } of VARIANTS) {
         assert.deepEqual(policy.spec.egress[1].to[0].podSelector.matchLabels, {
           "app.kubernetes.io/name": "sonic-queue",
         });
-      } else assert.deepEqual(ports.slice(1), ["TCP/6379,TCP/6380"], "a managed Redis, by its ports");
+      } else
+        assert.deepEqual(
+          ports.slice(1),
+          ["TCP/6380"],
+          "a managed Redis, by the port its URL names (the stand-in's rediss://...:6380)",
+        );
     });
 
     it("admits only Prometheus and the configured API clients to the API pods", () => {
