@@ -253,6 +253,37 @@ for (const { title, stack, engine, extra } of VARIANTS) {
       assert.ok(kedaRules.some((r: any) => r.alert === "KedaScaledObjectNotReady"));
     });
 
+    it(
+      engine === "keda"
+        ? "has kube-state-metrics export the ScaledObjects' conditions, the only series that shows KEDA's fallback"
+        : "leaves kube-state-metrics' custom resource metrics off (no ScaledObject to watch)",
+      () => {
+        const ksm = kps(run).values["kube-state-metrics"];
+        if (engine !== "keda") {
+          assert.equal(ksm.customResourceState, undefined);
+          return;
+        }
+        assert.equal(ksm.customResourceState.enabled, true);
+        const [so] = ksm.customResourceState.config.spec.resources;
+        assert.deepEqual(so.groupVersionKind, {
+          group: "keda.sh",
+          version: "v1alpha1",
+          kind: "ScaledObject",
+        });
+        assert.deepEqual(so.metrics[0].each.gauge.path, ["status", "conditions"]);
+        assert.deepEqual(ksm.rbac.extraRules, [
+          { apiGroups: ["keda.sh"], resources: ["scaledobjects"], verbs: ["list", "watch"] },
+        ]);
+        // The alert reads the series under the name and labels this config gives it.
+        const fallback = only(run, T.prometheusRule, "keda").inputs.spec.groups[0].rules.find(
+          (r: any) => r.alert === "KedaScaledObjectFallbackActive",
+        );
+        assert.match(fallback.expr, /kube_customresource_scaledobject_condition\{type="Fallback"\}/);
+        assert.deepEqual(Object.keys(so.labelsFromPath), ["namespace", "scaledObject"]);
+        assert.ok(ksm.customLabels, "the label convention stays on kube-state-metrics");
+      },
+    );
+
     it("runs the API alone on CPU, and the worker beside the model server on localhost with the GPU (or simulated without one)", () => {
       assert.deepEqual(
         at(apiDeployment(run).inputs, "spec.template.spec.containers").map((c: any) => c.name),
