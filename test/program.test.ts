@@ -362,6 +362,16 @@ for (const { title, stack, engine, extra } of VARIANTS) {
       assert.equal(hpa.spec.metrics[1].resource.name, "cpu");
     });
 
+    it("replaces the API Deployment (fixed name, immutable selector) delete-first, in the background: Pulumi then waits for no old pod's grace", () => {
+      // Pulumi's delete is foreground unless the object says otherwise (pulumi-kubernetes
+      // provider/pkg/metadata/annotations.go, DeletionPropagation): the replacement would wait out
+      // every old pod's terminationGracePeriodSeconds with the API down.
+      assert.equal(
+        at(apiDeployment(run).inputs, "metadata.annotations")["pulumi.com/deletionPropagationPolicy"],
+        "background",
+      );
+    });
+
     it("gives GPU rollouts a Pulumi timeout from config, rolls the API out with a surge, and lets no unready pod block a drain", () => {
       const expected = stack === "dev" ? "30m" : "90m";
       assert.deepEqual(workerDeployment(run).customTimeouts, { create: expected, update: expected });
