@@ -97,7 +97,15 @@ export function apiTierObjects(
   const deployment = new kx.Deployment(
     name,
     {
-      metadata: { name: args.name, namespace: args.namespace, labels: args.labels },
+      metadata: {
+        name: args.name,
+        namespace: args.namespace,
+        labels: args.labels,
+        // Pulumi deletes in the foreground by default, waiting for every old pod's grace before it
+        // creates the replacement (deleteBeforeReplace below): in the background the new pods start
+        // while the old ones finish their requests, out of the Service already.
+        annotations: { "pulumi.com/deletionPropagationPolicy": "background" },
+      },
       spec: {
         ...(tier.autoscaled ? {} : { replicas: tier.replicas ?? 1 }),
         selector: { matchLabels: args.selector },

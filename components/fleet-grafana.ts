@@ -20,7 +20,7 @@ export interface FleetGrafanaArgs {
   scrapeInterval?: string;
   /** Admin password (a Pulumi secret), stored in a Secret the chart reads. */
   adminPassword: pulumi.Input<string>;
-  /** Dashboards: one fleet dashboard per service. @default [{ namespace: "ai-inference", hpaName: "sonic-generate-service" }] */
+  /** Dashboards: one fleet dashboard per service. @default [{ namespace: "ai-inference", hpaName: "sonic-generate-worker" }] */
   dashboards?: FleetDashboardOptions[];
   /** Labels on every object. @default {} */
   labels?: Record<string, string>;
@@ -69,7 +69,7 @@ export class FleetGrafana extends pulumi.ComponentResource {
       childOptions(this, opts),
     );
     const boards = (
-      args.dashboards ?? [{ namespace: "ai-inference", hpaName: "sonic-generate-service" }]
+      args.dashboards ?? [{ namespace: "ai-inference", hpaName: "sonic-generate-worker" }]
     ).map(fleetDashboard);
     this.uids = boards.map((b) => b.uid!);
     const dashboards = new k8s.core.v1.ConfigMap(

@@ -97,6 +97,26 @@ export interface JobQueueArgs {
 }
 
 /**
+ * The TCP port a `redis://` or `rediss://` URL names, 6379 when it names none (the default of the
+ * app's client, ioredis, for both schemes). The URL itself is never quoted in the error: it holds the
+ * password.
+ */
+export function redisUrlPort(url: string): number {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || !/^rediss?:$/.test(parsed.protocol))
+    throw new InputPropertyError(
+      "externalUrl",
+      "expected a URL like redis://host:6379 or rediss://host:6380, got something else (not shown: it is a secret)",
+    );
+  return parsed.port === "" ? 6379 : Number(parsed.port);
+}
+
+/**
  * The shared job store of a service: Valkey as a one-replica StatefulSet with its AOF on a
  * PersistentVolumeClaim, a generated password in a Secret, `maxmemory` with `noeviction`, a
  * redis_exporter sidecar scraped by a ServiceMonitor, and a NetworkPolicy that admits only the
@@ -112,6 +132,12 @@ export class JobQueue extends pulumi.ComponentResource {
   public readonly maxmemoryBytes?: number;
   /** The in-cluster store's pods and port, for clients' egress policies; undefined for an external one. */
   public readonly storePods?: { podSelector: Record<string, string>; port: string };
+  /**
+   * The managed Redis' port, read from its URL (not a secret, unlike the URL), for clients' egress
+   * policies: managed offerings do not all listen on 6379/6380 (Memorystore with TLS on 6378, Azure
+   * Managed Redis on 10000, Redis Cloud on a port per database). Undefined for the in-cluster store.
+   */
+  public readonly externalPorts?: pulumi.Output<number[]>;
 
   constructor(name: string, args: JobQueueArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sonic-observability:index:JobQueue", name, {}, opts);
@@ -136,6 +162,7 @@ export class JobQueue extends pulumi.ComponentResource {
         child,
       );
       this.env = jobQueueClientEnv(queueName, true);
+      this.externalPorts = pulumi.unsecret(pulumi.output(args.externalUrl).apply((u) => [redisUrlPort(u)]));
       this.registerOutputs({ secretName: this.secretName });
       return;
     }

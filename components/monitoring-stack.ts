@@ -81,6 +81,12 @@ export interface MonitoringStackArgs {
    * @default "generic" (no scheduler, controller-manager, etcd or kube-proxy monitors)
    */
   clusterFlavor?: ClusterFlavor;
+  /**
+   * More values of the `kube-state-metrics` subchart, e.g. `KEDA_KUBE_STATE_METRICS_VALUES` so the
+   * ScaledObjects' conditions (KEDA's fallback among them) become series.
+   * @default {}
+   */
+  kubeStateMetricsValues?: Record<string, unknown>;
 }
 
 /** Port of the Prometheus Service; prometheus-adapter appends it to the URL itself. */
@@ -266,7 +272,7 @@ export class MonitoringStack extends pulumi.ComponentResource {
         },
       },
       // Subcharts take their own label values: commonLabels stops at kube-prometheus-stack's templates.
-      "kube-state-metrics": { customLabels: labels },
+      "kube-state-metrics": { ...args.kubeStateMetricsValues, customLabels: labels },
       "prometheus-node-exporter": { commonLabels: labels, namespaceOverride: nodeExporterNamespaceName },
       grafana: {
         fullnameOverride: `${releaseName}-grafana`,

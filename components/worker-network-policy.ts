@@ -9,8 +9,11 @@ import { WEB_PORT_NAME } from "./service-tiers";
 export type QueueStoreEndpoint =
   /** The in-cluster store (JobQueue): its pods, in the workers' namespace, on its port. */
   | { podSelector: Record<string, string>; port: number | string }
-  /** A managed Redis outside the cluster: its ports, anywhere (its address is a secret, resolved by DNS). */
-  | { ports: number[]; cidr?: string };
+  /**
+   * A managed Redis outside the cluster: its ports, anywhere (its address is a secret, resolved by
+   * DNS). `JobQueue.externalPorts` reads them from the URL.
+   */
+  | { ports: pulumi.Input<number[]>; cidr?: string };
 
 export interface WorkerNetworkPolicyArgs {
   /** Namespace of the worker pods. */
@@ -45,6 +48,15 @@ export class WorkerNetworkPolicy extends pulumi.ComponentResource {
   constructor(name: string, args: WorkerNetworkPolicyArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sonic-observability:index:WorkerNetworkPolicy", name, {}, opts);
     const store = args.queueStore;
+    const tcpPorts = (ports: number[]) => {
+      if (ports.length === 0)
+        throw new InputPropertyError(
+          "queueStore.ports",
+          "must name at least one port of the managed Redis, got []",
+        );
+      ports.forEach((p, i) => requireInteger(`queueStore.ports[${i}]`, p, 1, 65535));
+      return ports.map((port) => ({ protocol: "TCP", port }));
+    };
     const storeEgress =
       "podSelector" in store
         ? {
@@ -53,16 +65,12 @@ export class WorkerNetworkPolicy extends pulumi.ComponentResource {
           }
         : {
             to: [{ ipBlock: { cidr: store.cidr ?? "0.0.0.0/0" } }],
-            ports: store.ports.map((port) => ({ protocol: "TCP", port })),
+            // Known now: checked now; from a URL (an Output): checked once it resolves.
+            ports: Array.isArray(store.ports)
+              ? tcpPorts(store.ports)
+              : pulumi.output(store.ports).apply(tcpPorts),
           };
-    if ("ports" in store) {
-      if (store.ports.length === 0)
-        throw new InputPropertyError(
-          "queueStore.ports",
-          "must name at least one port of the managed Redis, got []",
-        );
-      store.ports.forEach((p, i) => requireInteger(`queueStore.ports[${i}]`, p, 1, 65535));
-    } else if (Object.keys(store.podSelector).length === 0) {
+    if ("podSelector" in store && Object.keys(store.podSelector).length === 0) {
       throw new InputPropertyError(
         "queueStore.podSelector",
         `must name the store's pod labels (an empty selector admits every pod), got ${quote(store.podSelector)}`,

@@ -52,7 +52,7 @@ export const fleetConfigSchema = z
               })
               .strict(),
           )
-          .default([{ metricPrefix: "sonic", namespace: "ai-inference", hpaName: "sonic-generate-service" }]),
+          .default([{ metricPrefix: "sonic", namespace: "ai-inference", hpaName: "sonic-generate-worker" }]),
         retention: duration.default("90d"),
         /** The clusters' scrape interval: the store's deduplication interval. */
         dedupInterval: duration.default("15s"),

@@ -11,6 +11,7 @@ import {
   PROMETHEUS_PORT,
   JobQueue,
   jobQueueClientEnv,
+  KEDA_KUBE_STATE_METRICS_VALUES,
   queueMemoryBytes,
   renderAlertmanagerConfig,
   TeamMonitoringAccess,
@@ -39,6 +40,10 @@ const monitoring = new MonitoringStack("monitoring", {
   chartVersion: config.monitoring.chartVersion,
   clusterFlavor: config.clusterFlavor,
   labels,
+  // KEDA exports no series for a ScaledObject's fallback: kube-state-metrics reads its conditions.
+  ...(config.autoscaling.enabled && config.autoscaling.engine === "keda"
+    ? { kubeStateMetricsValues: KEDA_KUBE_STATE_METRICS_VALUES }
+    : {}),
   prometheus: {
     // scrapeTimeout is the Sonic scrape's (InferenceObservability below), not the stack's.
     ...prometheusSettings,
@@ -222,8 +227,8 @@ new WorkerNetworkPolicy(
     namespace: config.sonic.namespace,
     podSelector: sonic.workerSelectorLabels,
     monitoringNamespace: config.monitoring.namespace,
-    // A managed Redis' address is a secret: its usual ports (6379 plain, 6380 TLS), anywhere.
-    queueStore: queue.storePods ?? { ports: [6379, 6380] },
+    // A managed Redis' address is a secret: the port its URL names, anywhere.
+    queueStore: queue.storePods ?? { ports: queue.externalPorts! },
     nodeLocalDns: config.nodeLocalDns ?? NODE_LOCAL_DNS_BY_DEFAULT[config.clusterFlavor],
     labels,
   },

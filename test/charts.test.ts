@@ -80,6 +80,32 @@ describe("the charts as Helm really renders them, with the program's values", fu
         else assert.ok(keda >= 20 && adapter === 0, `${adapter} / ${keda}`);
       });
 
+      it("has kube-state-metrics read the ScaledObjects' conditions where the engine is keda: its flag, config and ClusterRole", () => {
+        const ksm = one(objects, "Deployment", "prometheus-stack-kube-state-metrics");
+        const args: string[] = ksm.spec.template.spec.containers[0].args;
+        const flag = args.find((a) => a.startsWith("--custom-resource-state-config-file="));
+        const role = one(objects, "ClusterRole", "prometheus-stack-kube-state-metrics");
+        const keda = role.rules.find((r: any) => (r.apiGroups ?? []).includes("keda.sh"));
+        if (config.autoscaling.engine !== "keda") {
+          assert.equal(flag, undefined);
+          assert.equal(keda, undefined);
+          return;
+        }
+        assert.ok(flag, args.join(" "));
+        assert.deepEqual(keda, {
+          apiGroups: ["keda.sh"],
+          resources: ["scaledobjects"],
+          verbs: ["list", "watch"],
+        });
+        const cm = objects.find(
+          (o) =>
+            o.kind === "ConfigMap" && JSON.stringify((o.body as any).data ?? {}).includes("ScaledObject"),
+        );
+        assert.ok(cm, "the custom resource state config is rendered into a ConfigMap");
+        const conf = parse(Object.values((cm!.body as any).data)[0] as string);
+        assert.equal(conf.spec.resources[0].metrics[0].name, "scaledobject_condition");
+      });
+
       it("validates every object: built-in kinds against Kubernetes' schemas, custom resources against the chart's own CRDs", async () => {
         const validators = crdValidators(objects);
         assert.ok(

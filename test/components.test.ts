@@ -15,6 +15,8 @@ import {
   jobBacklogRule,
   serviceMonitorSpec,
   WorkerNetworkPolicy,
+  JobQueue,
+  redisUrlPort,
 } from "../components";
 import { registered, useMocks, valueOf } from "./support/mocks";
 
@@ -320,6 +322,37 @@ describe("WorkerNetworkPolicy", () => {
       {
         message:
           "queueStore.podSelector: must name the store's pod labels (an empty selector admits every pod), got {}",
+      },
+    );
+  });
+
+  it("lets the workers out to the port a managed Redis' URL names, whatever it is (Memorystore TLS 6378, Redis Cloud's own)", async () => {
+    const queue = new JobQueue("managed", {
+      namespace: "ai-inference",
+      externalUrl: pulumi.secret("rediss://default:pw@redis-12345.c1.example.cloud:12345"),
+      maxmemoryBytes: 0,
+      clientSelector: { app: "sonic" },
+    });
+    new WorkerNetworkPolicy("managed-workers", {
+      namespace: "ai-inference",
+      podSelector: { app: "sonic", "app.kubernetes.io/component": "worker" },
+      queueStore: queue.storePods ?? { ports: queue.externalPorts! },
+    });
+    const np = await registered("kubernetes:networking.k8s.io/v1:NetworkPolicy", "managed-workers");
+    assert.deepEqual(np.spec.egress[1].ports, [{ protocol: "TCP", port: 12345 }]);
+    assert.deepEqual(np.spec.egress[1].to, [{ ipBlock: { cidr: "0.0.0.0/0" } }]);
+  });
+
+  it("reads a managed Redis' port from its URL, 6379 when it names none, and never quotes the URL", () => {
+    assert.equal(redisUrlPort("rediss://:pw@10.0.0.3:6378"), 6378);
+    assert.equal(redisUrlPort("redis://cache.example:10000/0"), 10000);
+    assert.equal(redisUrlPort("rediss://cache.example"), 6379);
+    assert.throws(
+      () => redisUrlPort("cache.example:6379?password=hunter2"),
+      (e: Error) => {
+        assert.match(e.message, /^externalUrl: expected a URL like redis:\/\/host:6379/);
+        assert.doesNotMatch(e.message, /hunter2/);
+        return true;
       },
     );
   });

@@ -59,6 +59,24 @@ describe("the remote-write contract, read from both sides (cluster stacks and th
         );
       });
 
+      it("has the fleet dashboard show the HPA the cluster's own dashboard shows: the GPU worker tier's, which scales on the backlog", async () => {
+        const run = await renderStack(stack);
+        const worker = (run.outputs.autoscalers as { worker: string }).worker;
+        const service = fleetConfig.fleet.services.find((s) => s.metricPrefix === "sonic");
+        assert.equal(service?.hpaName, worker);
+        // The cluster dashboard's replica panel, for comparison: the same HPA.
+        const configMap = run.resources.find(
+          (r) => r.type === "kubernetes:core/v1:ConfigMap" && r.inputs.metadata?.name === "sonic-dashboards",
+        );
+        const board = JSON.parse(Object.values(configMap!.inputs.data)[0] as string);
+        const replicas = JSON.stringify(board).match(/horizontalpodautoscaler=\\"([^"\\]+)\\"/);
+        assert.equal(replicas?.[1], worker);
+        const raw = readProjectConfig("fleet");
+        const { services: _, ...withoutServices } = JSON.parse(raw.fleet);
+        const defaults = parseFleetConfig({ ...raw, fleet: JSON.stringify(withoutServices) });
+        assert.equal(defaults.fleet.services[0].hpaName, worker, "the fleet's default too");
+      });
+
       it("labels its series with the cluster and replica labels the fleet drops, deduplicates and groups by", () => {
         const spec = one(cluster, "Prometheus", "prometheus-stack-prometheus").spec;
         assert.equal(spec.externalLabels[CLUSTER_LABEL], config.cluster);

@@ -395,6 +395,8 @@ const KEDA_SERIES = new Set([
   "keda_scaled_object_errors_total",
   "keda_scaled_object_paused",
   "keda_scaler_active",
+  // Not KEDA's: kube-state-metrics' series of the ScaledObjects' conditions (KEDA_KUBE_STATE_METRICS_VALUES).
+  "kube_customresource_scaledobject_condition",
 ]);
 
 describe("KEDA's health rules", function () {

@@ -253,6 +253,37 @@ for (const { title, stack, engine, extra } of VARIANTS) {
       assert.ok(kedaRules.some((r: any) => r.alert === "KedaScaledObjectNotReady"));
     });
 
+    it(
+      engine === "keda"
+        ? "has kube-state-metrics export the ScaledObjects' conditions, the only series that shows KEDA's fallback"
+        : "leaves kube-state-metrics' custom resource metrics off (no ScaledObject to watch)",
+      () => {
+        const ksm = kps(run).values["kube-state-metrics"];
+        if (engine !== "keda") {
+          assert.equal(ksm.customResourceState, undefined);
+          return;
+        }
+        assert.equal(ksm.customResourceState.enabled, true);
+        const [so] = ksm.customResourceState.config.spec.resources;
+        assert.deepEqual(so.groupVersionKind, {
+          group: "keda.sh",
+          version: "v1alpha1",
+          kind: "ScaledObject",
+        });
+        assert.deepEqual(so.metrics[0].each.gauge.path, ["status", "conditions"]);
+        assert.deepEqual(ksm.rbac.extraRules, [
+          { apiGroups: ["keda.sh"], resources: ["scaledobjects"], verbs: ["list", "watch"] },
+        ]);
+        // The alert reads the series under the name and labels this config gives it.
+        const fallback = only(run, T.prometheusRule, "keda").inputs.spec.groups[0].rules.find(
+          (r: any) => r.alert === "KedaScaledObjectFallbackActive",
+        );
+        assert.match(fallback.expr, /kube_customresource_scaledobject_condition\{type="Fallback"\}/);
+        assert.deepEqual(Object.keys(so.labelsFromPath), ["namespace", "scaledObject"]);
+        assert.ok(ksm.customLabels, "the label convention stays on kube-state-metrics");
+      },
+    );
+
     it("runs the API alone on CPU, and the worker beside the model server on localhost with the GPU (or simulated without one)", () => {
       assert.deepEqual(
         at(apiDeployment(run).inputs, "spec.template.spec.containers").map((c: any) => c.name),
@@ -329,6 +360,16 @@ for (const { title, stack, engine, extra } of VARIANTS) {
       assert.match(String(withCpu.outputs.resourceMetrics), /^required: .*metrics-server/);
       const hpa = only(withCpu, T.hpa, "sonic").inputs;
       assert.equal(hpa.spec.metrics[1].resource.name, "cpu");
+    });
+
+    it("replaces the API Deployment (fixed name, immutable selector) delete-first, in the background: Pulumi then waits for no old pod's grace", () => {
+      // Pulumi's delete is foreground unless the object says otherwise (pulumi-kubernetes
+      // provider/pkg/metadata/annotations.go, DeletionPropagation): the replacement would wait out
+      // every old pod's terminationGracePeriodSeconds with the API down.
+      assert.equal(
+        at(apiDeployment(run).inputs, "metadata.annotations")["pulumi.com/deletionPropagationPolicy"],
+        "background",
+      );
     });
 
     it("gives GPU rollouts a Pulumi timeout from config, rolls the API out with a surge, and lets no unready pod block a drain", () => {
@@ -597,7 +638,12 @@ for (const { title, stack, engine, extra } of VARIANTS) {
         assert.deepEqual(policy.spec.egress[1].to[0].podSelector.matchLabels, {
           "app.kubernetes.io/name": "sonic-queue",
         });
-      } else assert.deepEqual(ports.slice(1), ["TCP/6379,TCP/6380"], "a managed Redis, by its ports");
+      } else
+        assert.deepEqual(
+          ports.slice(1),
+          ["TCP/6380"],
+          "a managed Redis, by the port its URL names (the stand-in's rediss://...:6380)",
+        );
     });
 
     it("admits only Prometheus and the configured API clients to the API pods", () => {

@@ -58,12 +58,15 @@ export function costRules(c: CatalogueContext): RuleGroup {
         expr: `sum by (namespace, job) (rate(${n.slotBusySeconds}${own}[5m])) / sum by (namespace, job) (${n.jobSlots}${own} > 0)`,
       },
       {
+        // 0, not absent, while the service is up with no GPU pod (a worker tier scaled to zero, whose
+        // API still exports the queue depth): the averages over time below count those hours as 0
+        // GPUs rather than leaving them out, which would price them as if the GPUs had been held.
         record: gpusAllocatedRecord(c),
-        expr: `count by (namespace, job) (${n.gpuMemoryTotal}${own})`,
+        expr: `count by (namespace, job) (${n.gpuMemoryTotal}${own}) or max by (namespace, job) (${n.jobsQueued}${own}) * 0`,
       },
       {
         record: gpusIdleRecord(c),
-        expr: `${gpusAllocatedRecord(c)}${own} * (1 - clamp_max(${gpuBusyRatioRecord(c)}${own}, 1))`,
+        expr: `${gpusAllocatedRecord(c)}${own} * (1 - clamp_max(${gpuBusyRatioRecord(c)}${own}, 1)) or ${gpusAllocatedRecord(c)}${own} == 0`,
       },
       {
         // No video in the hour: no series, rather than +Inf on the dashboard.

@@ -1,6 +1,49 @@
 import { parseDuration } from "../durations";
 import type { RuleGroup } from "./types";
 
+/** kube-state-metrics' series of a ScaledObject's `status.conditions` (1 = "True"), from {@link KEDA_KUBE_STATE_METRICS_VALUES}. */
+export const KEDA_CONDITION_SERIES = "kube_customresource_scaledobject_condition";
+
+/**
+ * Values of kube-prometheus-stack's `kube-state-metrics` subchart that export every ScaledObject's
+ * conditions (`Ready`, `Active`, `Fallback`, `Paused`) as `kube_customresource_scaledobject_condition`
+ * with the labels `namespace`, `scaledObject` and `type`: KEDA itself exports none of them. The
+ * ClusterRole gets list/watch on `keda.sh` ScaledObjects.
+ */
+export const KEDA_KUBE_STATE_METRICS_VALUES = {
+  rbac: {
+    extraRules: [{ apiGroups: ["keda.sh"], resources: ["scaledobjects"], verbs: ["list", "watch"] }],
+  },
+  customResourceState: {
+    enabled: true,
+    config: {
+      kind: "CustomResourceStateMetrics",
+      spec: {
+        resources: [
+          {
+            groupVersionKind: { group: "keda.sh", version: "v1alpha1", kind: "ScaledObject" },
+            labelsFromPath: { namespace: ["metadata", "namespace"], scaledObject: ["metadata", "name"] },
+            metrics: [
+              {
+                name: "scaledobject_condition",
+                help: "A condition of a KEDA ScaledObject: 1 when its status is True.",
+                each: {
+                  type: "Gauge",
+                  gauge: {
+                    path: ["status", "conditions"],
+                    labelsFromPath: { type: ["type"] },
+                    valueFrom: ["status"],
+                  },
+                },
+              },
+            ],
+          },
+        ],
+      },
+    },
+  },
+};
+
 /** A ScaledObject the platform expects KEDA to be running a scale loop for. */
 export interface ExpectedScaledObject {
   namespace: string;
@@ -21,8 +64,8 @@ export interface KedaRuleOptions {
   /** How long a scaler must keep erroring now and then before KedaScalerErrors. @default "10m" */
   scalerErrorsFor?: string;
   /**
-   * How long a scaler must fail without pause before KedaScaledObjectFallbackActive: longer than the
-   * ScaledObject's `fallback.failureThreshold` x `pollingInterval` (3 x 30 s by default).
+   * How long a ScaledObject must be in its fallback (or, without one, fail every poll) before
+   * KedaScaledObjectFallbackActive.
    * @default "3m"
    */
   fallbackAfter?: string;
@@ -49,10 +92,14 @@ export const KEDA_ALERTS = [
  * `keda_scaled_object_errors_total` and `keda_scaled_object_paused` per ScaledObject, all labelled
  * `namespace` (the ScaledObject's, restored by KEDA_NAMESPACE_RELABELINGS) and `scaledObject`.
  *
- * KEDA exports no series for its `Fallback` condition (nor for `Ready`): a trigger falls back once it
- * has failed more than `failureThreshold` polls in a row (pkg/fallback), so continuous scaler errors
- * for longer than that are the fallback, and `kubectl get scaledobject` (column FALLBACK) or the event
- * `ScaledObjectFallbackActivated` confirm it. A ScaledObject KEDA rejects has no scale loop and so no
+ * KEDA exports no series for its `Fallback` condition (nor for `Ready`), and once a trigger has failed
+ * more than `failureThreshold` polls in a row, `GetMetricsWithFallback` (pkg/fallback) hands back the
+ * fallback metric *without an error*: `keda_scaler_detail_errors_total` stops counting after the
+ * first few failures and `keda_scaler_active` reads 1 for as long as the fallback lasts. So the
+ * fallback is read from the ScaledObject's `status.conditions`, which kube-state-metrics exports with
+ * {@link KEDA_KUBE_STATE_METRICS_VALUES} (`MonitoringStack.kubeStateMetricsValues`) as
+ * `kube_customresource_scaledobject_condition{type="Fallback"}`; without a fallback set, errors on
+ * every poll are the frozen state. A ScaledObject KEDA rejects has no scale loop and so no
  * `keda_scaler_active` series: the expected ones are checked by name.
  *
  * A separate group, deployed once per cluster beside KEDA, not part of a service's catalogue.
@@ -108,12 +155,14 @@ export function kedaRules(options: KedaRuleOptions): RuleGroup {
       },
       {
         alert: "KedaScaledObjectFallbackActive",
-        expr: scalerErrors("2m"),
+        // The Fallback condition (kube-state-metrics), or, where no fallback is set, errors on every
+        // poll: with a fallback KEDA stops counting errors once it falls back (see above).
+        expr: `max by (namespace, scaledObject) (${KEDA_CONDITION_SERIES}{type="Fallback"}) == 1 or sum by (namespace, scaledObject) (rate(keda_scaler_detail_errors_total{type="scaledobject"}[2m])) > 0`,
         for: durations.fallbackAfter,
         labels: { severity: "critical" },
         annotations: {
           summary: "A KEDA trigger keeps failing: the ScaledObject holds its fallback replicas",
-          description: `Trigger {{ $labels.scaler }} ({{ $labels.metric }}) of ScaledObject {{ $labels.namespace }}/{{ $labels.scaledObject }} has failed every poll for ${durations.fallbackAfter}: past its failureThreshold KEDA holds fallback.replicas (or, without a fallback, scaling is frozen where it is) until the trigger answers again.`,
+          description: `ScaledObject {{ $labels.namespace }}/{{ $labels.scaledObject }} has had a trigger failing past its fallback.failureThreshold for ${durations.fallbackAfter} (KEDA's Fallback condition, or an error on every poll where no fallback is set): KEDA holds fallback.replicas (or, without a fallback, scaling is frozen where it is) until the trigger answers again.`,
           runbook_url: url("KedaScaledObjectFallbackActive"),
         },
       },
