@@ -10,9 +10,10 @@ async function main(): Promise<void> {
     { event: "started", port: config.PORT, model: !!config.ANALYST_MODEL_URL },
     "alert analyst started",
   );
+  // New notifications are refused from the signal on (Alertmanager retries them), accepted ones delivered.
   const stop = () =>
     void analyst
-      .idle()
+      .drain()
       .then(() => analyst.app.close())
       .then(() => process.exit(0));
   process.on("SIGTERM", stop);

@@ -261,6 +261,30 @@ describe("the alert analyst as a service", function () {
     }
   });
 
+  it("refuses new notifications with 503 once draining, and still delivers every report it accepted", async () => {
+    const prom = await fakePrometheus("blackhole");
+    try {
+      const s = await start(prom.url, receiver, { ANALYST_CONCURRENCY: "1" });
+      analyst = s.analyst;
+      for (const key of ["d0", "d1"])
+        assert.equal((await s.post(payload(key, [alert({ labels: { pod: key } })]))).status, 202);
+      const drained = s.analyst.drain();
+      const refused = await s.post(payload("d2", [alert({ labels: { pod: "d2" } })]));
+      assert.equal(refused.status, 503);
+      assert.equal(((await refused.json()) as { error: { code: string } }).error.code, "draining");
+      await drained;
+      assert.deepEqual(
+        receiver
+          .reports()
+          .map((r) => r.groupKey)
+          .sort(),
+        ["d0", "d1"],
+      );
+    } finally {
+      await prom.close();
+    }
+  });
+
   it("sends a short resolution line keyed to the group when one alert resolves, and a new analysis only for a new alert", async () => {
     const s = await start(await closedPort(), receiver);
     analyst = s.analyst;

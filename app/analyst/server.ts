@@ -28,6 +28,12 @@ export interface AlertAnalyst {
   app: FastifyInstance;
   /** Resolves when every report queued so far has been delivered (tests, shutdown). */
   idle(): Promise<void>;
+  /**
+   * Shutdown's first step: refuse new notifications (503, so Alertmanager retries them against the
+   * next pod) and resolve once every report already accepted is delivered. Without it a busy analyst
+   * keeps accepting through SIGTERM and its queue never empties before the kubelet's SIGKILL.
+   */
+  drain(): Promise<void>;
 }
 
 /** One notification's work, as it waits in the queue: only what the report needs, trimmed. */
@@ -114,7 +120,7 @@ export async function buildAlertAnalyst(config: AnalystConfig): Promise<AlertAna
   });
   const refused = new client.Counter({
     name: "alert_analyst_webhooks_refused_total",
-    help: "Notifications refused, by reason: unauthorized (401), queue_full (503: Alertmanager retries)",
+    help: "Notifications refused, by reason: unauthorized (401), queue_full and draining (503: Alertmanager retries)",
     labelNames: ["reason"],
     registers: [register],
   });
@@ -297,6 +303,7 @@ export async function buildAlertAnalyst(config: AnalystConfig): Promise<AlertAna
     }
   };
 
+  let draining = false;
   const authorized = (request: FastifyRequest): boolean => {
     const header = request.headers.authorization ?? "";
     const match = /^Bearer (.+)$/i.exec(header);
@@ -317,6 +324,13 @@ export async function buildAlertAnalyst(config: AnalystConfig): Promise<AlertAna
       return reply
         .code(400)
         .send({ error: { code: "bad_request", message: "expected an Alertmanager webhook payload" } });
+    if (draining) {
+      refused.inc({ reason: "draining" });
+      return reply
+        .code(503)
+        .header("retry-after", "10")
+        .send({ error: { code: "draining", message: "this analyst is shutting down; retry" } });
+    }
     // Full: refuse before recording anything, so Alertmanager's retry is analysed like the first try.
     if (queue.full) {
       refused.inc({ reason: "queue_full" });
@@ -354,7 +368,14 @@ export async function buildAlertAnalyst(config: AnalystConfig): Promise<AlertAna
     reply.header("content-type", register.contentType).send(await register.metrics()),
   );
 
-  return { app, idle: () => queue.idle() };
+  return {
+    app,
+    idle: () => queue.idle(),
+    drain: () => {
+      draining = true;
+      return queue.idle();
+    },
+  };
 }
 
 function isPayload(p: unknown): p is WebhookPayload {
