@@ -206,6 +206,21 @@ export const configSchema = z
             port: stackField(SIMULATED_MODEL_SERVER_SETTINGS.PORT),
             resources: containerResources,
             startupTimeoutSeconds: positiveInt.default(900),
+            /**
+             * Where the model server may connect beyond the queue store and DNS (the worker tier's
+             * NetworkPolicy admits nothing else): a model that downloads its weights at start needs its
+             * hub here, e.g. `[{ cidr: 0.0.0.0/0, ports: [443] }]`, or the weights baked into its image.
+             */
+            egress: z
+              .array(
+                z
+                  .object({
+                    cidr: z.union([z.cidrv4(), z.cidrv6()], { message: "expected a CIDR like 10.0.0.0/8" }),
+                    ports: z.array(z.number().int().min(1).max(65535)).min(1),
+                  })
+                  .strict(),
+              )
+              .default([]),
           })
           .strict(),
         nodeSelector: z.record(z.string(), z.string()).optional(),

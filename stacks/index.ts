@@ -230,6 +230,11 @@ new WorkerNetworkPolicy(
     // A managed Redis' address is a secret: the port its URL names, anywhere.
     queueStore: queue.storePods ?? { ports: queue.externalPorts! },
     nodeLocalDns: config.nodeLocalDns ?? NODE_LOCAL_DNS_BY_DEFAULT[config.clusterFlavor],
+    // A model server that fetches weights at start reaches its hub only if the stack says where.
+    extraEgress: config.sonic.modelServer.egress.map(({ cidr, ports }) => ({
+      to: [{ ipBlock: { cidr } }],
+      ports: ports.map((port) => ({ protocol: "TCP", port })),
+    })),
     labels,
   },
   { dependsOn: inSonicNamespace },

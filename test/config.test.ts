@@ -180,6 +180,27 @@ describe("stack config", () => {
     );
   });
 
+  it("takes the model server's egress as CIDRs and ports, naming the entry of a bad one", () => {
+    const sonic = JSON.parse(devWith({}).sonic);
+    const withEgress = (egress: unknown) =>
+      parseStackConfig(
+        devWith({ sonic: { ...sonic, modelServer: { ...sonic.modelServer, egress } } }),
+        secrets,
+      );
+    assert.deepEqual(withEgress([{ cidr: "0.0.0.0/0", ports: [443] }]).sonic.modelServer.egress, [
+      { cidr: "0.0.0.0/0", ports: [443] },
+    ]);
+    assert.deepEqual(parseStackConfig(devWith({}), secrets).sonic.modelServer.egress, []);
+    assert.throws(() => withEgress([{ cidr: "huggingface.co", ports: [443] }]), {
+      message:
+        'invalid stack configuration:\n  sonic-observability:sonic.modelServer.egress.0.cidr: expected a CIDR like 10.0.0.0/8, got "huggingface.co"',
+    });
+    assert.throws(
+      () => withEgress([{ cidr: "10.0.0.0/8", ports: [] }]),
+      /sonic\.modelServer\.egress\.0\.ports: .*got \[\]/,
+    );
+  });
+
   it("refuses an API tier that could be left with no replica, naming key and value", () => {
     const autoscaling = { ...devAutoscaling(), api: { ...devAutoscaling().api, minReplicas: 0 } };
     assert.throws(() => parseStackConfig(devWith({ autoscaling }), secrets), {

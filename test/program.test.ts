@@ -646,6 +646,21 @@ for (const { title, stack, engine, extra } of VARIANTS) {
         );
     });
 
+    it("lets the model server reach only the hub the stack names (egress), beside DNS and the queue store", async function () {
+      if (extra.length) return this.skip();
+      const sonic = JSON.parse(readStackFile(stack).config["sonic-observability:sonic"]);
+      const withHub = await renderStack(stack, [
+        "--set",
+        `sonic=${JSON.stringify({ ...sonic, modelServer: { ...sonic.modelServer, egress: [{ cidr: "0.0.0.0/0", ports: [443] }] } })}`,
+      ]);
+      const egress = only(withHub, T.networkPolicy, "sonic-worker").inputs.spec.egress;
+      assert.deepEqual(egress[egress.length - 1], {
+        to: [{ ipBlock: { cidr: "0.0.0.0/0" } }],
+        ports: [{ protocol: "TCP", port: 443 }],
+      });
+      assert.equal(egress.length, only(run, T.networkPolicy, "sonic-worker").inputs.spec.egress.length + 1);
+    });
+
     it("admits only Prometheus and the configured API clients to the API pods", () => {
       const policy = only(run, T.networkPolicy, "sonic").inputs;
       assert.deepEqual(policy.spec.policyTypes, ["Ingress"]);
