@@ -22,7 +22,7 @@ const MAX_WORKERS = 3;
  * the burst is lost, so this fails.
  */
 describe("scale from zero and back, live in the sandbox (simulated controllers)", function () {
-  this.timeout(150_000);
+  this.timeout(180_000);
   let dir: string;
   let sandbox: Sandbox;
   let scaling: SandboxAutoscaling | undefined;
@@ -86,5 +86,47 @@ describe("scale from zero and back, live in the sandbox (simulated controllers)"
     assert.match(changes[changes.length - 1], /^keda \d->0$/, `put to zero by KEDA: ${changes.join(", ")}`);
     const logged = readFileSync(scaling.decisionsFile, "utf8").trim().split("\n");
     assert.equal(logged.length, decisions.length, "every decision is in the decisions log");
+  });
+
+  it("holds the woken workers through a Prometheus outage (the ScaledObject's fallback), never scaling GPUs to zero blind, and loses no job", async () => {
+    assert.ok(scaling, "the first case started the simulated controllers");
+    const pool = scaling.pool;
+    assert.equal(pool.count, 0, "at zero before the burst");
+    const logged = () =>
+      readFileSync(scaling!.decisionsFile, "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as ScalingDecision);
+    const from = logged().length;
+    const api = sandbox.instances[0].url;
+    // Jobs of 6 s: work still waits when the outage starts.
+    const burst = await sendBurst(api, 8, 6);
+    assert.deepEqual(burst.refused, []);
+    const woken = Date.now() + 20_000;
+    while (pool.count === 0 && Date.now() < woken) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(pool.count >= 1, "woken by the burst");
+
+    await sandbox.stopPrometheus();
+    // Longer than the 300 s cooldown (15 s here): without the fallback, inactive past the cooldown is zero.
+    let lowest = pool.count;
+    const outageEnds = Date.now() + 20_000;
+    while (Date.now() < outageEnds) {
+      lowest = Math.min(lowest, pool.count);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await sandbox.startPrometheus();
+    assert.ok(lowest >= 1, `the workers were held through the outage (lowest ${lowest})`);
+    const during = logged().slice(from);
+    assert.ok(
+      during.some((d) => d.fallback),
+      `KEDA's fallback stood in for the failing trigger: ${during.map((d) => d.reason).join("; ")}`,
+    );
+
+    const ends = await pollToEnd(api, burst.jobs, Date.now() + 60_000);
+    assert.deepEqual(
+      ends.filter((e) => e.status !== "succeeded"),
+      [],
+      "every job of the burst succeeded",
+    );
   });
 });
