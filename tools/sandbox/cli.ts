@@ -102,9 +102,10 @@ async function start(argv: string[]): Promise<void> {
         `  Webhook sink   ${e.sink}/alerts  -> ${path.relative(process.cwd(), e.webhookLog)} (tail -f it)`,
         `  Redis          ${e.redis}   (the shared job queue)`,
         `  Alert analyst  ${e.analyst}   (its reports go to the sink too: /analyses in the webhook log)`,
-        ...e.instances.map(
-          (i, n) =>
-            `  Sonic #${n}       ${i.url}   (pod ${i.pod}: the API; its worker ${i.workerUrl ?? "none"}, simulated model server ${i.modelServerUrl})`,
+        ...e.instances.map((i, n) =>
+          i.workerUrl
+            ? `  Sonic #${n}       ${i.url}   (pod ${i.pod}: the API; its worker ${i.workerUrl}, simulated model server ${i.modelServerUrl})`
+            : `  Sonic #${n}       ${i.url}   (pod ${i.pod}: the API only; worker pods come and go with the autoscaler)`,
         ),
         "",
         `Endpoints for scripts: ${path.relative(process.cwd(), path.join(STATE_DIR, "endpoints.json"))}`,
