@@ -3,8 +3,8 @@ import * as kx from "@pulumi/kubernetesx";
 import * as pulumi from "@pulumi/pulumi";
 import type { ApiTierArgs } from "./gpu-inference-service";
 import { requireInteger } from "./errors";
-import { HARDENED_CONTAINER, hardenedPod } from "./pod-hardening";
-import { TIER_COMMANDS, WEB_PORT_NAME } from "./service-tiers";
+import { hardenedPod } from "./pod-hardening";
+import { appContainer, spreadAcrossNodes, WEB_PORT_NAME } from "./service-tiers";
 
 // @pulumi/kubernetesx is used only here and in worker-tier.ts: it is archived upstream and peer-pins
 // @pulumi/kubernetes ^3 (package.json overrides it to 4.x), so keeping it to two files keeps it replaceable.
@@ -46,51 +46,19 @@ export function apiTierObjects(
     requests: { cpu: "250m", memory: "256Mi" },
     limits: { memory: "512Mi" },
   };
-  const api: kx.types.Container = {
-    name: "api",
+  // Ready = can accept and store jobs (the queue is reachable, not draining). A full backlog is a 429,
+  // and no worker up is a job waiting for capacity: never unreadiness. Uploads are spooled in /tmp.
+  const api: kx.types.Container = appContainer("api", {
     image: args.image,
-    command: TIER_COMMANDS.api,
-    ports: { [WEB_PORT_NAME]: args.port },
+    port: args.port,
     env: args.env,
-    resources: {
-      requests: { ...resources.requests, "ephemeral-storage": "2Gi" },
-      limits: { ...resources.limits },
-    },
-    startupProbe: {
-      httpGet: { path: "/healthz", port: WEB_PORT_NAME },
-      periodSeconds: 2,
-      failureThreshold: 30,
-    },
-    livenessProbe: {
-      httpGet: { path: "/healthz", port: WEB_PORT_NAME },
-      periodSeconds: 15,
-      timeoutSeconds: 5,
-      failureThreshold: 4,
-    },
-    // Ready = can accept and store jobs (the queue is reachable, not draining). A full backlog is a
-    // 429, and no worker up is a job waiting for capacity: never unreadiness.
-    readinessProbe: {
-      httpGet: { path: "/readyz", port: WEB_PORT_NAME },
-      periodSeconds: 5,
-      timeoutSeconds: 3,
-      failureThreshold: 2,
-    },
-    securityContext: HARDENED_CONTAINER,
-    // Uploads are spooled here: the root filesystem is read-only.
-    volumeMounts: [{ volume: { name: "tmp", emptyDir: { sizeLimit: "2Gi" } }, destPath: "/tmp" }],
-  };
+    resources,
+  });
   const podSpec: kx.types.PodSpec = {
     terminationGracePeriodSeconds: grace,
     // The API needs no Kubernetes API: no token in the pod.
     automountServiceAccountToken: false,
-    topologySpreadConstraints: [
-      {
-        maxSkew: 1,
-        topologyKey: "kubernetes.io/hostname",
-        whenUnsatisfiable: "ScheduleAnyway",
-        labelSelector: { matchLabels: args.selector },
-      },
-    ],
+    topologySpreadConstraints: spreadAcrossNodes(args.selector),
     securityContext: hardenedPod(10001),
     containers: [api],
   };

@@ -5,7 +5,7 @@ import { modelServerEnv, simulatedModelServerEnv } from "../contract";
 import type { ContainerResources, ModelServerSettings } from "./gpu-inference-service";
 import { InputPropertyError, quote, requireInteger } from "./errors";
 import { HARDENED_CONTAINER, hardenedPod } from "./pod-hardening";
-import { TIER_COMMANDS, WEB_PORT_NAME } from "./service-tiers";
+import { appContainer, spreadAcrossNodes, WEB_PORT_NAME } from "./service-tiers";
 
 /** Writable home of the model-server container (an emptyDir): caches land in `~/.cache`. */
 const MODEL_HOME = "/home/model";
@@ -138,52 +138,21 @@ export function workerTierObjects(
       { volume: { name: "model-home", emptyDir: { sizeLimit: "10Gi" } }, destPath: MODEL_HOME },
     ],
   };
-  const worker: kx.types.Container = {
-    name: "worker",
+  // Ready = its model server is ready, the queue reachable, not draining. Inputs are staged in /tmp
+  // on their way to the model server.
+  const worker: kx.types.Container = appContainer("worker", {
     image: args.image,
-    command: TIER_COMMANDS.worker,
-    ports: { [WEB_PORT_NAME]: args.port },
+    port: args.port,
     env: args.env(modelPort, grace),
-    resources: {
-      requests: { ...resources.requests, "ephemeral-storage": "2Gi" },
-      limits: { ...resources.limits },
-    },
-    startupProbe: {
-      httpGet: { path: "/healthz", port: WEB_PORT_NAME },
-      periodSeconds: 2,
-      failureThreshold: 30,
-    },
-    livenessProbe: {
-      httpGet: { path: "/healthz", port: WEB_PORT_NAME },
-      periodSeconds: 15,
-      timeoutSeconds: 5,
-      failureThreshold: 4,
-    },
-    readinessProbe: {
-      httpGet: { path: "/readyz", port: WEB_PORT_NAME },
-      periodSeconds: 5,
-      timeoutSeconds: 3,
-      failureThreshold: 2,
-    },
-    securityContext: HARDENED_CONTAINER,
-    // Inputs are staged here on their way to the model server: the root filesystem is read-only.
-    volumeMounts: [{ volume: { name: "tmp", emptyDir: { sizeLimit: "2Gi" } }, destPath: "/tmp" }],
-  };
+    resources,
+  });
 
   const podSpec: kx.types.PodSpec = {
     terminationGracePeriodSeconds: grace,
     nodeSelector: args.nodeSelector ?? {},
     // The runner and the model need no Kubernetes API: no token in the pod.
     automountServiceAccountToken: false,
-    // One node's loss takes one pod, not the tier: spread across nodes when the scheduler can.
-    topologySpreadConstraints: [
-      {
-        maxSkew: 1,
-        topologyKey: "kubernetes.io/hostname",
-        whenUnsatisfiable: "ScheduleAnyway",
-        labelSelector: { matchLabels: args.selector },
-      },
-    ],
+    topologySpreadConstraints: spreadAcrossNodes(args.selector),
     tolerations:
       args.tolerations ??
       (simulated ? [] : [{ key: args.gpuResourceName, operator: "Exists", effect: "NoSchedule" }]),
