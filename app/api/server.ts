@@ -2,7 +2,7 @@ import multipart from "@fastify/multipart";
 import Fastify, { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, LogController } from "fastify";
 import { createServer, IncomingMessage } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
-import { JobQueue, JobView, QueueUnavailableError } from "../queue/job-queue";
+import { JobQueue, JobView, QueueUnavailableError, queueOptionsOf } from "../queue/job-queue";
 import { startQueueSampler } from "../queue/queue-sampler";
 import { AudioDecodeError, decodeAudio } from "../shared/audio";
 import { ApiError } from "../shared/errors";
@@ -92,13 +92,7 @@ export async function buildApi(config: ApiConfig): Promise<ApiService> {
       return server;
     },
   });
-  const queue = new JobQueue({
-    redisUrl: config.SONIC_REDIS_URL,
-    redisPassword: config.SONIC_REDIS_PASSWORD,
-    queueName: config.SONIC_QUEUE_NAME,
-    inputTtlSeconds: config.SONIC_INPUT_TTL_SECONDS,
-    history: { count: config.SONIC_JOB_HISTORY, ageSeconds: config.SONIC_JOB_HISTORY_SECONDS },
-  });
+  const queue = new JobQueue(queueOptionsOf(config));
   /**
    * The cold start estimate while no worker is live (the tier is at zero, or every worker's model
    * server is loading), else undefined. Unknown (Redis did not answer) counts as live: no claim made.

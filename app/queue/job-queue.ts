@@ -111,6 +111,24 @@ export interface JobQueueOptions {
   history: { count: number; ageSeconds: number };
 }
 
+/** The queue options both programs read from the settings they share (contract/shared-settings.ts). */
+export function queueOptionsOf(s: {
+  SONIC_REDIS_URL: string;
+  SONIC_REDIS_PASSWORD?: string;
+  SONIC_QUEUE_NAME: string;
+  SONIC_INPUT_TTL_SECONDS: number;
+  SONIC_JOB_HISTORY: number;
+  SONIC_JOB_HISTORY_SECONDS: number;
+}): JobQueueOptions {
+  return {
+    redisUrl: s.SONIC_REDIS_URL,
+    redisPassword: s.SONIC_REDIS_PASSWORD,
+    queueName: s.SONIC_QUEUE_NAME,
+    inputTtlSeconds: s.SONIC_INPUT_TTL_SECONDS,
+    history: { count: s.SONIC_JOB_HISTORY, ageSeconds: s.SONIC_JOB_HISTORY_SECONDS },
+  };
+}
+
 /** The message of a failed job: `<reason>: <message>`, so the reason survives in the store. */
 export function failureMessage(reason: FailureReason, message: string): string {
   return `${reason}: ${message}`;

@@ -1,5 +1,5 @@
 import Fastify, { FastifyInstance, LogController } from "fastify";
-import { JobQueue } from "../queue/job-queue";
+import { JobQueue, queueOptionsOf } from "../queue/job-queue";
 import { startQueueSampler } from "../queue/queue-sampler";
 import { ApiError } from "../shared/errors";
 import { AppMetrics, createMetrics } from "../shared/metrics";
@@ -54,13 +54,7 @@ export async function buildWorker(config: WorkerConfig, options: WorkerOptions =
     forceCloseConnections: true,
   });
   const slots = slotsOf(config);
-  const queue = new JobQueue({
-    redisUrl: config.SONIC_REDIS_URL,
-    redisPassword: config.SONIC_REDIS_PASSWORD,
-    queueName: config.SONIC_QUEUE_NAME,
-    inputTtlSeconds: config.SONIC_INPUT_TTL_SECONDS,
-    history: { count: config.SONIC_JOB_HISTORY, ageSeconds: config.SONIC_JOB_HISTORY_SECONDS },
-  });
+  const queue = new JobQueue(queueOptionsOf(config));
   const runner = new JobRunner({
     queue,
     redisUrl: config.SONIC_REDIS_URL,
