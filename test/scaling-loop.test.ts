@@ -42,9 +42,9 @@ const adapterRelease = {
 const hpaObject: RenderedObject = {
   apiVersion: "autoscaling/v2",
   kind: "HorizontalPodAutoscaler",
-  metadata: { name: "sonic-generate-service", namespace: "ai-inference" },
+  metadata: { name: "sonic-generate-worker", namespace: "ai-inference" },
   spec: {
-    scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: "sonic-generate-service" },
+    scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: "sonic-generate-worker" },
     minReplicas: 1,
     maxReplicas: 4,
     metrics: [
@@ -267,7 +267,7 @@ describe("the simulated scaling loop against a fake Prometheus", () => {
         adapterRelease,
         { ...hpaObject, spec: { ...hpaObject.spec, behavior: undefined } },
       ] as RenderedObject[]),
-      pools: { "sonic-generate-service": pool },
+      pools: { "sonic-generate-worker": pool },
       query: async (q) => {
         queries.push(q);
         return q.includes("sonic_job_submissions_total")

@@ -15,8 +15,8 @@ import { ProcessWorkerPool } from "./worker-pool";
 
 export type AutoscaleEngine = "adapter" | "keda";
 
-/** The worker Deployment of the two-tier layout; until it exists, the one Deployment runs the jobs. */
-export const WORKER_DEPLOYMENTS = ["sonic-generate-worker", "sonic-generate-service"];
+/** The worker tier's Deployment: the one the controllers scale (the API tier's autoscaler has no pool here). */
+export const WORKER_DEPLOYMENT = "sonic-generate-worker";
 
 /** The file, under the sandbox's state folder, every decision is appended to (one JSON a line). */
 export const DECISIONS_FILE = "scaling-decisions.jsonl";
@@ -81,14 +81,13 @@ export function provisionalScaledObject(hpa: ControlledAutoscaler): RenderedObje
   };
 }
 
-/** Picks the worker tier's autoscaler of the engine among the rendered objects (see WORKER_DEPLOYMENTS). */
+/** Picks the worker tier's autoscaler of the engine among the rendered objects (see WORKER_DEPLOYMENT). */
 export function workerAutoscaler(
   objects: RenderedObject[],
   engine: AutoscaleEngine,
 ): { autoscaler: ControlledAutoscaler; source: string } {
   const all = controlledAutoscalers(objects);
-  const pick = (list: ControlledAutoscaler[]) =>
-    WORKER_DEPLOYMENTS.map((d) => list.find((a) => a.deployment === d)).find(Boolean);
+  const pick = (list: ControlledAutoscaler[]) => list.find((a) => a.deployment === WORKER_DEPLOYMENT);
   const wanted = pick(all.filter((a) => a.engine === (engine === "keda" ? "keda" : "hpa")));
   if (wanted) return { autoscaler: wanted, source: `rendered ${wanted.object}` };
   const hpa = pick(all.filter((a) => a.engine === "hpa"));
@@ -100,7 +99,7 @@ export function workerAutoscaler(
     };
   }
   throw new Error(
-    `the rendered objects have no ${engine} autoscaler on ${WORKER_DEPLOYMENTS.join(" or ")} (each stack names its engine: try the other stack with --stack)`,
+    `the rendered objects have no ${engine} autoscaler on ${WORKER_DEPLOYMENT} (each stack names its engine: try the other stack with --stack)`,
   );
 }
 
