@@ -16,7 +16,7 @@ export interface RunStackOptions {
 }
 
 /** A stand-in for each secret, shaped like the real thing so tools that parse it (amtool) accept it. */
-const STAND_INS: Record<string, string> = {
+export const STAND_INS: Record<string, string> = {
   slackWebhookUrl: "https://hooks.slack.invalid/services/stand-in",
   alertWebhookUrl: "https://alerts.invalid/stand-in",
   queueRedisUrl: "rediss://:stand-in@redis.invalid:6380",

@@ -1,0 +1,136 @@
+import { strict as assert } from "node:assert";
+import { kubectl } from "../../tools/cluster/kubectl";
+import {
+  danglingApiServices,
+  deployOk,
+  deployRun,
+  eventually,
+  failedCreateEvents,
+  helmReleases,
+  LOCAL_CHARTS,
+  missingObjects,
+  namespacePhases,
+  unreadyWorkloads,
+} from "./support";
+
+const charts = Object.entries(LOCAL_CHARTS).flatMap(([k, v]) => ["--config", `${k}=${v}`]);
+
+/** The changes of a run, from the summary line npm run deploy prints last. */
+function summaryOf(output: string): Record<string, number> {
+  const line = output
+    .trim()
+    .split("\n")
+    .reverse()
+    .find((l) => l.startsWith("deploy: "));
+  assert.ok(line, `no summary line in:\n${output.slice(-2000)}`);
+  return JSON.parse(line.slice(line.indexOf("{"))) as Record<string, number>;
+}
+
+interface LiveStack {
+  stack: string;
+  /** The namespaces the stack owns: empty before up, gone after destroy. */
+  namespaces: string[];
+  /** What only this stack checks, between up and destroy. */
+  more?: (args: (action: string, ...extra: string[]) => string[]) => void;
+}
+
+/** Every stack: from empty, every object in the API, workloads ready, nothing refused, no perpetual diff, clean destroy. */
+function liveStack({ stack, namespaces, more }: LiveStack): void {
+  const args = (action: string, ...extra: string[]) => [
+    stack,
+    action,
+    "--stand-in-secrets",
+    ...charts,
+    ...extra,
+  ];
+  describe(`the ${stack} stack, deployed for real by the Pulumi engine on a local control plane`, function () {
+    this.timeout(20 * 60_000);
+
+    it("refuses a bad setting before a single object reaches the API server", async () => {
+      const run = await deployRun(args("up", "--config", "cluster=Not_A_DNS_Name"));
+      assert.notEqual(run.status, 0, "up with cluster=Not_A_DNS_Name succeeded");
+      assert.match(run.output, /'?cluster'?/);
+      const phases = namespacePhases();
+      for (const ns of namespaces)
+        assert.equal(phases.get(ns), undefined, `namespace ${ns} exists after a refused up`);
+      assert.equal(kubectl(["get", "secrets", "-A", "-l", "owner=helm", "-o", "name"]).trim(), "");
+    });
+
+    it("goes up from empty, and the API server holds every object it registered", async () => {
+      await deployOk(args("up"));
+      assert.deepEqual(missingObjects(stack), []);
+      for (const r of helmReleases(stack))
+        assert.equal(r.status, "deployed", `release ${r.namespace}/${r.name} is ${r.status}`);
+    });
+
+    it("brings every Deployment and StatefulSet to its ready replicas, and no pod is refused by PodSecurity", async () => {
+      await eventually("workloads not ready", () =>
+        unreadyWorkloads(namespaces.filter((ns) => namespacePhases().has(ns))),
+      );
+      assert.deepEqual(failedCreateEvents(), []);
+    });
+
+    it("shows no change on the preview right after", async () => {
+      await deployOk(args("preview", "--expect-no-changes"));
+    });
+
+    more?.(args);
+
+    it("destroys cleanly: no namespace left or stuck Terminating, no APIService pointing at nothing", async () => {
+      await deployOk(args("destroy"));
+      await eventually("namespaces of the stack remain", () =>
+        namespaces
+          .filter((ns) => namespacePhases().has(ns))
+          .map((ns) => `${ns}: ${namespacePhases().get(ns)}`),
+      );
+      assert.deepEqual(danglingApiServices(), []);
+    });
+  });
+}
+
+liveStack({
+  stack: "dev",
+  namespaces: ["monitoring", "ai-inference", "keda"],
+  more: (args) => {
+    it("has the Sonic namespace enforce PodSecurity: the real API server refuses a privileged pod there", () => {
+      const pod = {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "breaks-the-level", namespace: "ai-inference" },
+        spec: { containers: [{ name: "c", image: "busybox", securityContext: { privileged: true } }] },
+      };
+      assert.throws(
+        () => kubectl(["create", "--dry-run=server", "-f", "-"], JSON.stringify(pod)),
+        (error: Error & { stderr?: string }) =>
+          /violates PodSecurity "restricted/.test(String(error.stderr ?? error.message)),
+      );
+    });
+
+    it("shows a prometheus.retention change as that one update, and up applies it", async () => {
+      const preview = await deployOk(args("preview", "--diff", "--config", "prometheus.retention=5d"));
+      const changes = summaryOf(preview);
+      assert.deepEqual(
+        Object.fromEntries(Object.entries(changes).filter(([op]) => op !== "same")),
+        { update: 1 },
+        `the retention change touched more than one resource: ${JSON.stringify(changes)}`,
+      );
+      assert.match(preview, /retention\s*:\s*"3d"\s*=>\s*"5d"/);
+      await deployOk(args("up", "--config", "prometheus.retention=5d"));
+      assert.equal(
+        kubectl([
+          "get",
+          "prometheus",
+          "-n",
+          "monitoring",
+          "-o",
+          "jsonpath={.items[*].spec.retention}",
+        ]).trim(),
+        "5d",
+      );
+    });
+  },
+});
+
+liveStack({ stack: "prod", namespaces: ["monitoring", "ai-inference"] });
+
+liveStack({ stack: "fleet", namespaces: ["fleet"] });

@@ -1,0 +1,315 @@
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
+import { ClusterFlavor } from "../../components/cluster-flavor";
+import { DEFAULT_STORAGE_CLASS } from "./claim-binder";
+import { prepareChartRepository } from "./chart-server";
+import { applyObjects, kubectl } from "./kubectl";
+import { kwokNodes, nodeManifest } from "./nodes";
+import { ADDRESSES, CLUSTER_DIR, KUBECONFIG, KWOK_STAGES, ROOT, TOOLS_BIN } from "./paths";
+import { ensurePki, Pki } from "./pki";
+import { isAlive, logTail, recordedProcesses, startProcess, stopProcesses } from "./processes";
+
+/** The parts in start order; `down` stops them in reverse. */
+export const PARTS = [
+  "etcd",
+  "kube-apiserver",
+  "kube-controller-manager",
+  "kube-scheduler",
+  "kwok",
+  "agent",
+] as const;
+
+const REQUIRED_TOOLS = [
+  "etcd",
+  "kube-apiserver",
+  "kube-controller-manager",
+  "kube-scheduler",
+  "kubectl",
+  "kwok",
+  "helm",
+];
+
+function progress(line: string): void {
+  process.stdout.write(`cluster: ${line}\n`);
+}
+
+async function waitFor(
+  what: string,
+  part: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 90_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const pid = recordedProcesses().get(part);
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch {
+      /* not yet */
+    }
+    if (pid !== undefined && !isAlive(pid))
+      throw new Error(`${part} exited while waiting for ${what}:\n${logTail(part)}`);
+    if (Date.now() > deadline)
+      throw new Error(`${what} not ready after ${timeoutMs / 1000} s; ${part}'s log ends:\n${logTail(part)}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+function writeKubeconfig(pki: Pki): void {
+  writeFileSync(
+    KUBECONFIG,
+    [
+      "apiVersion: v1",
+      "kind: Config",
+      "clusters:",
+      "- name: sonic-local",
+      "  cluster:",
+      `    server: https://127.0.0.1:${ADDRESSES.apiserverPort}`,
+      `    certificate-authority: ${pki.caCert}`,
+      "users:",
+      "- name: sonic-local-admin",
+      "  user:",
+      `    client-certificate: ${pki.adminCert}`,
+      `    client-key: ${pki.adminKey}`,
+      "contexts:",
+      "- name: sonic-local",
+      "  context: { cluster: sonic-local, user: sonic-local-admin }",
+      "current-context: sonic-local",
+      "",
+    ].join("\n"),
+    { mode: 0o600 },
+  );
+}
+
+/**
+ * kwok's stages: upstream's node and pod lifecycles from the pinned module, and one of ours. Without node
+ * leases a node flaps NotReady; the node controller then marks its pods not Ready, and upstream's pod-ready
+ * stage only acts on Pending pods. Ours brings a Running pod that lost Ready back to Ready.
+ */
+function kwokConfig(): string {
+  const upstream = readdirSync(KWOK_STAGES)
+    .filter((f) => f.endsWith(".yaml"))
+    .sort()
+    .map((f) => readFileSync(path.join(KWOK_STAGES, f), "utf8").trim());
+  const readyAgain = `apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: sonic-pod-ready-again
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: 'DoesNotExist'
+    - key: '.status.phase'
+      operator: 'In'
+      values: ['Running']
+    - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
+      operator: 'NotIn'
+      values: ['True']
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+      conditions:
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: Ready
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: ContainersReady`;
+  return [...upstream, readyAgain].join("\n---\n") + "\n";
+}
+
+function missingTools(): string[] {
+  return REQUIRED_TOOLS.filter((tool) => {
+    try {
+      readFileSync(path.join(TOOLS_BIN, tool), { flag: "r" }).subarray(0, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+}
+
+/** Starts every part inside the namespace (this process must already run there). */
+export async function up(flavor: ClusterFlavor): Promise<void> {
+  const missing = missingTools();
+  if (missing.length > 0)
+    throw new Error(
+      `missing in .tools/bin: ${missing.join(", ")}. Run 'npm run setup' and 'npm run setup:cluster' first.`,
+    );
+  if ([...recordedProcesses().values()].some(isAlive))
+    throw new Error(
+      "a cluster of this checkout is already running: 'npm run cluster -- status', or 'down' first",
+    );
+  const started = Date.now();
+  mkdirSync(CLUSTER_DIR, { recursive: true });
+  const pki = ensurePki();
+  writeKubeconfig(pki);
+  writeFileSync(path.join(CLUSTER_DIR, "flavor"), `${flavor}\n`);
+
+  progress("starting etcd");
+  startProcess("etcd", path.join(TOOLS_BIN, "etcd"), [
+    `--data-dir=${path.join(CLUSTER_DIR, "etcd")}`,
+    `--listen-client-urls=${ADDRESSES.etcdClient}`,
+    `--advertise-client-urls=${ADDRESSES.etcdClient}`,
+    `--listen-peer-urls=${ADDRESSES.etcdPeer}`,
+    "--log-level=warn",
+    "--quota-backend-bytes=4294967296",
+  ]);
+  await waitFor("etcd", "etcd", async () => (await fetch(`${ADDRESSES.etcdClient}/health`)).ok);
+
+  progress(
+    "starting kube-apiserver (default admission plugins, PodSecurity among them; aggregation layer on)",
+  );
+  startProcess("kube-apiserver", path.join(TOOLS_BIN, "kube-apiserver"), [
+    `--etcd-servers=${ADDRESSES.etcdClient}`,
+    "--bind-address=0.0.0.0",
+    `--secure-port=${ADDRESSES.apiserverPort}`,
+    `--advertise-address=${ADDRESSES.apiserverAdvertise}`,
+    `--service-cluster-ip-range=${ADDRESSES.serviceCidr}`,
+    "--authorization-mode=Node,RBAC",
+    "--allow-privileged=true",
+    `--client-ca-file=${pki.caCert}`,
+    `--tls-cert-file=${pki.apiserverCert}`,
+    `--tls-private-key-file=${pki.apiserverKey}`,
+    "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+    `--service-account-key-file=${pki.serviceAccountPub}`,
+    `--service-account-signing-key-file=${pki.serviceAccountKey}`,
+    // The aggregation layer (APIServices of KEDA and prometheus-adapter).
+    `--requestheader-client-ca-file=${pki.frontProxyCaCert}`,
+    "--requestheader-allowed-names=front-proxy-client",
+    "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+    "--requestheader-group-headers=X-Remote-Group",
+    "--requestheader-username-headers=X-Remote-User",
+    `--proxy-client-cert-file=${pki.frontProxyClientCert}`,
+    `--proxy-client-key-file=${pki.frontProxyClientKey}`,
+    "--enable-aggregator-routing=true",
+    "--profiling=false",
+  ]);
+  await waitFor(
+    "the API server",
+    "kube-apiserver",
+    () => kubectl(["get", "--raw", "/readyz"]).trim() === "ok",
+  );
+
+  progress("starting kube-controller-manager and kube-scheduler");
+  startProcess("kube-controller-manager", path.join(TOOLS_BIN, "kube-controller-manager"), [
+    `--kubeconfig=${KUBECONFIG}`,
+    `--authentication-kubeconfig=${KUBECONFIG}`,
+    `--authorization-kubeconfig=${KUBECONFIG}`,
+    "--bind-address=127.0.0.1",
+    "--leader-elect=false",
+    `--service-account-private-key-file=${pki.serviceAccountKey}`,
+    `--root-ca-file=${pki.caCert}`,
+    `--cluster-signing-cert-file=${pki.caCert}`,
+    `--cluster-signing-key-file=${pki.caKey}`,
+    `--service-cluster-ip-range=${ADDRESSES.serviceCidr}`,
+    "--use-service-account-credentials=true",
+    "--profiling=false",
+  ]);
+  startProcess("kube-scheduler", path.join(TOOLS_BIN, "kube-scheduler"), [
+    `--kubeconfig=${KUBECONFIG}`,
+    `--authentication-kubeconfig=${KUBECONFIG}`,
+    `--authorization-kubeconfig=${KUBECONFIG}`,
+    "--bind-address=127.0.0.1",
+    "--leader-elect=false",
+    "--profiling=false",
+  ]);
+
+  progress(`default StorageClass ${DEFAULT_STORAGE_CLASS} and the ${flavor} nodes`);
+  applyObjects([
+    {
+      apiVersion: "storage.k8s.io/v1",
+      kind: "StorageClass",
+      metadata: {
+        name: DEFAULT_STORAGE_CLASS,
+        annotations: { "storageclass.kubernetes.io/is-default-class": "true" },
+      },
+      provisioner: "sonic-observability.dev/claim-binder",
+      reclaimPolicy: "Delete",
+      volumeBindingMode: "Immediate",
+      allowVolumeExpansion: true,
+    },
+  ]);
+  const nodes = kwokNodes(flavor);
+  for (const node of nodes) {
+    const { object, status } = nodeManifest(node);
+    applyObjects([object]);
+    kubectl([
+      "patch",
+      "node",
+      node.name,
+      "--subresource=status",
+      "--type=merge",
+      "-p",
+      JSON.stringify(status),
+    ]);
+  }
+
+  progress("starting kwok (node leases, kwok's own stages and ours)");
+  const kwokConfigFile = path.join(CLUSTER_DIR, "kwok.yaml");
+  writeFileSync(kwokConfigFile, kwokConfig());
+  startProcess("kwok", path.join(TOOLS_BIN, "kwok"), [
+    `--kubeconfig=${KUBECONFIG}`,
+    `--config=${kwokConfigFile}`,
+    "--manage-all-nodes=false",
+    "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+    `--cidr=${ADDRESSES.podCidr}`,
+    "--node-lease-duration-seconds=40",
+    "--server-address=127.0.0.1:10247",
+  ]);
+
+  progress("chart repository of the pinned archives and the claim binder");
+  const archives = prepareChartRepository();
+  startProcess(
+    "agent",
+    process.execPath,
+    ["-r", require.resolve("ts-node/register/transpile-only"), path.join(__dirname, "agent.ts")],
+    {
+      TS_NODE_PROJECT: path.join(ROOT, "tsconfig.json"),
+    },
+  );
+  await waitFor(
+    "the chart repository",
+    "agent",
+    async () => (await fetch(`${ADDRESSES.chartServer}/index.yaml`)).ok,
+  );
+  progress(`serving ${archives.join(", ")} at ${ADDRESSES.chartServer}`);
+
+  await waitFor("the nodes to turn Ready", "kwok", () => {
+    const ready = kubectl([
+      "get",
+      "nodes",
+      "-o",
+      'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}',
+    ])
+      .trim()
+      .split("\n");
+    return ready.length === nodes.length && ready.every((s) => s === "True");
+  });
+  await waitFor(
+    "the default ServiceAccount",
+    "kube-controller-manager",
+    () => kubectl(["get", "serviceaccount", "default", "-o", "name"]).trim() !== "",
+  );
+  progress(
+    `up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${nodes.length} ${flavor} nodes (${nodes.filter((n) => n.capacity["nvidia.com/gpu"]).length} with GPUs)`,
+  );
+}
+
+/** Stops every part this checkout started, clients first, etcd last. */
+export async function down(): Promise<string[]> {
+  return stopProcesses([...PARTS].reverse());
+}
+
+/** Each part: running or not. */
+export function partsStatus(): { part: string; pid?: number; running: boolean }[] {
+  const recorded = recordedProcesses();
+  return PARTS.map((part) => {
+    const pid = recorded.get(part);
+    return { part, pid, running: pid !== undefined && isAlive(pid) };
+  });
+}

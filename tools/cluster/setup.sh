@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# npm run setup:cluster: builds the local control plane and the Pulumi engine from upstream Go modules into
+# .tools/bin, for npm run cluster, npm run deploy and npm run test:cluster. Nothing here is a prebuilt download:
+# the Go module proxy is the one source, and every version is pinned in tools/cluster/go/<tool>/go.mod (+ go.sum).
+#
+#   tool                        module (pinned in tools/cluster/go/...)                  cold build, 2 cores
+#   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl
+#                               k8s.io/kubernetes v1.34.2             (kubernetes/)       ~7 min, 1.8 GB
+#   etcd                        go.etcd.io/etcd/server/v3 v3.6.16     (etcd/)             ~1 min
+#   kwok                        sigs.k8s.io/kwok v0.8.0               (kwok/)             ~3 min, 0.9 GB
+#   pulumi                      github.com/pulumi/pulumi/pkg/v3 v3.248.0 (pulumi/)        ~8 min, 2.1 GB
+#   pulumi-resource-kubernetes  pulumi-kubernetes/provider/v4 = v4.25.0 (kubernetes-provider/) ~10 min, 4.6 GB
+#
+# Cached and idempotent: a tool is rebuilt only when its go.mod, go.sum or main file changed. Finished binaries are
+# also kept in $SONIC_TOOLS_CACHE (default ~/.cache/sonic-observability/cluster-tools), keyed by those files, so a
+# fresh clone on the same machine (CI) copies them instead of building. A module that cannot be built is named with
+# the reason from its log, and the others still build; the exit status is 1 if any failed.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+BIN=$ROOT/.tools/bin
+LOGS=$ROOT/.tools/logs
+CACHE=${SONIC_TOOLS_CACHE:-$HOME/.cache/sonic-observability/cluster-tools}
+GO_DIR=$ROOT/tools/cluster/go
+mkdir -p "$BIN" "$LOGS" "$CACHE"
+export GOFLAGS=${GOFLAGS:--buildvcs=false} CGO_ENABLED=0
+
+if ! command -v go >/dev/null 2>&1; then
+  echo "setup:cluster: go is not on PATH; install Go 1.26 (https://go.dev/dl) and run again" >&2
+  exit 1
+fi
+
+# The provider's version as the suite really runs it; the SDK asks for its own (@pulumi/kubernetes), and the
+# plugin is installed under that version by tools/cluster/plugins.ts.
+PROVIDER_VERSION=4.25.0
+PULUMI_VERSION=v3.248.0
+PROVIDER_MODULE=github.com/pulumi/pulumi-kubernetes/provider/v4
+
+# name|module dir|peak build memory in MB|binaries
+TOOLS=(
+  "etcd|etcd|900|etcd"
+  "kwok|kwok|1000|kwok"
+  "kubernetes|kubernetes|1900|kube-apiserver kube-controller-manager kube-scheduler kubectl"
+  "pulumi|pulumi|2200|pulumi"
+  "kubernetes-provider|kubernetes-provider|4700|pulumi-resource-kubernetes"
+)
+
+key_of() { # the cache key of a tool: its pinned files and this script's build recipe
+  (cd "$GO_DIR/$1" && cat go.mod go.sum ./*.go 2>/dev/null; go env GOVERSION; grep -E '^(PROVIDER|PULUMI)_VERSION=' "$ROOT/tools/cluster/setup.sh") | sha256sum | cut -c1-16
+}
+
+build_tool() { # name dir bins...
+  local name=$1 dir=$2; shift 2
+  local key; key=$(key_of "$dir")
+  local cached=$CACHE/$name-$key
+  local log=$LOGS/$name.log
+  if [ -f "$BIN/.$name.key" ] && [ "$(cat "$BIN/.$name.key")" = "$key" ] && for b in "$@"; do [ -x "$BIN/$b" ] || exit 1; done; then
+    echo "setup:cluster: $name is up to date ($*)"
+    return 0
+  fi
+  if [ -d "$cached" ] && for b in "$@"; do [ -x "$cached/$b" ] || exit 1; done; then
+    for b in "$@"; do install -m 0755 "$cached/$b" "$BIN/$b"; done
+    echo "$key" > "$BIN/.$name.key"
+    echo "setup:cluster: $name copied from the cache $cached"
+    return 0
+  fi
+  local start=$SECONDS
+  echo "setup:cluster: building $name ($*), log in .tools/logs/$name.log"
+  (
+    set -e
+    cd "$GO_DIR/$dir"
+    case $name in
+      kubernetes)
+        go build -trimpath -o "$cached.tmp/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+          k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl ;;
+      kwok) go build -trimpath -o "$cached.tmp/kwok" sigs.k8s.io/kwok/cmd/kwok ;;
+      etcd) go build -trimpath -o "$cached.tmp/etcd" . ;;
+      pulumi)
+        go build -trimpath -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION" \
+          -o "$cached.tmp/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi ;;
+      kubernetes-provider)
+        # The published module leaves out the two files upstream's main embeds: write them with upstream's own
+        # generator, from the module's own schema.json and terraform-mapping.json.
+        src=$(go list -m -f '{{.Dir}}' "$PROVIDER_MODULE")/cmd/pulumi-resource-kubernetes
+        cp "$src/schema.json" "$src/terraform-mapping.json" .
+        chmod u+w schema.json terraform-mapping.json
+        VERSION=$PROVIDER_VERSION go run "$src/generate.go"
+        rm -f schema.json terraform-mapping.json
+        go build -trimpath -ldflags "-X $PROVIDER_MODULE/pkg/version.Version=$PROVIDER_VERSION" \
+          -o "$cached.tmp/pulumi-resource-kubernetes" . ;;
+    esac
+  ) > "$log" 2>&1
+  local rc=$?
+  if [ $rc -ne 0 ]; then
+    echo "setup:cluster: FAILED $name after $((SECONDS - start)) s: $(grep -m1 -E 'not found|unknown revision|no matching versions|refused|error|cannot' "$log" || tail -1 "$log")" >&2
+    echo "setup:cluster:        the whole log: .tools/logs/$name.log" >&2
+    rm -rf "$cached.tmp"
+    return 1
+  fi
+  rm -rf "$cached" && mv "$cached.tmp" "$cached"
+  for b in "$@"; do install -m 0755 "$cached/$b" "$BIN/$b"; done
+  echo "$key" > "$BIN/.$name.key"
+  echo "setup:cluster: built $name in $((SECONDS - start)) s"
+}
+
+# Parallel where memory allows: start a build while the peaks of those running fit in what the machine has free.
+avail_mb=$(awk '/MemAvailable/ {print int($2/1024)}' /proc/meminfo)
+budget=$((avail_mb * 8 / 10))
+declare -A running_mb=()
+failed=()
+total_start=$SECONDS
+wait_one() {
+  local pid
+  wait -n -p pid
+  local rc=$?
+  local entry=${running_mb[$pid]}
+  unset "running_mb[$pid]"
+  [ $rc -eq 0 ] || failed+=("${entry#*:}")
+}
+in_use() { local s=0 v; for v in "${running_mb[@]}"; do s=$((s + ${v%%:*})); done; echo $s; }
+for t in "${TOOLS[@]}"; do
+  IFS='|' read -r name dir mb bins <<<"$t"
+  while [ ${#running_mb[@]} -gt 0 ] && [ $(($(in_use) + mb)) -gt $budget ]; do wait_one; done
+  # shellcheck disable=SC2086
+  build_tool "$name" "$dir" $bins &
+  running_mb[$!]="$mb:$name"
+done
+while [ ${#running_mb[@]} -gt 0 ]; do wait_one; done
+
+# kwok's own Stage files (node and pod lifecycles), from the pinned module: the cluster composes them with its own.
+if kwok_dir=$(cd "$GO_DIR/kwok" && go mod download sigs.k8s.io/kwok && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok 2>/dev/null); then
+  mkdir -p "$ROOT/.tools/share/kwok-stages"
+  install -m 0644 "$kwok_dir/kustomize/stage/node/fast/node-initialize.yaml" \
+    "$kwok_dir/kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml" \
+    "$kwok_dir"/kustomize/stage/pod/fast/pod-*.yaml "$ROOT/.tools/share/kwok-stages/"
+else
+  failed+=("kwok-stages")
+fi
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "setup:cluster: ${#failed[@]} tool(s) could not be built: ${failed[*]} ($((SECONDS - total_start)) s in all)" >&2
+  exit 1
+fi
+echo "setup:cluster: done in $((SECONDS - total_start)) s; tools in .tools/bin. Next: npm run cluster -- up"
