@@ -7,7 +7,8 @@ import { AddressInfo } from "node:net";
 import * as path from "node:path";
 import { alertNames, analystRules, ruleCatalogue, ruleFileYaml } from "../components";
 import { promtool, requirePromtool } from "./support/promtool";
-import { ATTRIBUTION_RULES, rankHypotheses } from "../app/analyst/attribution";
+import { ATTRIBUTION_RULES, AUTOSCALER_STUCK, rankHypotheses } from "../app/analyst/attribution";
+import { KEDA_ALERTS } from "../components/rules/keda";
 import { alertFacts, episodeStart, type Evidence, type Facts } from "../app/analyst/evidence";
 import { askModel, buildPrompt, citedEvidence, citedSentences, MAX_PROMPT_BYTES } from "../app/analyst/model";
 import {
@@ -24,7 +25,7 @@ import { tierOf } from "../app/analyst/tiers";
 import { parseServiceProfiles } from "../contract/analyst-service-profile";
 import { codeSpan, safeLinkUrl, visibleText } from "../app/analyst/slack-text";
 import { promqlString } from "../components/rules/format";
-import { signalQueries } from "../contract/analyst-signals";
+import { AUTOSCALER_STUCK_ALERTS, signalQueries } from "../contract/analyst-signals";
 import { selectorsOf } from "./support/promql";
 import { REPO_ROOT } from "../tools/stack-file";
 
@@ -637,5 +638,15 @@ describe("the alert analyst's service profiles and tiers", () => {
     assert.match(rankHypotheses(f)[0].next, /^Roll back the image to the version before it/);
     const sonic = rankHypotheses(f, { profile: { prefix: "sonic", settings: { image: "sonic.image" } } });
     assert.match(sonic[0].next, /^Roll back the image \(`sonic\.image`\)/);
+  });
+});
+
+describe("the alert analyst's view of KEDA", () => {
+  it("reads only alert names the rule catalogue defines, and knows what each means", () => {
+    assert.deepEqual(
+      AUTOSCALER_STUCK_ALERTS.filter((a) => !(KEDA_ALERTS as readonly string[]).includes(a)),
+      [],
+    );
+    assert.deepEqual(Object.keys(AUTOSCALER_STUCK).sort(), [...AUTOSCALER_STUCK_ALERTS].sort());
   });
 });
