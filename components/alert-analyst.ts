@@ -2,6 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { analystModelEnv } from "../contract";
+import type { AnalystServiceProfile } from "../contract/analyst-service-profile";
 import { AlertRules } from "./alert-rules";
 import { childOptions } from "./child-options";
 import { DEFAULT_PROMETHEUS_SELECTOR, dnsEgress } from "./selectors";
@@ -41,9 +42,11 @@ export interface AlertAnalystArgs {
   prometheusUrl: pulumi.Input<string>;
   /**
    * The services whose alerts it analyses: metric prefix, and the namespace it runs in (an alert's
-   * `namespace` label then picks its service). @default [{ prefix: "sonic" }]
+   * `namespace` label then picks its service). A service may add its profile (tiers, cold start,
+   * autoscaler, its own setting names and runbooks file), so that its pages get advice that fits it.
+   * @default [{ prefix: "sonic" }]
    */
-  services?: (string | { prefix: string; namespace?: string })[];
+  services?: (string | AnalystServiceProfile)[];
   /** Base of runbook links, as in the rule catalogue. */
   runbookBaseUrl: string;
   /** Grafana's external URL, for dashboard links in reports. @default none (no Grafana link) */
@@ -127,6 +130,7 @@ export class AlertAnalyst extends pulumi.ComponentResource {
           .map((s) => (typeof s === "string" ? s : s.namespace ? `${s.prefix}@${s.namespace}` : s.prefix))
           .join(","),
       },
+      ...serviceProfilesEnv(args.services ?? []),
       { name: "ANALYST_RUNBOOKS", value: "docs/runbooks.md" },
       { name: "ANALYST_WEBHOOK_TOKEN_FILE", value: `${TOKEN_DIR}/webhook-token` },
       { name: "ANALYST_RUNBOOK_BASE_URL", value: args.runbookBaseUrl },
@@ -274,6 +278,15 @@ export class AlertAnalyst extends pulumi.ComponentResource {
     );
     this.registerOutputs({ url: this.url, webhookToken: this.webhookToken });
   }
+}
+
+/** `ANALYST_SERVICE_PROFILES`: the services that bring more than a prefix and a namespace. */
+function serviceProfilesEnv(services: (string | AnalystServiceProfile)[]): { name: string; value: string }[] {
+  const profiles = services.filter(
+    (s): s is AnalystServiceProfile =>
+      typeof s !== "string" && Object.keys(s).some((k) => k !== "prefix" && k !== "namespace"),
+  );
+  return profiles.length > 0 ? [{ name: "ANALYST_SERVICE_PROFILES", value: JSON.stringify(profiles) }] : [];
 }
 
 function modelPort(url: string): number {

@@ -18,6 +18,12 @@ export const ANALYST_SETTINGS = {
     default: "sonic",
     doc: "The services it analyses: metric prefix and optional namespace. An alert's own labels pick its service, never a default.",
   },
+  ANALYST_SERVICE_PROFILES: {
+    kind: "text",
+    pattern: /^\[[^]*\]$/,
+    example: 'a JSON array of profiles like [{"prefix":"sonic","coldStartSeconds":600}]',
+    doc: "Per service (JSON, contract/analyst-service-profile.ts): its tiers' Deployments, cold start, autoscaler, own setting names and runbooks, so advice fits the service.",
+  },
   ANALYST_WEBHOOK_TOKEN_FILE: {
     kind: "text",
     required: true,

@@ -19,6 +19,14 @@ export type SignalName =
   | "oom_killed"
   | "not_ready"
   | "crash_looping"
+  | "waiting"
+  | "pod_start"
+  | "pod_versions"
+  | "hpa_desired"
+  | "hpa_current"
+  | "hpa_max"
+  | "hpa_current_min"
+  | "autoscaler_alerts"
   | "versions"
   | "resident_memory_slope"
   | "submission_rate"
@@ -31,8 +39,21 @@ export const GENERIC_SIGNALS: SignalName[] = [
   "oom_killed",
   "not_ready",
   "crash_looping",
+  "waiting",
+  "pod_start",
   "targets_down",
 ];
+
+/**
+ * KEDA's alerts (components/rules/keda.ts) under which a ScaledObject does not wake its Deployment from
+ * zero. `KedaScaledObjectFallbackActive` is not one: a fallback holds replicas.
+ */
+export const AUTOSCALER_STUCK_ALERTS = [
+  "KedaScaledObjectPaused",
+  "KedaScalerErrors",
+  "KedaScaledObjectNotReady",
+  "KedaDown",
+] as const;
 
 export interface SignalScope {
   prefix: string;
@@ -65,6 +86,18 @@ export function signalQueries(s: SignalScope): Record<SignalName, string> {
     oom_killed: `max by (pod, container) (kube_pod_container_status_last_terminated_reason{${ns},reason="OOMKilled"})`,
     not_ready: `max by (pod, container) (kube_pod_container_status_ready{${ns}}) == 0`,
     crash_looping: `max by (pod, container) (kube_pod_container_status_waiting_reason{${ns},reason="CrashLoopBackOff"}) == 1`,
+    // Every waiting reason, not CrashLoopBackOff alone: ImagePullBackOff and config errors keep a tier down too.
+    waiting: `max by (pod, container, reason) (kube_pod_container_status_waiting_reason{${ns}}) == 1`,
+    pod_start: `max by (pod) (kube_pod_start_time{${ns}})`,
+    pod_versions: `max by (pod, version) (${p}_build_info{${ns}})`,
+    // kube-state-metrics' HPA series; KEDA's HPA for a ScaledObject carries the Deployment's name here.
+    hpa_desired: `max by (horizontalpodautoscaler) (kube_horizontalpodautoscaler_status_desired_replicas{${ns}})`,
+    hpa_current: `max by (horizontalpodautoscaler) (kube_horizontalpodautoscaler_status_current_replicas{${ns}})`,
+    hpa_max: `max by (horizontalpodautoscaler) (kube_horizontalpodautoscaler_spec_max_replicas{${ns}})`,
+    // 0 when the tier was scaled to zero within the look-back: a cold start, not a crash.
+    hpa_current_min: `min by (horizontalpodautoscaler) (min_over_time(kube_horizontalpodautoscaler_status_current_replicas{${ns}}[${s.lookback}]))`,
+    // KedaDown fires in KEDA's own namespace and stops every ScaledObject: it counts wherever it fires.
+    autoscaler_alerts: `max by (alertname, namespace, scaledObject, scaler, job) (ALERTS{alertstate="firing", alertname=~"${AUTOSCALER_STUCK_ALERTS.filter((a) => a !== "KedaDown").join("|")}", ${ns}} or ALERTS{alertstate="firing", alertname="KedaDown"})`,
     versions: `count by (version) (${p}_build_info{${ns}})`,
     resident_memory_slope: `deriv(${p}_process_resident_memory_bytes{${ns}}[${s.lookback}]) * 3600`,
     submission_rate: `sum(rate(${p}_job_submissions_total{${ns}}[${s.window}]))`,
@@ -76,14 +109,25 @@ export function signalQueries(s: SignalScope): Record<SignalName, string> {
 const ALWAYS: SignalName[] = [
   "failures_by_reason",
   "versions",
+  "pod_versions",
   "restarts",
   "oom_killed",
   "not_ready",
   "crash_looping",
+  "waiting",
+  "pod_start",
 ];
 const TRAFFIC: SignalName[] = ["submission_rate", "submission_rate_before"];
 const BACKLOG: SignalName[] = ["queue_depth", "queue_depth_before"];
 const STORE: SignalName[] = ["queue_store_up", "redis_up", "targets_down"];
+/** What scales the worker tier: its HPA (the adapter's or KEDA's) and KEDA's own alerts. */
+const SCALING: SignalName[] = [
+  "hpa_desired",
+  "hpa_current",
+  "hpa_max",
+  "hpa_current_min",
+  "autoscaler_alerts",
+];
 
 /** The signals gathered for an alert, by the alert name's suffix after the service prefix. */
 export const RELATED_SIGNALS: Record<string, SignalName[]> = {
@@ -97,10 +141,11 @@ export const RELATED_SIGNALS: Record<string, SignalName[]> = {
   ],
   HighErrorRate: [...ALWAYS, "error_ratio", "gpu_memory_ratio", ...BACKLOG],
   ErrorBudgetBurn: [...ALWAYS, "error_ratio", "gpu_memory_ratio", ...BACKLOG],
-  HighLatencyP99: [...ALWAYS, ...BACKLOG, "gpu_memory_ratio", ...TRAFFIC],
+  HighLatencyP99: [...ALWAYS, ...BACKLOG, "gpu_memory_ratio", ...TRAFFIC, ...SCALING],
   MemoryLeak: [...ALWAYS, "resident_memory_slope", ...TRAFFIC],
   TargetDown: [...ALWAYS, "targets_down"],
-  QueueBacklog: [...ALWAYS, ...BACKLOG, ...TRAFFIC, "targets_down"],
+  QueueBacklog: [...ALWAYS, ...BACKLOG, ...TRAFFIC, "targets_down", ...SCALING],
+  AutoscalerMaxedOut: [...ALWAYS, ...BACKLOG, ...TRAFFIC, ...SCALING],
   QueueStoreUnreachable: [...ALWAYS, ...STORE, ...BACKLOG],
   QueueStoreDown: [...ALWAYS, ...STORE, ...BACKLOG],
   JobsLost: [...ALWAYS, "targets_down", ...BACKLOG],

@@ -19,6 +19,7 @@ import {
 } from "../components";
 import { SONIC_JOB, sonicAutoscaling } from "./autoscaling";
 import { loadStackConfig } from "./config";
+import { API_SETTINGS, SONIC_SETTING_NAMES } from "../contract";
 
 // Validate everything before the first resource: a bad value fails the preview with the key named.
 const config = loadStackConfig();
@@ -79,6 +80,9 @@ const monitoring = new MonitoringStack("monitoring", {
   grafanaAdminPassword,
 });
 
+/** The tiers' Deployments: the API keeps the name clients call; the GPU workers are new beside it. */
+const TIERS = { api: SONIC_JOB, worker: "sonic-generate-worker" };
+
 if (config.analyst.enabled) {
   const receivers = Object.values(config.alertmanager.receivers);
   new AlertAnalyst(
@@ -88,7 +92,14 @@ if (config.analyst.enabled) {
       image: config.sonic.image,
       prometheusUrl: pulumi.interpolate`${monitoring.prometheusUrl}:${PROMETHEUS_PORT}`,
       services: [
-        { prefix: "sonic", namespace: config.sonic.namespace },
+        {
+          prefix: "sonic",
+          namespace: config.sonic.namespace,
+          tiers: TIERS,
+          coldStartSeconds: config.sonic.coldStartSeconds ?? API_SETTINGS.SONIC_COLD_START_SECONDS.default,
+          ...(config.autoscaling.enabled ? { autoscaler: config.autoscaling.engine } : {}),
+          settings: SONIC_SETTING_NAMES,
+        },
         ...config.onboardedServices.map((s) => ({ prefix: s.metricPrefix, namespace: s.namespace })),
       ],
       webhookToken: analystToken?.result,
@@ -110,8 +121,6 @@ if (config.analyst.enabled) {
 }
 
 const QUEUE_NAME = "sonic-queue";
-/** The tiers' Deployments: the API keeps the name clients call; the GPU workers are new beside it. */
-const TIERS = { api: SONIC_JOB, worker: "sonic-generate-worker" };
 const a = config.autoscaling;
 const sonic = new GpuInferenceService("sonic", {
   namespace: config.sonic.namespace,

@@ -184,7 +184,7 @@ describe("the alert analyst as a service", function () {
         assert.match(report.text, reason);
         assert.match(
           report.text,
-          /^Alert: GPU memory above 90% GPU 0 of ai-inference\/sonic-a uses 97% of its memory$/m,
+          /^Alert: `GPU memory above 90% GPU 0 of ai-inference\/sonic-a uses 97% of its memory`$/m,
         );
         assert.match(report.text, /^Runbook: lower `concurrencyPerGpu`/m);
         assert.match(report.text, /<https:\/\/runbooks\.example\/runbooks\.md#highgpumemoryusage\|runbook>/);
@@ -203,7 +203,7 @@ describe("the alert analyst as a service", function () {
       await s.post(payload("g", [alert()]));
       const report = await until("the report", 10_000, () => receiver.reports()[0]);
       assert.match(report.text, /_Partial evidence: 1 of \d+ queries failed/);
-      assert.match(report.text, /^• restarts: Prometheus answered 400: parse error/m);
+      assert.match(report.text, /^• restarts: `Prometheus answered 400: parse error/m);
       assert.match(report.text, /GPU memory at 97\.0% on `sonic-a`/);
     } finally {
       await prom.close();
@@ -301,7 +301,7 @@ describe("the alert analyst as a service", function () {
     assert.equal(resolution.groupKey, key);
     assert.equal(
       resolution.text,
-      '*Resolved:* `HighGPUMemoryUsage` on `sonic-b`; 1 of the group still firing.\n_alert group {}:{alertname="HighGPUMemoryUsage"}_',
+      '*Resolved:* `HighGPUMemoryUsage` on `sonic-b`; 1 of the group still firing.\n_alert group `{}:{alertname="HighGPUMemoryUsage"}`_',
     );
     const c = alert({ labels: { pod: "sonic-c" } });
     await s.post(payload(key, [a, c]));

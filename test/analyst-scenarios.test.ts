@@ -8,7 +8,13 @@ import { AlertAnalyst, buildAlertAnalyst, loadAnalystConfig } from "../app/analy
 import { REPO_ROOT } from "../tools/stack-file";
 import { failingPrometheus, freePort, RunningPrometheus } from "../tools/analyst-scenarios/prometheus";
 import { startBackfilledPrometheus } from "../tools/analyst-scenarios/prometheus";
-import { Scenario, scenarioWebhook, SCENARIOS } from "../tools/analyst-scenarios/scenarios";
+import {
+  Scenario,
+  SCENARIO_PROFILES,
+  SCENARIO_SERVICES,
+  scenarioWebhook,
+  SCENARIOS,
+} from "../tools/analyst-scenarios/scenarios";
 import { requirePromtool } from "./support/promtool";
 
 /**
@@ -72,7 +78,8 @@ describe("the alert analyst on scenarios backfilled into a real Prometheus", fun
     const analyst = await buildAlertAnalyst(
       loadAnalystConfig({
         ANALYST_PROMETHEUS_URL: url,
-        ANALYST_SERVICES: "sonic",
+        ANALYST_SERVICES: SCENARIO_SERVICES,
+        ANALYST_SERVICE_PROFILES: JSON.stringify(SCENARIO_PROFILES),
         ANALYST_WEBHOOK_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`,
         ANALYST_RUNBOOKS: path.join(REPO_ROOT, "docs", "runbooks.md"),
         ANALYST_WEBHOOK_TOKEN_FILE: path.join(dir, "token"),
@@ -89,7 +96,7 @@ describe("the alert analyst on scenarios backfilled into a real Prometheus", fun
   for (const scenario of SCENARIOS) {
     it(`names ${scenario.expect.top ?? "no cause"} for: ${scenario.name}`, async () => {
       const url = await analystFor(scenario.prometheus);
-      const groupKey = `{}:{scenario="${scenario.name}"}`;
+      const groupKey = scenario.groupKey ?? `{}:{scenario="${scenario.name}"}`;
       const startsAt = new Date(Date.now() - 5 * 60_000).toISOString();
       const sent = Date.now();
       const res = await fetch(url, {
@@ -110,6 +117,8 @@ describe("the alert analyst on scenarios backfilled into a real Prometheus", fun
         assert.deepEqual(body.unavailable, [], "every query is valid PromQL and answered");
       for (const re of scenario.expect.text ?? []) assert.match(body.text, re);
       for (const re of scenario.expect.notText ?? []) assert.doesNotMatch(body.text, re);
+      const outsideCode = body.text.replace(/`[^`\n]*`/g, "");
+      for (const re of scenario.expect.notBare ?? []) assert.doesNotMatch(outsideCode, re);
     });
   }
 });

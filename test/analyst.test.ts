@@ -7,7 +7,8 @@ import { AddressInfo } from "node:net";
 import * as path from "node:path";
 import { alertNames, analystRules, ruleCatalogue, ruleFileYaml } from "../components";
 import { promtool, requirePromtool } from "./support/promtool";
-import { ATTRIBUTION_RULES, rankHypotheses } from "../app/analyst/attribution";
+import { ATTRIBUTION_RULES, AUTOSCALER_STUCK, rankHypotheses } from "../app/analyst/attribution";
+import { KEDA_ALERTS } from "../components/rules/keda";
 import { alertFacts, episodeStart, type Evidence, type Facts } from "../app/analyst/evidence";
 import { askModel, buildPrompt, citedEvidence, citedSentences, MAX_PROMPT_BYTES } from "../app/analyst/model";
 import {
@@ -20,9 +21,11 @@ import {
   runbookFor,
 } from "../app/analyst/report";
 import { parseServices, serviceFor } from "../app/analyst/services";
+import { tierOf } from "../app/analyst/tiers";
+import { parseServiceProfiles } from "../contract/analyst-service-profile";
 import { codeSpan, safeLinkUrl, visibleText } from "../app/analyst/slack-text";
 import { promqlString } from "../components/rules/format";
-import { signalQueries } from "../contract/analyst-signals";
+import { AUTOSCALER_STUCK_ALERTS, signalQueries } from "../contract/analyst-signals";
 import { selectorsOf } from "./support/promql";
 import { REPO_ROOT } from "../tools/stack-file";
 
@@ -141,12 +144,9 @@ describe("the alert analyst's report", () => {
   it("reads runbook steps from docs/runbooks.md for every alert of the catalogue", () => {
     const runbooks = parseRunbooks(readFileSync(path.join(REPO_ROOT, "docs", "runbooks.md"), "utf8"));
     for (const name of alertNames(ruleCatalogue({ job: "j", namespace: "n" })))
-      assert.ok(runbookFor(runbooks, name, "Sonic")?.resolve, `${name} has no Resolve steps`);
-    assert.match(
-      runbookFor(runbooks, "TtsHighErrorRate", "Tts")!.resolve,
-      /.+/,
-      "another service reads Sonic's entry",
-    );
+      assert.ok(runbookFor(runbooks, name)?.resolve, `${name} has no Resolve steps`);
+    // Sonic's steps name Sonic's settings: another service's alert gets its own runbook or none.
+    assert.equal(runbookFor(runbooks, "TtsHighErrorRate"), undefined, "another service reads Sonic's entry");
   });
 
   it("says what, where, since when, the likely cause with its numbers, the evidence, the runbook and links", () => {
@@ -171,7 +171,8 @@ describe("the alert analyst's report", () => {
     );
     assert.ok(lines.includes("• E2 gpu_memory_ratio: GPU memory at 97.0% on `sonic-a`"));
     assert.ok(lines.includes("Runbook: lower concurrencyPerGpu"));
-    assert.equal(lines.at(-1), '_alert group {}:{alertname="SonicHighErrorRate"}_');
+    // A code span: an alert name in the group key may be a URL, and Slack links none inside code.
+    assert.equal(lines.at(-1), '_alert group `{}:{alertname="SonicHighErrorRate"}`_');
     assert.ok(
       lines
         .at(-2)!
@@ -429,7 +430,7 @@ describe("the alert analyst's handling of hostile alert text", () => {
       /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/u,
     );
     assert.match(text, /^Next: kubectl -n `ns` logs `pod&lt;!channel&gt;`$/m);
-    assert.match(text, /^Alert: eviltxt line1 line2$/m);
+    assert.match(text, /^Alert: `eviltxt line1 line2`$/m);
     assert.equal(
       nextStep("kubectl get events -n <namespace>; <pod>", { namespace: "a" }),
       "kubectl get events -n `a`; &lt;pod&gt;",
@@ -589,5 +590,63 @@ describe("the alert analyst's causes on-call meets most", () => {
       serviceFor(a({ alertname: "HighGPUMemoryUsage" }), parseServices("sonic,tts"))?.prefix,
       "sonic",
     );
+  });
+});
+
+describe("the alert analyst's service profiles and tiers", () => {
+  it("refuses a malformed ANALYST_SERVICE_PROFILES, naming the variable and the bad value's path", () => {
+    assert.throws(() => parseServiceProfiles("{"), /^Error: ANALYST_SERVICE_PROFILES: expected JSON/);
+    assert.throws(
+      () => parseServiceProfiles('[{"prefix":"sonic","coldStartSeconds":-1}]'),
+      /^Error: ANALYST_SERVICE_PROFILES\[0\.coldStartSeconds\]: /,
+    );
+    assert.deepEqual(parseServiceProfiles(undefined), []);
+  });
+
+  it("tells a pod's tier by its Deployment's ReplicaSet naming, never by a shared prefix", () => {
+    const profile = { prefix: "sonic", tiers: { api: "sonic-generate", worker: "sonic-generate-worker" } };
+    assert.equal(tierOf("sonic-generate-7d9f8c6b5d-x2x4q", profile), "api");
+    assert.equal(tierOf("sonic-generate-worker-5f7b9c8d4-q7wzt", profile), "worker");
+    assert.equal(tierOf("sonic-generate-worker-0", profile), undefined);
+    assert.equal(tierOf("sonic-a", undefined), undefined);
+  });
+
+  it("fold a symptom into the release that explains it only when it is on the release's own pods", () => {
+    const deploy = { version: "1.5.0", at: 1000 };
+    const unready = (pod: string) =>
+      facts({
+        deploy,
+        conditionSince: 1240,
+        podVersions: [{ pod: "new", version: "1.5.0" }],
+        notReady: [{ pod, container: "model-server" }],
+      });
+    const same = rankHypotheses(unready("new"));
+    assert.equal(same[0].id, "bad-release");
+    assert.equal(same[0].confidence, 0.88, "the cause ranks as high as the symptom it explains");
+    assert.deepEqual(same[0].explained, ["model-server-down"]);
+    assert.ok(!same.some((h) => h.id === "model-server-down"));
+    const other = rankHypotheses(unready("old"));
+    assert.deepEqual(
+      other.map((h) => h.id),
+      ["model-server-down", "bad-release"],
+      "an old pod's unready model server is not the release's doing",
+    );
+  });
+
+  it("name only the alert's own service's settings in advice", () => {
+    const f = facts({ deploy: { version: "2", at: 1000 }, conditionSince: 1100 });
+    assert.match(rankHypotheses(f)[0].next, /^Roll back the image to the version before it/);
+    const sonic = rankHypotheses(f, { profile: { prefix: "sonic", settings: { image: "sonic.image" } } });
+    assert.match(sonic[0].next, /^Roll back the image \(`sonic\.image`\)/);
+  });
+});
+
+describe("the alert analyst's view of KEDA", () => {
+  it("reads only alert names the rule catalogue defines, and knows what each means", () => {
+    assert.deepEqual(
+      AUTOSCALER_STUCK_ALERTS.filter((a) => !(KEDA_ALERTS as readonly string[]).includes(a)),
+      [],
+    );
+    assert.deepEqual(Object.keys(AUTOSCALER_STUCK).sort(), [...AUTOSCALER_STUCK_ALERTS].sort());
   });
 });

@@ -370,7 +370,7 @@ describe("the monitoring path end to end (real app, Prometheus and Alertmanager 
     const text = report.analysis.text;
     assert.match(text, /_No evidence: every query to Prometheus failed/);
     assert.match(text, /connection refused/);
-    assert.match(text, /^Alert: Prometheus cannot scrape a Sonic pod$/m);
+    assert.match(text, /^Alert: `Prometheus cannot scrape a Sonic pod`$/m);
     assert.match(text, /^Runbook: /m);
     assert.match(text, /runbooks\.example\/runbooks\.md#sonictargetdown\|runbook>/);
   });

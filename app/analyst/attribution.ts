@@ -1,6 +1,8 @@
-import type { Facts } from "./evidence";
-import { clock } from "./evidence";
+import type { AnalystServiceProfile } from "../../contract/analyst-service-profile";
+import type { ContainerRef, Facts } from "./evidence";
+import { clock, count } from "./evidence";
 import { codeSpan } from "./slack-text";
+import { Tier, TIER_IMPACT, tierOf } from "./tiers";
 
 /** A likely cause, with the numbers behind it. */
 export interface Hypothesis {
@@ -15,16 +17,40 @@ export interface Hypothesis {
    * the alert's own; the report fills them in.
    */
   next: string;
+  /** The pods its facts are about: a cause explains a symptom on the same pods. @default none */
+  pods?: string[];
+  /** Symptoms folded into this cause (their rule ids): they are its evidence, not rivals. */
+  explained?: string[];
 }
+
+/** What a rule found when it holds: its facts, and where the finding refines the rule's own text. */
+export interface Finding {
+  facts: string[];
+  /** A headline naming what was found (the tier and container). @default the rule's title */
+  title?: string;
+  /** Advice fitting what was found (the tier). @default the rule's */
+  next?: string;
+  /** The pods it is about. @default none */
+  pods?: string[];
+}
+
+/** Advice, fixed or written from the service's own settings (a TTS page never quotes `sonic.image`). */
+export type Advice = string | ((options: AttributionOptions) => string);
 
 /** One deterministic attribution rule: when `match` finds its facts, the cause is likely. */
 export interface AttributionRule {
   id: string;
   title: string;
   confidence: number;
-  next: string;
-  /** The supporting facts as sentences, or undefined when the rule does not apply. */
-  match(f: Facts, options: AttributionOptions): string[] | undefined;
+  next: Advice;
+  /**
+   * Symptoms this cause explains (rule ids): when both hold and every pod of the symptom is one of this
+   * cause's pods, the symptom becomes this cause's evidence and the cause ranks at least as high.
+   * @default none
+   */
+  explains?: string[];
+  /** The supporting facts as sentences (or a finding), or undefined when the rule does not apply. */
+  match(f: Facts, options: AttributionOptions): string[] | Finding | undefined;
 }
 
 export interface AttributionOptions {
@@ -36,6 +62,8 @@ export interface AttributionOptions {
   gpuLeakRatioPerHour?: number;
   /** A single step up of GPU memory, as a share of the GPU, that reads as one large input. @default 0.1 */
   gpuJumpRatio?: number;
+  /** The alert's service: its tiers, cold start, autoscaler and setting names. @default none */
+  profile?: AnalystServiceProfile;
 }
 
 /** The container of a Sonic pod that runs the model (components/gpu-inference-service.ts). */
@@ -51,6 +79,68 @@ function trafficChange(f: Facts): number | undefined {
   const before = f.submissionRateBefore;
   return before > 0 ? Math.abs(now - before) / before : now > 0 ? 1 : 0;
 }
+
+/** ` (`sonic.image`)` when the service's profile names that setting; nothing for another service. */
+function setting(o: AttributionOptions, key: keyof NonNullable<AnalystServiceProfile["settings"]>): string {
+  const name = o.profile?.settings?.[key];
+  return name ? ` (${codeSpan(name)})` : "";
+}
+
+/** The worker tier's HPA: the adapter's, or the one KEDA creates, both named after the Deployment. */
+function workerHpa(f: Facts, o: AttributionOptions): Facts["hpas"][number] | undefined {
+  const worker = o.profile?.tiers?.worker;
+  return worker ? f.hpas.find((h) => h.name === worker) : undefined;
+}
+
+/** What scales the worker tier, in on-call's words. */
+function autoscalerName(o: AttributionOptions): string {
+  const engine = o.profile?.autoscaler;
+  switch (engine) {
+    case "keda":
+      return "KEDA";
+    case "adapter":
+      return "the HPA (prometheus-adapter)";
+    case undefined:
+      return "the autoscaler";
+    default: {
+      const unreachable: never = engine;
+      return unreachable;
+    }
+  }
+}
+
+const tierName = (tier: Tier | undefined) => (tier ? `${tier} tier: ` : "");
+
+/** Waiting reasons of a container that will not start by itself: a crash loop or a broken spec. */
+const BROKEN_WAITING = new Set([
+  "CrashLoopBackOff",
+  "ImagePullBackOff",
+  "ErrImagePull",
+  "InvalidImageName",
+  "CreateContainerConfigError",
+  "CreateContainerError",
+  "RunContainerError",
+]);
+
+/** Why KEDA does not wake a ScaledObject, and what brings it back (by KEDA's alert, as data). */
+export const AUTOSCALER_STUCK: Record<string, { why: string; next: string }> = {
+  KedaScaledObjectPaused: {
+    why: "is paused",
+    next: "Unpause it if nobody paused it on purpose: kubectl -n <namespace> annotate scaledobject <scaledobject> autoscaling.keda.sh/paused- autoscaling.keda.sh/paused-replicas-. Until then queued jobs wait; nothing is lost.",
+  },
+  KedaScalerErrors: {
+    why: "has a trigger that keeps erroring",
+    next: "kubectl -n <namespace> describe scaledobject <scaledobject> and the keda-operator's logs: the trigger's Prometheus query or serverAddress fails. Until it answers, KEDA cannot see the backlog and the workers stay at zero.",
+  },
+  KedaScaledObjectNotReady: {
+    why: "has no working scale loop",
+    next: "kubectl -n <namespace> describe scaledobject <scaledobject> (its Ready condition says why: a second HPA on the Deployment, a missing target, a bad trigger). Until it is Ready nothing wakes the workers.",
+  },
+  KedaDown: {
+    why: "is not acted on: KEDA itself is down",
+    next: "kubectl -n keda get pods,events: bring back keda-operator (it wakes Deployments from zero) and keda-operator-metrics-apiserver. Until then no ScaledObject of the cluster scales from or to zero.",
+  },
+};
 
 /** The rules, as data: each names the facts it needs; `rankHypotheses` orders what matched. */
 export const ATTRIBUTION_RULES: AttributionRule[] = [
@@ -83,6 +173,105 @@ export const ATTRIBUTION_RULES: AttributionRule[] = [
     },
   },
   {
+    id: "autoscaler-not-waking",
+    title: "The autoscaler will not wake the worker tier",
+    confidence: 0.93,
+    next: "Bring the autoscaler back; until then queued jobs wait.",
+    match: (f, o) => {
+      const worker = o.profile?.tiers?.worker;
+      const hpa = workerHpa(f, o);
+      if (!worker || !hpa || (f.queueDepth ?? 0) <= 0) return undefined;
+      if ((hpa.desired ?? hpa.current) !== 0) return undefined;
+      // The ScaledObject carries the worker Deployment's name (stacks/autoscaling.ts).
+      // The ScaledObject's own alert first: it says what is wrong with this one.
+      const stuck = [...f.autoscalerAlerts]
+        .sort((a, b) => Number(a.alertname === "KedaDown") - Number(b.alertname === "KedaDown"))
+        .find(
+          (a) =>
+            AUTOSCALER_STUCK[a.alertname] &&
+            (a.alertname === "KedaDown" || a.scaledObject === undefined || a.scaledObject === worker),
+        );
+      if (!stuck) return undefined;
+      const object = `${f.namespace}/${worker}`;
+      const cause = AUTOSCALER_STUCK[stuck.alertname];
+      return {
+        title: `KEDA will not wake the worker tier: ScaledObject ${codeSpan(object)} ${cause.why}`,
+        facts: [
+          `${count(f.queueDepth!)} jobs queued while HPA ${codeSpan(hpa.name)} desires ${hpa.desired ?? "?"} replicas (current ${hpa.current ?? "?"})`,
+          `${codeSpan(stuck.alertname)} firing${stuck.scaler ? ` (trigger ${codeSpan(stuck.scaler)})` : ""}`,
+        ],
+        next: cause.next.replace(/<scaledobject>/g, codeSpan(worker)),
+      };
+    },
+  },
+  {
+    id: "autoscaler-at-max",
+    title: "The worker tier is capped at its maximum replicas",
+    confidence: 0.8,
+    next: (o) =>
+      `The autoscaler asks for more workers than it may run: raise the worker tier's maximum${setting(o, "workerMaxReplicas")} if the GPU quota and nodes allow, or accept the wait: the backlog drains at the pods' pace.`,
+    match: (f, o) => {
+      const hpa = workerHpa(f, o);
+      if (!hpa || hpa.max === undefined || hpa.max === 0 || (f.queueDepth ?? 0) <= 0) return undefined;
+      if ((hpa.desired ?? 0) < hpa.max || (hpa.current ?? 0) < hpa.max) return undefined;
+      const grew =
+        f.queueDepthBefore !== undefined && f.queueDepth! > f.queueDepthBefore
+          ? `, up from ${count(f.queueDepthBefore)}`
+          : "";
+      return {
+        title: `The worker tier is capped at its maximum: ${autoscalerName(o)} holds HPA ${codeSpan(hpa.name)} at ${hpa.max} of ${hpa.max} replicas`,
+        facts: [
+          `HPA ${codeSpan(hpa.name)} desires ${hpa.desired}, runs ${hpa.current}, may run at most ${hpa.max}`,
+          `${count(f.queueDepth!)} jobs queued${grew}`,
+        ],
+      };
+    },
+  },
+  {
+    id: "cold-start",
+    title: "The worker tier is waking from zero (cold start)",
+    confidence: 0.8,
+    next: "Nothing to do yet: queued jobs wait and are served once the model is loaded.",
+    // Young model servers are unready while they load the model: that is the cold start itself.
+    explains: ["model-server-down"],
+    match: (f, o) => {
+      const budget = o.profile?.coldStartSeconds;
+      const hpa = workerHpa(f, o);
+      if (budget === undefined || !hpa || hpa.minCurrent !== 0 || (hpa.desired ?? hpa.current ?? 0) < 1)
+        return undefined;
+      const workers = f.podStarts.filter((p) => tierOf(p.pod, o.profile) === "worker");
+      if (workers.length === 0) return undefined;
+      const oldest = Math.min(...workers.map((p) => p.at));
+      const age = f.now - oldest;
+      const pods = workers.map((p) => p.pod);
+      // Past the budget, or restarting: no longer a cold start, the other rules speak.
+      const restarts = f.restartsByContainer.filter((c) => pods.includes(c.pod));
+      const broken = f.waiting.filter((c) => pods.includes(c.pod) && BROKEN_WAITING.has(c.reason));
+      if (age > budget || restarts.length > 0 || broken.length > 0) return undefined;
+      const left = budget - age;
+      const until = clock(oldest + budget);
+      const unready = f.notReady.filter((c) => pods.includes(c.pod));
+      return {
+        title: `The worker tier is waking from zero: about ${Math.ceil(left / 60)}m left of its ${Math.round(budget / 60)}m cold start`,
+        facts: [
+          `HPA ${codeSpan(hpa.name)} was at 0 replicas within the look-back and now desires ${hpa.desired ?? "?"} (current ${hpa.current ?? "?"})`,
+          `${workers.length} worker pod${workers.length === 1 ? "" : "s"} started ${Math.round(age / 60)}m ago (${pods
+            .slice(0, 3)
+            .map((p) => codeSpan(p))
+            .join(", ")}), 0 restarts`,
+          `cold start ${budget}s${setting(o, "coldStart")}: ${Math.round(left)}s left, until ${until}`,
+          ...(unready.length > 0
+            ? [
+                `not ready yet: ${unready.map((c) => `${codeSpan(c.container)} of ${codeSpan(c.pod)}`).join(", ")}`,
+              ]
+            : []),
+        ],
+        next: `Nothing to do yet: queued jobs wait and are served once the model is loaded. Worry if a worker pod is still not ready after ${until} (the end of the cold start) or if any of its containers restarts: then kubectl -n <namespace> describe pod and logs -c model-server --previous.`,
+        pods,
+      };
+    },
+  },
+  {
     id: "gpu-memory-leak",
     title: "A GPU memory leak (steady growth at flat load, no large jumps)",
     confidence: 0.92,
@@ -99,7 +288,7 @@ export const ATTRIBUTION_RULES: AttributionRule[] = [
         `GPU memory of ${codeSpan(growth.pod)} climbs ${pct(growth.ratio)} of the GPU per hour`,
         `its largest single step up is ${pct(jump.ratio)}`,
         `traffic changed ${pct(change)} in the same time`,
-        ...(oom > 0 ? [`${oom} jobs failed with gpu_out_of_memory at the end`] : []),
+        ...(oom > 0 ? [`${count(oom)} jobs failed with gpu_out_of_memory at the end`] : []),
       ];
     },
   },
@@ -107,7 +296,8 @@ export const ATTRIBUTION_RULES: AttributionRule[] = [
     id: "inputs-too-large",
     title: "Inputs too large for the GPU (out of GPU memory)",
     confidence: 0.9,
-    next: "Lower sonic.concurrencyPerGpu, or cap SONIC_MAX_AUDIO_SECONDS / SONIC_MAX_IMAGE_SIDE; check which inputs failed.",
+    next: (o) =>
+      `Lower the jobs per GPU${setting(o, "concurrency")}, or cap the inputs' size${setting(o, "inputLimits")}; check which inputs failed.`,
     match: (f, o) => {
       const oom = f.failures.gpu_out_of_memory ?? 0;
       if (oom === 0 || !f.gpuMemoryMax || f.gpuMemoryMax.ratio < 0.95) return undefined;
@@ -115,7 +305,7 @@ export const ATTRIBUTION_RULES: AttributionRule[] = [
       const jump = f.gpuMemoryLargestJump;
       if (jump && jump.ratio < (o.gpuJumpRatio ?? 0.1)) return undefined;
       return [
-        `${oom} jobs failed with gpu_out_of_memory`,
+        `${count(oom)} jobs failed with gpu_out_of_memory`,
         `GPU memory at ${pct(f.gpuMemoryMax.ratio)} on ${codeSpan(f.gpuMemoryMax.pod)}`,
         ...(jump ? [`GPU memory jumped ${pct(jump.ratio)} of the GPU in one step`] : []),
       ];
@@ -136,37 +326,109 @@ export const ATTRIBUTION_RULES: AttributionRule[] = [
       const grew =
         f.queueDepth !== undefined && f.queueDepthBefore !== undefined && f.queueDepth > f.queueDepthBefore;
       const failed = Object.values(f.failures).reduce((a, n) => a + n, 0);
-      return [
-        ...restarts.map((c) => `${codeSpan(c.container)} of ${codeSpan(c.pod)} restarted ${c.count} times`),
-        ...(looping.length > 0
-          ? [`${codeSpan(MODEL_SERVER_CONTAINER)} in CrashLoopBackOff on ${list(looping)}`]
-          : []),
-        ...(unready.length > 0 ? [`${codeSpan(MODEL_SERVER_CONTAINER)} not ready on ${list(unready)}`] : []),
-        ...(grew ? [`the backlog grew from ${f.queueDepthBefore} to ${f.queueDepth} jobs`] : []),
-        ...(failed === 0 ? ["0 failed jobs: the work waits rather than fails"] : []),
+      const pods = [...new Set([...restarts, ...looping, ...unready].map((c) => c.pod))];
+      return {
+        pods,
+        facts: [
+          ...restarts.map((c) => `${codeSpan(c.container)} of ${codeSpan(c.pod)} restarted ${c.count} times`),
+          ...(looping.length > 0
+            ? [`${codeSpan(MODEL_SERVER_CONTAINER)} in CrashLoopBackOff on ${list(looping)}`]
+            : []),
+          ...(unready.length > 0
+            ? [`${codeSpan(MODEL_SERVER_CONTAINER)} not ready on ${list(unready)}`]
+            : []),
+          ...(grew ? [`the backlog grew from ${f.queueDepthBefore} to ${f.queueDepth} jobs`] : []),
+          ...(failed === 0 ? ["0 failed jobs: the work waits rather than fails"] : []),
+        ],
+      };
+    },
+  },
+  {
+    id: "container-crash-loop",
+    title: "A container is crash-looping",
+    confidence: 0.88,
+    // A crash loop is pods dying: the same restarts, told by their cause.
+    explains: ["pods-lost"],
+    next: "kubectl -n <namespace> logs <pod> --previous for the looping container; kubectl -n <namespace> describe pod <pod> (last state, exit code).",
+    match: (f, o) => {
+      // The model server has its own rule (model-server-down): its unready spell is the usual symptom.
+      const broken = f.waiting.filter(
+        (c) => BROKEN_WAITING.has(c.reason) && c.container !== MODEL_SERVER_CONTAINER,
+      );
+      const looping = [
+        ...broken,
+        ...f.crashLooping
+          .filter((c) => c.container !== MODEL_SERVER_CONTAINER)
+          .filter((c) => !broken.some((b) => b.pod === c.pod && b.container === c.container))
+          .map((c) => ({ ...c, reason: "CrashLoopBackOff" })),
       ];
+      if (looping.length === 0) return undefined;
+      const restartsOf = (c: ContainerRef) =>
+        f.restartsByContainer.find((r) => r.pod === c.pod && r.container === c.container)?.count ?? 0;
+      // The worst container, the alert's own pod first among equals: the advice names it.
+      const worst = [...looping].sort(
+        (a, b) => restartsOf(b) - restartsOf(a) || Number(b.pod === f.pod) - Number(a.pod === f.pod),
+      )[0];
+      const tier = tierOf(worst.pod, o.profile);
+      // One fact per container (a fact is capped), each told by its tier.
+      const facts = looping.map(
+        (c) =>
+          `${tierName(tierOf(c.pod, o.profile))}${codeSpan(c.container)} of ${codeSpan(c.pod)} in ${codeSpan(c.reason)} (${restartsOf(c)} restarts in the window)`,
+      );
+      // Every tier of the service is named: "workers fine" is evidence too.
+      if (o.profile?.tiers)
+        for (const other of ["api", "worker"] as const) {
+          if (!o.profile.tiers[other] || looping.some((c) => tierOf(c.pod, o.profile) === other)) continue;
+          const mine = f.restartsByContainer.filter((c) => tierOf(c.pod, o.profile) === other);
+          facts.push(
+            `${other} tier: ${mine.length === 0 ? "no restarts" : `${mine.reduce((a, c) => a + c.count, 0)} restarts`}`,
+          );
+        }
+      const podList = [...new Set(looping.map((c) => c.pod))];
+      return {
+        title: `The ${codeSpan(worst.container)} container${tier ? ` of the ${tier} tier` : ""} is crash-looping`,
+        facts,
+        next: `${tier ? `${TIER_IMPACT[tier]} ` : ""}kubectl -n <namespace> logs ${codeSpan(worst.pod)} -c ${codeSpan(worst.container)} --previous; kubectl -n <namespace> describe pod ${codeSpan(worst.pod)} (last state, exit code).`,
+        pods: podList,
+      };
     },
   },
   {
     id: "bad-release",
     title: "A bad release",
     confidence: 0.85,
-    next: "Compare the new version's changes; roll back the image (sonic.image) if the errors began with it.",
+    next: (o) =>
+      `Roll back the image${setting(o, "image")} to the version before it; then compare the new version's changes.`,
+    // A release's own pods crash-looping, unready or lost are what the release did, not a second cause.
+    explains: ["model-server-down", "container-crash-loop", "pods-lost"],
     match: (f, o) => {
       if (!f.deploy || f.conditionSince === undefined) return undefined;
-      const after = f.conditionSince - f.deploy.at;
+      const deploy = f.deploy;
+      const after = f.conditionSince - deploy.at;
       if (after < 0 || after > (o.releaseWindowSeconds ?? 900)) return undefined;
-      return [
-        `version ${codeSpan(f.deploy.version)} appeared at ${clock(f.deploy.at)}`,
-        `the alert's condition began ${Math.round(after / 60)}m later, at ${clock(f.conditionSince)}`,
+      // Its pods: those reporting the new version, and those started since (a pod that never turns
+      // ready may report nothing yet).
+      const pods = [
+        ...new Set([
+          ...f.podVersions.filter((p) => p.version === deploy.version).map((p) => p.pod),
+          ...f.podStarts.filter((p) => p.at >= deploy.at - 60).map((p) => p.pod),
+        ]),
       ];
+      return {
+        facts: [
+          `version ${codeSpan(deploy.version)} appeared at ${clock(deploy.at)}`,
+          `the alert's condition began ${Math.round(after / 60)}m later, at ${clock(f.conditionSince)}`,
+        ],
+        title: `A bad release (${codeSpan(deploy.version)})`,
+        pods,
+      };
     },
   },
   {
     id: "memory-limit",
     title: "A memory limit too low (pods OOM-killed)",
     confidence: 0.85,
-    next: "Raise the container's memory limit (sonic.resources / modelServer.resources) or find what grew.",
+    next: (o) => `Raise the container's memory limit${setting(o, "resources")} or find what grew.`,
     match: (f) =>
       f.targetsDown > 0 && f.oomKilled.length > 0
         ? [
@@ -201,7 +463,7 @@ export const ATTRIBUTION_RULES: AttributionRule[] = [
     next: "kubectl -n <namespace> logs <pod> -c model-server; check its readiness and GPU health (nvidia-smi).",
     match: (f) => {
       const n = (f.failures.worker_unavailable ?? 0) + (f.failures.worker_timeout ?? 0);
-      return n > 0 ? [`${n} jobs failed reaching the model server`] : undefined;
+      return n > 0 ? [`${count(n)} jobs failed reaching the model server`] : undefined;
     },
   },
   {
@@ -212,27 +474,68 @@ export const ATTRIBUTION_RULES: AttributionRule[] = [
     match: (f) => {
       const lost = (f.failures.worker_lost ?? 0) + (f.failures.shutdown ?? 0);
       if (lost === 0 && f.restarts === 0) return undefined;
-      return [
-        ...(lost > 0 ? [`${lost} jobs lost with their pods`] : []),
-        ...(f.restarts > 0
-          ? [
-              `${f.restarts} container restarts (${f.restartsByContainer
-                .slice(0, 3)
-                .map((c) => `${codeSpan(c.container)} of ${codeSpan(c.pod)}`)
-                .join(", ")})`,
-            ]
-          : []),
-      ];
+      // Restarts alone are about their pods (a crash loop or a release may explain them); lost jobs
+      // say nothing of which pods, so nothing explains them away.
+      const pods = lost === 0 ? [...new Set(f.restartsByContainer.map((c) => c.pod))] : undefined;
+      return {
+        ...(pods ? { pods } : {}),
+        facts: [
+          ...(lost > 0 ? [`${count(lost)} jobs lost with their pods`] : []),
+          ...(f.restarts > 0
+            ? [
+                `${f.restarts} container restarts (${f.restartsByContainer
+                  .slice(0, 3)
+                  .map((c) => `${codeSpan(c.container)} of ${codeSpan(c.pod)}`)
+                  .join(", ")})`,
+              ]
+            : []),
+        ],
+      };
     },
   },
 ];
 
-/** The rules that hold, most confident first (ties keep the rules' order). */
+/**
+ * The rules that hold, most confident first (ties keep the rules' order). A cause that explains a
+ * symptom on the same pods takes it in: the symptom's facts become the cause's evidence, the symptom
+ * leaves the candidates, and the cause ranks at least as high as the symptom did (cause before symptom).
+ */
 export function rankHypotheses(facts: Facts, options: AttributionOptions = {}): Hypothesis[] {
-  return ATTRIBUTION_RULES.flatMap((rule): Hypothesis[] => {
-    const found = rule.match(facts, options);
-    return found
-      ? [{ id: rule.id, title: rule.title, confidence: rule.confidence, facts: found, next: rule.next }]
-      : [];
-  }).sort((a, b) => b.confidence - a.confidence);
+  const found = ATTRIBUTION_RULES.flatMap((rule): (Hypothesis & { rule: AttributionRule })[] => {
+    const m = rule.match(facts, options);
+    if (!m) return [];
+    const finding: Finding = Array.isArray(m) ? { facts: m } : m;
+    const next = finding.next ?? (typeof rule.next === "function" ? rule.next(options) : rule.next);
+    return [
+      {
+        rule,
+        id: rule.id,
+        title: finding.title ?? rule.title,
+        confidence: rule.confidence,
+        facts: finding.facts,
+        next,
+        ...(finding.pods ? { pods: finding.pods } : {}),
+      },
+    ];
+  });
+  const folded = new Set<Hypothesis>();
+  for (const cause of found) {
+    for (const symptom of found) {
+      if (symptom === cause || folded.has(symptom) || folded.has(cause)) continue;
+      if (!cause.rule.explains?.includes(symptom.id)) continue;
+      const pods = symptom.pods ?? [];
+      if (pods.length === 0 || !pods.every((p) => cause.pods?.includes(p))) continue;
+      folded.add(symptom);
+      cause.facts = [
+        ...cause.facts,
+        `it explains ${symptom.title.charAt(0).toLowerCase()}${symptom.title.slice(1)}: ${symptom.facts.join("; ")}`,
+      ];
+      cause.confidence = Math.max(cause.confidence, symptom.confidence);
+      cause.explained = [...(cause.explained ?? []), symptom.id];
+    }
+  }
+  return found
+    .filter((h) => !folded.has(h))
+    .map(({ rule: _rule, ...h }) => h)
+    .sort((a, b) => b.confidence - a.confidence);
 }

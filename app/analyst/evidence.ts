@@ -1,8 +1,10 @@
 import { alertPrefixOf } from "../../contract/metrics";
 import { GENERIC_SIGNALS, relatedSignals, SignalName, signalQueries } from "../../contract/analyst-signals";
+import type { AnalystServiceProfile } from "../../contract/analyst-service-profile";
 import { promqlString } from "../../contract/promql";
 import type { PrometheusClient, Sample } from "./prometheus";
 import { codeSpan } from "./slack-text";
+import { tierOf } from "./tiers";
 
 /** One alert of an Alertmanager webhook payload (version 4). */
 export interface WebhookAlert {
@@ -62,6 +64,18 @@ export interface Facts {
   oomKilled: ContainerRef[];
   notReady: ContainerRef[];
   crashLooping: ContainerRef[];
+  /** Every container waiting, with kube-state-metrics' reason (`CrashLoopBackOff`, `ImagePullBackOff`...). */
+  waiting: (ContainerRef & { reason: string })[];
+  /** When each pod started (unix seconds): with `now`, its age. */
+  podStarts: { pod: string; at: number }[];
+  /** The version each pod reports (`<prefix>_build_info`). */
+  podVersions: { pod: string; version: string }[];
+  /** HPAs of the namespace (the adapter's, or KEDA's), by name; `minCurrent` is the fewest replicas in the look-back. */
+  hpas: { name: string; desired?: number; current?: number; max?: number; minCurrent?: number }[];
+  /** KEDA's alerts under which a ScaledObject cannot wake its Deployment, firing now. */
+  autoscalerAlerts: { alertname: string; namespace?: string; scaledObject?: string; scaler?: string }[];
+  /** When the evidence was read (unix seconds). */
+  now: number;
   /** A version first seen within the look-back: a deploy. */
   deploy?: { version: string; at: number };
   residentMemorySlopeBytesPerHour?: number;
@@ -92,6 +106,8 @@ export interface GatherOptions {
   prometheus: PrometheusClient;
   /** Metric prefix of the service (`sonic`); none when no service's labels match: generic signals only. */
   prefix?: string;
+  /** The service's profile: evidence about pods is told by tier when it names the tiers. @default none */
+  profile?: AnalystServiceProfile;
   /** The alert's rule expression, when the catalogue has it. */
   expr?: string;
   /** Rate window of the signals. @default "15m" */
@@ -128,6 +144,12 @@ export function alertFacts(alert: WebhookAlert): Facts {
     oomKilled: [],
     notReady: [],
     crashLooping: [],
+    waiting: [],
+    podStarts: [],
+    podVersions: [],
+    hpas: [],
+    autoscalerAlerts: [],
+    now: Date.now() / 1000,
     targetsDown: 0,
     otherAlerts: [],
   };
@@ -150,6 +172,7 @@ export async function gatherEvidence(alert: WebhookAlert, options: GatherOptions
   const add = (name: string, query: string, summary: string) =>
     items.push({ id: `E${items.length + 1}`, name, query, summary });
   const facts = alertFacts(alert);
+  facts.now = now;
   const namespace = facts.namespace;
   const cached = <T>(key: string, run: () => Promise<T>): Promise<T> => {
     if (!options.cache) return run();
@@ -166,6 +189,21 @@ export async function gatherEvidence(alert: WebhookAlert, options: GatherOptions
       unavailable.push({ name, reason: (err as Error).message });
       return undefined;
     }
+  };
+
+  /** A list told by tier (`api tier: …; worker tier: …`) when the profile names the tiers. */
+  const byTier = <T extends { pod: string }>(list: T[], show: (l: T[]) => string): string => {
+    if (!options.profile?.tiers) return show(list);
+    const groups = new Map<string, T[]>();
+    for (const item of list) {
+      const tier = tierOf(item.pod, options.profile) ?? "other";
+      groups.set(tier, [...(groups.get(tier) ?? []), item]);
+    }
+    // Pods of no tier (another workload of the namespace) are listed plainly.
+    if (groups.size === 1 && groups.has("other")) return show(list);
+    return [...groups]
+      .map(([tier, l]) => `${tier}${tier === "other" ? " pods" : " tier"}: ${show(l)}`)
+      .join("; ");
   };
 
   const queries = signalQueries({ prefix: options.prefix ?? "", namespace, window, lookback });
@@ -199,6 +237,20 @@ export async function gatherEvidence(alert: WebhookAlert, options: GatherOptions
     }
   }
   for (const [name, samples] of results) if (samples) record(name, samples, queries[name]);
+  if (facts.hpas.length > 0)
+    add(
+      "hpa_replicas",
+      wanted
+        .filter((n) => n.startsWith("hpa_"))
+        .map((n) => queries[n])
+        .join("\n"),
+      facts.hpas
+        .map(
+          (h) =>
+            `HPA ${codeSpan(h.name)}: desired ${h.desired ?? "?"}, current ${h.current ?? "?"}, max ${h.max ?? "?"}, fewest in ${lookback} ${h.minCurrent ?? "?"}`,
+        )
+        .join("; "),
+    );
 
   if (versions) {
     // A deploy: a version whose series begins within the look-back while another version was
@@ -274,9 +326,10 @@ export async function gatherEvidence(alert: WebhookAlert, options: GatherOptions
         return;
       }
       case "failures_by_reason": {
-        for (const s of finite) if (s.value > 0) facts.failures[s.labels.reason] = Math.round(s.value);
+        // The real figure: `increase()` extrapolates, and 0.4 failures printed as "0" reads as none.
+        for (const s of finite) if (s.value > 0) facts.failures[s.labels.reason] = s.value;
         const text = Object.entries(facts.failures)
-          .map(([r, n]) => `${n} ${r}`)
+          .map(([r, n]) => `${count(n)} ${codeSpan(r)}`)
           .join(", ");
         add(name, query, text ? `failed jobs in ${window}: ${text}` : `no failed jobs in ${window}`);
         return;
@@ -295,10 +348,12 @@ export async function gatherEvidence(alert: WebhookAlert, options: GatherOptions
           add(
             name,
             query,
-            `${facts.restarts} container restarts in ${window}: ${facts.restartsByContainer
-              .slice(0, 5)
-              .map((c) => `${codeSpan(c.container)} of ${codeSpan(c.pod)} (${c.count})`)
-              .join(", ")}`,
+            `${facts.restarts} container restarts in ${window}: ${byTier(facts.restartsByContainer, (list) =>
+              list
+                .slice(0, 5)
+                .map((c) => `${codeSpan(c.container)} of ${codeSpan(c.pod)} (${c.count})`)
+                .join(", "),
+            )}`,
           );
         return;
       }
@@ -318,6 +373,88 @@ export async function gatherEvidence(alert: WebhookAlert, options: GatherOptions
         facts.crashLooping = containers(samples);
         if (facts.crashLooping.length > 0)
           add(name, query, `containers in CrashLoopBackOff: ${refs(facts.crashLooping)}`);
+        return;
+      }
+      case "waiting": {
+        facts.waiting = finite.map((s) => ({
+          pod: s.labels.pod ?? "?",
+          container: s.labels.container ?? "?",
+          reason: s.labels.reason ?? "?",
+        }));
+        if (facts.waiting.length > 0)
+          add(
+            name,
+            query,
+            `containers waiting: ${byTier(facts.waiting, (list) =>
+              list
+                .slice(0, 5)
+                .map((c) => `${codeSpan(c.container)} of ${codeSpan(c.pod)} (${codeSpan(c.reason)})`)
+                .join(", "),
+            )}`,
+          );
+        return;
+      }
+      case "pod_start": {
+        facts.podStarts = finite.map((s) => ({ pod: s.labels.pod ?? "?", at: s.value }));
+        const young = facts.podStarts.filter((p) => now - p.at < seconds(lookback));
+        if (young.length > 0)
+          add(
+            name,
+            query,
+            `pods started within ${lookback}: ${byTier(young, (list) =>
+              list
+                .sort((a, b) => b.at - a.at)
+                .slice(0, 5)
+                .map((p) => `${codeSpan(p.pod)} ${minutes(now - p.at)} ago`)
+                .join(", "),
+            )}`,
+          );
+        return;
+      }
+      case "pod_versions":
+        facts.podVersions = samples.map((s) => ({
+          pod: s.labels.pod ?? "?",
+          version: s.labels.version ?? "?",
+        }));
+        return;
+      case "hpa_desired":
+      case "hpa_current":
+      case "hpa_max":
+      case "hpa_current_min": {
+        const field = (
+          {
+            hpa_desired: "desired",
+            hpa_current: "current",
+            hpa_max: "max",
+            hpa_current_min: "minCurrent",
+          } as const
+        )[name];
+        for (const s of finite) {
+          const hpaName = s.labels.horizontalpodautoscaler ?? "?";
+          let hpa = facts.hpas.find((h) => h.name === hpaName);
+          if (!hpa) facts.hpas.push((hpa = { name: hpaName }));
+          hpa[field] = s.value;
+        }
+        return;
+      }
+      case "autoscaler_alerts": {
+        facts.autoscalerAlerts = samples.map((s) => ({
+          alertname: s.labels.alertname ?? "?",
+          namespace: s.labels.namespace,
+          scaledObject: s.labels.scaledObject,
+          scaler: s.labels.scaler,
+        }));
+        if (facts.autoscalerAlerts.length > 0)
+          add(
+            name,
+            query,
+            `KEDA alerts firing: ${facts.autoscalerAlerts
+              .map(
+                (a) =>
+                  `${codeSpan(a.alertname)}${a.scaledObject ? ` for ${codeSpan(`${a.namespace ?? "?"}/${a.scaledObject}`)}` : a.namespace ? ` in ${codeSpan(a.namespace)}` : ""}`,
+              )
+              .join(", ")}`,
+          );
         return;
       }
       case "resident_memory_slope": {
@@ -404,6 +541,11 @@ export function episodeStart(points: [number, number][], stepSeconds: number): n
 
 export function clock(unixSeconds: number): string {
   return new Date(unixSeconds * 1000).toISOString().slice(11, 16) + " UTC";
+}
+
+/** A count as it is: whole numbers plain, an extrapolated 0.4 as 0.4 (never rounded away to 0). */
+export function count(v: number): string {
+  return Number.isInteger(v) ? String(v) : round(v);
 }
 
 function round(v: number): string {

@@ -25,13 +25,15 @@ export function parseRunbooks(markdown: string): Map<string, RunbookEntry> {
   return entries;
 }
 
-/** The runbook of an alert; another service's alerts (`TtsHighErrorRate`) read Sonic's entry. */
+/**
+ * The runbook entry of an alert, by its exact name. Another service's alert (`TtsHighErrorRate`) never
+ * reads Sonic's entry: its steps name Sonic's settings; its own runbook link still comes with the alert.
+ */
 export function runbookFor(
-  runbooks: Map<string, RunbookEntry>,
+  runbooks: Map<string, RunbookEntry> | undefined,
   alertname: string,
-  alertPrefix: string,
 ): RunbookEntry | undefined {
-  return runbooks.get(alertname) ?? runbooks.get(alertname.replace(new RegExp(`^${alertPrefix}`), "Sonic"));
+  return runbooks?.get(alertname);
 }
 
 /** A finished analysis, before it is written for a receiver. */
@@ -77,7 +79,10 @@ export function nextStep(advice: string, f: { namespace: string; pod?: string })
 function unavailableLines(e: Evidence): string[] {
   const byReason = new Map<string, string[]>();
   for (const u of e.unavailable) byReason.set(u.reason, [...(byReason.get(u.reason) ?? []), u.name]);
-  return [...byReason].map(([reason, names]) => `• ${inert(names.join(", "), 300)}: ${inert(reason, 200)}`);
+  // A reason may quote Prometheus' error, which may quote a label value: a code span too.
+  return [...byReason].map(
+    ([reason, names]) => `• ${inert(names.join(", "), 300)}: ${inert(codeSpan(reason, 200), 220)}`,
+  );
 }
 
 /** The report as Slack mrkdwn: summary, hypotheses with numbers, evidence, runbook steps, links. */
@@ -90,7 +95,8 @@ export function formatReport(a: Analysis): string {
       (f.valueNow !== undefined ? `, value now ${Number(f.valueNow.toPrecision(3))}` : ""),
   ];
   const own = [a.alert.annotations?.summary, a.alert.annotations?.description].filter(Boolean).join(" ");
-  if (own) lines.push(`Alert: ${inert(own, 400)}`);
+  // A code span: Slack links no URL inside code, and the alert's text may carry any.
+  if (own) lines.push(`Alert: ${inert(codeSpan(own, 400), 420)}`);
   if (a.group && a.group.firing > 1)
     lines.push(
       `Group: ${a.group.firing} alerts firing (${inert(a.group.alertnames.map((n) => codeSpan(n)).join(", "), 300)})` +
@@ -151,7 +157,8 @@ export function formatReport(a: Analysis): string {
 
 /** The last line of every message: the Alertmanager group key, so a resolution finds its report. */
 function groupLine(groupKey: string): string {
-  return `_alert group ${inert(groupKey, 300)}_`;
+  // The group key holds alert names and label values: a code span, so a URL in them is not linked.
+  return `_alert group ${inert(codeSpan(groupKey, 300), 320)}_`;
 }
 
 function capReport(lines: string[]): string {

@@ -2,7 +2,6 @@ import Fastify, { FastifyInstance, FastifyReply, FastifyRequest, LogController }
 import { createHash, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as client from "prom-client";
-import { alertPrefixOf } from "../../contract/metrics";
 import { ANALYST_SETTINGS, AnalystSettings, envSchema as settingsSchema } from "../../contract";
 import { parseEnv } from "../shared/config";
 import { Hypothesis, rankHypotheses } from "./attribution";
@@ -12,7 +11,8 @@ import { GroupTracker } from "./group-tracker";
 import { askModel, ModelSettings } from "./model";
 import { PrometheusClient } from "./prometheus";
 import { Analysis, formatReport, formatResolution, parseRunbooks, reportLinks, runbookFor } from "./report";
-import { AnalysedService, parseServices, serviceFor } from "./services";
+import { parseServiceProfiles } from "../../contract/analyst-service-profile";
+import { AnalysedService, parseServices, profileFor, serviceFor } from "./services";
 import { codeSpan, safeLinkUrl } from "./slack-text";
 import { WorkQueue } from "./work-queue";
 
@@ -71,6 +71,13 @@ export async function buildAlertAnalyst(config: AnalystConfig): Promise<AlertAna
   const prometheus = new PrometheusClient(config.ANALYST_PROMETHEUS_URL, evidenceMs);
   const runbooks = parseRunbooks(readFileSync(config.ANALYST_RUNBOOKS, "utf8"));
   const services = parseServices(config.ANALYST_SERVICES);
+  const profiles = parseServiceProfiles(config.ANALYST_SERVICE_PROFILES);
+  // A service's own runbooks, read once at start: a missing file stops the start, not a report.
+  const ownRunbooks = new Map(
+    profiles.flatMap((p) =>
+      p.runbooks ? [[p, parseRunbooks(readFileSync(p.runbooks, "utf8"))] as const] : [],
+    ),
+  );
   const delivery: DeliverySettings = {
     slackWebhookUrl: config.ANALYST_SLACK_WEBHOOK_URL,
     slackChannel: config.ANALYST_SLACK_CHANNEL,
@@ -160,11 +167,13 @@ export async function buildAlertAnalyst(config: AnalystConfig): Promise<AlertAna
   }> => {
     const expr = exprOf(alert.generatorURL);
     const service = serviceFor(alert, services, expr);
+    const profile = profileFor(service, profiles);
     let evidence: Evidence;
     try {
       evidence = await gatherEvidence(alert, {
         prometheus,
         prefix: service?.prefix,
+        profile,
         expr,
         window: config.ANALYST_WINDOW,
         lookback: config.ANALYST_LOOKBACK,
@@ -181,6 +190,7 @@ export async function buildAlertAnalyst(config: AnalystConfig): Promise<AlertAna
     }
     const hypotheses = rankHypotheses(evidence.facts, {
       releaseWindowSeconds: config.ANALYST_RELEASE_WINDOW_SECONDS,
+      profile,
     });
     return { alert, evidence, hypotheses, service, expr };
   };
@@ -210,7 +220,7 @@ export async function buildAlertAnalyst(config: AnalystConfig): Promise<AlertAna
     const alertname = head.alert.labels.alertname ?? "";
     const f = head.evidence.facts;
     const now = Date.now() / 1000;
-    const alertPrefix = alertPrefixOf(head.service?.prefix ?? "sonic");
+    const headProfile = profileFor(head.service, profiles);
     const runbookUrl =
       safeLinkUrl(head.alert.annotations.runbook_url) !== undefined
         ? head.alert.annotations.runbook_url
@@ -220,7 +230,10 @@ export async function buildAlertAnalyst(config: AnalystConfig): Promise<AlertAna
       alert: head.alert,
       evidence: head.evidence,
       hypotheses: head.hypotheses,
-      runbook: runbookFor(runbooks, alertname, alertPrefix),
+      // The service's own runbook, else the analyst's file by the alert's exact name: never another
+      // service's steps under a similar name.
+      runbook:
+        runbookFor(headProfile && ownRunbooks.get(headProfile), alertname) ?? runbookFor(runbooks, alertname),
       runbookUrl,
       links: reportLinks({
         grafanaUrl: config.ANALYST_GRAFANA_URL,

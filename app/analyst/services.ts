@@ -1,3 +1,4 @@
+import type { AnalystServiceProfile } from "../../contract/analyst-service-profile";
 import { alertPrefixOf } from "../../contract/metrics";
 import type { WebhookAlert } from "./evidence";
 
@@ -43,4 +44,17 @@ export function serviceFor(
   if (byName.length === 1) return byName[0];
   // One service in its own namespace: the namespace alone is the alert's own evidence.
   return byNamespace.length === 1 ? byNamespace[0] : undefined;
+}
+
+/** A service's profile: the one of its prefix and namespace, else the one of its prefix alone. */
+export function profileFor(
+  service: AnalysedService | undefined,
+  profiles: AnalystServiceProfile[],
+): AnalystServiceProfile | undefined {
+  if (!service) return undefined;
+  const mine = profiles.filter((p) => p.prefix === service.prefix);
+  return (
+    mine.find((p) => p.namespace !== undefined && p.namespace === service.namespace) ??
+    mine.find((p) => p.namespace === undefined)
+  );
 }

@@ -1,4 +1,7 @@
+import { SONIC_SETTING_NAMES, type AnalystServiceProfile } from "../../contract/analyst-service-profile";
 import { counter, SeriesSpec } from "./history";
+import { TWO_TIER_SCENARIOS } from "./two-tier-scenarios";
+import { API_DEPLOYMENT, WORKER_DEPLOYMENT } from "./two-tier";
 
 /** What the analyst receives and what its report must say. */
 export interface Scenario {
@@ -8,6 +11,8 @@ export interface Scenario {
   series: SeriesSpec[];
   /** The group's firing alerts: labels, annotations and the rule expression (its generatorURL). */
   alerts: { labels: Record<string, string>; annotations?: Record<string, string>; expr?: string }[];
+  /** Alertmanager's group key. @default one naming the scenario */
+  groupKey?: string;
   /** What Prometheus does: the backfilled one answers, or it fails like this. @default "up" */
   prometheus?: "up" | "refused" | "blackhole" | "502";
   expect: {
@@ -17,6 +22,8 @@ export interface Scenario {
     text?: RegExp[];
     /** Must not appear (live mentions, links, another pod as the headline). */
     notText?: RegExp[];
+    /** Must not appear outside code spans: Slack links a bare URL, never one in code. */
+    notBare?: RegExp[];
   };
 }
 
@@ -372,6 +379,24 @@ export const SCENARIOS: Scenario[] = [
       ],
     },
   })),
+  ...TWO_TIER_SCENARIOS,
+];
+
+/**
+ * The services the suite's analyst knows: Sonic (KEDA-scaled, as the stack writes its profile), Sonic
+ * in one namespace scaled by the adapter engine, and a TTS service with no profile.
+ */
+export const SCENARIO_SERVICES = "sonic,sonic@scn-adapter-max,tts@scn-tts";
+const sonicProfile: AnalystServiceProfile = {
+  prefix: "sonic",
+  tiers: { api: API_DEPLOYMENT, worker: WORKER_DEPLOYMENT },
+  coldStartSeconds: 600,
+  autoscaler: "keda",
+  settings: SONIC_SETTING_NAMES,
+};
+export const SCENARIO_PROFILES: AnalystServiceProfile[] = [
+  sonicProfile,
+  { ...sonicProfile, namespace: "scn-adapter-max", autoscaler: "adapter" },
 ];
 
 /** The Alertmanager notification (webhook version 4) a scenario's group arrives as. */
