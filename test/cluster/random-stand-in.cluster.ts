@@ -72,6 +72,7 @@ describe("random stand-in under the pulumi engine", function () {
     const home = path.join(tmp, "home");
     backend = path.join(tmp, "state");
     fs.mkdirSync(backend, { recursive: true });
+    fs.mkdirSync(path.join(tmp, "work"));
     installRandomStandIn(home);
     const env = automationEnv(home, backend);
     const pulumiCommand = await PulumiCommand.get({
@@ -154,8 +155,12 @@ describe("random stand-in under the pulumi engine", function () {
   });
 
   it("stores the password only as ciphertext: no file of the backend holds it in the clear", async () => {
-    const state = await stack.exportStack();
-    const resource = state.deployment.resources.find((r: { type: string }) => r.type === RANDOM_PASSWORD);
+    // Read the backend's own file: the Automation API's exportStack decrypts (`stack export --show-secrets`).
+    const stateFile = path.join(backend, ".pulumi", "stacks", "random-stand-in-test", "test.json");
+    const state = JSON.parse(fs.readFileSync(stateFile, "utf8"));
+    const resource = state.checkpoint.latest.resources.find(
+      (r: { type: string }) => r.type === RANDOM_PASSWORD,
+    );
     assert.ok(resource, "the password is in the state");
     assert.equal(resource.id, "none");
     assert.equal(
