@@ -52,7 +52,11 @@ function absoluteUrlProblem(text: string, schemes: readonly string[], example: s
   const expected = `expected ${example}`;
   if (/\s/.test(text)) return `${expected}, without spaces or line breaks`;
   const scheme = SCHEME.exec(text)?.[0];
-  if (!scheme) return `${expected} (the scheme ${schemes.map((s) => `${s}://`).join(" or ")} is missing)`;
+  if (!scheme)
+    return `${expected} (the scheme ${schemes
+      .map((s) => `${s}://`)
+      .join(", ")
+      .replace(/, (?=[^,]*$)/, " or ")} is missing)`;
   if (!schemes.includes(scheme.slice(0, -3).toLowerCase())) return expected;
   const url = parse(text);
   if (!url)
@@ -84,5 +88,26 @@ export function redisUrlProblem(text: string): string | undefined {
   if (url.hash !== "") return `expected ${example} (a '#' in the password must be percent-encoded as %23)`;
   if (!REDIS_DATABASE_PATH.test(url.pathname))
     return `expected ${example}, with at most a database number as its path, like /0`;
+  return undefined;
+}
+
+/** The schemes of a chart repository: a classic Helm repository (index.yaml) or an OCI registry. */
+export const CHART_REPOSITORY_SCHEMES = ["https", "http", "oci"] as const;
+
+/**
+ * A chart repository or registry: `https://` (or `http://`) for a classic Helm repository (ChartMuseum,
+ * Artifactory, Harbor's chartrepo, GitHub Pages), `oci://host/path` for an OCI registry. Credentials
+ * are refused: the URL is stored in the state in plaintext; log in with `helm registry login` or the
+ * repository's own configuration instead.
+ */
+export function chartRepositoryProblem(text: string): string | undefined {
+  const example =
+    "a chart repository URL like https://charts.example.com or oci://registry.example.com/charts";
+  const problem = absoluteUrlProblem(text, CHART_REPOSITORY_SCHEMES, example);
+  if (problem) return problem;
+  const url = new URL(text);
+  if (url.username !== "" || url.password !== "")
+    return `expected ${example}, without credentials (they would be stored in the state in plaintext: use 'helm registry login' or the repository's config)`;
+  if (url.search !== "" || url.hash !== "") return `expected ${example}, without a query or fragment`;
   return undefined;
 }

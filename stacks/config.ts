@@ -4,6 +4,7 @@ import {
   AlertThresholds,
   CHART_PINS,
   CLUSTER_FLAVORS,
+  CLUSTER_STACK_CHARTS,
   METRIC_PREFIX_PATTERN,
   DEFAULT_THRESHOLDS,
   DURATION_PATTERN,
@@ -17,6 +18,7 @@ import {
 import {
   ANALYST_SETTINGS,
   API_SETTINGS,
+  chartRepositoryProblem,
   DRAIN_MARGIN_SECONDS,
   httpUrlProblem,
   redactUrl,
@@ -77,6 +79,41 @@ const httpUrl = (example?: string) =>
     const problem = httpUrlProblem(s, example);
     if (problem) ctx.addIssue({ code: "custom", message: problem, input: s });
   });
+/** A chart repository or OCI registry (`chartSource`); quoted without credentials. */
+const chartRepository = z.string().superRefine((s, ctx) => {
+  const problem = chartRepositoryProblem(s);
+  if (problem) ctx.addIssue({ code: "custom", message: problem, input: redactUrl(s, true) });
+});
+
+/**
+ * The `charts` key of a stack: where its Helm charts come from (README, "Charts from a mirror").
+ * `repository` serves every chart of the stack; `overrides.<chart>.repository` one chart, first.
+ */
+export function chartsSchema<const C extends readonly string[]>(charts: C) {
+  return z
+    .object({
+      /** One mirror for every chart. @default none: each chart's public repository */
+      repository: chartRepository.optional(),
+      overrides: z
+        .object(
+          Object.fromEntries(
+            charts.map((c) => [c, z.object({ repository: chartRepository }).strict().optional()]),
+          ) as { [K in C[number]]: z.ZodOptional<z.ZodObject<{ repository: typeof chartRepository }>> },
+        )
+        .strict()
+        .default({} as never),
+    })
+    .strict()
+    .default({ overrides: {} } as never);
+}
+
+/** The repository a stack's `charts` setting names for `chart`: its override, else the mirror, else none. */
+export function chartRepositoryOf(
+  charts: { repository?: string; overrides: Partial<Record<string, { repository: string } | undefined>> },
+  chart: string,
+): string | undefined {
+  return charts.overrides[chart]?.repository ?? charts.repository;
+}
 const ratio = z.number().gt(0).lt(1);
 
 const thresholdShape = Object.fromEntries(
@@ -372,6 +409,8 @@ export const configSchema = z
           .strict(),
       )
       .default([]),
+    /** Where the Helm charts come from: a mirror for air-gapped networks (README, "Charts from a mirror"). */
+    charts: chartsSchema(CLUSTER_STACK_CHARTS),
     /** What a GPU costs, to price every video and the idle GPU-hours (recording rules, dashboard). */
     cost: z
       .object({

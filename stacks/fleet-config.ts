@@ -3,11 +3,12 @@ import { z } from "zod";
 import {
   DEFAULT_FLEET_THRESHOLDS,
   DURATION_PATTERN,
+  FLEET_STACK_CHARTS,
   FleetThresholds,
   METRIC_PREFIX_PATTERN,
 } from "../components";
 import { httpUrlProblem } from "../contract";
-import { PROJECT, SECRET_KEYS, StackConfigError } from "./config";
+import { chartsSchema, PROJECT, SECRET_KEYS, StackConfigError } from "./config";
 
 /**
  * The fleet stack's config (`Pulumi.fleet.yaml`): the global store, who may write to it, its ruler and
@@ -92,6 +93,8 @@ export const fleetConfigSchema = z
         thresholds: z.object(fleetThresholdShape).strict().default({}),
       })
       .strict(),
+    /** Where the Helm charts come from: a mirror for air-gapped networks (README, "Charts from a mirror"). */
+    charts: chartsSchema(FLEET_STACK_CHARTS),
   })
   .strict();
 
