@@ -1,9 +1,13 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { chartSource } from "./chart-pins";
 import { childOptions } from "./child-options";
 import { parseDuration } from "./durations";
 import { InputPropertyError } from "./errors";
 import { fleetDashboard, FleetDashboardOptions } from "./fleet-dashboard";
+
+/** The grafana chart's public repository (grafana-community). */
+export const GRAFANA_COMMUNITY_CHARTS = "https://grafana-community.github.io/helm-charts";
 
 export interface FleetGrafanaArgs {
   /** Namespace (the store's). */
@@ -12,7 +16,12 @@ export interface FleetGrafanaArgs {
   releaseName?: string;
   /** grafana chart version (grafana-community). @default "12.11.1" */
   chartVersion?: string;
-  /** Chart repository. @default "https://grafana-community.github.io/helm-charts" */
+  /**
+   * Where the chart is fetched from: a mirror for air-gapped networks, either a Helm repository
+   * (`https://charts.example.com`: ChartMuseum, Artifactory, Harbor) or an OCI registry
+   * (`oci://registry.example.com/charts`, holding the chart at `<that>/<chart>`). See `chartSource`.
+   * @default "https://grafana-community.github.io/helm-charts" (the chart's public repository)
+   */
   chartRepository?: string;
   /** One data source per tenant: tenant -> PromQL URL (`GlobalStore.queryUrls`). The first is the default. */
   queryUrls: Record<string, string>;
@@ -54,6 +63,7 @@ export class FleetGrafana extends pulumi.ComponentResource {
 
   constructor(name: string, args: FleetGrafanaArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sonic-observability:index:FleetGrafana", name, {}, opts);
+    const source = chartSource("grafana", GRAFANA_COMMUNITY_CHARTS, args.chartRepository);
     if (Object.keys(args.queryUrls).length === 0)
       throw new InputPropertyError("queryUrls", "expected at least one tenant's URL, got {}");
     const scrapeInterval = args.scrapeInterval ?? "15s";
@@ -68,9 +78,9 @@ export class FleetGrafana extends pulumi.ComponentResource {
       },
       childOptions(this, opts),
     );
-    const boards = (
-      args.dashboards ?? [{ namespace: "ai-inference", hpaName: "sonic-generate-worker" }]
-    ).map(fleetDashboard);
+    const boards = (args.dashboards ?? [{ namespace: "ai-inference", hpaName: "sonic-generate-worker" }]).map(
+      fleetDashboard,
+    );
     this.uids = boards.map((b) => b.uid!);
     const dashboards = new k8s.core.v1.ConfigMap(
       `${name}-dashboards`,
@@ -89,9 +99,8 @@ export class FleetGrafana extends pulumi.ComponentResource {
       {
         name: releaseName,
         namespace: args.namespace,
-        chart: "grafana",
+        ...source,
         version: args.chartVersion ?? "12.11.1",
-        repositoryOpts: { repo: args.chartRepository ?? "https://grafana-community.github.io/helm-charts" },
         values: {
           fullnameOverride: releaseName,
           extraLabels: labels,

@@ -1,5 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { chartSource } from "./chart-pins";
 import { childOptions } from "./child-options";
 import { parseDuration } from "./durations";
 import { InputPropertyError, quote, requireInteger } from "./errors";
@@ -13,7 +14,12 @@ export interface FleetRulerArgs {
   releaseName?: string;
   /** victoria-metrics-alert chart version. @default "0.47.0" */
   chartVersion?: string;
-  /** Chart repository. @default "https://victoriametrics.github.io/helm-charts" */
+  /**
+   * Where the chart is fetched from: a mirror for air-gapped networks, either a Helm repository
+   * (`https://charts.example.com`: ChartMuseum, Artifactory, Harbor) or an OCI registry
+   * (`oci://registry.example.com/charts`, holding the chart at `<that>/<chart>`). See `chartSource`.
+   * @default "https://victoriametrics.github.io/helm-charts" (the chart's public repository)
+   */
   chartRepository?: string;
   /** PromQL endpoint of the tenant whose series the rules read (`GlobalStore.queryUrls[tenant]`). */
   queryUrl: pulumi.Input<string>;
@@ -61,6 +67,7 @@ export class FleetRuler extends pulumi.ComponentResource {
 
   constructor(name: string, args: FleetRulerArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sonic-observability:index:FleetRuler", name, {}, opts);
+    const source = chartSource("victoria-metrics-alert", VICTORIA_METRICS_CHARTS, args.chartRepository);
     if (!/^https?:\/\/[^\s]+$/.test(args.alertmanagerUrl))
       throw new InputPropertyError(
         "alertmanagerUrl",
@@ -76,9 +83,8 @@ export class FleetRuler extends pulumi.ComponentResource {
       {
         name: releaseName,
         namespace: args.namespace,
-        chart: "victoria-metrics-alert",
+        ...source,
         version: args.chartVersion ?? "0.47.0",
-        repositoryOpts: { repo: args.chartRepository ?? VICTORIA_METRICS_CHARTS },
         values: pulumi.output(args.queryUrl).apply((url) => fleetRulerValues(args, releaseName, url)),
         cleanupOnFail: true,
       },

@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { stringify } from "yaml";
+import { chartSource } from "./chart-pins";
 import { childOptions } from "./child-options";
 import { restrictedNamespace } from "./restricted-namespace";
 import { parseDuration } from "./durations";
@@ -51,7 +52,12 @@ export interface GlobalStoreArgs {
   releaseName?: string;
   /** victoria-metrics-cluster chart version. @default "0.49.0" */
   chartVersion?: string;
-  /** Chart repository. @default "https://victoriametrics.github.io/helm-charts" */
+  /**
+   * Where the chart is fetched from: a mirror for air-gapped networks, either a Helm repository
+   * (`https://charts.example.com`: ChartMuseum, Artifactory, Harbor) or an OCI registry
+   * (`oci://registry.example.com/charts`, holding the chart at `<that>/<chart>`). See `chartSource`.
+   * @default "https://victoriametrics.github.io/helm-charts" (the chart's public repository)
+   */
   chartRepository?: string;
   /** Tenants: `X-Scope-OrgID` value -> VictoriaMetrics account id (a number). */
   tenants: Record<string, number>;
@@ -235,6 +241,7 @@ export class GlobalStore extends pulumi.ComponentResource {
   constructor(name: string, args: GlobalStoreArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sonic-observability:index:GlobalStore", name, {}, opts);
     validate(args);
+    const source = chartSource("victoria-metrics-cluster", VICTORIA_METRICS_CHARTS, args.chartRepository);
     const namespaceName = args.namespace ?? "fleet";
     const releaseName = args.releaseName ?? "fleet-store";
     const labels = args.labels ?? {};
@@ -267,9 +274,8 @@ export class GlobalStore extends pulumi.ComponentResource {
       {
         name: releaseName,
         namespace: namespaceName,
-        chart: "victoria-metrics-cluster",
+        ...source,
         version: args.chartVersion ?? "0.49.0",
-        repositoryOpts: { repo: args.chartRepository ?? VICTORIA_METRICS_CHARTS },
         values: globalStoreValues(args, authSecretName),
         timeout: 900,
         cleanupOnFail: true,

@@ -5,6 +5,7 @@ import * as random from "@pulumi/random";
 import { DEFAULT_PROMETHEUS_SELECTOR, namespaceIs } from "./selectors";
 import { HARDENED_CONTAINER, hardenedPod } from "./pod-hardening";
 import { childOptions } from "./child-options";
+import { redactUrl, REDIS_DATABASE_PATH, redisUrlProblem } from "../contract/urls";
 import { InputPropertyError, quote, requireInteger } from "./errors";
 import { ServiceMonitor } from "./service-monitor";
 
@@ -62,7 +63,8 @@ export interface JobQueueArgs {
   name?: string;
   /**
    * A managed Redis (ElastiCache, Memorystore, Azure Cache) instead of the in-cluster one: its URL,
-   * password included, as a Pulumi secret. Nothing else is deployed then.
+   * password included, as a Pulumi secret. Nothing else is deployed then. `redis://` or `rediss://`
+   * with a host (`requireRedisUrl`): a plain string is checked before anything is registered.
    * @default none (deploy Valkey in the cluster)
    */
   externalUrl?: pulumi.Input<string>;
@@ -97,23 +99,24 @@ export interface JobQueueArgs {
 }
 
 /**
- * The TCP port a `redis://` or `rediss://` URL names, 6379 when it names none (the default of the
- * app's client, ioredis, for both schemes). The URL itself is never quoted in the error: it holds the
- * password.
+ * Throws an {@link InputPropertyError} naming `property` unless `url` is a `redis://` or `rediss://` URL
+ * with a host, a port in 1..65535 and at most a database number as its path (see `redisUrlProblem`).
+ * The value is quoted redacted (`redactUrl`): user and password never appear in the message.
  */
-export function redisUrlPort(url: string): number {
-  let parsed: URL | undefined;
-  try {
-    parsed = new URL(url);
-  } catch {
-    parsed = undefined;
-  }
-  if (!parsed || !/^rediss?:$/.test(parsed.protocol))
-    throw new InputPropertyError(
-      "externalUrl",
-      "expected a URL like redis://host:6379 or rediss://host:6380, got something else (not shown: it is a secret)",
-    );
-  return parsed.port === "" ? 6379 : Number(parsed.port);
+export function requireRedisUrl(property: string, url: string): void {
+  const problem = redisUrlProblem(url);
+  if (problem)
+    throw new InputPropertyError(property, `${problem}, got ${quote(redactUrl(url, REDIS_DATABASE_PATH))}`);
+}
+
+/**
+ * The TCP port a `redis://` or `rediss://` URL names, 6379 when it names none (the default of the
+ * app's client, ioredis, for both schemes). Throws like `requireRedisUrl` for anything else.
+ */
+export function redisUrlPort(url: string, property = "externalUrl"): number {
+  requireRedisUrl(property, url);
+  const port = new URL(url).port;
+  return port === "" ? 6379 : Number(port);
 }
 
 /**
@@ -140,6 +143,10 @@ export class JobQueue extends pulumi.ComponentResource {
   public readonly externalPorts?: pulumi.Output<number[]>;
 
   constructor(name: string, args: JobQueueArgs, opts?: pulumi.ComponentResourceOptions) {
+    // A URL known now is checked before anything is registered, the component included. A secret
+    // Output can only be checked once it resolves (below): the stack checks its `queueRedisUrl` at
+    // the door, and other callers can call `requireRedisUrl` on the plaintext first.
+    if (typeof args.externalUrl === "string") requireRedisUrl("externalUrl", args.externalUrl);
     super("sonic-observability:index:JobQueue", name, {}, opts);
     const queueName = args.name ?? "sonic-queue";
     const ns = args.namespace;
@@ -153,16 +160,21 @@ export class JobQueue extends pulumi.ComponentResource {
     this.secretName = queueName;
 
     if (args.externalUrl !== undefined) {
+      // Checked where it is first used, so a bad secret fails on the queue's own Secret.
+      const url = pulumi.output(args.externalUrl).apply((u) => {
+        requireRedisUrl("externalUrl", u);
+        return u;
+      });
       new k8s.core.v1.Secret(
         name,
         {
           metadata: { name: queueName, namespace: ns, labels },
-          stringData: { url: pulumi.secret(args.externalUrl) },
+          stringData: { url: pulumi.secret(url) },
         },
         child,
       );
       this.env = jobQueueClientEnv(queueName, true);
-      this.externalPorts = pulumi.unsecret(pulumi.output(args.externalUrl).apply((u) => [redisUrlPort(u)]));
+      this.externalPorts = pulumi.unsecret(url.apply((u) => [redisUrlPort(u)]));
       this.registerOutputs({ secretName: this.secretName });
       return;
     }

@@ -1,5 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { chartSource } from "./chart-pins";
 import { childOptions } from "./child-options";
 import { parseDuration } from "./durations";
 import { InputPropertyError, requireInteger } from "./errors";
@@ -42,7 +43,12 @@ export interface KedaArgs {
   releaseName?: string;
   /** KEDA chart version; the CRDs, metric names and the ScaledObject fields used here are 2.20's. @default "2.20.2" */
   chartVersion?: string;
-  /** Chart repository. @default "https://kedacore.github.io/charts" */
+  /**
+   * Where the chart is fetched from: a mirror for air-gapped networks, either a Helm repository
+   * (`https://charts.example.com`: ChartMuseum, Artifactory, Harbor) or an OCI registry
+   * (`oci://registry.example.com/charts`, holding the chart at `<that>/<chart>`). See `chartSource`.
+   * @default "https://kedacore.github.io/charts" (the chart's public repository)
+   */
   chartRepository?: string;
   /**
    * Replicas of each of the operator, the metrics server and the webhooks. Only one operator leads and
@@ -193,6 +199,7 @@ export class Keda extends pulumi.ComponentResource {
 
   constructor(name: string, args: KedaArgs = {}, opts?: pulumi.ComponentResourceOptions) {
     super("sonic-observability:index:Keda", name, {}, opts);
+    const source = chartSource(KEDA_CHART.chart, KEDA_CHART.repository, args.chartRepository);
     const values = kedaValues(args);
     const ns = args.namespace ?? "keda";
     const dependsOn: pulumi.Resource[] = [];
@@ -205,9 +212,8 @@ export class Keda extends pulumi.ComponentResource {
       {
         name: args.releaseName ?? "keda",
         namespace: this.namespaceResource?.metadata.name ?? ns,
-        chart: KEDA_CHART.chart,
+        ...source,
         version: args.chartVersion ?? KEDA_CHART.version,
-        repositoryOpts: { repo: args.chartRepository ?? KEDA_CHART.repository },
         values,
       },
       childOptions(this, opts, ...dependsOn),

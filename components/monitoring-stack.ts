@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { CHART_PINS, PROMETHEUS_COMMUNITY_REPO } from "./chart-pins";
+import { CHART_PINS, chartSource, PROMETHEUS_COMMUNITY_REPO } from "./chart-pins";
 import { podSecurityLabels } from "./pod-hardening";
 import { childOptions } from "./child-options";
 import { ClusterFlavor, controlPlaneValues } from "./cluster-flavor";
@@ -59,7 +59,12 @@ export interface MonitoringStackArgs {
   releaseName?: string;
   /** kube-prometheus-stack chart version. @default "88.5.3" */
   chartVersion?: string;
-  /** Chart repository. @default "https://prometheus-community.github.io/helm-charts" */
+  /**
+   * Where the chart is fetched from: a mirror for air-gapped networks, either a Helm repository
+   * (`https://charts.example.com`: ChartMuseum, Artifactory, Harbor) or an OCI registry
+   * (`oci://registry.example.com/charts`, holding the chart at `<that>/<chart>`). See `chartSource`.
+   * @default "https://prometheus-community.github.io/helm-charts" (the chart's public repository)
+   */
   chartRepository?: string;
   /** Prometheus settings. @default see {@link PrometheusSettings} */
   prometheus?: PrometheusSettings;
@@ -114,6 +119,11 @@ export class MonitoringStack extends pulumi.ComponentResource {
 
   constructor(name: string, args: MonitoringStackArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sonic-observability:index:MonitoringStack", name, {}, opts);
+    const source = chartSource(
+      CHART_PINS.kubePrometheusStack.chart,
+      PROMETHEUS_COMMUNITY_REPO,
+      args.chartRepository,
+    );
     const namespaceName = args.namespace ?? "monitoring";
     const releaseName = args.releaseName ?? "prometheus-stack";
     const labels = args.labels ?? {};
@@ -291,11 +301,8 @@ export class MonitoringStack extends pulumi.ComponentResource {
       {
         name: releaseName,
         namespace: namespaceName,
-        chart: CHART_PINS.kubePrometheusStack.chart,
+        ...source,
         version: args.chartVersion ?? CHART_PINS.kubePrometheusStack.version,
-        repositoryOpts: {
-          repo: args.chartRepository ?? PROMETHEUS_COMMUNITY_REPO,
-        },
         values,
         // GPU clusters pull large images; give the first install time before Helm gives up.
         timeout: 900,

@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { CHART_PINS, PROMETHEUS_COMMUNITY_REPO } from "./chart-pins";
+import { CHART_PINS, chartSource, PROMETHEUS_COMMUNITY_REPO } from "./chart-pins";
 import { childOptions } from "./child-options";
 import type { ServiceAdapterRules } from "./custom-metric";
 import { InputPropertyError, quote } from "./errors";
@@ -22,7 +22,12 @@ export interface PrometheusAdapterArgs {
   releaseName?: string;
   /** prometheus-adapter chart version. @default "5.3.0" */
   chartVersion?: string;
-  /** Chart repository. @default "https://prometheus-community.github.io/helm-charts" */
+  /**
+   * Where the chart is fetched from: a mirror for air-gapped networks, either a Helm repository
+   * (`https://charts.example.com`: ChartMuseum, Artifactory, Harbor) or an OCI registry
+   * (`oci://registry.example.com/charts`, holding the chart at `<that>/<chart>`). See `chartSource`.
+   * @default "https://prometheus-community.github.io/helm-charts" (the chart's public repository)
+   */
   chartRepository?: string;
   /** Adapter replicas; it serves the HPA's metrics API, so 2 in production. @default 1 */
   replicas?: number;
@@ -49,6 +54,11 @@ export class PrometheusAdapter extends pulumi.ComponentResource {
 
   constructor(name: string, args: PrometheusAdapterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sonic-observability:index:PrometheusAdapter", name, {}, opts);
+    const source = chartSource(
+      CHART_PINS.prometheusAdapter.chart,
+      PROMETHEUS_COMMUNITY_REPO,
+      args.chartRepository,
+    );
     const checkUrl = (url: string) => {
       if (/:\d+\/?$/.test(url)) {
         throw new InputPropertyError(
@@ -69,11 +79,8 @@ export class PrometheusAdapter extends pulumi.ComponentResource {
       {
         name: args.releaseName ?? "prometheus-adapter",
         namespace: args.namespace,
-        chart: CHART_PINS.prometheusAdapter.chart,
+        ...source,
         version: args.chartVersion ?? CHART_PINS.prometheusAdapter.version,
-        repositoryOpts: {
-          repo: args.chartRepository ?? PROMETHEUS_COMMUNITY_REPO,
-        },
         values: {
           prometheus: { url, port: args.prometheusPort ?? PROMETHEUS_PORT, path: "" },
           replicas: args.replicas ?? 1,

@@ -9,4 +9,5 @@ export * from "./promql";
 export * from "./setting";
 export * from "./shared-settings";
 export * from "./simulated-model-server-settings";
+export * from "./urls";
 export * from "./worker-settings";

@@ -78,7 +78,8 @@ export function valueSchema(s: Setting): z.ZodType {
       return z.enum(s.values);
     case "text": {
       const text = z.string().min(1);
-      if (s.url) return text.url();
+      // http(s) only: zod's bare url() takes any scheme, "host:port" included (read as scheme "host:").
+      if (s.url) return text.url({ protocol: /^https?$/ });
       return s.pattern ? text.regex(s.pattern, { message: `expected ${s.example ?? s.pattern}` }) : text;
     }
     default:

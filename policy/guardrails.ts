@@ -56,7 +56,8 @@ export const prometheusAdminApiOff: ResourceValidationPolicy = {
   description: "Prometheus runs with its admin API (delete series, snapshots) disabled.",
   enforcementLevel: "mandatory",
   validateResource: (args, report) => {
-    if (args.type === HELM_RELEASE && args.props.chart === "kube-prometheus-stack") {
+    // By name: from a mirror's OCI registry the chart is `oci://host/path/kube-prometheus-stack`.
+    if (args.type === HELM_RELEASE && String(args.props.chart).split("/").pop() === "kube-prometheus-stack") {
       if (args.props.values?.prometheus?.prometheusSpec?.enableAdminAPI !== false) {
         report(`Helm release '${args.name}': set values.prometheus.prometheusSpec.enableAdminAPI to false`);
       }

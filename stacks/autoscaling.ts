@@ -16,7 +16,7 @@ import {
   type CatalogueContext,
 } from "../components";
 import { promqlString } from "../contract";
-import type { StackConfig } from "./config";
+import { chartRepositoryOf, type StackConfig } from "./config";
 
 // The autoscaling engine of a stack (`autoscaling.engine`), wired in one place:
 // - adapter: prometheus-adapter (custom + external metrics) and one HPA per tier;
@@ -83,6 +83,7 @@ export function sonicAutoscaling(args: SonicAutoscalingArgs): SonicAutoscaling {
             rules: adapterRules,
             replicas: config.monitoring.adapterReplicas,
             externalMetrics: config.monitoring.adapterExternalMetrics ?? (!keda || standby),
+            chartRepository: chartRepositoryOf(config.charts, "prometheus-adapter"),
             labels,
           },
           { dependsOn: [args.monitoring.release] },
@@ -143,6 +144,7 @@ export function sonicAutoscaling(args: SonicAutoscalingArgs): SonicAutoscaling {
       prometheusSelectorLabels: args.monitoring.resourceSelectorLabels,
       // In standby the adapter still owns v1beta1.external.metrics.k8s.io: no second claimant.
       metricsServer: !standby,
+      chartRepository: chartRepositoryOf(config.charts, "keda"),
       labels,
     },
     // Its ServiceMonitors need the monitoring release's CRDs; in a handover its APIService may only

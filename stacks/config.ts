@@ -4,6 +4,7 @@ import {
   AlertThresholds,
   CHART_PINS,
   CLUSTER_FLAVORS,
+  CLUSTER_STACK_CHARTS,
   METRIC_PREFIX_PATTERN,
   DEFAULT_THRESHOLDS,
   DURATION_PATTERN,
@@ -17,7 +18,12 @@ import {
 import {
   ANALYST_SETTINGS,
   API_SETTINGS,
+  chartRepositoryProblem,
   DRAIN_MARGIN_SECONDS,
+  httpUrlProblem,
+  redactUrl,
+  REDIS_DATABASE_PATH,
+  redisUrlProblem,
   SIMULATED_MODEL_SERVER_SETTINGS,
   stackField,
   WORKER_SETTINGS,
@@ -67,6 +73,47 @@ const containerResources = z
   })
   .strict();
 const percent = z.number().int().min(0).max(100);
+/** An http(s) URL with a host: zod's own url() takes "host:port" too (as a URL of scheme "host:"). */
+const httpUrl = (example?: string) =>
+  z.string().superRefine((s, ctx) => {
+    const problem = httpUrlProblem(s, example);
+    if (problem) ctx.addIssue({ code: "custom", message: problem, input: s });
+  });
+/** A chart repository or OCI registry (`chartSource`); quoted without credentials. */
+const chartRepository = z.string().superRefine((s, ctx) => {
+  const problem = chartRepositoryProblem(s);
+  if (problem) ctx.addIssue({ code: "custom", message: problem, input: redactUrl(s, true) });
+});
+
+/**
+ * The `charts` key of a stack: where its Helm charts come from (README, "Charts from a mirror").
+ * `repository` serves every chart of the stack; `overrides.<chart>.repository` one chart, first.
+ */
+export function chartsSchema<const C extends readonly string[]>(charts: C) {
+  return z
+    .object({
+      /** One mirror for every chart. @default none: each chart's public repository */
+      repository: chartRepository.optional(),
+      overrides: z
+        .object(
+          Object.fromEntries(
+            charts.map((c) => [c, z.object({ repository: chartRepository }).strict().optional()]),
+          ) as { [K in C[number]]: z.ZodOptional<z.ZodObject<{ repository: typeof chartRepository }>> },
+        )
+        .strict()
+        .default({} as never),
+    })
+    .strict()
+    .default({ overrides: {} } as never);
+}
+
+/** The repository a stack's `charts` setting names for `chart`: its override, else the mirror, else none. */
+export function chartRepositoryOf(
+  charts: { repository?: string; overrides: Partial<Record<string, { repository: string } | undefined>> },
+  chart: string,
+): string | undefined {
+  return charts.overrides[chart]?.repository ?? charts.repository;
+}
 const ratio = z.number().gt(0).lt(1);
 
 const thresholdShape = Object.fromEntries(
@@ -130,7 +177,7 @@ export const configSchema = z
         /** Remote write to the fleet's global store (README, 'Adding a cluster to the fleet'). */
         remoteWrite: z
           .object({
-            url: z.string().url({ message: "expected an http(s) URL" }),
+            url: httpUrl(),
             username: z.string().min(1).optional(),
             /** Sent as X-Scope-OrgID: the fleet routes the cluster's series to this tenant. */
             tenant: labelValue.optional(),
@@ -362,6 +409,8 @@ export const configSchema = z
           .strict(),
       )
       .default([]),
+    /** Where the Helm charts come from: a mirror for air-gapped networks (README, "Charts from a mirror"). */
+    charts: chartsSchema(CLUSTER_STACK_CHARTS),
     /** What a GPU costs, to price every video and the idle GPU-hours (recording rules, dashboard). */
     cost: z
       .object({
@@ -379,7 +428,7 @@ export const configSchema = z
       .object({
         ...thresholdShape,
         /** Where on-call finds the runbooks: required, so no page ever links to a placeholder. */
-        runbookBaseUrl: z.string().url({ message: "expected the https URL of your runbooks.md" }),
+        runbookBaseUrl: httpUrl("the https URL of your runbooks.md"),
       })
       .strict(),
   })
@@ -505,6 +554,27 @@ export const SECRET_KEYS = [
 ] as const;
 export type SecretKey = (typeof SECRET_KEYS)[number];
 
+/**
+ * The secrets whose plaintext is a URL, with the check each must pass (contract/urls.ts) and whether
+ * its path may be quoted (a Redis URL's path is a database number; a webhook's path is its token).
+ * They are checked at the door like every other key: a malformed one fails the preview with its key
+ * named, before any resource, its value quoted without credentials (`redactUrl`).
+ */
+export const SECRET_URLS: Partial<
+  Record<SecretKey, { problem: (url: string) => string | undefined; keepPath: boolean | RegExp }>
+> = {
+  queueRedisUrl: { problem: redisUrlProblem, keepPath: REDIS_DATABASE_PATH },
+  slackWebhookUrl: {
+    problem: (url) =>
+      httpUrlProblem(url, "a Slack incoming-webhook URL like https://hooks.slack.com/services/T0/B0/X"),
+    keepPath: false,
+  },
+  alertWebhookUrl: {
+    problem: (url) => httpUrlProblem(url, "an http(s) URL that takes Alertmanager's webhook"),
+    keepPath: false,
+  },
+};
+
 export type StackConfig = Parsed & {
   /** Secrets that are set; absent keys are absent here. */
   secrets: Partial<Record<SecretKey, pulumi.Output<string>>>;
@@ -524,13 +594,20 @@ function describe(value: unknown): string {
 
 /**
  * Parses and validates raw config (key -> value as stored by Pulumi: strings, objects as JSON text) and
- * the set of secret keys present. Pure, so tests feed it directly; throws StackConfigError listing every problem.
+ * the set of secret keys present. A secret whose plaintext is in `raw` (as the engine hands it to the
+ * program) counts as present and, when it is a URL (`SECRET_URLS`), is checked too; `presentSecrets`
+ * names those known only to exist (a stack file's `secure:` values, which tests cannot decrypt).
+ * Pure, so tests feed it directly; throws StackConfigError listing every problem.
  */
 export function parseStackConfig(raw: Record<string, string>, presentSecrets: ReadonlySet<string>): Parsed {
   const problems: string[] = [];
   const input: Record<string, unknown> = {};
+  const secretValues = new Map<SecretKey, string>();
   for (const [key, text] of Object.entries(raw)) {
-    if ((SECRET_KEYS as readonly string[]).includes(key)) continue;
+    if ((SECRET_KEYS as readonly string[]).includes(key)) {
+      secretValues.set(key as SecretKey, text);
+      continue;
+    }
     try {
       input[key] = /^\s*[[{]/.test(text) ? JSON.parse(text) : text;
     } catch {
@@ -552,6 +629,12 @@ export function parseStackConfig(raw: Record<string, string>, presentSecrets: Re
       }
     }
   }
+  for (const [key, url] of secretValues) {
+    const rule = SECRET_URLS[key];
+    const problem = rule?.problem(url);
+    if (rule && problem)
+      problems.push(`${PROJECT}:${key}: ${problem}, got ${describe(redactUrl(url, rule.keepPath))}`);
+  }
   if (problems.length > 0) throw new StackConfigError(problems);
   const c = result.data!;
   const needs: [boolean, SecretKey, string][] = [
@@ -570,7 +653,7 @@ export function parseStackConfig(raw: Record<string, string>, presentSecrets: Re
     [c.queue.mode === "external", "queueRedisUrl", "queue.mode is external"],
   ];
   for (const [needed, key, why] of needs) {
-    if (needed && !presentSecrets.has(key)) {
+    if (needed && !presentSecrets.has(key) && !secretValues.has(key)) {
       problems.push(
         `${PROJECT}:${key}: required because ${why}; set it with 'pulumi config set --secret ${key} <value>'`,
       );
@@ -585,7 +668,11 @@ export function parseStackConfig(raw: Record<string, string>, presentSecrets: Re
   return c;
 }
 
-/** Reads the current stack's config once: call it before creating any resource. */
+/**
+ * Reads the current stack's config once: call it before creating any resource. The engine hands the
+ * program every value decrypted, so the secrets' plaintext is checked here too (SECRET_URLS); the
+ * program itself reads them as secret Outputs only.
+ */
 export function loadStackConfig(): StackConfig {
   const raw: Record<string, string> = {};
   const secrets = new Set<string>();
@@ -593,7 +680,7 @@ export function loadStackConfig(): StackConfig {
     if (!fullKey.startsWith(`${PROJECT}:`)) continue;
     const key = fullKey.slice(PROJECT.length + 1);
     if ((SECRET_KEYS as readonly string[]).includes(key)) secrets.add(key);
-    else raw[key] = value;
+    raw[key] = value;
   }
   const parsed = parseStackConfig(raw, secrets);
   const config = new pulumi.Config(PROJECT);

@@ -3,10 +3,12 @@ import { z } from "zod";
 import {
   DEFAULT_FLEET_THRESHOLDS,
   DURATION_PATTERN,
+  FLEET_STACK_CHARTS,
   FleetThresholds,
   METRIC_PREFIX_PATTERN,
 } from "../components";
-import { PROJECT, SECRET_KEYS, StackConfigError } from "./config";
+import { httpUrlProblem } from "../contract";
+import { chartsSchema, PROJECT, SECRET_KEYS, StackConfigError } from "./config";
 
 /**
  * The fleet stack's config (`Pulumi.fleet.yaml`): the global store, who may write to it, its ruler and
@@ -16,6 +18,12 @@ import { PROJECT, SECRET_KEYS, StackConfigError } from "./config";
 const duration = z.string().regex(DURATION_PATTERN, { message: "expected a duration like 15s" }).min(2);
 const name = z.string().regex(/^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/, {
   message: "expected a label value like gpu-prod-1",
+});
+
+/** An http(s) URL with a host (zod's url() alone takes "host:port", read as a scheme). */
+const httpUrl = z.string().superRefine((s, ctx) => {
+  const problem = httpUrlProblem(s);
+  if (problem) ctx.addIssue({ code: "custom", message: problem, input: s });
 });
 
 const fleetThresholdShape = Object.fromEntries(
@@ -79,12 +87,14 @@ export const fleetConfigSchema = z
           .strict()
           .optional(),
         /** Where the fleet ruler sends alerts (an Alertmanager with the platform's routing). */
-        alertmanagerUrl: z.string().url({ message: "expected an http(s) URL" }),
+        alertmanagerUrl: httpUrl,
         evaluationInterval: duration.default("30s"),
-        runbookBaseUrl: z.string().url({ message: "expected an http(s) URL" }),
+        runbookBaseUrl: httpUrl,
         thresholds: z.object(fleetThresholdShape).strict().default({}),
       })
       .strict(),
+    /** Where the Helm charts come from: a mirror for air-gapped networks (README, "Charts from a mirror"). */
+    charts: chartsSchema(FLEET_STACK_CHARTS),
   })
   .strict();
 

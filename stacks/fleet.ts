@@ -1,6 +1,7 @@
 import * as random from "@pulumi/random";
 import * as pulumi from "@pulumi/pulumi";
 import { FleetGrafana, FleetRuler, fleetRules, GlobalStore } from "../components";
+import { chartRepositoryOf } from "./config";
 import { loadFleetConfig } from "./fleet-config";
 
 // The fleet stack: the global store every cluster stack writes to, its ruler and its Grafana.
@@ -28,6 +29,7 @@ const store = new GlobalStore("fleet-store", {
   replicas: f.replicas,
   replicationFactor: f.replicationFactor,
   ingress: f.ingress,
+  chartRepository: chartRepositoryOf(config.charts, "victoria-metrics-cluster"),
   labels,
 });
 
@@ -41,6 +43,7 @@ for (const tenant of tenantsInUse) {
       queryUrl: store.queryUrls[tenant],
       alertmanagerUrl: f.alertmanagerUrl,
       evaluationInterval: f.evaluationInterval,
+      chartRepository: chartRepositoryOf(config.charts, "victoria-metrics-alert"),
       groups: fleetRules({
         clusters: f.clusters.filter((c) => c.tenant === tenant).map((c) => c.name),
         services: f.services.map((s) => s.metricPrefix),
@@ -59,6 +62,7 @@ const grafana = new FleetGrafana(
     namespace: f.namespace,
     queryUrls: Object.fromEntries(tenantsInUse.map((t) => [t, store.queryUrls[t]])),
     scrapeInterval: f.dedupInterval,
+    chartRepository: chartRepositoryOf(config.charts, "grafana"),
     adminPassword:
       config.secrets.grafanaAdminPassword ??
       new random.RandomPassword("fleet-grafana-admin-password", { length: 24, special: false }).result,

@@ -18,7 +18,7 @@ import {
   WorkerNetworkPolicy,
 } from "../components";
 import { SONIC_JOB, sonicAutoscaling } from "./autoscaling";
-import { loadStackConfig } from "./config";
+import { chartRepositoryOf, loadStackConfig } from "./config";
 import { API_SETTINGS, SONIC_SETTING_NAMES } from "../contract";
 
 // Validate everything before the first resource: a bad value fails the preview with the key named.
@@ -39,6 +39,7 @@ const monitoring = new MonitoringStack("monitoring", {
   namespace: config.monitoring.namespace,
   releaseName: config.monitoring.releaseName,
   chartVersion: config.monitoring.chartVersion,
+  chartRepository: chartRepositoryOf(config.charts, "kube-prometheus-stack"),
   clusterFlavor: config.clusterFlavor,
   labels,
   // KEDA exports no series for a ScaledObject's fallback: kube-state-metrics reads its conditions.

@@ -18,7 +18,7 @@ import {
   JobQueue,
   redisUrlPort,
 } from "../components";
-import { registered, useMocks, valueOf } from "./support/mocks";
+import { recorded, registered, useMocks, valueOf } from "./support/mocks";
 
 useMocks();
 
@@ -355,6 +355,25 @@ describe("WorkerNetworkPolicy", () => {
         return true;
       },
     );
+  });
+
+  it("refuses another team's externalUrl without a scheme before registering anything, quoting it without its password", async () => {
+    const before = recorded.length;
+    assert.throws(
+      () =>
+        new JobQueue("no-scheme", {
+          namespace: "tts",
+          externalUrl: "default:hunter2@my-redis.cache.example.com:6380",
+          maxmemoryBytes: 0,
+          clientSelector: { app: "tts" },
+        }),
+      {
+        message:
+          'externalUrl: expected a URL like redis://host:6379 or rediss://host:6380 (the scheme redis:// or rediss:// is missing), got "***@my-redis.cache.example.com:6380"',
+      },
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.ok(!recorded.slice(before).some((r) => r.name.startsWith("no-scheme")), "no resource registered");
   });
 
   it("refuses a managed store without ports, naming the property", () => {

@@ -1,5 +1,6 @@
 import * as assert from "node:assert/strict";
 import { parseStackConfig } from "../stacks/config";
+import { parseFleetConfig } from "../stacks/fleet-config";
 import { readProjectConfig } from "../tools/stack-file";
 
 /** The dev stack file's config with some keys replaced, as `key -> JSON text`. */
@@ -272,6 +273,109 @@ describe("stack config", () => {
     assert.doesNotThrow(() =>
       parseStackConfig(devWith({ monitoring: { adapterExternalMetrics: false } }), secrets),
     );
+  });
+
+  it("refuses a queueRedisUrl without a scheme at the door, naming the key and the value", () => {
+    const raw = {
+      ...devWith({ queue: { mode: "external" } }),
+      queueRedisUrl: "my-redis.cache.example.com:6380",
+    };
+    assert.throws(() => parseStackConfig(raw, secrets), {
+      message:
+        'invalid stack configuration:\n  sonic-observability:queueRedisUrl: expected a URL like redis://host:6379 or rediss://host:6380 (the scheme redis:// or rediss:// is missing), got "my-redis.cache.example.com:6380"',
+    });
+  });
+
+  it("quotes a malformed queueRedisUrl without its user and password", () => {
+    const raw = { ...devWith({}), queueRedisUrl: "redis://default:hunter2@cache.example.com:0/0" };
+    assert.throws(() => parseStackConfig(raw, secrets), {
+      message:
+        'invalid stack configuration:\n  sonic-observability:queueRedisUrl: expected a URL like redis://host:6379 or rediss://host:6380 (port 0), got "redis://***@cache.example.com:0/0"',
+    });
+    assert.throws(
+      () =>
+        parseStackConfig(
+          { ...devWith({}), queueRedisUrl: "rediss://:hun#ter2@cache.example.com:6380" },
+          secrets,
+        ),
+      (e: Error) => /queueRedisUrl: /.test(e.message) && !/hun|ter2/.test(e.message),
+    );
+  });
+
+  it("accepts the managed Redis URLs of ElastiCache, Memorystore, Azure and Redis Cloud", () => {
+    for (const url of [
+      "rediss://default:pw@master.sonic.abc123.use1.cache.amazonaws.com:6379",
+      "rediss://10.0.0.3:6378/0",
+      "rediss://:pw@sonic.eastus.redis.azure.net:10000",
+      "redis://redis-12345.c1.us-east-1-2.ec2.cloud.redislabs.com:12345",
+      "redis://in-cluster-redis",
+    ])
+      assert.doesNotThrow(() => parseStackConfig({ ...devWith({}), queueRedisUrl: url }, secrets), url);
+  });
+
+  it("refuses a webhook secret that is not an http(s) URL, quoting only its scheme and host", () => {
+    const raw = { ...devWith({}), slackWebhookUrl: "hooks.slack.com/services/T0/B0/xoxsecret" };
+    assert.throws(() => parseStackConfig(raw, secrets), {
+      message:
+        'invalid stack configuration:\n  sonic-observability:slackWebhookUrl: expected a Slack incoming-webhook URL like https://hooks.slack.com/services/T0/B0/X (the scheme http:// or https:// is missing), got "hooks.slack.com/***"',
+    });
+    assert.throws(
+      () => parseStackConfig({ ...devWith({}), alertWebhookUrl: "ftp://alerts.example.com/t0ken" }, secrets),
+      {
+        message:
+          'invalid stack configuration:\n  sonic-observability:alertWebhookUrl: expected an http(s) URL that takes Alertmanager\'s webhook, got "ftp://alerts.example.com/***"',
+      },
+    );
+  });
+
+  it("counts a secret whose value it was given as set", () => {
+    assert.doesNotThrow(() =>
+      parseStackConfig(
+        { ...devWith({}), slackWebhookUrl: "https://hooks.slack.com/services/T0/B0/X" },
+        new Set(["remoteWritePassword"]),
+      ),
+    );
+  });
+
+  it("refuses a remote-write URL or a runbook base that is host:port, which zod's url() alone takes", () => {
+    const prometheus = devPrometheus();
+    assert.throws(
+      () =>
+        parseStackConfig(
+          devWith({
+            prometheus: {
+              ...prometheus,
+              remoteWrite: { ...prometheus.remoteWrite, url: "fleet.example.com:443" },
+            },
+          }),
+          secrets,
+        ),
+      {
+        message:
+          'invalid stack configuration:\n  sonic-observability:prometheus.remoteWrite.url: expected an http(s) URL (the scheme http:// or https:// is missing), got "fleet.example.com:443"',
+      },
+    );
+    const alerts = JSON.parse(devWith({}).alerts);
+    assert.throws(
+      () =>
+        parseStackConfig(
+          devWith({ alerts: { ...alerts, runbookBaseUrl: "github.com:org/runbooks.md" } }),
+          secrets,
+        ),
+      {
+        message:
+          'invalid stack configuration:\n  sonic-observability:alerts.runbookBaseUrl: expected the https URL of your runbooks.md (the scheme http:// or https:// is missing), got "github.com:org/runbooks.md"',
+      },
+    );
+  });
+
+  it("refuses a fleet Alertmanager URL that is host:port, naming the key and the value", () => {
+    const raw = readProjectConfig("fleet");
+    const fleet = { ...JSON.parse(raw.fleet), alertmanagerUrl: "alertmanager.monitoring.svc:9093" };
+    assert.throws(() => parseFleetConfig({ ...raw, fleet: JSON.stringify(fleet) }), {
+      message:
+        'invalid stack configuration:\n  sonic-observability:fleet.alertmanagerUrl: expected an http(s) URL (the scheme http:// or https:// is missing), got "alertmanager.monitoring.svc:9093"',
+    });
   });
 
   it("refuses a grace period the app could not drain in (its drain is at most 3600 s)", () => {

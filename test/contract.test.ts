@@ -17,7 +17,7 @@ import {
   WORKER_SETTINGS,
   workerEnv,
 } from "../contract";
-import { parseStackConfig, SECRET_KEYS } from "../stacks/config";
+import { parseStackConfig, SECRET_KEYS, SECRET_URLS } from "../stacks/config";
 import { readProjectConfig } from "../tools/stack-file";
 
 /** Runs of each property; the total is printed so the note can quote it. */
@@ -238,6 +238,66 @@ describe("the settings contract (contract/): what the stack accepts, the pod acc
       );
     });
   });
+
+  // The URL-shaped secrets: checked at the door like every key, their credentials never quoted.
+  const token = fc.stringMatching(/^[a-z0-9]{10}$/).map((t) => `S3cr${t}`);
+  const host = fc.domain().filter((d) => /[a-z]/.test(d));
+  const port = fc.integer({ min: 1, max: 65535 });
+  const validSecretUrls: Record<string, fc.Arbitrary<string>> = {
+    queueRedisUrl: fc
+      .record({
+        scheme: fc.constantFrom("redis", "rediss"),
+        password: fc.option(token, { nil: undefined }),
+        host,
+        port: fc.option(port, { nil: undefined }),
+        db: fc.option(fc.integer({ min: 0, max: 15 }), { nil: undefined }),
+      })
+      .map(
+        (u) =>
+          `${u.scheme}://${u.password ? `:${u.password}@` : ""}${u.host}${u.port ? `:${u.port}` : ""}${u.db !== undefined ? `/${u.db}` : ""}`,
+      ),
+    slackWebhookUrl: token.map((t) => `https://hooks.slack.com/services/T0/B0/${t}`),
+    alertWebhookUrl: fc.webUrl({ validSchemes: ["http", "https"] }).filter((u) => URL.canParse(u)),
+  };
+  /** A malformed value of `key`, and the secret part that must never be quoted. */
+  const malformedSecretUrl = (key: string) =>
+    fc.record({ secret: token, host, port, kind: fc.nat({ max: 5 }) }).map(({ secret, host, port, kind }) => {
+      const redis = key === "queueRedisUrl";
+      const scheme = redis ? "rediss" : "https";
+      const withSecret = redis
+        ? `${scheme}://:${secret}@${host}:${port}`
+        : `${scheme}://${host}:${port}/${secret}`;
+      const values = [
+        withSecret.replace(/^[a-z]+:\/\//, ""), // no scheme: the issue's `host:6380`
+        withSecret.replace(/^[a-z]+/, redis ? "https" : "redis"), // the other kind of URL
+        withSecret.replace(/:\d+/, ":0"), // port 0
+        `${withSecret} `, // a trailing space or line break from a pasted value
+        redis ? `${withSecret}/${secret}` : withSecret.replace(host, ""), // a path that is no database; no host
+        redis ? withSecret.replace(`:${secret}@`, `:${secret}#x@`) : `${scheme}:/${host}/${secret}`, // an unencoded '#'; one slash
+      ];
+      return { value: values[kind], secret };
+    });
+
+  for (const key of Object.keys(SECRET_URLS)) {
+    it(`accepts every well-formed ${key}`, () => {
+      check(validSecretUrls[key], (value) => {
+        assert.doesNotThrow(() => parseStackConfig({ ...stack, [key]: value }, secrets), value);
+      });
+    });
+
+    it(`refuses every malformed ${key} at preview, naming the key and never quoting its credentials`, () => {
+      check(malformedSecretUrl(key), ({ value, secret }) => {
+        assert.throws(
+          () => parseStackConfig({ ...stack, [key]: value }, secrets),
+          (err: Error) => {
+            assert.match(err.message, new RegExp(`sonic-observability:${key}: expected `), value);
+            assert.ok(!err.message.includes(secret), `${secret} quoted in: ${err.message}`);
+            return true;
+          },
+        );
+      });
+    });
+  }
 
   it("refuses sonic.concurrencyPerGpu 100 at preview, naming the key and the value (the pod would exit 2)", () => {
     const config = { ...stack, sonic: JSON.stringify({ ...sonic, concurrencyPerGpu: 100 }) };

@@ -62,12 +62,19 @@ export interface ReleaseInputs {
   values: Record<string, unknown>;
 }
 
+/** The chart's name: `chart` itself, or the last segment of an OCI reference (`oci://host/path/<name>`). */
+export function chartName(chart: string): string {
+  return chart.startsWith("oci://") ? chart.replace(/\/+$/, "").split("/").pop()! : chart;
+}
+
 /**
- * The archive of a chart at a version: from a local chart folder, else pulled from its repository
- * into `.tools/charts` (needs network). Undefined when neither works.
+ * The archive of a chart at a version: from a local chart folder, else pulled from its repository or
+ * OCI registry (a mirror's, when the stack sets `charts`) into `.tools/charts` (needs network).
+ * Undefined when neither works.
  */
 export function chartArchive(helm: string, release: ReleaseInputs): string | undefined {
-  const file = `${release.chart}-${release.version}.tgz`;
+  const name = chartName(release.chart);
+  const file = `${name}-${release.version}.tgz`;
   const local = chartDirs()
     .map((d) => path.join(d, file))
     .find((f) => existsSync(f));
@@ -76,12 +83,12 @@ export function chartArchive(helm: string, release: ReleaseInputs): string | und
   mkdirSync(cache, { recursive: true });
   const packaged = fromParentArchive(helm, release, cache);
   if (packaged) return packaged;
-  if (!release.repositoryOpts?.repo) return undefined;
-  const pulled = spawnSync(
-    helm,
-    ["pull", release.chart, "--repo", release.repositoryOpts.repo, "--version", release.version, "-d", cache],
-    { encoding: "utf8" },
-  );
+  const oci = release.chart.startsWith("oci://");
+  if (!oci && !release.repositoryOpts?.repo) return undefined;
+  const from = oci ? [release.chart] : [release.chart, "--repo", release.repositoryOpts!.repo!];
+  const pulled = spawnSync(helm, ["pull", ...from, "--version", release.version, "-d", cache], {
+    encoding: "utf8",
+  });
   return pulled.status === 0 && existsSync(path.join(cache, file)) ? path.join(cache, file) : undefined;
 }
 
@@ -93,7 +100,7 @@ const INSIDE: Record<string, [string, string]> = {
 
 /** A chart packaged from its copy inside a parent archive (offline), into `cache`. */
 function fromParentArchive(helm: string, release: ReleaseInputs, cache: string): string | undefined {
-  const inside = INSIDE[release.chart];
+  const inside = INSIDE[chartName(release.chart)];
   if (!inside || inside[0] !== release.version) return undefined;
   const parent = chartDirs()
     .map((d) => path.join(d, inside[1]))
@@ -101,11 +108,12 @@ function fromParentArchive(helm: string, release: ReleaseInputs, cache: string):
   if (!parent) return undefined;
   const dir = mkdtempSync(path.join(tmpdir(), "sonic-subchart-"));
   const parentName = inside[1].replace(/-\d+\.\d+\.\d+\.tgz$/, "");
-  execFileSync("tar", ["-xzf", parent, "-C", dir, `${parentName}/charts/${release.chart}`]);
-  execFileSync(helm, ["package", path.join(dir, parentName, "charts", release.chart), "-d", cache], {
+  const name = chartName(release.chart);
+  execFileSync("tar", ["-xzf", parent, "-C", dir, `${parentName}/charts/${name}`]);
+  execFileSync(helm, ["package", path.join(dir, parentName, "charts", name), "-d", cache], {
     encoding: "utf8",
   });
-  const file = path.join(cache, `${release.chart}-${release.version}.tgz`);
+  const file = path.join(cache, `${name}-${release.version}.tgz`);
   return existsSync(file) ? file : undefined;
 }
 

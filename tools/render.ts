@@ -3,7 +3,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { stringify } from "yaml";
-import { chartArchive, findHelm, helmTemplate, HELM_INSTALL_HINT, ReleaseInputs } from "./helm";
+import { chartArchive, chartName, findHelm, helmTemplate, HELM_INSTALL_HINT, ReleaseInputs } from "./helm";
 import { SECRET_MASK, type RegisteredResource } from "./mock-runtime";
 import { runStack, RunStackOptions } from "./run-stack";
 import { REPO_ROOT } from "./stack-file";
@@ -73,7 +73,7 @@ export function renderRelease(
   const archive = chartArchive(helm, release);
   if (!archive) {
     warn(
-      `render: ${release.name} shown as chart + values: chart ${release.chart}-${release.version}.tgz is in no SONIC_CHARTS_DIR / ../shared/charts and 'helm pull' from ${release.repositoryOpts?.repo} failed`,
+      `render: ${release.name} shown as chart + values: chart ${chartName(release.chart)}-${release.version}.tgz is in no SONIC_CHARTS_DIR / ../shared/charts and 'helm pull' from ${release.repositoryOpts?.repo ?? release.chart} failed`,
     );
     return undefined;
   }
@@ -116,7 +116,8 @@ export function toObjects(resources: RegisteredResource[], options: RenderOption
         const { name, namespace, chart, version, repositoryOpts, values } = r.inputs;
         const body = {
           kind: "HelmRelease",
-          chart: `${repositoryOpts?.repo ?? ""}/${chart}`,
+          // An OCI reference (a mirror's registry) is the whole address; else repository + name.
+          chart: repositoryOpts?.repo ? `${repositoryOpts.repo}/${chart}` : chart,
           version,
           name,
           namespace,

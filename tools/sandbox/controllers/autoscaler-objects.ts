@@ -82,7 +82,7 @@ function adapterRules(objects: RenderedObject[]): { custom: AdapterRule[]; exter
   const rules = { custom: [] as AdapterRule[], external: [] as AdapterRule[] };
   for (const o of objects as any[]) {
     const r = o?.values?.rules;
-    if (o?.chart === "prometheus-adapter" && r) {
+    if (String(o?.chart).split("/").pop() === "prometheus-adapter" && r) {
       rules.custom.push(...(r.custom ?? []));
       rules.external.push(...(r.external ?? []));
     }
