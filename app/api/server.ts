@@ -7,15 +7,25 @@ import { startQueueSampler } from "../queue/queue-sampler";
 import { AudioDecodeError, decodeAudio } from "../shared/audio";
 import { ApiError } from "../shared/errors";
 import { AppMetrics, createMetrics } from "../shared/metrics";
-import { ApiConfig } from "./config";
+import { ApiConfig, largestSubmissionBytes, uploadBudgetOf } from "./config";
 import { checkImage, ImageCheckError } from "./image";
-import { UploadBudget, watchReceiveRate } from "./upload-budget";
+import {
+  ClientAddressError,
+  clientAddress,
+  shortageMessage,
+  UploadBudget,
+  UploadHold,
+  UploadShortage,
+  watchReceiveRate,
+} from "./upload-budget";
 
 /** The API tier: HTTP, input checks, admission and the job store client. It never runs a job. */
 export interface ApiService {
   app: FastifyInstance;
   queue: JobQueue;
   metrics: AppMetrics;
+  /** This replica's upload budget: what the uploads being read hold, in all and per client address. */
+  uploads: UploadBudget;
   /**
    * Stops taking jobs at once (readiness false, new submissions 503), lets submissions being read
    * finish within the grace (their jobs are stored: a worker runs them), then closes every connection.
@@ -28,12 +38,19 @@ interface Admission {
   release(): Promise<void>;
   /** Its place in the service-wide backlog, handed to the store with the job. */
   backlog?: { release(): Promise<void> };
+  /** What it holds of this replica's upload budget: what has arrived of its body. */
+  hold?: UploadHold;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const SUBMIT_URL = "/v1/videos";
 /** A refused body up to this size is read and dropped rather than cutting the connection. */
 const SMALL_BODY_BYTES = 1024 * 1024;
+
+/** The 429 of an upload that found no room in this replica's budget or its client's share. */
+function uploadsBusy(shortage: UploadShortage): ApiError {
+  return new ApiError("uploads_busy", shortageMessage(shortage), undefined, { "retry-after": "1" });
+}
 
 /** Maps any error (ours, Fastify's, the multipart parser's, the store's) to the API's JSON error. */
 function toApiError(err: FastifyError | ApiError | Error): ApiError {
@@ -109,8 +126,10 @@ export async function buildApi(config: ApiConfig): Promise<ApiService> {
     reply.header("retry-after", String(seconds));
     return { ...job, waiting_for: "capacity" };
   };
-  const maxBody = config.SONIC_MAX_UPLOAD_BYTES * 2 + 64 * 1024;
-  const uploads = new UploadBudget(config.SONIC_UPLOAD_BYTES_IN_FLIGHT ?? maxBody * 4);
+  const maxBody = largestSubmissionBytes(config);
+  const budget = uploadBudgetOf(config);
+  const uploads = new UploadBudget(budget.bytes, budget.perClientBytes);
+  const addressHeader = config.SONIC_CLIENT_ADDRESS_HEADER?.toLowerCase();
   // A backlog reservation outlives no request: the request timeout cuts every upload before it lapses.
   const holdSeconds = config.SONIC_REQUEST_TIMEOUT_SECONDS + 30;
   /** Admissions of the submissions being read, released when their response ends. */
@@ -184,6 +203,13 @@ export async function buildApi(config: ApiConfig): Promise<ApiService> {
         `the upload is ${declared} bytes; the limit is ${config.SONIC_MAX_UPLOAD_BYTES} per file`,
       );
     }
+    let client: string;
+    try {
+      client = clientAddress(request.raw, addressHeader);
+    } catch (err) {
+      if (!(err instanceof ClientAddressError)) throw err;
+      throw new ApiError("bad_request", err.message, err.header);
+    }
     submissionsInFlight++;
     const admission: Admission = { release: async () => undefined };
     admissions.set(request, admission);
@@ -216,19 +242,12 @@ export async function buildApi(config: ApiConfig): Promise<ApiService> {
         },
       );
     }
-    const releaseUpload = uploads.tryReserve(Number.isFinite(declared) && declared > 0 ? declared : maxBody);
-    if (!releaseUpload) {
-      throw new ApiError(
-        "uploads_busy",
-        "too many uploads in progress on this replica; retry shortly",
-        undefined,
-        {
-          "retry-after": "1",
-        },
-      );
-    }
+    // The upload holds what arrives of its body (at least a first step), never a whole body ahead.
+    const hold = uploads.open(client, Number.isFinite(declared) ? declared : undefined);
+    if (!(hold instanceof UploadHold)) throw uploadsBusy(hold);
+    admission.hold = hold;
     admission.release = async () => {
-      releaseUpload();
+      hold.release();
       await backlog.release();
     };
     if (awaitingContinue.delete(request.raw)) reply.raw.writeContinue();
@@ -254,7 +273,10 @@ export async function buildApi(config: ApiConfig): Promise<ApiService> {
           ),
       );
     });
-    const reading = readUploads(request);
+    const reading = readUploads(request, config.SONIC_MAX_UPLOAD_BYTES, (bytes) => {
+      const shortage = admission.hold!.arrived(bytes);
+      if (shortage) throw uploadsBusy(shortage);
+    });
     reading.catch(() => undefined); // a cut upload's parser fails after the answer: nothing to report
     let files: { audio: Buffer; image: Buffer };
     try {
@@ -328,6 +350,7 @@ export async function buildApi(config: ApiConfig): Promise<ApiService> {
     app,
     queue,
     metrics,
+    uploads,
     async shutdown() {
       draining = true;
       const deadline = Date.now() + config.SONIC_SHUTDOWN_GRACE_SECONDS * 1000;
@@ -343,8 +366,15 @@ function isSubmit(request: FastifyRequest): boolean {
   return request.method === "POST" && request.routeOptions.url === SUBMIT_URL;
 }
 
-/** Reads exactly the two files `audio` and `image` from the multipart body, refusing anything else. */
-async function readUploads(request: FastifyRequest): Promise<{ audio: Buffer; image: Buffer }> {
+/**
+ * Reads exactly the two files `audio` and `image` from the multipart body, refusing anything else.
+ * `arrived` is told each piece of a file as it arrives, before it is kept, and may refuse it (throw).
+ */
+async function readUploads(
+  request: FastifyRequest,
+  maxFileBytes: number,
+  arrived: (bytes: number) => void,
+): Promise<{ audio: Buffer; image: Buffer }> {
   const files: Partial<Record<"audio" | "image", Buffer>> = {};
   try {
     for await (const part of request.parts()) {
@@ -358,7 +388,19 @@ async function readUploads(request: FastifyRequest): Promise<{ audio: Buffer; im
       }
       if (files[part.fieldname])
         throw new ApiError("bad_request", `field "${part.fieldname}" appears twice`, part.fieldname);
-      files[part.fieldname] = await part.toBuffer();
+      const chunks: Buffer[] = [];
+      for await (const chunk of part.file as AsyncIterable<Buffer>) {
+        arrived(chunk.length);
+        chunks.push(chunk);
+      }
+      // busboy stops a file at the size limit and marks it truncated (toBuffer's check, done here).
+      if (part.file.truncated)
+        throw new ApiError(
+          "payload_too_large",
+          `the upload is too large: file '${part.fieldname}' is over the limit of ${maxFileBytes} bytes per file`,
+          part.fieldname,
+        );
+      files[part.fieldname] = Buffer.concat(chunks);
     }
   } catch (err) {
     if (err instanceof ApiError) throw err;
