@@ -2,7 +2,7 @@ import multipart from "@fastify/multipart";
 import Fastify, { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, LogController } from "fastify";
 import { createServer, IncomingMessage } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
-import { JobQueue, JobView, QueueUnavailableError, queueOptionsOf } from "../queue/job-queue";
+import { JobQueue, JobView, QueueUnavailableError, queueOptionsOf, StoreFullError } from "../queue/job-queue";
 import { startQueueSampler } from "../queue/queue-sampler";
 import { AudioDecodeError, decodeAudio } from "../shared/audio";
 import { ApiError } from "../shared/errors";
@@ -130,6 +130,25 @@ export async function buildApi(config: ApiConfig): Promise<ApiService> {
   const budget = uploadBudgetOf(config);
   const uploads = new UploadBudget(budget.bytes, budget.perClientBytes);
   const addressHeader = config.SONIC_CLIENT_ADDRESS_HEADER?.toLowerCase();
+  /** Seconds until a running job ends (its slot and its inputs' memory free up), plus a cold start. */
+  const secondsUntilRoom = async (): Promise<number> =>
+    (await queue.secondsUntilSlotFrees().catch(() => 30)) + ((await coldStart()) ?? 0);
+  /** The answer to a store at maxmemory: like a full backlog, a 429 with the time until a job ends. */
+  const storeFull = async (err: StoreFullError): Promise<ApiError> =>
+    Object.assign(
+      new ApiError(
+        "store_full",
+        "the job store is full; retry once jobs ahead of this one have finished",
+        undefined,
+        { "retry-after": String(await secondsUntilRoom()) },
+      ),
+      { cause: err },
+    );
+  queue.health.watch((down) =>
+    down
+      ? app.log.warn({ event: "queue_store_down", reason: down }, "job queue marked down")
+      : app.log.info({ event: "queue_store_up" }, "job queue answers again"),
+  );
   // A backlog reservation outlives no request: the request timeout cuts every upload before it lapses.
   const holdSeconds = config.SONIC_REQUEST_TIMEOUT_SECONDS + 30;
   /** Admissions of the submissions being read, released when their response ends. */
@@ -155,12 +174,27 @@ export async function buildApi(config: ApiConfig): Promise<ApiService> {
       request.log.error({ err }, "request failed");
     if (isSubmit(request)) {
       const status =
-        api.code === "queue_full" || api.code === "uploads_busy" || api.code === "shutting_down"
+        api.code === "queue_full" ||
+        api.code === "uploads_busy" ||
+        api.code === "store_full" ||
+        api.code === "shutting_down"
           ? "rejected"
           : api.statusCode < 500
             ? "client_error"
             : "server_error";
       metrics.requestFinished(status, reply.elapsedTime / 1000);
+      // Every refusal is logged with its reason: what the client was told, or the store's own answer.
+      const cause = (api === (err as Error) ? api.cause : err) as Error | undefined;
+      request.log[api.statusCode >= 500 || api.code === "store_full" ? "warn" : "info"](
+        {
+          event: "submission_refused",
+          status: api.statusCode,
+          code: api.code,
+          reason: cause?.message ?? api.message,
+          ...(queue.health.down ? { store_down: queue.health.down } : {}),
+        },
+        "submission refused",
+      );
       // The rest of a refused large or endless body is not read: close the connection instead of
       // draining it. A small one is drained, so the client reads the answer on a kept-alive connection.
       // A client still waiting for `100 Continue` may send its body anyway: never read it as a request.
@@ -218,10 +252,12 @@ export async function buildApi(config: ApiConfig): Promise<ApiService> {
       submissionsInFlight--;
       void admission.release();
     });
-    const backlog = await queue.reserveBacklog(config.SONIC_BACKLOG_LIMIT, holdSeconds);
+    const backlog = await queue.reserveBacklog(config.SONIC_BACKLOG_LIMIT, holdSeconds).catch(async (err) => {
+      throw err instanceof StoreFullError ? await storeFull(err) : err;
+    });
     if (!backlog.admitted) {
       // With no worker live the wait includes a worker's cold start.
-      const seconds = (await queue.secondsUntilSlotFrees().catch(() => 30)) + ((await coldStart()) ?? 0);
+      const seconds = await secondsUntilRoom();
       const uploading = backlog.reserved > 0 ? `; ${backlog.reserved} more are being uploaded` : "";
       throw new ApiError(
         "queue_full",
@@ -304,7 +340,11 @@ export async function buildApi(config: ApiConfig): Promise<ApiService> {
     }
     // An upload that finishes while this replica drains is still stored: the queue is shared, so
     // another replica runs it, and drain waits for this write before it closes the store.
-    const stored = await queue.submit({ audioSeconds, imageType }, files, admission.backlog);
+    const stored = await queue
+      .submit({ audioSeconds, imageType }, files, admission.backlog)
+      .catch(async (err) => {
+        throw err instanceof StoreFullError ? await storeFull(err) : err;
+      });
     request.log.info({ job: stored.id, event: "job_accepted", audio_seconds: audioSeconds }, "job accepted");
     const job = await withCapacity(stored, reply);
     return reply
@@ -329,14 +369,22 @@ export async function buildApi(config: ApiConfig): Promise<ApiService> {
 
   app.get("/healthz", async () => ({ status: "ok" }));
 
-  // Ready means "can accept and store jobs": not draining, and Redis answers and takes a write (at
-  // maxmemory with noeviction it answers PING and refuses every job). A full backlog is a 429, never
-  // unreadiness: the pod must stay in the Service so its jobs can be polled and clients get the 429
-  // with its Retry-After. While Redis is known to be down this answers at once.
+  // Ready means "can accept and store jobs": not draining, and Redis answers and takes a write (a
+  // read-only replica answers PING and refuses every job). A full backlog and a full store (maxmemory)
+  // are 429s, never unreadiness: both are service-wide, so no other pod would do better, and the pod
+  // must stay in the Service so its jobs can be polled and clients get the 429 with its Retry-After.
+  // While Redis is known to be down this answers at once.
   app.get("/readyz", async (_request, reply) => {
-    const cannotStore = await queue.cannotStore();
-    const reasons = [...(draining ? ["shutting down"] : []), ...(cannotStore ? [cannotStore] : [])];
-    return reply.code(reasons.length === 0 ? 200 : 503).send({ ready: reasons.length === 0, reasons });
+    const store = await queue.storeState();
+    const reasons = [
+      ...(draining ? ["shutting down"] : []),
+      ...(store.cannotStore ? [store.cannotStore] : []),
+    ];
+    return reply.code(reasons.length === 0 ? 200 : 503).send({
+      ready: reasons.length === 0,
+      reasons,
+      ...(store.full ? { notes: ["job store full: submissions are answered 429 store_full"] } : {}),
+    });
   });
 
   app.get("/metrics", async (_request, reply) =>
