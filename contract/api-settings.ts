@@ -26,7 +26,19 @@ export const API_SETTINGS = {
     kind: "int",
     min: 1024,
     max: 64 * 1024 ** 3,
-    doc: "Upload bytes this process reads at once (declared lengths); more is answered 429 before reading.",
+    doc: "Upload bytes this process holds at once (what has arrived of each body, at least its first 64 KiB); an upload that does not fit is answered 429 uploads_busy. Default: four largest submissions.",
+  },
+  SONIC_UPLOAD_BYTES_PER_CLIENT: {
+    kind: "int",
+    min: 1024,
+    max: 64 * 1024 ** 3,
+    doc: "Upload bytes one client address holds at once on this process; more is answered 429 uploads_busy. Default: half of SONIC_UPLOAD_BYTES_IN_FLIGHT. Never less than one largest submission (2 x SONIC_MAX_UPLOAD_BYTES + 64 KiB): a smaller value counts as that.",
+  },
+  SONIC_CLIENT_ADDRESS_HEADER: {
+    kind: "text",
+    pattern: /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/,
+    example: "a header name like x-forwarded-for",
+    doc: "Header the trusted proxy in front sets to the client's address (x-real-ip) or appends it to (x-forwarded-for: its last entry counts); the per-client upload cap counts by it. Unset: the connection's address.",
   },
   SONIC_MIN_UPLOAD_BYTES_PER_SECOND: {
     kind: "int",

@@ -4,7 +4,8 @@ import { createServer, request as httpRequest, Server } from "node:http";
 import { AddressInfo, connect } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { loadApiConfig } from "../app/api/config";
+import { loadApiConfig, uploadBudgetOf } from "../app/api/config";
+import { clientAddress, FIRST_STEP_BYTES, UploadBudget, UploadHold } from "../app/api/upload-budget";
 import { RedisInputStore } from "../app/queue/input-store";
 import { ConfigError } from "../app/shared/config";
 import { loadWorkerConfig } from "../app/worker/config";
@@ -12,10 +13,10 @@ import { parseNvidiaSmiCsv } from "../app/worker/gpu";
 import { DECODE_FAILURE_REASONS, metricNames, REQUEST_STATUSES } from "../components";
 import { Tier, TIER_METRICS, TIER_REQUEST_STATUSES } from "../contract";
 import { parseExposition, seriesCount } from "../tools/exposition";
-import { form, jpeg, multipartBody, png, uploadRequest, wav } from "../tools/media";
+import { form, jpeg, multipartBody, paddedPng, png, uploadRequest, wav } from "../tools/media";
 import { promtool, requirePromtool } from "./support/promtool";
 import { RedisServer, sharedRedis } from "./support/redis";
-import { RunningService, setFaults, startService, waitForJob } from "./support/service";
+import { RunningService, setFaults, startService, until, waitForJob } from "./support/service";
 
 const IMAGE = { data: png(64, 64), type: "image/png" };
 const AUDIO = { data: wav(1), type: "audio/wav" };
@@ -408,15 +409,6 @@ function expectContinue(url: string, parts: Record<string, { data: Buffer; type:
   });
 }
 
-/** Submits until the answer is not 429 `uploads_busy`, waiting its Retry-After; gives up at `deadline`. */
-async function submitPolitely(url: string, deadline: number) {
-  for (;;) {
-    const res = await submit(url, { audio: AUDIO, image: IMAGE });
-    if (res.status !== 429 || res.body.error.code !== "uploads_busy" || Date.now() > deadline) return res;
-    await new Promise((r) => setTimeout(r, Number(res.headers.get("retry-after")) * 1000));
-  }
-}
-
 /** A chunked multipart upload that trickles one byte every `everyMs`; resolves with the raw answer. */
 function trickle(url: string, everyMs: number) {
   const u = new URL(url);
@@ -514,28 +506,210 @@ describe("admission of submissions", function () {
     }
   });
 
-  it("cuts uploads slower than the minimum rate, so four trickles cannot keep eight normal submissions out", async () => {
+  /**
+   * Four chunked uploads trickling at 50 B/s to one replica (reconnecting as soon as they are cut, when
+   * `reconnect`), and beside them eight normal submissions, one every 2.1 s, each tried once. Resolves
+   * with the normal ones' answers and what the slow clients were answered.
+   */
+  async function normalBesideTrickles(url: string, reconnect: boolean) {
+    let trickling = true;
+    const cuts: string[] = [];
+    const slow = Array.from({ length: 4 }, async () => {
+      do cuts.push(await trickle(url, 20));
+      while (reconnect && trickling);
+    });
+    // The trickles are in before the first normal submission.
+    await new Promise((r) => setTimeout(r, 300));
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, async (_, i) => {
+        await new Promise((r) => setTimeout(r, i * 2_100));
+        return submit(url, { audio: AUDIO, image: IMAGE });
+      }),
+    );
+    trickling = false;
+    await Promise.all(slow);
+    return { answers, cuts };
+  }
+
+  /** The service of the slow-client tests: the default rate window (5 s) and minimum rate. */
+  const slowClientEnv = {
+    ...FAST,
+    SONIC_BACKLOG_LIMIT: "100",
+    SONIC_MAX_UPLOAD_BYTES: String(SMALL_UPLOAD_LIMIT),
+  };
+
+  it("serves at least 7 of 8 normal submissions, one every 2.1 s, while four chunked uploads trickle to the same replica", async function () {
+    this.timeout(180_000); // about 20 s of traffic, and a loaded machine's start-up
+    const svc = await startService(redis, slowClientEnv);
+    try {
+      const { answers, cuts } = await normalBesideTrickles(svc.url, false);
+      const served = answers.filter((a) => a.status === 202).length;
+      console.log(`      (${served} of 8 served beside ${cuts.length} trickles)`);
+      assert.ok(
+        served >= 7,
+        `${served} of 8 served: ${answers.map((a) => a.body.error?.code ?? a.status).join(", ")}`,
+      );
+      // The minimum receive rate still cuts each trickle.
+      for (const answer of cuts) assert.match(answer, /^HTTP\/1\.1 408 [^]*"code":"upload_too_slow"/);
+    } finally {
+      await svc.close();
+    }
+  });
+
+  it("serves at least 7 of 8 normal submissions while four trickling clients reconnect as soon as they are cut", async function () {
+    this.timeout(180_000);
+    const svc = await startService(redis, slowClientEnv);
+    try {
+      const { answers, cuts } = await normalBesideTrickles(svc.url, true);
+      const served = answers.filter((a) => a.status === 202).length;
+      console.log(`      (${served} of 8 served beside ${cuts.length} trickles)`);
+      assert.ok(
+        served >= 7,
+        `${served} of 8 served beside ${cuts.length} trickles: ${answers.map((a) => a.body.error?.code ?? a.status).join(", ")}`,
+      );
+      assert.ok(cuts.length >= 8, `the slow clients came back ${cuts.length - 4} times, not at least 4`);
+      assert.ok(
+        cuts.every((c) => c === "" || /^HTTP\/1\.1 408 /.test(c)),
+        `a trickle was answered otherwise than 408: ${cuts.find((c) => !/^HTTP\/1\.1 408 /.test(c))}`,
+      );
+    } finally {
+      await svc.close();
+    }
+  });
+});
+
+describe("the upload budget of a replica", () => {
+  it("holds what has arrived of each upload, so four trickles hold four first steps, not four bodies", () => {
+    const budget = new UploadBudget(1024 * 1024, 1024 * 1024);
+    const trickles = Array.from({ length: 4 }, () => budget.open("192.0.2.1", undefined) as UploadHold);
+    assert.equal(budget.inUse, 4 * FIRST_STEP_BYTES);
+    for (const t of trickles) assert.equal(t.arrived(100), undefined);
+    assert.equal(budget.inUse, 4 * FIRST_STEP_BYTES, "bytes within the first step take nothing more");
+    const fast = budget.open("192.0.2.2", 500 * 1024) as UploadHold;
+    assert.equal(fast.holds, FIRST_STEP_BYTES, "a declared upload holds its first step, not its length");
+    assert.equal(fast.arrived(300 * 1024), undefined);
+    assert.equal(fast.holds, 300 * 1024);
+    fast.release();
+    fast.release();
+    for (const t of trickles) t.release();
+    assert.equal(budget.inUse, 0, "each release gives back once what it held");
+  });
+
+  it("refuses an upload that does not fit, naming whose room is short: the replica's or the client's", () => {
+    const budget = new UploadBudget(500 * 1024, 200 * 1024);
+    const a = budget.open("192.0.2.1", 150 * 1024) as UploadHold;
+    assert.equal(a.arrived(150 * 1024), undefined);
+    assert.deepEqual(budget.open("192.0.2.1", 100 * 1024), {
+      short: "client",
+      client: "192.0.2.1",
+      held: 150 * 1024,
+      cap: 200 * 1024,
+    });
+    const b = budget.open("192.0.2.2", undefined) as UploadHold;
+    assert.equal(b.arrived(200 * 1024), undefined);
+    assert.deepEqual(b.arrived(60 * 1024), {
+      short: "client",
+      client: "192.0.2.2",
+      held: 200 * 1024,
+      cap: 200 * 1024,
+    });
+    assert.deepEqual(budget.open("192.0.2.3", 200 * 1024), {
+      short: "replica",
+      inUse: 350 * 1024,
+      budget: 500 * 1024,
+    });
+    a.release();
+    assert.ok(budget.open("192.0.2.1", 100 * 1024) instanceof UploadHold, "room again once one ends");
+  });
+
+  it("counts a request by the last entry of the trusted header, else by its connection's address", () => {
+    const request = (headers: Record<string, string | string[]>, remoteAddress = "::ffff:10.1.2.3") =>
+      ({ headers, socket: { remoteAddress } }) as never;
+    assert.equal(clientAddress(request({})), "10.1.2.3");
+    assert.equal(clientAddress(request({}, "2001:DB8::1")), "2001:db8::1");
+    assert.equal(clientAddress(request({ "x-forwarded-for": "203.0.113.9" })), "10.1.2.3", "no header set");
+    assert.equal(
+      clientAddress(request({ "x-forwarded-for": "198.51.100.1, 203.0.113.9" }), "x-forwarded-for"),
+      "203.0.113.9",
+    );
+    assert.equal(clientAddress(request({}), "x-forwarded-for"), "10.1.2.3", "a caller beside the proxy");
+    assert.throws(() => clientAddress(request({ "x-real-ip": "203.0.113.9, me" }), "x-real-ip"), {
+      message: `header 'x-real-ip' must end with the client's IP address, got "203.0.113.9, me"`,
+    });
+  });
+});
+
+describe("the upload share of one client address, behind a proxy", function () {
+  this.timeout(60_000);
+  const FILE_LIMIT = 128 * 1024;
+  /** Over half of a client's share (one largest submission: 2 x 128 KiB + 64 KiB), in two files. */
+  const audio = { data: wav((120 * 1024) / 32000), type: "audio/wav" };
+  const image = { data: paddedPng(60 * 1024), type: "image/png" };
+
+  /** A submission as the proxy forwards it; `hold` keeps its last 100 bytes until `finish`. */
+  function forwarded(url: string, xff: string | undefined, hold = false) {
+    const boundary = "proxy-boundary";
+    const raw = multipartBody(boundary, [
+      { name: "audio", ...audio },
+      { name: "image", ...image },
+    ]);
+    const req = uploadRequest(url, boundary, raw, xff === undefined ? {} : { "x-forwarded-for": xff });
+    const answer = new Promise<{ status: number; body: any }>((resolve, reject) => {
+      req.on("response", (res) => {
+        let text = "";
+        res.on("data", (d) => (text += d));
+        res.on("end", () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
+      });
+      req.on("error", reject);
+    });
+    if (!hold) {
+      req.end(raw);
+      return { answer, finish: () => answer };
+    }
+    req.write(raw.subarray(0, raw.length - 100));
+    return { answer, finish: () => (req.end(raw.subarray(raw.length - 100)), answer) };
+  }
+
+  it("caps what one client address holds, counting it by the last x-forwarded-for entry, and refuses a bad one with 400", async () => {
     const svc = await startService(redis, {
       ...FAST,
-      SONIC_BACKLOG_LIMIT: "100",
-      SONIC_MAX_UPLOAD_BYTES: String(SMALL_UPLOAD_LIMIT),
-      SONIC_UPLOAD_RATE_WINDOW_SECONDS: "1",
+      SONIC_MAX_UPLOAD_BYTES: String(FILE_LIMIT),
+      SONIC_UPLOAD_BYTES_PER_CLIENT: String(2 * FILE_LIMIT + 64 * 1024),
+      SONIC_UPLOAD_BYTES_IN_FLIGHT: String(4 * 1024 * 1024),
+      SONIC_CLIENT_ADDRESS_HEADER: "X-Forwarded-For",
+      // The held upload below must not be cut for its pause, nor hold up the shutdown when a check fails.
+      SONIC_MIN_UPLOAD_BYTES_PER_SECOND: "0",
+      SONIC_SHUTDOWN_GRACE_SECONDS: "1",
     });
     try {
-      // Four chunked uploads at 50 B/s: each reserves a whole maximum body, the budget's four.
-      const trickles = Array.from({ length: 4 }, () => trickle(svc.url, 20));
-      await new Promise((r) => setTimeout(r, 300));
-      const started = Date.now();
-      const answers = await Promise.all(
-        Array.from({ length: 8 }, () => submitPolitely(svc.url, started + 6_000)),
-      );
-      assert.deepEqual(
-        answers.map((a) => a.status),
-        Array.from({ length: 8 }, () => 202),
-        `within 6 s: ${answers.map((a) => a.body.error?.code ?? a.status).join(", ")}`,
-      );
-      for (const answer of await Promise.all(trickles))
-        assert.match(answer, /^HTTP\/1\.1 408 [^]*"code":"upload_too_slow"/);
+      const held = forwarded(svc.url, "198.51.100.1, 203.0.113.7", true);
+      await until(() => svc.api.uploads.heldBy("203.0.113.7") > 170 * 1024, "the held upload to arrive");
+      // Same address, whatever the client claims in front of it: its share is taken.
+      for (const xff of ["203.0.113.7", "203.0.113.8, 203.0.113.7"]) {
+        const refused = await forwarded(svc.url, xff).answer;
+        assert.equal(refused.status, 429, JSON.stringify(refused.body));
+        assert.equal(refused.body.error.code, "uploads_busy");
+        assert.match(
+          refused.body.error.message,
+          /^uploads from 203\.0\.113\.7 hold \d+ bytes on this replica/,
+        );
+      }
+      assert.equal((await forwarded(svc.url, "203.0.113.8").answer).status, 202, "another client is served");
+      assert.equal((await forwarded(svc.url, undefined).answer).status, 202, "a caller beside the proxy too");
+      const bad = await forwarded(svc.url, "not-an-address").answer;
+      assert.deepEqual(bad, {
+        status: 400,
+        body: {
+          error: {
+            code: "bad_request",
+            message: `header 'x-forwarded-for' must end with the client's IP address, got "not-an-address"`,
+            field: "x-forwarded-for",
+          },
+        },
+      });
+      assert.equal((await held.finish()).status, 202);
+      assert.equal((await forwarded(svc.url, "203.0.113.7").answer).status, 202, "its share is free again");
+      assert.equal(svc.api.uploads.inUse, 0);
     } finally {
       await svc.close();
     }
@@ -803,6 +977,24 @@ describe("service configuration", () => {
     });
     assert.throws(() => loadWorkerConfig({ ...REDIS, SONIC_BACKLOG_LIMIT: "2" }), {
       message: 'invalid configuration:\n  SONIC_BACKLOG_LIMIT: unknown variable (misspelt?), got "2"',
+    });
+  });
+
+  it("names a bad client address header, and raises a per-client upload share to one largest submission", () => {
+    const base = { SONIC_REDIS_URL: "redis://127.0.0.1:6379", SONIC_MAX_UPLOAD_BYTES: "65536" };
+    assert.throws(() => loadApiConfig({ ...base, SONIC_CLIENT_ADDRESS_HEADER: "x forwarded for" }), {
+      message:
+        /SONIC_CLIENT_ADDRESS_HEADER: expected a header name like x-forwarded-for, got "x forwarded for"/,
+    });
+    assert.equal(
+      loadApiConfig({ ...base, SONIC_CLIENT_ADDRESS_HEADER: "X-Real-IP" }).SONIC_CLIENT_ADDRESS_HEADER,
+      "X-Real-IP",
+    );
+    const budget = (env: Record<string, string>) => uploadBudgetOf(loadApiConfig({ ...base, ...env }));
+    assert.deepEqual(budget({}), { bytes: 4 * 196608, perClientBytes: 2 * 196608 });
+    assert.deepEqual(budget({ SONIC_UPLOAD_BYTES_PER_CLIENT: "100000" }), {
+      bytes: 4 * 196608,
+      perClientBytes: 196608,
     });
   });
 

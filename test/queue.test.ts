@@ -1,9 +1,11 @@
 import * as assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { ChildProcess, execFileSync, spawn } from "node:child_process";
 import { request as httpRequest } from "node:http";
-import { form, multipartBody, png, uploadRequest, wav } from "../tools/media";
+import IORedis from "ioredis";
+import { RedisInputStore } from "../app/queue/input-store";
+import { form, multipartBody, paddedPng, png, uploadRequest, wav } from "../tools/media";
 import { freePort } from "../tools/sandbox/ports";
-import { Pod } from "../tools/sandbox/pod";
+import { ApiProcess, Pod } from "../tools/sandbox/pod";
 import { RedisServer } from "./support/redis";
 import { setFaults, until, waitForJob } from "./support/service";
 
@@ -55,7 +57,13 @@ async function startPods(
       }),
     );
   }
-  await Promise.all(pods.map((p) => p.start()));
+  try {
+    // A loaded machine takes its time to compile and start each process.
+    await Promise.all(pods.map((p) => p.start(120_000)));
+  } catch (err) {
+    for (const p of pods) p.kill(); // a pod that never turned ready must not outlive the run
+    throw err;
+  }
   return pods;
 }
 
@@ -320,11 +328,51 @@ describe("a Redis that stalls (SIGSTOP) or refuses writes, with real processes",
     assert.equal((await submit(pod.url)).status, 202);
   });
 
-  it("turns unready while Redis refuses writes (maxmemory with noeviction), and ready again once it takes them", async () => {
-    const cli = (...args: string[]) => execFileSync("redis-cli", ["-p", String(redis.port), ...args]);
+  it("answers 429 store_full with a Retry-After and stays ready while Redis takes small writes but not a job's inputs", async () => {
+    const cli = (...args: string[]) =>
+      execFileSync("redis-cli", ["-p", String(redis.port), ...args], { encoding: "utf8" });
+    const big = { audio: { data: wav(120), type: "audio/wav" }, image: INPUT.image }; // 3.8 MB
+    const inputKeys = () => cli("--scan", "--pattern", "sonic:*:inputs:*").split("\n").filter(Boolean);
+    const submitBig = async () => {
+      const res = await fetch(`${pod.url}/v1/videos`, { method: "POST", body: form(big) });
+      return { status: res.status, body: (await res.json()) as any, headers: res.headers };
+    };
     assert.equal((await fetch(`${pod.url}/readyz`)).status, 200);
     cli("config", "set", "maxmemory-policy", "noeviction");
-    cli("config", "set", "maxmemory", "1");
+    const used = Number(/^used_memory:(\d+)/m.exec(cli("info", "memory"))![1]);
+    // Near maxmemory: room for a small job, not for a large one's inputs.
+    cli("config", "set", "maxmemory", String(used + 2 * 1024 * 1024));
+    try {
+      const small = await submit(pod.url);
+      assert.equal(small.status, 202, JSON.stringify(small.body));
+      const inputsBefore = inputKeys();
+      const refused = await submitBig();
+      assert.deepEqual([refused.status, refused.body.error.code], [429, "store_full"]);
+      const added = inputKeys().filter((k) => !inputsBefore.includes(k));
+      assert.deepEqual(added, [], "a refused job's partly written inputs are deleted");
+      assert.ok(Number(refused.headers.get("retry-after")) >= 1, "a Retry-After of at least a second");
+      // The load balancer agrees: the store is shared and answers, so every pod is as full as this one.
+      const ready = await fetch(`${pod.url}/readyz`);
+      assert.equal(ready.status, 200, await ready.clone().text());
+      assert.deepEqual(((await ready.json()) as any).reasons, []);
+      // At maxmemory itself (no write at all passes) the answers are the same.
+      cli("config", "set", "maxmemory", "1");
+      const full = await submit(pod.url);
+      assert.deepEqual([full.status, full.body.error.code], [429, "store_full"]);
+      assert.equal((await fetch(`${pod.url}/readyz`)).status, 200);
+      await until(() => pod.logs.includes('"code":"store_full"'), "the refusal to be logged with its reason");
+    } finally {
+      cli("config", "set", "maxmemory", "0");
+    }
+    const accepted = await submitBig();
+    assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
+  });
+
+  it("turns unready while Redis refuses writes (a read-only replica), and ready again once it takes them", async () => {
+    const cli = (...args: string[]) => execFileSync("redis-cli", ["-p", String(redis.port), ...args]);
+    assert.equal((await fetch(`${pod.url}/readyz`)).status, 200);
+    // A replica of a master that never answers: it keeps its data and refuses every write (READONLY).
+    cli("replicaof", "127.0.0.1", String(await freePort()));
     try {
       const refused = await submit(pod.url);
       assert.deepEqual([refused.status, refused.body.error.code], [503, "queue_unavailable"]);
@@ -332,7 +380,7 @@ describe("a Redis that stalls (SIGSTOP) or refuses writes, with real processes",
       const ready = (await (await fetch(`${pod.url}/readyz`)).json()) as any;
       assert.deepEqual(ready.reasons, ["job queue refuses writes"]);
     } finally {
-      cli("config", "set", "maxmemory", "0");
+      cli("replicaof", "no", "one");
     }
     await until(async () => (await fetch(`${pod.url}/readyz`)).ok, "ready again", 5_000);
     assert.equal((await submit(pod.url)).status, 202);
@@ -353,6 +401,116 @@ describe("a Redis that stalls (SIGSTOP) or refuses writes, with real processes",
     } finally {
       strict.kill();
     }
+  });
+});
+
+describe("maximum-size submissions to a real Redis, with real processes", function () {
+  this.timeout(600_000);
+  const redis = new RedisServer();
+  const queue = `big-${Math.random().toString(36).slice(2, 8)}`;
+  let api: ApiProcess;
+  let client: IORedis;
+  // The largest inputs the default limits admit: 25 MiB per file (68 s of 96 kHz stereo WAV).
+  const MAX = {
+    audio: { data: wav(68, 96_000, 2), type: "audio/wav" },
+    image: { data: paddedPng(25 * 1024 * 1024 - 4096), type: "image/png" },
+  };
+  before(async () => {
+    await redis.start();
+    client = new IORedis(redis.url);
+    api = await new ApiProcess({
+      name: "big",
+      port: await freePort(),
+      redisUrl: redis.url,
+      env: { SONIC_QUEUE_NAME: queue, SONIC_BACKLOG_LIMIT: "100", SONIC_LOG_LEVEL: "info" },
+    }).start(120_000); // a loaded machine takes its time to compile and start the API
+  });
+  after(async () => {
+    api?.kill();
+    client?.disconnect();
+    await redis.stop();
+  });
+
+  /** One maximum-size submission; a connection cut mid-body (a refusal before the body was read) is status 0. */
+  async function submitMax(): Promise<{ status: number; body: any; ms: number }> {
+    const started = Date.now();
+    try {
+      const res = await fetch(`${api.url}/v1/videos`, { method: "POST", body: form(MAX) });
+      const body = (await res.json()) as any;
+      return { status: res.status, body, ms: Date.now() - started };
+    } catch (err) {
+      const code = ((err as Error).cause as { code?: string })?.code ?? (err as Error).message;
+      return { status: 0, body: { error: { code } }, ms: Date.now() - started };
+    }
+  }
+
+  it("accepts 12 sequential maximum-size submissions while a CPU burner runs beside the test", async () => {
+    // One busy process per core, beside whatever else loads the machine.
+    const burners: ChildProcess[] = Array.from({ length: 2 }, () =>
+      spawn(process.execPath, ["-e", "for (;;) {}"], { stdio: "ignore" }),
+    );
+    const answers: { status: number; body: any; ms: number }[] = [];
+    try {
+      for (let i = 0; i < 12; i++) {
+        const answer = await submitMax();
+        answers.push(answer);
+        // No worker runs them: drop each job's inputs so the store holds one at a time.
+        if (answer.status === 202) await new RedisInputStore(client, queue).drop(answer.body.id);
+      }
+    } finally {
+      for (const burner of burners) burner.kill("SIGKILL");
+    }
+    const summary = answers.map((a) => `${a.status} ${a.body.error?.code ?? ""} ${a.ms} ms`).join("; ");
+    console.log(`      (${summary})`);
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      Array.from({ length: 12 }, () => 202),
+      summary,
+    );
+  });
+
+  it("detects a SIGSTOP of Redis during a maximum-size submission within a command timeout, and logs the refusal with its reason", async () => {
+    const boundary = "max-boundary";
+    const raw = multipartBody(boundary, [
+      { name: "audio", ...MAX.audio },
+      { name: "image", ...MAX.image },
+    ]);
+    await until(async () => (await fetch(`${api.url}/readyz`)).ok, "the API to take jobs", 20_000);
+    const req = uploadRequest(api.url, boundary, raw);
+    const answer = new Promise<{ status: number; body: any }>((resolve, reject) => {
+      req.on("response", (res) => {
+        let text = "";
+        res.on("data", (d) => (text += d));
+        res.on("end", () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
+      });
+      req.on("error", reject);
+    });
+    // Redis freezes as the last bytes leave: the API is reading or storing the inputs.
+    let stalled!: Promise<void>;
+    let frozenAt = 0;
+    await new Promise<void>((resolve) =>
+      req.end(raw, () => {
+        frozenAt = Date.now();
+        stalled = redis.stall(8_000);
+        resolve();
+      }),
+    );
+    const refused = await answer;
+    const detectedMs = Date.now() - frozenAt;
+    console.log(
+      `      (the stall was answered after ${detectedMs} ms: ${refused.status} ${refused.body.error?.code})`,
+    );
+    await stalled;
+    assert.deepEqual([refused.status, refused.body.error?.code], [503, "queue_unavailable"]);
+    // The command timeout is 2 s; the rest is this loaded machine's slack.
+    assert.ok(detectedMs < 6_000, `the stall was answered after ${detectedMs} ms`);
+    await until(
+      () => /"code":"queue_unavailable"[^\n]*stalled|stalled[^\n]*"code":"queue_unavailable"/.test(api.logs),
+      "the refusal to be logged with its reason",
+    );
+    await until(async () => (await fetch(`${api.url}/readyz`)).ok, "ready again", 20_000);
+    const left = await client.keys(`sonic:${queue}:inputs:*`);
+    assert.deepEqual(left, [], "nothing of the refused submission is left in the store");
   });
 });
 

@@ -56,6 +56,17 @@ export function png(width: number, height: number): Buffer {
   ]);
 }
 
+/**
+ * A valid PNG of `bytes` bytes (at least a small one's): the pixels of `png(16, 16)` and a private
+ * ancillary chunk (`prVt`, which decoders skip) of filler, for uploads of a given size.
+ */
+export function paddedPng(bytes: number): Buffer {
+  const small = png(16, 16);
+  const iend = small.subarray(small.length - 12);
+  const filler = Math.max(0, bytes - small.length - 12);
+  return Buffer.concat([small.subarray(0, small.length - 12), chunk("prVt", Buffer.alloc(filler, 7)), iend]);
+}
+
 /** A JPEG header with a baseline frame of the given size, ending with EOI. */
 export function jpeg(width: number, height: number): Buffer {
   const sof = Buffer.from([

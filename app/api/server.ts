@@ -2,20 +2,30 @@ import multipart from "@fastify/multipart";
 import Fastify, { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, LogController } from "fastify";
 import { createServer, IncomingMessage } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
-import { JobQueue, JobView, QueueUnavailableError, queueOptionsOf } from "../queue/job-queue";
+import { JobQueue, JobView, QueueUnavailableError, queueOptionsOf, StoreFullError } from "../queue/job-queue";
 import { startQueueSampler } from "../queue/queue-sampler";
 import { AudioDecodeError, decodeAudio } from "../shared/audio";
 import { ApiError } from "../shared/errors";
 import { AppMetrics, createMetrics } from "../shared/metrics";
-import { ApiConfig } from "./config";
+import { ApiConfig, largestSubmissionBytes, uploadBudgetOf } from "./config";
 import { checkImage, ImageCheckError } from "./image";
-import { UploadBudget, watchReceiveRate } from "./upload-budget";
+import {
+  ClientAddressError,
+  clientAddress,
+  shortageMessage,
+  UploadBudget,
+  UploadHold,
+  UploadShortage,
+  watchReceiveRate,
+} from "./upload-budget";
 
 /** The API tier: HTTP, input checks, admission and the job store client. It never runs a job. */
 export interface ApiService {
   app: FastifyInstance;
   queue: JobQueue;
   metrics: AppMetrics;
+  /** This replica's upload budget: what the uploads being read hold, in all and per client address. */
+  uploads: UploadBudget;
   /**
    * Stops taking jobs at once (readiness false, new submissions 503), lets submissions being read
    * finish within the grace (their jobs are stored: a worker runs them), then closes every connection.
@@ -28,12 +38,19 @@ interface Admission {
   release(): Promise<void>;
   /** Its place in the service-wide backlog, handed to the store with the job. */
   backlog?: { release(): Promise<void> };
+  /** What it holds of this replica's upload budget: what has arrived of its body. */
+  hold?: UploadHold;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const SUBMIT_URL = "/v1/videos";
 /** A refused body up to this size is read and dropped rather than cutting the connection. */
 const SMALL_BODY_BYTES = 1024 * 1024;
+
+/** The 429 of an upload that found no room in this replica's budget or its client's share. */
+function uploadsBusy(shortage: UploadShortage): ApiError {
+  return new ApiError("uploads_busy", shortageMessage(shortage), undefined, { "retry-after": "1" });
+}
 
 /** Maps any error (ours, Fastify's, the multipart parser's, the store's) to the API's JSON error. */
 function toApiError(err: FastifyError | ApiError | Error): ApiError {
@@ -109,8 +126,29 @@ export async function buildApi(config: ApiConfig): Promise<ApiService> {
     reply.header("retry-after", String(seconds));
     return { ...job, waiting_for: "capacity" };
   };
-  const maxBody = config.SONIC_MAX_UPLOAD_BYTES * 2 + 64 * 1024;
-  const uploads = new UploadBudget(config.SONIC_UPLOAD_BYTES_IN_FLIGHT ?? maxBody * 4);
+  const maxBody = largestSubmissionBytes(config);
+  const budget = uploadBudgetOf(config);
+  const uploads = new UploadBudget(budget.bytes, budget.perClientBytes);
+  const addressHeader = config.SONIC_CLIENT_ADDRESS_HEADER?.toLowerCase();
+  /** Seconds until a running job ends (its slot and its inputs' memory free up), plus a cold start. */
+  const secondsUntilRoom = async (): Promise<number> =>
+    (await queue.secondsUntilSlotFrees().catch(() => 30)) + ((await coldStart()) ?? 0);
+  /** The answer to a store at maxmemory: like a full backlog, a 429 with the time until a job ends. */
+  const storeFull = async (err: StoreFullError): Promise<ApiError> =>
+    Object.assign(
+      new ApiError(
+        "store_full",
+        "the job store is full; retry once jobs ahead of this one have finished",
+        undefined,
+        { "retry-after": String(await secondsUntilRoom()) },
+      ),
+      { cause: err },
+    );
+  queue.health.watch((down) =>
+    down
+      ? app.log.warn({ event: "queue_store_down", reason: down }, "job queue marked down")
+      : app.log.info({ event: "queue_store_up" }, "job queue answers again"),
+  );
   // A backlog reservation outlives no request: the request timeout cuts every upload before it lapses.
   const holdSeconds = config.SONIC_REQUEST_TIMEOUT_SECONDS + 30;
   /** Admissions of the submissions being read, released when their response ends. */
@@ -136,12 +174,27 @@ export async function buildApi(config: ApiConfig): Promise<ApiService> {
       request.log.error({ err }, "request failed");
     if (isSubmit(request)) {
       const status =
-        api.code === "queue_full" || api.code === "uploads_busy" || api.code === "shutting_down"
+        api.code === "queue_full" ||
+        api.code === "uploads_busy" ||
+        api.code === "store_full" ||
+        api.code === "shutting_down"
           ? "rejected"
           : api.statusCode < 500
             ? "client_error"
             : "server_error";
       metrics.requestFinished(status, reply.elapsedTime / 1000);
+      // Every refusal is logged with its reason: what the client was told, or the store's own answer.
+      const cause = (api === (err as Error) ? api.cause : err) as Error | undefined;
+      request.log[api.statusCode >= 500 || api.code === "store_full" ? "warn" : "info"](
+        {
+          event: "submission_refused",
+          status: api.statusCode,
+          code: api.code,
+          reason: cause?.message ?? api.message,
+          ...(queue.health.down ? { store_down: queue.health.down } : {}),
+        },
+        "submission refused",
+      );
       // The rest of a refused large or endless body is not read: close the connection instead of
       // draining it. A small one is drained, so the client reads the answer on a kept-alive connection.
       // A client still waiting for `100 Continue` may send its body anyway: never read it as a request.
@@ -184,6 +237,13 @@ export async function buildApi(config: ApiConfig): Promise<ApiService> {
         `the upload is ${declared} bytes; the limit is ${config.SONIC_MAX_UPLOAD_BYTES} per file`,
       );
     }
+    let client: string;
+    try {
+      client = clientAddress(request.raw, addressHeader);
+    } catch (err) {
+      if (!(err instanceof ClientAddressError)) throw err;
+      throw new ApiError("bad_request", err.message, err.header);
+    }
     submissionsInFlight++;
     const admission: Admission = { release: async () => undefined };
     admissions.set(request, admission);
@@ -192,10 +252,12 @@ export async function buildApi(config: ApiConfig): Promise<ApiService> {
       submissionsInFlight--;
       void admission.release();
     });
-    const backlog = await queue.reserveBacklog(config.SONIC_BACKLOG_LIMIT, holdSeconds);
+    const backlog = await queue.reserveBacklog(config.SONIC_BACKLOG_LIMIT, holdSeconds).catch(async (err) => {
+      throw err instanceof StoreFullError ? await storeFull(err) : err;
+    });
     if (!backlog.admitted) {
       // With no worker live the wait includes a worker's cold start.
-      const seconds = (await queue.secondsUntilSlotFrees().catch(() => 30)) + ((await coldStart()) ?? 0);
+      const seconds = await secondsUntilRoom();
       const uploading = backlog.reserved > 0 ? `; ${backlog.reserved} more are being uploaded` : "";
       throw new ApiError(
         "queue_full",
@@ -216,19 +278,12 @@ export async function buildApi(config: ApiConfig): Promise<ApiService> {
         },
       );
     }
-    const releaseUpload = uploads.tryReserve(Number.isFinite(declared) && declared > 0 ? declared : maxBody);
-    if (!releaseUpload) {
-      throw new ApiError(
-        "uploads_busy",
-        "too many uploads in progress on this replica; retry shortly",
-        undefined,
-        {
-          "retry-after": "1",
-        },
-      );
-    }
+    // The upload holds what arrives of its body (at least a first step), never a whole body ahead.
+    const hold = uploads.open(client, Number.isFinite(declared) ? declared : undefined);
+    if (!(hold instanceof UploadHold)) throw uploadsBusy(hold);
+    admission.hold = hold;
     admission.release = async () => {
-      releaseUpload();
+      hold.release();
       await backlog.release();
     };
     if (awaitingContinue.delete(request.raw)) reply.raw.writeContinue();
@@ -254,7 +309,10 @@ export async function buildApi(config: ApiConfig): Promise<ApiService> {
           ),
       );
     });
-    const reading = readUploads(request);
+    const reading = readUploads(request, config.SONIC_MAX_UPLOAD_BYTES, (bytes) => {
+      const shortage = admission.hold!.arrived(bytes);
+      if (shortage) throw uploadsBusy(shortage);
+    });
     reading.catch(() => undefined); // a cut upload's parser fails after the answer: nothing to report
     let files: { audio: Buffer; image: Buffer };
     try {
@@ -282,7 +340,11 @@ export async function buildApi(config: ApiConfig): Promise<ApiService> {
     }
     // An upload that finishes while this replica drains is still stored: the queue is shared, so
     // another replica runs it, and drain waits for this write before it closes the store.
-    const stored = await queue.submit({ audioSeconds, imageType }, files, admission.backlog);
+    const stored = await queue
+      .submit({ audioSeconds, imageType }, files, admission.backlog)
+      .catch(async (err) => {
+        throw err instanceof StoreFullError ? await storeFull(err) : err;
+      });
     request.log.info({ job: stored.id, event: "job_accepted", audio_seconds: audioSeconds }, "job accepted");
     const job = await withCapacity(stored, reply);
     return reply
@@ -307,14 +369,22 @@ export async function buildApi(config: ApiConfig): Promise<ApiService> {
 
   app.get("/healthz", async () => ({ status: "ok" }));
 
-  // Ready means "can accept and store jobs": not draining, and Redis answers and takes a write (at
-  // maxmemory with noeviction it answers PING and refuses every job). A full backlog is a 429, never
-  // unreadiness: the pod must stay in the Service so its jobs can be polled and clients get the 429
-  // with its Retry-After. While Redis is known to be down this answers at once.
+  // Ready means "can accept and store jobs": not draining, and Redis answers and takes a write (a
+  // read-only replica answers PING and refuses every job). A full backlog and a full store (maxmemory)
+  // are 429s, never unreadiness: both are service-wide, so no other pod would do better, and the pod
+  // must stay in the Service so its jobs can be polled and clients get the 429 with its Retry-After.
+  // While Redis is known to be down this answers at once.
   app.get("/readyz", async (_request, reply) => {
-    const cannotStore = await queue.cannotStore();
-    const reasons = [...(draining ? ["shutting down"] : []), ...(cannotStore ? [cannotStore] : [])];
-    return reply.code(reasons.length === 0 ? 200 : 503).send({ ready: reasons.length === 0, reasons });
+    const store = await queue.storeState();
+    const reasons = [
+      ...(draining ? ["shutting down"] : []),
+      ...(store.cannotStore ? [store.cannotStore] : []),
+    ];
+    return reply.code(reasons.length === 0 ? 200 : 503).send({
+      ready: reasons.length === 0,
+      reasons,
+      ...(store.full ? { notes: ["job store full: submissions are answered 429 store_full"] } : {}),
+    });
   });
 
   app.get("/metrics", async (_request, reply) =>
@@ -328,6 +398,7 @@ export async function buildApi(config: ApiConfig): Promise<ApiService> {
     app,
     queue,
     metrics,
+    uploads,
     async shutdown() {
       draining = true;
       const deadline = Date.now() + config.SONIC_SHUTDOWN_GRACE_SECONDS * 1000;
@@ -343,8 +414,15 @@ function isSubmit(request: FastifyRequest): boolean {
   return request.method === "POST" && request.routeOptions.url === SUBMIT_URL;
 }
 
-/** Reads exactly the two files `audio` and `image` from the multipart body, refusing anything else. */
-async function readUploads(request: FastifyRequest): Promise<{ audio: Buffer; image: Buffer }> {
+/**
+ * Reads exactly the two files `audio` and `image` from the multipart body, refusing anything else.
+ * `arrived` is told each piece of a file as it arrives, before it is kept, and may refuse it (throw).
+ */
+async function readUploads(
+  request: FastifyRequest,
+  maxFileBytes: number,
+  arrived: (bytes: number) => void,
+): Promise<{ audio: Buffer; image: Buffer }> {
   const files: Partial<Record<"audio" | "image", Buffer>> = {};
   try {
     for await (const part of request.parts()) {
@@ -358,7 +436,19 @@ async function readUploads(request: FastifyRequest): Promise<{ audio: Buffer; im
       }
       if (files[part.fieldname])
         throw new ApiError("bad_request", `field "${part.fieldname}" appears twice`, part.fieldname);
-      files[part.fieldname] = await part.toBuffer();
+      const chunks: Buffer[] = [];
+      for await (const chunk of part.file as AsyncIterable<Buffer>) {
+        arrived(chunk.length);
+        chunks.push(chunk);
+      }
+      // busboy stops a file at the size limit and marks it truncated (toBuffer's check, done here).
+      if (part.file.truncated)
+        throw new ApiError(
+          "payload_too_large",
+          `the upload is too large: file '${part.fieldname}' is over the limit of ${maxFileBytes} bytes per file`,
+          part.fieldname,
+        );
+      files[part.fieldname] = Buffer.concat(chunks);
     }
   } catch (err) {
     if (err instanceof ApiError) throw err;

@@ -101,6 +101,29 @@ export class QueueUnavailableError extends Error {
   }
 }
 
+/**
+ * The store answers but is at `maxmemory` (with `noeviction`): it refuses a job's inputs, perhaps
+ * while it still takes small writes. Every replica shares the store, so every one is as full: this is
+ * a 429 `store_full` with a Retry-After, never unreadiness.
+ */
+export class StoreFullError extends Error {
+  constructor(cause: unknown) {
+    super(`the job store is full: ${(cause as Error)?.message ?? String(cause)}`);
+    this.name = "StoreFullError";
+  }
+}
+
+/** Whether Redis refused a command (or a MULTI, or a script's write) for lack of memory. */
+export function isStoreFull(err: unknown): boolean {
+  const oom = (e: unknown) => /\bOOM\b/.test((e as Error)?.message ?? "");
+  return oom(err) || ((err as { previousErrors?: unknown[] })?.previousErrors ?? []).some(oom);
+}
+
+/** The error a refused store call becomes: full (429) or unavailable (503). */
+function refusal(err: unknown): StoreFullError | QueueUnavailableError {
+  return isStoreFull(err) ? new StoreFullError(err) : new QueueUnavailableError(err);
+}
+
 export interface JobQueueOptions {
   redisUrl: string;
   redisPassword?: string;
@@ -212,17 +235,27 @@ export class JobQueue {
 
   /**
    * Why this pod cannot store a job now, or undefined when it can: Redis must answer and accept a
-   * write (a Redis at `maxmemory` with `noeviction`, a read-only replica after a failover or one whose
-   * AOF cannot be written answers PING but refuses every job).
+   * write (a read-only replica after a failover or one whose AOF cannot be written answers PING but
+   * refuses every job). A Redis at `maxmemory` is not one of them: it is shared, so no other pod could
+   * do better, and polls still work; submissions get 429 `store_full` (`full` says so).
    */
   async cannotStore(): Promise<string | undefined> {
+    return (await this.storeState()).cannotStore;
+  }
+
+  /** `cannotStore`, and whether the store is full (it refused the probe's write for lack of memory). */
+  async storeState(): Promise<{ cannotStore?: string; full: boolean }> {
     try {
       await this.health.run(() => this.redis.set(this.probeKey, String(Date.now()), "PX", 60_000));
-      return undefined;
+      return { full: false };
     } catch (err) {
-      return /^(OOM|READONLY|MISCONF|NOREPLICAS)/.test((err as Error).message)
-        ? "job queue refuses writes"
-        : "job queue unreachable";
+      if (isStoreFull(err)) return { full: true };
+      return {
+        full: false,
+        cannotStore: /^(READONLY|MISCONF|NOREPLICAS)/.test((err as Error).message)
+          ? "job queue refuses writes"
+          : "job queue unreachable",
+      };
     }
   }
 
@@ -271,7 +304,7 @@ export class JobQueue {
         ),
       )) as number[];
     } catch (err) {
-      throw new QueueUnavailableError(err);
+      throw refusal(err);
     }
     const [admitted, queued, running, reserved] = answer.map(Number);
     if (!admitted) return { admitted: false, queued, running, reserved };
@@ -289,7 +322,8 @@ export class JobQueue {
 
   /**
    * Stores the uploads, then enqueues the job, then releases the submission's backlog reservation (the
-   * job now counts itself). Nothing is left behind when either step fails.
+   * job now counts itself). Nothing is left behind when either step fails: it throws `StoreFullError`
+   * when Redis refused for lack of memory, else `QueueUnavailableError`.
    */
   async submit(
     data: JobData,
@@ -313,7 +347,7 @@ export class JobQueue {
         .set(this.withdrawnKey(id), "1", "EX", this.options.inputTtlSeconds)
         .catch(() => undefined);
       void this.queue.remove(id).catch(() => undefined);
-      throw new QueueUnavailableError(err);
+      throw refusal(err);
     }
   }
 

@@ -9,6 +9,7 @@ export const ERROR_STATUS = {
   unsupported_media_type: 415,
   queue_full: 429,
   uploads_busy: 429,
+  store_full: 429,
   shutting_down: 503,
   queue_unavailable: 503,
   not_ready: 503,

@@ -31,6 +31,7 @@ export class RedisHealth {
   private probing = false;
   private closed = false;
   private readonly probeMs: number;
+  private readonly listeners: ((down: string | undefined) => void)[] = [];
 
   constructor(
     private readonly redis: IORedis,
@@ -38,7 +39,12 @@ export class RedisHealth {
   ) {
     this.probeMs = options.probeMs ?? 250;
     redis.on("close", () => this.markDown("the connection to the job queue closed"));
-    redis.on("ready", () => (this.downReason = undefined));
+    redis.on("ready", () => this.markUp());
+  }
+
+  /** Calls `listener` with the reason each time the store turns down, and with undefined when it is up again. */
+  watch(listener: (down: string | undefined) => void): void {
+    this.listeners.push(listener);
   }
 
   /** Why the store is down, or undefined while it answers. */
@@ -64,8 +70,17 @@ export class RedisHealth {
 
   private markDown(reason: string): void {
     if (this.closed) return;
-    this.downReason ??= reason;
+    if (this.downReason === undefined) {
+      this.downReason = reason;
+      for (const listener of this.listeners) listener(reason);
+    }
     void this.probe();
+  }
+
+  private markUp(): void {
+    if (this.downReason === undefined) return;
+    this.downReason = undefined;
+    for (const listener of this.listeners) listener(undefined);
   }
 
   private async probe(): Promise<void> {
@@ -74,7 +89,7 @@ export class RedisHealth {
     try {
       while (this.downReason !== undefined && !this.closed) {
         try {
-          if ((await this.redis.ping()) === "PONG") this.downReason = undefined;
+          if ((await this.redis.ping()) === "PONG") this.markUp();
         } catch {
           await sleep(this.probeMs);
         }
