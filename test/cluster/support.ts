@@ -86,7 +86,8 @@ export function stackResources(stack: string): StateResource[] {
 /** `kind.version.group` as kubectl takes it, from an object's apiVersion and kind. */
 export function kubectlType(apiVersion: string, kind: string): string {
   const [group, version] = apiVersion.includes("/") ? apiVersion.split("/") : ["", apiVersion];
-  return group ? `${kind}.${version}.${group}` : `${kind}.${version}`;
+  // A core kind is named alone: kubectl would read `Namespace.v1` as the kind Namespace of a group "v1".
+  return group ? `${kind}.${version}.${group}` : kind;
 }
 
 /** The registered Kubernetes objects of a stack (not providers, not Helm releases) that the API does not hold. */

@@ -1,5 +1,6 @@
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
+import { parse, stringify } from "yaml";
 import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import { SECRET_KEYS } from "../../stacks/config";
 import { STAND_INS } from "../run-stack";
@@ -79,7 +80,10 @@ export async function openStack(options: DeployOptions): Promise<Stack> {
       : `${options.stack}-${path.basename(root)}`,
   );
   mkdirSync(workDir, { recursive: true });
-  copyFileSync(path.join(root, "Pulumi.yaml"), path.join(workDir, "Pulumi.yaml"));
+  // The project file without `main`: the engine checks that path exists, and an inline program has none.
+  const project = parse(readFileSync(path.join(root, "Pulumi.yaml"), "utf8")) as Record<string, unknown>;
+  delete project.main;
+  writeFileSync(path.join(workDir, "Pulumi.yaml"), stringify(project));
   const stackFile = path.join(root, `Pulumi.${options.stack}.yaml`);
   if (!existsSync(stackFile)) throw new Error(`'stack' (${options.stack}): ${stackFile} does not exist`);
   writeFileSync(

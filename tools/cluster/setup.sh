@@ -34,6 +34,9 @@ fi
 # plugin is installed under that version by tools/cluster/plugins.ts.
 PROVIDER_VERSION=4.25.0
 PULUMI_VERSION=v3.248.0
+# The version the API server reports: without it, go build leaves v0.0.0-master, and every chart with a
+# kubeVersion constraint (kube-prometheus-stack's >=1.25) refuses to install.
+KUBERNETES_VERSION=v1.34.2
 PROVIDER_MODULE=github.com/pulumi/pulumi-kubernetes/provider/v4
 
 # name|module dir|peak build memory in MB|binaries
@@ -46,7 +49,12 @@ TOOLS=(
 )
 
 key_of() { # the cache key of a tool: its pinned files and this script's build recipe
-  (cd "$GO_DIR/$1" && cat go.mod go.sum ./*.go 2>/dev/null; go env GOVERSION; grep -E '^(PROVIDER|PULUMI)_VERSION=' "$ROOT/tools/cluster/setup.sh") | sha256sum | cut -c1-16
+  (
+    cd "$GO_DIR/$1" && cat go.mod go.sum ./*.go 2>/dev/null
+    go env GOVERSION
+    grep -E '^(PROVIDER|PULUMI)_VERSION=' "$ROOT/tools/cluster/setup.sh"
+    [ "$1" != kubernetes ] || grep -E '^KUBERNETES_VERSION=' "$ROOT/tools/cluster/setup.sh"
+  ) | sha256sum | cut -c1-16
 }
 
 build_tool() { # name dir bins...
@@ -71,7 +79,12 @@ build_tool() { # name dir bins...
     cd "$GO_DIR/$dir"
     case $name in
       kubernetes)
-        go build -trimpath -o "$cached.tmp/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+        minor=${KUBERNETES_VERSION#v1.}; minor=${minor%%.*}
+        version_flags=""
+        for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+          version_flags="$version_flags -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+        done
+        go build -trimpath -ldflags "$version_flags" -o "$cached.tmp/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
           k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl ;;
       kwok) go build -trimpath -o "$cached.tmp/kwok" sigs.k8s.io/kwok/cmd/kwok ;;
       etcd) go build -trimpath -o "$cached.tmp/etcd" . ;;
