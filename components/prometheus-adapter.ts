@@ -92,7 +92,11 @@ export class PrometheusAdapter extends pulumi.ComponentResource {
           podDisruptionBudget: {
             enabled: (args.replicas ?? 1) > 1,
             minAvailable: 1,
-            maxUnavailable: null,
+            // The chart defaults maxUnavailable to 1, and a PDB with both is refused by the API server. null
+            // would unset it under `helm template`, but Pulumi drops nulls from a Release's values before Helm
+            // sees them (found by the live suite: prod's adapter release failed). 0 is falsy in the chart's
+            // `if`, so the field is left out.
+            maxUnavailable: 0,
             unhealthyPodEvictionPolicy: "AlwaysAllow",
           },
           affinity:
