@@ -70,7 +70,7 @@ export interface StateResource {
 export function stackResources(stack: string): StateResource[] {
   const result = spawnSync(
     path.join(TOOLS_BIN, "pulumi"),
-    ["stack", "export", "--stack", stack, "--cwd", path.join(CLUSTER_DIR, "work", stack)],
+    ["stack", "export", "--stack", stack, "--cwd", path.join(CLUSTER_DIR, "stacks", stack)],
     {
       env: { ...process.env, ...engineEnv() },
       encoding: "utf8",

@@ -74,10 +74,8 @@ export async function openStack(options: DeployOptions): Promise<Stack> {
   // A copy of the project and stack files: stand-in secrets and test overrides never touch the committed files.
   const workDir = path.join(
     CLUSTER_DIR,
-    "work",
-    path.basename(root) === path.basename(ROOT) && root === ROOT
-      ? options.stack
-      : `${options.stack}-${path.basename(root)}`,
+    "stacks",
+    root === ROOT ? options.stack : `${options.stack}-${path.basename(root)}`,
   );
   mkdirSync(workDir, { recursive: true });
   // The project file without `main`: the engine checks that path exists, and an inline program has none.
