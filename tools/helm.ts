@@ -93,27 +93,34 @@ export function chartArchive(helm: string, release: ReleaseInputs): string | und
 }
 
 /** Charts that ship, at the pinned version, inside another pinned archive: chart -> [version, parent archive]. */
-const INSIDE: Record<string, [string, string]> = {
+export const SUBCHARTS: Record<string, [string, string]> = {
   // The fleet's Grafana is the very grafana chart kube-prometheus-stack 88.5.3 depends on.
   grafana: ["12.11.1", "kube-prometheus-stack-88.5.3.tgz"],
 };
 
 /** A chart packaged from its copy inside a parent archive (offline), into `cache`. */
 function fromParentArchive(helm: string, release: ReleaseInputs, cache: string): string | undefined {
-  const inside = INSIDE[chartName(release.chart)];
-  if (!inside || inside[0] !== release.version) return undefined;
+  const name = chartName(release.chart);
+  return SUBCHARTS[name]?.[0] === release.version ? packageSubchart(helm, name, cache) : undefined;
+}
+
+/**
+ * `<name>-<version>.tgz` packaged into `into` from the copy of a {@link SUBCHARTS} chart inside its pinned
+ * parent archive, so no second copy of the same chart is committed. Undefined when the parent is absent.
+ */
+export function packageSubchart(helm: string, name: string, into: string): string | undefined {
+  const [version, parentArchive] = SUBCHARTS[name];
   const parent = chartDirs()
-    .map((d) => path.join(d, inside[1]))
+    .map((d) => path.join(d, parentArchive))
     .find((f) => existsSync(f));
   if (!parent) return undefined;
   const dir = mkdtempSync(path.join(tmpdir(), "sonic-subchart-"));
-  const parentName = inside[1].replace(/-\d+\.\d+\.\d+\.tgz$/, "");
-  const name = chartName(release.chart);
+  const parentName = parentArchive.replace(/-\d+\.\d+\.\d+\.tgz$/, "");
   execFileSync("tar", ["-xzf", parent, "-C", dir, `${parentName}/charts/${name}`]);
-  execFileSync(helm, ["package", path.join(dir, parentName, "charts", name), "-d", cache], {
+  execFileSync(helm, ["package", path.join(dir, parentName, "charts", name), "-d", into], {
     encoding: "utf8",
   });
-  const file = path.join(cache, `${name}-${release.version}.tgz`);
+  const file = path.join(into, `${name}-${version}.tgz`);
   return existsSync(file) ? file : undefined;
 }
 

@@ -2,10 +2,8 @@ import { execFileSync } from "node:child_process";
 import { copyFileSync, createReadStream, existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { createServer, Server } from "node:http";
 import * as path from "node:path";
-import { ADDRESSES, CHARTS_DIR, ROOT, toolsPath } from "./paths";
-
-/** Where the pinned chart archives come from: the shared pins of the round and the project's own. */
-export const CHART_SOURCES = [path.resolve(ROOT, "..", "shared", "charts"), path.join(ROOT, "charts")];
+import { chartDirs, packageSubchart, SUBCHARTS } from "../helm";
+import { ADDRESSES, CHARTS_DIR, TOOLS_BIN, toolsPath } from "./paths";
 
 /**
  * A Helm chart repository of the pinned archives, as a user's mirror (ChartMuseum, Harbor, Artifactory) would
@@ -15,7 +13,7 @@ export const CHART_SOURCES = [path.resolve(ROOT, "..", "shared", "charts"), path
 export function prepareChartRepository(): string[] {
   mkdirSync(CHARTS_DIR, { recursive: true });
   const archives: string[] = [];
-  for (const dir of CHART_SOURCES) {
+  for (const dir of chartDirs()) {
     if (!existsSync(dir)) continue;
     for (const file of readdirSync(dir)) {
       if (!file.endsWith(".tgz")) continue;
@@ -23,7 +21,12 @@ export function prepareChartRepository(): string[] {
       archives.push(file);
     }
   }
-  if (archives.length === 0) throw new Error(`no chart archives found in ${CHART_SOURCES.join(" or ")}`);
+  if (archives.length === 0) throw new Error(`no chart archives found in ${chartDirs().join(" or ")}`);
+  // A chart pinned inside another archive (the fleet's Grafana) is served as its own chart, as a mirror would.
+  for (const name of Object.keys(SUBCHARTS)) {
+    const packaged = packageSubchart(path.join(TOOLS_BIN, "helm"), name, CHARTS_DIR);
+    if (packaged) archives.push(path.basename(packaged));
+  }
   execFileSync("helm", ["repo", "index", CHARTS_DIR, "--url", ADDRESSES.chartServer], {
     env: { ...process.env, PATH: toolsPath() },
     stdio: ["ignore", "ignore", "pipe"],
