@@ -1,9 +1,16 @@
 import * as assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { REPO_ROOT } from "../tools/stack-file";
-import { brokenLinks, githubSlugger, markdownFacts, repositoryMarkdownFiles } from "./support/markdown-links";
+import {
+  brokenCodeMentions,
+  brokenLinks,
+  githubSlugger,
+  markdownFacts,
+  repositoryMarkdownFiles,
+} from "./support/markdown-links";
 
 describe("links of README.md and docs/", () => {
   let slugger: Awaited<ReturnType<typeof githubSlugger>>;
@@ -18,6 +25,17 @@ describe("links of README.md and docs/", () => {
       files.join(", "),
     );
     assert.deepEqual(brokenLinks(REPO_ROOT, files, slugger), []);
+  });
+
+  it("every README.md#anchor and docs/<file>.md#anchor named in the code, stack files and workflows resolves", () => {
+    const tracked = execFileSync("git", ["ls-files", "-z"], { cwd: REPO_ROOT, encoding: "utf8" })
+      .split("\0")
+      .filter(
+        (f) => f !== "" && !f.endsWith(".md") && !f.endsWith(".tgz") && !f.startsWith("test/snapshots/"),
+      )
+      // This file's own examples of broken links are on purpose.
+      .filter((f) => f !== "test/docs-links.test.ts");
+    assert.deepEqual(brokenCodeMentions(REPO_ROOT, tracked, slugger), []);
   });
 
   it("slugs headings as GitHub does: text of code spans kept, punctuation dropped, repeats numbered", () => {
@@ -79,6 +97,21 @@ describe("links of README.md and docs/", () => {
         "README.md:5: docs/operate.md#no-such-heading: no heading with the anchor #no-such-heading in docs/operate.md",
         "README.md:11: #not-here: no heading with the anchor #not-here in README.md",
         "docs/operate.md:5: ../../x.md: points outside the repository",
+      ]);
+    });
+
+    it("a mention in code of a heading or a file that is not there, never the tail of a URL", () => {
+      writeFileSync(
+        path.join(root, "config.ts"),
+        [
+          "// see docs/operate.md#deploy-to-a-cluster and README.md#front-door",
+          "// see docs/operate.md#upgrading (gone) and docs/gone.md#x",
+          "// https://example.com/blob/main/docs/operate.md#not-checked",
+        ].join("\n"),
+      );
+      assert.deepEqual(brokenCodeMentions(root, ["config.ts"], slugger), [
+        "config.ts:2: docs/operate.md#upgrading: no heading with the anchor #upgrading in docs/operate.md",
+        "config.ts:2: docs/gone.md#x: no file docs/gone.md",
       ]);
     });
   });

@@ -128,6 +128,42 @@ export function brokenLinks(root: string, files: string[], newSlugger: () => Slu
   return problems;
 }
 
+// `docs/operate.md#charts-from-a-mirror` or `README.md#…` as written in a comment of the code or a stack
+// file; not the tail of a URL (`…/blob/main/docs/runbooks.md#…`, the runbook links, checked by the rules' tests).
+const CODE_MENTION = /(?<![\w/.-])((?:README|docs\/[\w.-]+)\.md)#([\w-]+)/g;
+
+/**
+ * Checks every `README.md#…` and `docs/<file>.md#…` named in `files` (paths relative to `root`,
+ * any text: code, stack files, workflows): each problem as `<file>:<line>: <mention>: <what is wrong>`.
+ */
+export function brokenCodeMentions(root: string, files: string[], newSlugger: () => Slugger): string[] {
+  const anchors = new Map<string, Set<string> | undefined>();
+  const anchorsOf = (target: string) => {
+    if (!anchors.has(target)) {
+      const file = path.join(root, target);
+      anchors.set(
+        target,
+        existsSync(file) ? markdownFacts(readFileSync(file, "utf8"), newSlugger).anchors : undefined,
+      );
+    }
+    return anchors.get(target);
+  };
+  const problems: string[] = [];
+  for (const file of files) {
+    readFileSync(path.join(root, file), "utf8")
+      .split("\n")
+      .forEach((text, i) => {
+        for (const [mention, target, anchor] of text.matchAll(CODE_MENTION)) {
+          const known = anchorsOf(target);
+          if (!known) problems.push(`${file}:${i + 1}: ${mention}: no file ${target}`);
+          else if (!known.has(anchor))
+            problems.push(`${file}:${i + 1}: ${mention}: no heading with the anchor #${anchor} in ${target}`);
+        }
+      });
+  }
+  return problems;
+}
+
 /** github-slugger is an ES module; a CommonJS test loads it with import(). */
 export async function githubSlugger(): Promise<() => Slugger> {
   const { default: GithubSlugger } = await import("github-slugger");
