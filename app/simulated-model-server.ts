@@ -14,7 +14,7 @@ import { parseEnv } from "./shared/config";
 
 /**
  * SIMULATED model server: no GPU, no model. It implements the model-server protocol the API speaks
- * (README, "The model-server protocol") so tests, the sandbox and GPU-less clusters run the real HTTP
+ * (docs/develop.md#the-model-server-protocol-what-a-real-sonic-worker-image-implements) so tests, the sandbox and GPU-less clusters run the real HTTP
  * path: job time is modelled from the audio length and a real-time factor, GPU memory from the jobs
  * running, and fault switches make every alert reachable. A real Sonic worker image replaces it.
  */

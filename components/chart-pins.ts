@@ -3,7 +3,7 @@ import { InputPropertyError, quote } from "./errors";
 
 /**
  * The Helm charts the components install, pinned: the versions the tests render from
- * ../shared/charts and the stack's defaults. Raising one is a reviewed change (README, "Upgrading").
+ * ../shared/charts and the stack's defaults. Raising one is a reviewed change (docs/operate.md#upgrading-kube-prometheus-stack-crds).
  */
 export const PROMETHEUS_COMMUNITY_REPO = "https://prometheus-community.github.io/helm-charts";
 
@@ -14,7 +14,7 @@ export const CHART_PINS = {
 
 /**
  * The charts each program installs, by chart name: the keys of the stack setting
- * `charts.overrides.<chart>.repository` (README, "Charts from a mirror").
+ * `charts.overrides.<chart>.repository` (docs/operate.md#charts-from-a-mirror).
  */
 export const CLUSTER_STACK_CHARTS = ["kube-prometheus-stack", "prometheus-adapter", "keda"] as const;
 export const FLEET_STACK_CHARTS = ["victoria-metrics-cluster", "victoria-metrics-alert", "grafana"] as const;

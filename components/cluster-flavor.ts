@@ -29,7 +29,7 @@ const TARGETS: Record<string, ControlPlaneTarget> = {
  * - kubeadm: all four, on the ports kubeadm uses (the chart picks 10257/10259 over HTTPS for 1.22+,
  *   2381 for etcd metrics). kubeadm binds them to 127.0.0.1 by default: set `bind-address: 0.0.0.0`
  *   for the scheduler and controller-manager, `listen-metrics-urls: http://0.0.0.0:2381` for etcd and
- *   `metricsBindAddress: 0.0.0.0:10249` for kube-proxy (README).
+ *   `metricsBindAddress: 0.0.0.0:10249` for kube-proxy (docs/operate.md#cluster-flavour-what-the-control-plane-exposes).
  * - eks, aks: none of the four (managed); CoreDNS runs in kube-system and is scraped.
  * - gke: none, and GKE's kube-dns exposes neither CoreDNS' nor the chart's kube-dns metrics port.
  * - generic: none of the four, CoreDNS kept: a cluster we know nothing about must not page on day one.

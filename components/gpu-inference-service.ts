@@ -16,7 +16,7 @@ export interface ContainerResources {
 
 /**
  * The `model-server` container: the GPU model behind the API, on the pod's localhost. A real Sonic
- * worker image implements the model-server protocol (README); `simulated` runs the project's own
+ * worker image implements the model-server protocol (docs/develop.md#the-model-server-protocol-what-a-real-sonic-worker-image-implements); `simulated` runs the project's own
  * SIMULATED model server from the API image instead, with no GPU, for clusters without GPUs.
  */
 export interface ModelServerSettings {

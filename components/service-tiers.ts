@@ -1,7 +1,7 @@
 import { HARDENED_CONTAINER } from "./pod-hardening";
 
 // The names the two tiers of a GpuInferenceService share with the app, the ServiceMonitors and the
-// sandbox: the seam between components/, stacks/ and the image (see README, "Two tiers").
+// sandbox: the seam between components/, stacks/ and the image (see docs/operate.md#two-tiers-on-one-queue-and-the-autoscaling-engine).
 
 /** Name of the container port, the Service port and the ServiceMonitor endpoint: scraping is by name. */
 export const WEB_PORT_NAME = "web";

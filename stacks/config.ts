@@ -29,11 +29,11 @@ import {
   WORKER_SETTINGS,
 } from "../contract";
 
-/** The autoscaling engines a stack chooses between (README, "Autoscaling engines"). */
+/** The autoscaling engines a stack chooses between (docs/operate.md#the-engine-autoscalingengine-adapter--keda). */
 export const AUTOSCALING_ENGINES = ["adapter", "keda"] as const;
 export type AutoscalingEngine = (typeof AUTOSCALING_ENGINES)[number];
 
-/** Steps of the move from engine adapter to keda, in order (README, "Migrating from adapter to keda"). */
+/** Steps of the move from engine adapter to keda, in order (docs/operate.md#migrating-from-adapter-to-keda-with-no-window-in-which-nothing-scales). */
 export const HANDOVER_STEPS = ["standby", "takeover"] as const;
 
 /** Keys of the one-tier `autoscaling` block, and where each went when the service split into two tiers. */
@@ -86,7 +86,7 @@ const chartRepository = z.string().superRefine((s, ctx) => {
 });
 
 /**
- * The `charts` key of a stack: where its Helm charts come from (README, "Charts from a mirror").
+ * The `charts` key of a stack: where its Helm charts come from (docs/operate.md#charts-from-a-mirror).
  * `repository` serves every chart of the stack; `overrides.<chart>.repository` one chart, first.
  */
 export function chartsSchema<const C extends readonly string[]>(charts: C) {
@@ -174,7 +174,7 @@ export const configSchema = z
           })
           .strict(),
         storage: z.object({ size: volumeSize, storageClassName: z.string().min(1).optional() }).strict(),
-        /** Remote write to the fleet's global store (README, 'Adding a cluster to the fleet'). */
+        /** Remote write to the fleet's global store (docs/fleet.md, 'Adding a cluster to the fleet'). */
         remoteWrite: z
           .object({
             url: httpUrl(),
@@ -343,7 +343,7 @@ export const configSchema = z
         /** Seconds between KEDA's polls of its triggers (engine keda). */
         pollingSeconds: z.number().int().min(1).max(3600).default(15),
         /**
-         * The move from adapter to keda (README, "Migrating from adapter to keda"): `standby` installs
+         * The move from adapter to keda (docs/operate.md#migrating-from-adapter-to-keda-with-no-window-in-which-nothing-scales): `standby` installs
          * KEDA beside the adapter's HPAs with paused ScaledObjects; `takeover` hands the HPAs to KEDA.
          */
         handover: z.enum(HANDOVER_STEPS).optional(),
@@ -409,7 +409,7 @@ export const configSchema = z
           .strict(),
       )
       .default([]),
-    /** Where the Helm charts come from: a mirror for air-gapped networks (README, "Charts from a mirror"). */
+    /** Where the Helm charts come from: a mirror for air-gapped networks (docs/operate.md#charts-from-a-mirror). */
     charts: chartsSchema(CLUSTER_STACK_CHARTS),
     /** What a GPU costs, to price every video and the idle GPU-hours (recording rules, dashboard). */
     cost: z

@@ -93,7 +93,7 @@ export const fleetConfigSchema = z
         thresholds: z.object(fleetThresholdShape).strict().default({}),
       })
       .strict(),
-    /** Where the Helm charts come from: a mirror for air-gapped networks (README, "Charts from a mirror"). */
+    /** Where the Helm charts come from: a mirror for air-gapped networks (docs/operate.md#charts-from-a-mirror). */
     charts: chartsSchema(FLEET_STACK_CHARTS),
   })
   .strict();

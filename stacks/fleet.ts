@@ -10,7 +10,7 @@ const f = config.fleet;
 const labels = { team: config.labels.team, service: config.labels.service, env: config.env };
 
 // One generated password per cluster; the cluster's team copies it into its own stack's
-// `remoteWritePassword` (README, 'Adding a cluster to the fleet').
+// `remoteWritePassword` (docs/fleet.md, 'Adding a cluster to the fleet').
 const passwords = Object.fromEntries(
   f.clusters.map((c) => [
     c.name,

@@ -157,7 +157,7 @@ describe("the alert analyst as a service", function () {
     await receiver.close();
   });
 
-  // The bound the README states: a report is posted within max wait + evidence timeout (+ the model's
+  // The bound docs/on-call.md states: a report is posted within max wait + evidence timeout (+ the model's
   // timeout) of the notification. With a 1 s evidence timeout and an idle queue: about 1 s.
   const BOUND_MS = 1000 + 2000;
   for (const mode of ["refused", "blackhole", "502"] as const) {

@@ -846,7 +846,7 @@ describe("dev and prod stack files", () => {
   });
 });
 
-describe("the handover from engine adapter to keda (README, 'Migrating from adapter to keda')", () => {
+describe("the handover from engine adapter to keda (docs/operate.md, 'Migrating from adapter to keda')", () => {
   const step = (handover: string) => {
     const a = autoscalingOf("prod");
     return ["--set", `autoscaling=${JSON.stringify({ ...a, engine: "keda", handover })}`];

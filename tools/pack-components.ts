@@ -58,7 +58,7 @@ export function packComponents(outDir = path.join(REPO_ROOT, "build")): string {
   writeFileSync(path.join(staging, "package.json"), JSON.stringify(manifest, null, 2) + "\n");
   writeFileSync(
     path.join(staging, "README.md"),
-    "# @sonic-observability/components\n\nSee https://github.com/sonic-observability/sonic-observability#components.\n\n" +
+    "# @sonic-observability/components\n\nSee https://github.com/sonic-observability/sonic-observability/blob/main/docs/onboard.md.\n\n" +
       "`@pulumi/kubernetesx` declares a peer range of `@pulumi/kubernetes` ^3; add to your package.json:\n\n" +
       '```json\n"overrides": { "@pulumi/kubernetesx": { "@pulumi/kubernetes": "$@pulumi/kubernetes" } }\n```\n',
   );

@@ -1,4 +1,4 @@
-// Another team's Pulumi program: a TTS service onboarded with a few lines (the README's example).
+// Another team's Pulumi program: a TTS service onboarded with a few lines (the example of docs/onboard.md).
 // test/package.test.ts compiles it against the packed package (the import rewritten to
 // "@sonic-observability/components"); the await-model test runs it from source.
 import { InferenceObservability } from "../../components";

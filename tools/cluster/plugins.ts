@@ -21,7 +21,7 @@ export function sdkPluginVersion(pkg: string): string {
 /**
  * The engine of 3.248 looks up a plugin by the exact version the SDK asks for under $PULUMI_HOME/plugins.
  * The Kubernetes provider built here (4.25.0, the only one the Go proxy serves) is installed under the
- * version @pulumi/kubernetes asks for; the engine prints a version warning, and the README says which
+ * version @pulumi/kubernetes asks for; the engine prints a version warning, and docs/operate.md says which
  * provider the suite really runs.
  */
 export function ensureKubernetesPlugin(env: NodeJS.ProcessEnv): string {

@@ -12,7 +12,7 @@ export interface HttpBackendOptions {
 }
 
 /**
- * Client of the Sonic model server (the `model-server` container of the pod, or the simulated one). The protocol (also in the README, "The Sonic service"):
+ * Client of the Sonic model server (the `model-server` container of the pod, or the simulated one). The protocol (also in docs/develop.md#the-model-server-protocol-what-a-real-sonic-worker-image-implements):
  *
  * - `POST /v1/generate`, multipart fields `job_id`, `audio` (WAV), `image` (PNG/JPEG) -> 200
  *   `{ video_url, video_duration_seconds, stages: { audio_decode_seconds, video_render_seconds } }`;
