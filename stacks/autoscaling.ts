@@ -114,7 +114,10 @@ export function sonicAutoscaling(args: SonicAutoscalingArgs): SonicAutoscaling {
           retainOnDelete,
           labels,
         },
-        opts,
+        // The one-Deployment layout made this HPA (same name, same Deployment) as InferenceObservability's
+        // child: the alias makes the upgrade update it in place. Without it the engine creates the new one
+        // first, and the API server refuses it (a server-side apply conflict with the old object).
+        { ...opts, aliases: [{ parent: args.observability }] },
       ),
       // The GPU workers scale on the backlog: the pods the work in hand needs.
       new Autoscaler(

@@ -72,11 +72,9 @@ export async function openStack(options: DeployOptions): Promise<Stack> {
   installRandomStandIn(PULUMI_HOME);
 
   // A copy of the project and stack files: stand-in secrets and test overrides never touch the committed files.
-  const workDir = path.join(
-    CLUSTER_DIR,
-    "stacks",
-    root === ROOT ? options.stack : `${options.stack}-${path.basename(root)}`,
-  );
+  // One per stack, whichever checkout's program runs: the passphrase salt in it must stay the one the
+  // state's secrets were sealed with (an upgrade runs an older checkout, then this one, on one stack).
+  const workDir = path.join(CLUSTER_DIR, "stacks", options.stack);
   mkdirSync(workDir, { recursive: true });
   // The project file without `main`: the engine checks that path exists, and an inline program has none.
   const project = parse(readFileSync(path.join(root, "Pulumi.yaml"), "utf8")) as Record<string, unknown>;
