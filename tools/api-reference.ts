@@ -1,15 +1,15 @@
 import * as path from "node:path";
 import ts from "typescript";
-import {
-  Application,
+// TypeDoc 0.28 is an ES module: loaded with import() from this CommonJS tree, its types alone imported here.
+import type {
   Context,
-  Converter,
   DeclarationReflection,
-  LogLevel,
   ProjectReflection,
-  ReflectionKind,
-} from "typedoc";
+  ReflectionKind as Kinds,
+} from "typedoc" with { "resolution-mode": "import" };
 import { REPO_ROOT } from "./stack-file";
+
+type TypeDoc = typeof import("typedoc", { with: { "resolution-mode": "import" } });
 
 /** Where `npm run docs` writes the component package's API reference (Markdown, read on GitHub). */
 export const API_DOCS_DIR = path.join(REPO_ROOT, "docs", "api");
@@ -51,7 +51,11 @@ const REQUIRED_KINDS = [
  * `new X(name, args)` needs each one's meaning and default. Members of a shape TypeScript inferred
  * from a value (`metricNames()`'s result) are documented by that value.
  */
-function isOption(property: DeclarationReflection, inferred: ReadonlySet<DeclarationReflection>): boolean {
+function isOption(
+  ReflectionKind: typeof Kinds,
+  property: DeclarationReflection,
+  inferred: ReadonlySet<DeclarationReflection>,
+): boolean {
   if (inferred.has(property)) return false;
   for (let owner = property.parent; owner; owner = owner.parent) {
     if (owner.kindOf(ReflectionKind.Interface | ReflectionKind.Class | ReflectionKind.TypeAlias)) return true;
@@ -62,13 +66,14 @@ function isOption(property: DeclarationReflection, inferred: ReadonlySet<Declara
 }
 
 function checkPropertiesDocumented(
+  ReflectionKind: typeof Kinds,
   project: ProjectReflection,
   inferred: ReadonlySet<DeclarationReflection>,
   warn: (message: string) => void,
 ): void {
   for (const reflection of project.getReflectionsByKind(ReflectionKind.Property)) {
     const property = reflection as DeclarationReflection;
-    if (property.hasComment() || !isOption(property, inferred)) continue;
+    if (property.hasComment() || !isOption(ReflectionKind, property, inferred)) continue;
     const source = project.getSymbolIdFromReflection(property)?.packagePath ?? "an unknown file";
     warn(
       `${property.getFriendlyFullName()} (Property), defined in ${source}, does not have any documentation`,
@@ -89,6 +94,8 @@ const VALUE_MEMBERS = new Set([
  * only moves lines or files leaves the reference unchanged.
  */
 export async function apiReference(options: ApiReferenceOptions = {}): Promise<ApiReferenceResult> {
+  const { Application, Converter, DeclarationReflection, LogLevel, ReflectionKind }: TypeDoc =
+    await import("typedoc");
   const problems: string[] = [];
   const app = await Application.bootstrapWithPlugins({
     entryPoints: [options.entryPoint ?? path.join(REPO_ROOT, "components", "index.ts")],
@@ -138,11 +145,14 @@ export async function apiReference(options: ApiReferenceOptions = {}): Promise<A
     }
   });
   app.on(Application.EVENT_VALIDATE_PROJECT, (project: ProjectReflection) =>
-    checkPropertiesDocumented(project, inferred, (message) => app.logger.validationWarning(message)),
+    checkPropertiesDocumented(ReflectionKind, project, inferred, (message) =>
+      app.logger.validationWarning(message),
+    ),
   );
   const project = await app.convert();
   if (!project) return { problems: problems.length ? problems : ["TypeDoc could not convert the project"] };
   app.validate(project);
-  if (options.out) await app.outputs.writeOutput({ name: "markdown", path: options.out }, project);
+  if (problems.length === 0 && options.out)
+    await app.outputs.writeOutput({ name: "markdown", path: options.out }, project);
   return { problems };
 }
