@@ -33,6 +33,7 @@ export interface AnalystModel {
   timeoutSeconds?: number;
 }
 
+/** Arguments of `AlertAnalyst`: the services it reads, where its reports go, an optional model. */
 export interface AlertAnalystArgs {
   /** Namespace (the monitoring namespace: Alertmanager and Prometheus are there). */
   namespace: string;
@@ -53,8 +54,11 @@ export interface AlertAnalystArgs {
   grafanaUrl?: string;
   /** Where reports go: the same Slack channel and/or webhook as the alerts (secrets). At least one. */
   delivery: {
+    /** Slack incoming-webhook URL (a secret). @default none */
     slackWebhookUrl?: pulumi.Input<string>;
+    /** Slack channel of the reports (`ANALYST_SLACK_CHANNEL`). @default the webhook's own channel */
     slackChannel?: string;
+    /** Generic webhook URL the reports are posted to (a secret). @default none */
     webhookUrl?: pulumi.Input<string>;
   };
   /**

@@ -3,12 +3,15 @@ import { stringify } from "yaml";
 
 /** Alert severities of the rule contract: critical pages, warning is work-queue, info is context. */
 export const SEVERITIES = ["critical", "warning", "info"] as const;
+/** One of `SEVERITIES`: the `severity` label of every alert. */
 export type Severity = (typeof SEVERITIES)[number];
 
 /** Where one severity's notifications go. `none` drops them (info alerts are usually only context). */
 export type ReceiverKind = "slack" | "pagerduty" | "webhook" | "none";
+/** Every receiver kind, in the order the stack schema lists them. */
 export const RECEIVER_KINDS: readonly ReceiverKind[] = ["slack", "pagerduty", "webhook", "none"];
 
+/** Arguments of `renderAlertmanagerConfig`: where each severity goes and how often it repeats. */
 export interface AlertRoutingArgs {
   /** Receiver kind per severity. @default { critical: "none", warning: "none", info: "none" } */
   receivers?: Partial<Record<Severity, ReceiverKind>>;
@@ -50,9 +53,13 @@ const DEFAULT_REPEAT: Record<Severity, string> = { critical: "1h", warning: "4h"
 
 /** Receiver credentials, resolved. */
 export interface ReceiverCredentials {
+  /** Plaintext of `AlertRoutingArgs.slackWebhookUrl`. @default none */
   slackWebhookUrl?: string;
+  /** Plaintext of `AlertRoutingArgs.pagerdutyRoutingKey`. @default none */
   pagerdutyRoutingKey?: string;
+  /** Plaintext of `AlertRoutingArgs.webhookUrl`. @default none */
   webhookUrl?: string;
+  /** Plaintext of `AlertRoutingArgs.analystToken`. @default none */
   analystToken?: string;
 }
 

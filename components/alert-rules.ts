@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { childOptions } from "./child-options";
 import type { RuleGroup } from "./rules";
 
+/** Arguments of `AlertRules`: the rule groups and the labels Prometheus selects them by. */
 export interface AlertRulesArgs {
   /** Namespace of the PrometheusRule (the service's own namespace, so its team owns it). */
   namespace: string;
@@ -16,7 +17,9 @@ export interface AlertRulesArgs {
 
 /** A prometheus-operator PrometheusRule holding a rule catalogue. Depend it on the monitoring release (CRDs). */
 export class AlertRules extends pulumi.ComponentResource {
+  /** `metadata.name` of the PrometheusRule. */
   public readonly name: pulumi.Output<string>;
+  /** The PrometheusRule object. */
   public readonly resource: k8s.apiextensions.CustomResource;
 
   constructor(name: string, args: AlertRulesArgs, opts?: pulumi.ComponentResourceOptions) {

@@ -4,6 +4,7 @@ import { childOptions } from "./child-options";
 import { InputPropertyError, quote, requireInteger } from "./errors";
 import { gpuScalingBehavior } from "./scaling-behavior";
 
+/** Arguments of `Autoscaler`: the Deployment it scales, its bounds and targets. */
 export interface AutoscalerArgs {
   /** Namespace of the Deployment. */
   namespace: pulumi.Input<string>;
@@ -63,9 +64,13 @@ export function rateQuantity(perSecond: number): string {
  * largest recommendation. Behaviour is {@link gpuScalingBehavior}, shared with the KEDA ScaledObject.
  */
 export class Autoscaler extends pulumi.ComponentResource {
+  /** `metadata.name` of the HPA. */
   public readonly name: pulumi.Output<string>;
+  /** Per-pod metric the HPA reads (`sonic_request_qps`). */
   public readonly customMetricName: string;
+  /** External metric the HPA reads (`sonic_job_backlog`). */
   public readonly backlogMetricName: string;
+  /** The HorizontalPodAutoscaler object. */
   public readonly hpa: k8s.autoscaling.v2.HorizontalPodAutoscaler;
 
   constructor(name: string, args: AutoscalerArgs, opts?: pulumi.ComponentResourceOptions) {

@@ -1,12 +1,13 @@
 import { chartRepositoryProblem, redactUrl } from "../contract/urls";
 import { InputPropertyError, quote } from "./errors";
 
+/** The prometheus-community chart repository (kube-prometheus-stack, prometheus-adapter). */
+export const PROMETHEUS_COMMUNITY_REPO = "https://prometheus-community.github.io/helm-charts";
+
 /**
  * The Helm charts the components install, pinned: the versions the tests render from
  * ../shared/charts and the stack's defaults. Raising one is a reviewed change (docs/operate.md#upgrading-kube-prometheus-stack-crds).
  */
-export const PROMETHEUS_COMMUNITY_REPO = "https://prometheus-community.github.io/helm-charts";
-
 export const CHART_PINS = {
   kubePrometheusStack: { chart: "kube-prometheus-stack", version: "88.5.3" },
   prometheusAdapter: { chart: "prometheus-adapter", version: "5.3.0" },
@@ -17,6 +18,7 @@ export const CHART_PINS = {
  * `charts.overrides.<chart>.repository` (docs/operate.md#charts-from-a-mirror).
  */
 export const CLUSTER_STACK_CHARTS = ["kube-prometheus-stack", "prometheus-adapter", "keda"] as const;
+/** The charts the fleet stack installs, by chart name (its `charts.overrides` keys). */
 export const FLEET_STACK_CHARTS = ["victoria-metrics-cluster", "victoria-metrics-alert", "grafana"] as const;
 
 /** Where a `helm.v3.Release` fetches its chart: a name and a repository, or an OCI reference alone. */
@@ -24,7 +26,10 @@ export interface ChartSource {
   /** The chart's name, or `oci://host/path/<name>` for an OCI registry. */
   chart: string;
   /** The classic Helm repository; absent for an OCI reference (Helm refuses `--repo` with one). */
-  repositoryOpts?: { repo: string };
+  repositoryOpts?: {
+    /** URL of the Helm repository (it serves `index.yaml`). */
+    repo: string;
+  };
 }
 
 /**

@@ -5,6 +5,7 @@
  * critical rules on them (KubeSchedulerDown, KubeControllerManagerDown, etcd*) page forever.
  */
 export const CLUSTER_FLAVORS = ["eks", "gke", "aks", "kubeadm", "generic"] as const;
+/** One of `CLUSTER_FLAVORS`. */
 export type ClusterFlavor = (typeof CLUSTER_FLAVORS)[number];
 
 /** Control-plane targets kube-prometheus-stack can monitor, and the chart keys that own them. */

@@ -4,12 +4,31 @@ import { metricNames } from "../contract/metrics";
 
 /** One prometheus-adapter rule (the chart's `rules.custom[]` or `rules.external[]` entry). */
 export interface AdapterRule {
+  /** Series the adapter discovers the metric from (a selector). */
   seriesQuery: string;
-  resources: { overrides: Record<string, { resource: string }> };
-  name: { matches: string; as: string };
+  /** Which labels name Kubernetes objects, so the HPA's object selects the right series. */
+  resources: {
+    /** Label -> the resource it names (`namespace` -> `namespace`, `pod` -> `pod`). */
+    overrides: Record<
+      string,
+      {
+        /** Kubernetes resource (lower case, singular). */
+        resource: string;
+      }
+    >;
+  };
+  /** How the discovered series' name becomes the served metric's name. */
+  name: {
+    /** Regular expression over the series name. */
+    matches: string;
+    /** Name the metrics API serves it as (`sonic_request_qps`). */
+    as: string;
+  };
+  /** The query the adapter runs per request (Go template: `<<.Series>>`, `<<.LabelMatchers>>`, `<<.GroupBy>>`). */
   metricsQuery: string;
 }
 
+/** Arguments of `requestQpsRule`. */
 export interface RequestQpsRuleArgs {
   /** Metric prefix of the service. @default "sonic" */
   metricPrefix?: string;
@@ -78,7 +97,9 @@ export function jobBacklogRule(args: { metricPrefix?: string; fromRecording?: bo
 
 /** The prometheus-adapter rules of one service: custom (per pod) and external (service-wide). */
 export interface ServiceAdapterRules {
+  /** Per-pod metrics (`custom.metrics.k8s.io`): the request rate. */
   custom: AdapterRule[];
+  /** Service-wide metrics (`external.metrics.k8s.io`): the backlog. */
   external: AdapterRule[];
 }
 

@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { childOptions } from "./child-options";
 import { overviewDashboard, OverviewDashboardOptions } from "./overview-dashboard";
 
+/** Arguments of `Dashboards`: the overview's options, and where Grafana's sidecar finds the ConfigMap. */
 export interface DashboardsArgs extends OverviewDashboardOptions {
   /** Labels that make Grafana's sidecar load the ConfigMap. @default { grafana_dashboard: "1" } */
   sidecarLabels?: Record<string, string>;
@@ -18,6 +19,7 @@ export interface DashboardsArgs extends OverviewDashboardOptions {
  * next to its service.
  */
 export class Dashboards extends pulumi.ComponentResource {
+  /** The ConfigMap holding the dashboard JSON. */
   public readonly configMapName: pulumi.Output<string>;
   /** Dashboard UIDs provisioned. */
   public readonly uids: string[];

@@ -4,7 +4,9 @@
  */
 export class InputPropertyError extends Error {
   constructor(
+    /** The property at fault, as a path (`autoscaling.worker.minReplicas`, `metricPrefixes[1]`). */
     public readonly propertyName: string,
+    /** What is wrong with it, quoting the value. */
     public readonly reason: string,
   ) {
     super(`${propertyName}: ${reason}`);

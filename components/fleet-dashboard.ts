@@ -9,6 +9,7 @@ import {
   latencyRecord,
 } from "./rules";
 
+/** A service's fleet dashboard: the overview's options, less those the fleet decides (the `cluster` variable, uid). */
 export type FleetDashboardOptions = Omit<OverviewDashboardOptions, "clusterVariable" | "leadingRows" | "uid">;
 
 /**

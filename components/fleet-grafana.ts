@@ -9,6 +9,7 @@ import { fleetDashboard, FleetDashboardOptions } from "./fleet-dashboard";
 /** The grafana chart's public repository (grafana-community). */
 export const GRAFANA_COMMUNITY_CHARTS = "https://grafana-community.github.io/helm-charts";
 
+/** Arguments of `FleetGrafana`: the tenants it reads, the dashboard, its chart and admin. */
 export interface FleetGrafanaArgs {
   /** Namespace (the store's). */
   namespace: string;
@@ -56,7 +57,9 @@ export function fleetDatasources(queryUrls: Record<string, string>, scrapeInterv
  * the fleet dashboards as code (a ConfigMap its sidecar loads from this namespace).
  */
 export class FleetGrafana extends pulumi.ComponentResource {
+  /** The Helm release. */
   public readonly release: k8s.helm.v3.Release;
+  /** Grafana's Service. */
   public readonly serviceName: pulumi.Output<string>;
   /** Provisioned dashboard uids. */
   public readonly uids: string[];

@@ -37,6 +37,7 @@ const HPA_SERIES = [
 
 /** What a cluster sends: `fleet` = recordings + contract metrics (no histogram buckets); `all` = every series. */
 export const REMOTE_WRITE_SERIES = ["fleet", "all"] as const;
+/** One of `REMOTE_WRITE_SERIES`. */
 export type RemoteWriteSeries = (typeof REMOTE_WRITE_SERIES)[number];
 
 /**
@@ -71,16 +72,25 @@ export function fleetSeriesRegex(metricPrefixes: string[]): string {
  * per-tenant limit is back-pressure, not data to drop).
  */
 export const FLEET_QUEUE_CONFIG = {
+  /** Samples buffered per shard before reading the WAL blocks. */
   capacity: 10_000,
+  /** Shards at start. */
   minShards: 1,
+  /** Most shards Prometheus scales to when sending falls behind. */
   maxShards: 10,
+  /** Samples per request. */
   maxSamplesPerSend: 2_000,
+  /** Longest a sample waits in a shard before a short request is sent. */
   batchSendDeadline: "5s",
+  /** First wait before retrying a failed request. */
   minBackoff: "30ms",
+  /** Longest wait between retries. */
   maxBackoff: "5s",
+  /** Retry on 429 (a store's rate limit) instead of dropping the samples. */
   retryOnRateLimit: true,
 } as const;
 
+/** Arguments of `fleetRemoteWriteSpec`: where a cluster's Prometheus writes, as whom, and which series. */
 export interface FleetRemoteWriteOptions {
   /** Push URL of the fleet's store, e.g. `https://fleet.example.com/api/v1/push`. */
   url: string;
@@ -96,10 +106,37 @@ export interface FleetRemoteWriteOptions {
 
 /** A prometheus-operator `RemoteWriteSpec` (the `remoteWrite[]` of a Prometheus), as this contract writes it. */
 export interface RemoteWriteSpec {
+  /** Push URL of the store. */
   url: string;
+  /** Extra request headers: `X-Scope-OrgID` with the tenant. @default none */
   headers?: Record<string, string>;
-  basicAuth?: { username: { name: string; key: string }; password: { name: string; key: string } };
-  writeRelabelConfigs?: { sourceLabels: string[]; regex: string; action: "keep" }[];
+  /** Basic-auth pair from one Secret. @default none */
+  basicAuth?: {
+    /** The user: key `username` of the Secret. */
+    username: {
+      /** Name of the Secret. */
+      name: string;
+      /** Key in the Secret. */
+      key: string;
+    };
+    /** The password: key `password` of the Secret. */
+    password: {
+      /** Name of the Secret. */
+      name: string;
+      /** Key in the Secret. */
+      key: string;
+    };
+  };
+  /** The series filter (series `fleet`): one `keep` of the names `fleetSeriesRegex` gives. @default none (every series) */
+  writeRelabelConfigs?: {
+    /** Labels whose values are matched: `__name__`. */
+    sourceLabels: string[];
+    /** Regular expression the joined values must match in full. */
+    regex: string;
+    /** `keep`: series that do not match are not sent. */
+    action: "keep";
+  }[];
+  /** Queue settings: `FLEET_QUEUE_CONFIG`. */
   queueConfig: typeof FLEET_QUEUE_CONFIG;
 }
 

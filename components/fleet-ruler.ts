@@ -7,6 +7,7 @@ import { InputPropertyError, quote, requireInteger } from "./errors";
 import { VICTORIA_METRICS_CHARTS, VM_SECURITY } from "./global-store";
 import type { RuleGroup } from "./rules/types";
 
+/** Arguments of `FleetRuler`: the store it evaluates over, its rules and where alerts go. */
 export interface FleetRulerArgs {
   /** Namespace of the ruler (the store's). */
   namespace: string;
@@ -63,6 +64,7 @@ export function fleetRulerValues(
  * in-cluster rule can do.
  */
 export class FleetRuler extends pulumi.ComponentResource {
+  /** The Helm release (vmalert). */
   public readonly release: k8s.helm.v3.Release;
 
   constructor(name: string, args: FleetRulerArgs, opts?: pulumi.ComponentResourceOptions) {

@@ -45,6 +45,7 @@ export interface FleetCluster {
   tenant: string;
 }
 
+/** Arguments of `GlobalStore`: tenants, the clusters that write, retention, volumes and replicas. */
 export interface GlobalStoreArgs {
   /** Namespace of the store, created by this component. @default "fleet" */
   namespace?: string;
@@ -74,13 +75,34 @@ export interface GlobalStoreArgs {
    */
   dedupInterval?: string;
   /** vmstorage volume per replica. @default { size: "200Gi" } on the default class */
-  storage?: { size: string; storageClassName?: string };
+  storage?: {
+    /** Volume size (`200Gi`). */
+    size: string;
+    /** StorageClass of the volumes. @default the cluster's default class */
+    storageClassName?: string;
+  };
   /** Replicas: vmstorage (data), vminsert, vmselect and vmauth (stateless). @default { storage: 3, insert: 2, select: 2, auth: 2 } */
-  replicas?: { storage?: number; insert?: number; select?: number; auth?: number };
+  replicas?: {
+    /** vmstorage replicas (they hold the data). @default 3 */
+    storage?: number;
+    /** vminsert replicas. @default 2 */
+    insert?: number;
+    /** vmselect replicas. @default 2 */
+    select?: number;
+    /** vmauth replicas. @default 2 */
+    auth?: number;
+  };
   /** Copies of every sample across vmstorage nodes (survives losing replicationFactor-1 nodes). @default 2 */
   replicationFactor?: number;
   /** Public host of the write endpoint (an Ingress to vmauth). @default no Ingress (port-forward or a LoadBalancer of your own) */
-  ingress?: { host: string; className?: string; tlsSecretName?: string };
+  ingress?: {
+    /** Host name the clusters write to. */
+    host: string;
+    /** IngressClass. @default the cluster's default class */
+    className?: string;
+    /** Secret with the host's TLS certificate. @default no TLS on the Ingress */
+    tlsSecretName?: string;
+  };
   /** Labels on every object. @default {} */
   labels?: Record<string, string>;
 }
@@ -89,6 +111,7 @@ export interface GlobalStoreArgs {
 export function storeUrls(releaseName: string, namespace: string) {
   const svc = (component: string) => `http://${releaseName}-${component}.${namespace}.svc`;
   return {
+    /** vminsert's Prometheus write endpoint of one tenant (where vmauth routes its writes). */
     insert: (accountId: number) => `${svc("vminsert")}:${INSERT_PORT}/insert/${accountId}/prometheus`,
     /** PromQL endpoint of one tenant (Prometheus-compatible: `<url>/api/v1/query`). */
     select: (accountId: number) => `${svc("vmselect")}:${SELECT_PORT}/select/${accountId}/prometheus`,
@@ -229,6 +252,7 @@ function validate(args: GlobalStoreArgs): void {
  * HA pairs are deduplicated on `cluster` + `__replica__` the way the cluster stacks send them.
  */
 export class GlobalStore extends pulumi.ComponentResource {
+  /** Namespace of the store. */
   public readonly namespace: pulumi.Output<string>;
   /** The Helm release (the store's objects). */
   public readonly release: k8s.helm.v3.Release;
@@ -236,6 +260,7 @@ export class GlobalStore extends pulumi.ComponentResource {
   public readonly writeUrl: pulumi.Output<string>;
   /** PromQL endpoint of each tenant, by tenant name: what Grafana and the ruler read. */
   public readonly queryUrls: Record<string, string>;
+  /** The namespace this component creates: what objects in it must wait for. */
   public readonly namespaceResource: k8s.core.v1.Namespace;
 
   constructor(name: string, args: GlobalStoreArgs, opts?: pulumi.ComponentResourceOptions) {

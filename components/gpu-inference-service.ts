@@ -10,8 +10,20 @@ import { TIER_LABEL } from "./service-tiers";
 
 /** CPU and memory of one container: requests (HPA Utilization targets need them) and limits. */
 export interface ContainerResources {
-  requests: { cpu: string; memory: string };
-  limits?: { cpu?: string; memory?: string };
+  /** What the scheduler reserves for the container. */
+  requests: {
+    /** CPU request, a Kubernetes quantity (`500m`, `2`). */
+    cpu: string;
+    /** Memory request, a Kubernetes quantity (`1Gi`). */
+    memory: string;
+  };
+  /** Ceilings of the container. @default none */
+  limits?: {
+    /** CPU limit; usually left out, so a busy container is throttled only by its node. @default none */
+    cpu?: string;
+    /** Memory limit: the container is OOM-killed above it. @default none */
+    memory?: string;
+  };
 }
 
 /**
@@ -52,6 +64,7 @@ export interface ApiTierArgs {
   rolloutTimeout?: string;
 }
 
+/** Arguments of `GpuInferenceService`: both tiers, their images, resources, scaling and settings. */
 export interface GpuInferenceServiceArgs {
   /** Namespace of the service. @default "ai-inference" */
   namespace?: string;
@@ -110,10 +123,15 @@ export interface GpuInferenceServiceArgs {
    * @default {} (the app's defaults)
    */
   settings?: {
+    /** `SONIC_BACKLOG_LIMIT`: jobs queued + running before submissions get 429. @default 16 */
     backlogLimit?: number;
+    /** `SONIC_MAX_UPLOAD_BYTES`: bytes of one uploaded file. @default 26214400 (25 MiB) */
     maxUploadBytes?: number;
+    /** `SONIC_JOB_HISTORY`: finished jobs kept for polling. @default 1000 */
     jobHistory?: number;
+    /** `SONIC_VERSION`: the version in `sonic_build_info`. @default the app's (its package version) */
     version?: string;
+    /** `SONIC_COLD_START_SECONDS`: a job's Retry-After while no worker is up. @default 600 */
     coldStartSeconds?: number;
   };
   /** Extra environment of the `api` and `worker` containers (both are queue clients); values may be Secret references. @default {} */
@@ -146,11 +164,13 @@ export { TIER_COMMANDS, TIER_LABEL, WEB_PORT_NAME, type ServiceTier } from "./se
  * `app.kubernetes.io/component: api|worker`.
  */
 export class GpuInferenceService extends pulumi.ComponentResource {
+  /** Namespace of both tiers. */
   public readonly namespace: pulumi.Output<string>;
   /** The API tier's Deployment. */
   public readonly deploymentName: pulumi.Output<string>;
   /** The API tier's Service: what clients call. */
   public readonly serviceName: pulumi.Output<string>;
+  /** The worker (GPU) tier's Deployment. */
   public readonly workerDeploymentName: pulumi.Output<string>;
   /** The worker tier's headless Service (scraping only). */
   public readonly workerServiceName: pulumi.Output<string>;
@@ -164,8 +184,11 @@ export class GpuInferenceService extends pulumi.ComponentResource {
   public readonly slotsPerPod: number;
   /** The API tier's Deployment and Service. */
   public readonly deployment: k8s.apps.v1.Deployment;
+  /** The API tier's Service (the `deployment` is above). */
   public readonly service: k8s.core.v1.Service;
+  /** The worker (GPU) tier's Deployment. */
   public readonly workerDeployment: k8s.apps.v1.Deployment;
+  /** The worker tier's headless Service (scraping only). */
   public readonly workerService: k8s.core.v1.Service;
   /** The namespace, when this component creates it: what objects in it must wait for. */
   public readonly namespaceResource?: k8s.core.v1.Namespace;

@@ -5,6 +5,7 @@ import { childOptions } from "./child-options";
 import { InputPropertyError } from "./errors";
 import { WEB_PORT_NAME } from "./gpu-inference-service";
 
+/** Arguments of `InferenceNetworkPolicy`: the pods it protects and who may call them. */
 export interface InferenceNetworkPolicyArgs {
   /** Namespace of the service. */
   namespace: pulumi.Input<string>;
@@ -26,6 +27,7 @@ export interface InferenceNetworkPolicyArgs {
  * list to the ingress controller or gateway namespaces.
  */
 export class InferenceNetworkPolicy extends pulumi.ComponentResource {
+  /** The NetworkPolicy object. */
   public readonly policy: k8s.networking.v1.NetworkPolicy;
 
   constructor(name: string, args: InferenceNetworkPolicyArgs, opts?: pulumi.ComponentResourceOptions) {

@@ -11,10 +11,11 @@ import { InputPropertyError } from "./errors";
 import { TIER_LABEL } from "./service-tiers";
 import { ScrapeSettings, ServiceMonitor } from "./service-monitor";
 
+/** The HPA of a service: replica bounds and its targets. */
 export interface AutoscalingSettings {
-  /** @default 1 */
+  /** Fewest replicas. @default 1 */
   minReplicas?: number;
-  /** @default 4 */
+  /** Most replicas. @default 4 */
   maxReplicas?: number;
   /** Target submissions per second per pod. @default 0.05 */
   targetQpsPerPod?: number;
@@ -34,6 +35,7 @@ export interface ScrapedTier {
   selector: Record<string, string>;
 }
 
+/** Arguments of `InferenceObservability`: a service on the metric contract, and what it gets. */
 export interface InferenceObservabilityArgs {
   /** Namespace of the service; the ServiceMonitor, rules and HPA are created there. */
   namespace: string;
@@ -112,8 +114,11 @@ export class InferenceObservability extends pulumi.ComponentResource {
   public readonly serviceMonitor: ServiceMonitor;
   /** One ServiceMonitor per tier (just `serviceMonitor` without `tiers`). */
   public readonly serviceMonitors: ServiceMonitor[];
+  /** The service's PrometheusRule (its rule catalogue). */
   public readonly alertRules: AlertRules;
+  /** The service's HPA; none with `autoscaling: false`. */
   public readonly autoscaler?: Autoscaler;
+  /** The service's dashboards; none with `dashboards: false`. */
   public readonly dashboards?: Dashboards;
   /** The rule groups deployed, as data (for rule files and tests). */
   public readonly ruleGroups: RuleGroup[];

@@ -9,11 +9,13 @@ import { redactUrl, REDIS_DATABASE_PATH, redisUrlProblem } from "../contract/url
 import { InputPropertyError, quote, requireInteger } from "./errors";
 import { ServiceMonitor } from "./service-monitor";
 
+/** Bytes in a mebibyte. */
 export const MIB = 1024 * 1024;
 
 /** valkey-cli answers PONG only once the AOF is loaded; the password is in REDISCLI_AUTH. */
 const PING = ["sh", "-c", 'test "$(valkey-cli -p 6379 ping)" = PONG'];
 
+/** Arguments of the queue store's memory bound: how much the service may hold at once. */
 export interface QueueMemoryArgs {
   /** Jobs queued + running the service accepts (`SONIC_BACKLOG_LIMIT`). */
   backlogLimit: number;
@@ -56,6 +58,7 @@ export function jobQueueClientEnv(secretName: string, external: boolean): Record
     : { SONIC_REDIS_URL: ref("url"), SONIC_REDIS_PASSWORD: ref("password") };
 }
 
+/** Arguments of `JobQueue`: the in-cluster Valkey or a managed Redis, its volume and its clients. */
 export interface JobQueueArgs {
   /** Namespace of the queue (the service's namespace). */
   namespace: string;
@@ -79,7 +82,12 @@ export interface JobQueueArgs {
   /** `maxmemory` in bytes (see `queueMemoryBytes`); the container's memory is sized from it. */
   maxmemoryBytes: number;
   /** Volume holding the AOF. @default { size: "10Gi" } */
-  storage?: { size: string; storageClassName?: string };
+  storage?: {
+    /** Volume size (`10Gi`). */
+    size: string;
+    /** StorageClass of the volume. @default the cluster's default class */
+    storageClassName?: string;
+  };
   /** Raise to rotate the generated password (pods restart with the new one). @default 0 */
   passwordVersion?: number;
   /** Labels of the pods allowed to connect (the service's pods). */
@@ -134,7 +142,12 @@ export class JobQueue extends pulumi.ComponentResource {
   /** `maxmemory` of the in-cluster store; undefined for an external one. */
   public readonly maxmemoryBytes?: number;
   /** The in-cluster store's pods and port, for clients' egress policies; undefined for an external one. */
-  public readonly storePods?: { podSelector: Record<string, string>; port: string };
+  public readonly storePods?: {
+    /** Labels of the store's pods. */
+    podSelector: Record<string, string>;
+    /** Name of the port clients connect to. */
+    port: string;
+  };
   /**
    * The managed Redis' port, read from its URL (not a secret, unlike the URL), for clients' egress
    * policies: managed offerings do not all listen on 6379/6380 (Memorystore with TLS on 6378, Azure

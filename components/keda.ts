@@ -19,8 +19,20 @@ export type KedaPart = "operator" | "metricServer" | "webhooks";
 
 /** Container resources of one KEDA workload. */
 export interface KedaResources {
-  requests: { cpu: string; memory: string };
-  limits: { cpu: string; memory: string };
+  /** What the scheduler reserves. */
+  requests: {
+    /** CPU request, a Kubernetes quantity. */
+    cpu: string;
+    /** Memory request, a Kubernetes quantity. */
+    memory: string;
+  };
+  /** Ceilings of the container. */
+  limits: {
+    /** CPU limit, a Kubernetes quantity. */
+    cpu: string;
+    /** Memory limit, a Kubernetes quantity: the container is OOM-killed above it. */
+    memory: string;
+  };
 }
 
 /**
@@ -34,6 +46,7 @@ export const KEDA_DEFAULT_RESOURCES: Record<KedaPart, KedaResources> = {
   webhooks: { requests: { cpu: "100m", memory: "100Mi" }, limits: { cpu: "1", memory: "1000Mi" } },
 };
 
+/** Arguments of `Keda`: where KEDA runs, its chart, replicas and resources, how Prometheus scrapes it. */
 export interface KedaArgs {
   /** Namespace KEDA is installed into, created by the component with Pod Security `restricted`. @default "keda" */
   namespace?: string;
@@ -192,7 +205,9 @@ const restrictedContainer = {
  * adapter keeps serving custom metrics only (`custom.metrics.k8s.io`) or is removed.
  */
 export class Keda extends pulumi.ComponentResource {
+  /** The Helm release: ScaledObjects must depend on it (the CRDs). */
   public readonly release: k8s.helm.v3.Release;
+  /** The namespace, when this component creates it: what objects in it must wait for. */
   public readonly namespaceResource?: k8s.core.v1.Namespace;
   /** The namespace KEDA runs in. */
   public readonly namespace: pulumi.Output<string>;

@@ -24,6 +24,7 @@ export interface RemoteWriteTarget {
   metricPrefixes?: string[];
 }
 
+/** Prometheus of the stack: retention, replicas, intervals, resources, volume, remote write. */
 export interface PrometheusSettings {
   /** How long samples are kept. @default "10d" */
   retention?: string;
@@ -41,13 +42,19 @@ export interface PrometheusSettings {
   /** Container resources of Prometheus. @default { requests: { memory: "400Mi" } } */
   resources?: k8s.types.input.core.v1.ResourceRequirements;
   /** PersistentVolumeClaim (ReadWriteOnce) for the TSDB. @default { size: "50Gi" } on the default class */
-  storage?: { size: string; storageClassName?: string };
+  storage?: {
+    /** Volume size (`50Gi`). */
+    size: string;
+    /** StorageClass of the volume. @default the cluster's default class */
+    storageClassName?: string;
+  };
   /** Labels added to every series and alert leaving this Prometheus (`cluster`, `env`). @default {} */
   externalLabels?: Record<string, string>;
   /** Remote-write targets for long-term storage. @default [] */
   remoteWrite?: RemoteWriteTarget[];
 }
 
+/** Arguments of `MonitoringStack`: the chart, Prometheus, Alertmanager, Grafana and the cluster's flavour. */
 export interface MonitoringStackArgs {
   /** Namespace for the whole monitoring stack, created by this component. @default "monitoring" */
   namespace?: string;
@@ -76,9 +83,9 @@ export interface MonitoringStackArgs {
   grafanaAdminPassword: pulumi.Input<string>;
   /** Grafana admin user name. @default "admin" */
   grafanaAdminUser?: string;
-  /** Labels put on every object of the stack, subcharts included (`team`, `env`). @default {} */
   /** Namespace of node-exporter, the one workload that needs `privileged`. @default "<namespace>-node-exporter" */
   nodeExporterNamespace?: string;
+  /** Labels put on every object of the stack, subcharts included (`team`, `env`). @default {} */
   labels?: Record<string, string>;
   /**
    * The kind of cluster: decides which control-plane targets are monitored (see `controlPlaneValues`),
@@ -103,14 +110,19 @@ export const PROMETHEUS_PORT = 9090;
  * admission-webhook certificate jobs) run and Helm tracks the release.
  */
 export class MonitoringStack extends pulumi.ComponentResource {
+  /** Namespace of the stack. */
   public readonly namespace: pulumi.Output<string>;
+  /** Helm release name: the `release` label Prometheus selects monitors and rules by. */
   public readonly releaseName: pulumi.Output<string>;
   /** Labels a ServiceMonitor or PrometheusRule must carry for this Prometheus to load it. */
   public readonly resourceSelectorLabels: Record<string, string>;
+  /** Prometheus' Service (port `PROMETHEUS_PORT`). */
   public readonly prometheusServiceName: pulumi.Output<string>;
   /** In-cluster URL of Prometheus without the port, as prometheus-adapter wants it. */
   public readonly prometheusUrl: pulumi.Output<string>;
+  /** Alertmanager's Service. */
   public readonly alertmanagerServiceName: pulumi.Output<string>;
+  /** Grafana's Service. */
   public readonly grafanaServiceName: pulumi.Output<string>;
   /** The namespace object: what other objects in it wait for. */
   public readonly namespaceResource: k8s.core.v1.Namespace;

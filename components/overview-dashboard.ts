@@ -25,6 +25,7 @@ import {
   jobBacklogRecord,
 } from "./rules";
 
+/** Arguments of `overviewDashboard`: the service, its namespace and HPA, and rows to add. */
 export interface OverviewDashboardOptions {
   /** Metric prefix of the service. @default "sonic" */
   metricPrefix?: string;
@@ -57,13 +58,17 @@ export interface OverviewDashboardOptions {
 
 /** One panel query: PromQL and its legend. */
 export interface Query {
+  /** PromQL of the series. */
   expr: string;
+  /** Legend template (`{{pod}}`). */
   legend: string;
 }
 
 /** The overview's panel makers (ids, datasource and targets done the one way), for rows added to it. */
 export interface PanelMakers {
+  /** A row titled `name`: the panels added after it go in it. */
   row(name: string): dashboard.RowBuilder;
+  /** A time-series panel of `queries`, in Grafana's `unit`, with `description` as its tooltip. */
   series(name: string, unit: string, queries: Query[], description: string): timeseries.PanelBuilder;
 }
 

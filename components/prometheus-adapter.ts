@@ -9,6 +9,7 @@ import { PROMETHEUS_PORT } from "./monitoring-stack";
 /** Port the adapter serves on: the kubelet's, which every managed control plane can reach. */
 export const ADAPTER_LISTEN_PORT = 10250;
 
+/** Arguments of `PrometheusAdapter`: the Prometheus it reads, the rules it serves, its chart and replicas. */
 export interface PrometheusAdapterArgs {
   /** Namespace to install into (usually the monitoring namespace). */
   namespace: pulumi.Input<string>;
@@ -48,6 +49,7 @@ export interface PrometheusAdapterArgs {
  * and slow every discovery round.
  */
 export class PrometheusAdapter extends pulumi.ComponentResource {
+  /** The Helm release (the adapter's Deployment and APIServices). */
   public readonly release: k8s.helm.v3.Release;
   /** Metric names served, custom then external, e.g. `sonic_request_qps`, `sonic_job_backlog`. */
   public readonly metricNames: string[];

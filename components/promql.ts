@@ -18,7 +18,9 @@ const { parser } = require("@prometheus-io/lezer-promql") as {
 /** PromQL that Prometheus' own grammar (the one its UI uses) refuses, with the offending position. */
 export class PromqlSyntaxError extends Error {
   constructor(
+    /** The query that does not parse. */
     public readonly query: string,
+    /** Offset in `query` of the first error. */
     public readonly position: number,
   ) {
     super(`PromQL syntax error at ${position} in: ${query}`);

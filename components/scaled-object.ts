@@ -53,6 +53,7 @@ export interface ScaledObjectFallback {
   behavior?: KedaFallbackBehavior;
 }
 
+/** Arguments of `ScaledObject`: the Deployment KEDA scales, its bounds, triggers and behaviour. */
 export interface ScaledObjectArgs {
   /** Namespace of the Deployment (a ScaledObject lives beside its target). */
   namespace: pulumi.Input<string>;
@@ -235,9 +236,11 @@ function fallbackSpec(
  * pass the {@link Keda} component (or its release) in `dependsOn`.
  */
 export class ScaledObject extends pulumi.ComponentResource {
+  /** `metadata.name` of the ScaledObject. */
   public readonly name: pulumi.Output<string>;
   /** The HPA KEDA creates and owns for this object (`hpaName`, else `keda-hpa-<name>`); never create another on the Deployment. */
   public readonly hpaName: pulumi.Output<string>;
+  /** The ScaledObject object. */
   public readonly scaledObject: k8s.apiextensions.CustomResource;
 
   constructor(name: string, args: ScaledObjectArgs, opts?: pulumi.ComponentResourceOptions) {

@@ -1,13 +1,26 @@
 /** `autoscaling/v2` HPA behaviour, as both engines write it (HPA `spec.behavior`, KEDA `advanced.horizontalPodAutoscalerConfig.behavior`). */
 export interface ScalingBehavior {
+  /** How fast replicas are added. */
   scaleUp: ScalingRules;
+  /** How fast replicas are removed. */
   scaleDown: ScalingRules;
 }
 
+/** One direction of an HPA's behaviour (`spec.behavior.scaleUp` or `.scaleDown`). */
 export interface ScalingRules {
+  /** Seconds of past recommendations considered: down takes their highest, up their lowest. */
   stabilizationWindowSeconds: number;
+  /** Which policy wins when several allow a change: the larger (`Max`), the smaller, or none. */
   selectPolicy: "Max" | "Min" | "Disabled";
-  policies: { type: "Pods" | "Percent"; value: number; periodSeconds: number }[];
+  /** Limits on the change per period. */
+  policies: {
+    /** `Pods`: `value` pods; `Percent`: `value` percent of the current replicas. */
+    type: "Pods" | "Percent";
+    /** How many pods, or what percentage. */
+    value: number;
+    /** Period the limit applies over, in seconds. */
+    periodSeconds: number;
+  }[];
 }
 
 /**

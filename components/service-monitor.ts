@@ -7,10 +7,13 @@ import { WEB_PORT_NAME } from "./gpu-inference-service";
 
 /** A key in a Secret in the ServiceMonitor's namespace. */
 export interface SecretKeyRef {
+  /** Name of the Secret. */
   name: string;
+  /** Key in the Secret's data. */
   key: string;
 }
 
+/** How Prometheus scrapes a service: port, path, interval, TLS, credentials, the labels it keeps. */
 export interface ScrapeSettings {
   /** Name of the Service port to scrape: the *name*, never the number. @default "web" */
   port?: string;
@@ -25,9 +28,21 @@ export interface ScrapeSettings {
   /** `http` or `https`. @default "http" */
   scheme?: "http" | "https";
   /** TLS settings for `https` targets (CA from a Secret, server name). @default none */
-  tlsConfig?: { ca?: SecretKeyRef; serverName?: string; insecureSkipVerify?: boolean };
+  tlsConfig?: {
+    /** CA bundle that signed the target's certificate. @default the system's */
+    ca?: SecretKeyRef;
+    /** Name the certificate must carry. @default the target's address */
+    serverName?: string;
+    /** Skip verifying the certificate (tests only). @default false */
+    insecureSkipVerify?: boolean;
+  };
   /** Bearer credentials from a Secret, for protected `/metrics` endpoints. @default none */
-  authorization?: { credentials: SecretKeyRef; type?: string };
+  authorization?: {
+    /** The token, from a Secret. */
+    credentials: SecretKeyRef;
+    /** Authorization scheme. @default "Bearer" */
+    type?: string;
+  };
   /** Labels of the Service copied onto every series (label convention). @default ["team"] */
   targetLabels?: string[];
   /**
@@ -41,6 +56,7 @@ export interface ScrapeSettings {
   podTargetLabels?: string[];
 }
 
+/** Arguments of `ServiceMonitor`: which Service to scrape, how, and the labels Prometheus selects it by. */
 export interface ServiceMonitorArgs extends ScrapeSettings {
   /** Namespace of the ServiceMonitor and of the Service it watches. */
   namespace: string;
@@ -121,7 +137,9 @@ export function serviceMonitorSpec(args: Omit<ServiceMonitorArgs, "labels" | "na
 
 /** A prometheus-operator ServiceMonitor for one Service's named port. Depend it on the monitoring release (CRDs). */
 export class ServiceMonitor extends pulumi.ComponentResource {
+  /** `metadata.name` of the ServiceMonitor. */
   public readonly name: pulumi.Output<string>;
+  /** The ServiceMonitor object. */
   public readonly resource: k8s.apiextensions.CustomResource;
 
   constructor(name: string, args: ServiceMonitorArgs, opts?: pulumi.ComponentResourceOptions) {

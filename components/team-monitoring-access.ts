@@ -2,6 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { childOptions } from "./child-options";
 
+/** Arguments of `TeamMonitoringAccess`: the team's namespace and group. */
 export interface TeamMonitoringAccessArgs {
   /** The team's namespace: the only place the binding grants anything. */
   namespace: pulumi.Input<string>;

@@ -8,13 +8,24 @@ import { WEB_PORT_NAME } from "./service-tiers";
 /** Where the worker pods reach the shared queue store. */
 export type QueueStoreEndpoint =
   /** The in-cluster store (JobQueue): its pods, in the workers' namespace, on its port. */
-  | { podSelector: Record<string, string>; port: number | string }
+  | {
+      /** Labels of the store's pods. */
+      podSelector: Record<string, string>;
+      /** The port clients connect to, by number or name. */
+      port: number | string;
+    }
   /**
    * A managed Redis outside the cluster: its ports, anywhere (its address is a secret, resolved by
    * DNS). `JobQueue.externalPorts` reads them from the URL.
    */
-  | { ports: pulumi.Input<number[]>; cidr?: string };
+  | {
+      /** Ports the managed Redis listens on. */
+      ports: pulumi.Input<number[]>;
+      /** Where it may be. @default "0.0.0.0/0" (anywhere) */
+      cidr?: string;
+    };
 
+/** Arguments of `WorkerNetworkPolicy`: the worker pods, who may scrape them, and the store they reach. */
 export interface WorkerNetworkPolicyArgs {
   /** Namespace of the worker pods. */
   namespace: pulumi.Input<string>;
@@ -43,6 +54,7 @@ export interface WorkerNetworkPolicyArgs {
  * which no policy governs). A compromised model image then cannot reach anything else.
  */
 export class WorkerNetworkPolicy extends pulumi.ComponentResource {
+  /** The NetworkPolicy object. */
   public readonly policy: k8s.networking.v1.NetworkPolicy;
 
   constructor(name: string, args: WorkerNetworkPolicyArgs, opts?: pulumi.ComponentResourceOptions) {

@@ -55,7 +55,9 @@ export const AUTOSCALER_STUCK_ALERTS = [
   "KedaDown",
 ] as const;
 
+/** Where the analyst's signals look: one service's metrics, in one namespace, over one window. */
 export interface SignalScope {
+  /** Metric prefix of the service (`sonic`). */
   prefix: string;
   /** The alert's namespace: any text, written as a PromQL string (a label value is untrusted). */
   namespace: string;

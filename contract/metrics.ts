@@ -6,6 +6,7 @@
 
 /** `status` label of `<prefix>_request_total` and `<prefix>_request_duration_seconds`. */
 export const REQUEST_STATUSES = ["success", "client_error", "server_error", "rejected"] as const;
+/** One of `REQUEST_STATUSES`. */
 export type RequestStatus = (typeof REQUEST_STATUSES)[number];
 
 /** `reason` label of `<prefix>_audio_decode_failure_total`: a closed set, never free text. */
@@ -16,6 +17,7 @@ export const DECODE_FAILURE_REASONS = [
   "unsupported_format",
   "too_long",
 ] as const;
+/** One of `DECODE_FAILURE_REASONS`. */
 export type DecodeFailureReason = (typeof DECODE_FAILURE_REASONS)[number];
 
 /**
@@ -33,6 +35,7 @@ export const JOB_FAILURE_REASONS = [
   "worker_lost",
   "input_expired",
 ] as const;
+/** One of `JOB_FAILURE_REASONS`. */
 export type JobFailureReason = (typeof JOB_FAILURE_REASONS)[number];
 
 /** A Prometheus metric name prefix: lower snake case, as in `sonic` or `tts_v2`. */
@@ -74,6 +77,7 @@ export function metricNames(prefix: string) {
   } as const;
 }
 
+/** The contract's metric names of one service, by role (`metricNames(prefix)`). */
 export type MetricNames = ReturnType<typeof metricNames>;
 
 /** `sonic` -> `Sonic`, `tts_v2` -> `TtsV2`: the prefix of a service's alert names. */
@@ -86,6 +90,7 @@ export function alertPrefixOf(metricPrefix: string): string {
 
 /** The two programs of a service's image: `api` (HTTP, admission) and `worker` (runs jobs on the GPU). */
 export const TIERS = ["api", "worker"] as const;
+/** One of `TIERS`. */
 export type Tier = (typeof TIERS)[number];
 
 /**

@@ -6,7 +6,7 @@ import { z } from "zod";
  * the stack schema derives its bounds from the same rows, so what the stack accepts the pod accepts.
  */
 interface SettingBase<T> {
-  /** What it does, one line (README and JSDoc quote it). */
+  /** What it does, one line (docs/configuration.md and JSDoc quote it). */
   doc: string;
   /** Used when the variable is unset. @default none: the setting is optional, or `required` */
   default?: T;
@@ -114,10 +114,15 @@ export function envSchema<T extends SettingsTable>(
   ) as z.ZodObject<Record<keyof T & string, z.ZodType>>;
 }
 
-/** A stack key's schema from the row it feeds: the same bounds, the row's default when it has one. */
+/**
+ * A stack key's schema from the row it feeds: the same bounds, the row's default when it has one, and
+ * its doc as the description (the configuration reference prints it unless the key says more).
+ */
 export function stackField<S extends Setting>(s: S): z.ZodType<ValueOf<S>> {
   const value = valueSchema(s);
-  return (s.default !== undefined ? value.default(s.default as never) : value) as z.ZodType<ValueOf<S>>;
+  return (s.default !== undefined ? value.default(s.default as never) : value).describe(s.doc) as z.ZodType<
+    ValueOf<S>
+  >;
 }
 
 /** How a value is written into the environment (the inverse of `envFieldSchema`'s coercion). */

@@ -15,86 +15,188 @@ import { chartsSchema, PROJECT, SECRET_KEYS, StackConfigError } from "./config";
  * Grafana. A stack file with a `fleet` key runs the fleet program (stacks/main.ts); nothing of a
  * cluster stack is read.
  */
-const duration = z.string().regex(DURATION_PATTERN, { message: "expected a duration like 15s" }).min(2);
-const name = z.string().regex(/^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/, {
-  message: "expected a label value like gpu-prod-1",
-});
+// Titled as the cluster stack's value types (stacks/config.ts): the configuration reference names them.
+const duration = z
+  .string()
+  .regex(DURATION_PATTERN, { message: "expected a duration like 15s" })
+  .min(2)
+  .meta({ title: "duration" });
+const name = z
+  .string()
+  .regex(/^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/, {
+    message: "expected a label value like gpu-prod-1",
+  })
+  .meta({ title: "label value" });
 
 /** An http(s) URL with a host (zod's url() alone takes "host:port", read as a scheme). */
-const httpUrl = z.string().superRefine((s, ctx) => {
-  const problem = httpUrlProblem(s);
-  if (problem) ctx.addIssue({ code: "custom", message: problem, input: s });
-});
+const httpUrl = z
+  .string()
+  .superRefine((s, ctx) => {
+    const problem = httpUrlProblem(s);
+    if (problem) ctx.addIssue({ code: "custom", message: problem, input: s });
+  })
+  .meta({ title: "http(s) URL" });
 
 const fleetThresholdShape = Object.fromEntries(
   Object.entries(DEFAULT_FLEET_THRESHOLDS).map(([key, value]) => [
     key,
-    (typeof value === "string" ? duration : z.number().gt(0)).optional(),
+    (typeof value === "string" ? duration : z.number().gt(0))
+      .optional()
+      .meta({ defaultText: `\`${value}\`` }),
   ]),
 ) as unknown as { [K in keyof FleetThresholds]: z.ZodOptional<z.ZodType<FleetThresholds[K]>> };
 
 export const fleetConfigSchema = z
   .object({
-    env: z.enum(["dev", "staging", "prod"]),
-    labels: z.object({ team: name, service: name }).strict(),
+    env: z.enum(["dev", "staging", "prod"]).describe("The environment: a label on every object."),
+    labels: z
+      .object({
+        team: name.describe("The owning team: a label on every object."),
+        service: name.describe("The service: a label on every object."),
+      })
+      .strict()
+      .describe("Labels of the label convention on every object (with `env`)."),
     fleet: z
       .object({
         namespace: z
           .string()
           .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/)
-          .default("fleet"),
+          .default("fleet")
+          .meta({ title: "DNS name" })
+          .describe("Namespace of the store, its ruler and Grafana, created by the stack."),
         /** `X-Scope-OrgID` value -> VictoriaMetrics account id. */
-        tenants: z.record(name, z.number().int().min(0)),
+        tenants: z
+          .record(name, z.number().int().min(0))
+          .describe(
+            "`X-Scope-OrgID` value -> VictoriaMetrics account id. A tenant's series are visible only to its own ruler and data source.",
+          ),
         /** Every cluster stack writing here: its `cluster` and its `prometheus.remoteWrite.tenant`. */
         clusters: z
-          .array(z.object({ name, tenant: name }).strict())
-          .min(1, { message: "expected a cluster" }),
+          .array(
+            z
+              .object({
+                name: name.describe("The cluster stack's `cluster` (also its user at the store)."),
+                tenant: name.describe("Its `prometheus.remoteWrite.tenant`: a key of `fleet.tenants`."),
+              })
+              .strict(),
+          )
+          .min(1, { message: "expected a cluster" })
+          .describe(
+            "Every cluster stack that writes here; a password is generated for each (output `writePasswords`). A listed cluster that stops sending pages (`FleetClusterNotSending`), even one that never sent.",
+          ),
         /** Metric prefixes of the services with fleet dashboards and rules. */
         services: z
           .array(
             z
               .object({
-                metricPrefix: z.string().regex(METRIC_PREFIX_PATTERN),
-                namespace: z.string().min(1),
-                hpaName: z.string().min(1),
+                metricPrefix: z
+                  .string()
+                  .regex(METRIC_PREFIX_PATTERN)
+                  .describe("The service's metric prefix (metric contract)."),
+                namespace: z.string().min(1).describe("The namespace it runs in, in every cluster."),
+                hpaName: z
+                  .string()
+                  .min(1)
+                  .describe(
+                    "The GPU worker tier's HPA (the one that scales on the backlog; KEDA's keeps the name).",
+                  ),
               })
               .strict(),
           )
-          .default([{ metricPrefix: "sonic", namespace: "ai-inference", hpaName: "sonic-generate-worker" }]),
-        retention: duration.default("90d"),
+          .default([{ metricPrefix: "sonic", namespace: "ai-inference", hpaName: "sonic-generate-worker" }])
+          .describe("The services with fleet dashboards and rules."),
+        retention: duration.default("90d").describe("How long the store keeps samples."),
         /** The clusters' scrape interval: the store's deduplication interval. */
-        dedupInterval: duration.default("15s"),
+        dedupInterval: duration
+          .default("15s")
+          .describe(
+            "The clusters' scrape interval: the store keeps one sample per series per interval (an HA pair's two streams merge).",
+          ),
         storage: z
-          .object({ size: z.string().regex(/^\d+(Gi|Ti)$/), storageClassName: z.string().min(1).optional() })
+          .object({
+            size: z
+              .string()
+              .regex(/^\d+(Gi|Ti)$/)
+              .meta({ title: "volume size" })
+              .describe("vmstorage volume per replica."),
+            storageClassName: z.string().min(1).optional().meta({
+              description: "StorageClass of the volumes.",
+              defaultText: "the cluster's default class",
+            }),
+          })
           .strict()
-          .default({ size: "200Gi" }),
+          .default({ size: "200Gi" })
+          .describe("vmstorage's volumes."),
         replicas: z
           .object({
-            storage: z.number().int().min(1).optional(),
-            insert: z.number().int().min(1).optional(),
-            select: z.number().int().min(1).optional(),
-            auth: z.number().int().min(1).optional(),
+            storage: z
+              .number()
+              .int()
+              .min(1)
+              .optional()
+              .meta({ description: "vmstorage replicas.", defaultText: "`3`" }),
+            insert: z
+              .number()
+              .int()
+              .min(1)
+              .optional()
+              .meta({ description: "vminsert replicas.", defaultText: "`2`" }),
+            select: z
+              .number()
+              .int()
+              .min(1)
+              .optional()
+              .meta({ description: "vmselect replicas.", defaultText: "`2`" }),
+            auth: z
+              .number()
+              .int()
+              .min(1)
+              .optional()
+              .meta({ description: "vmauth replicas.", defaultText: "`2`" }),
           })
           .strict()
-          .default({}),
-        replicationFactor: z.number().int().min(1).default(2),
+          .default({})
+          .describe("Replicas of the store's parts: vmstorage holds the data, the others are stateless."),
+        replicationFactor: z
+          .number()
+          .int()
+          .min(1)
+          .default(2)
+          .describe(
+            "Copies of every sample across vmstorage nodes (survives losing replicationFactor - 1 nodes).",
+          ),
         ingress: z
           .object({
-            host: z.string().min(1),
-            className: z.string().optional(),
-            tlsSecretName: z.string().optional(),
+            host: z.string().min(1).describe("Host name the clusters write to."),
+            className: z.string().optional().describe("IngressClass."),
+            tlsSecretName: z.string().optional().describe("Secret with the host's TLS certificate."),
           })
           .strict()
-          .optional(),
+          .optional()
+          .meta({
+            description: "Public host of the write endpoint: an Ingress to vmauth.",
+            defaultText: "no Ingress",
+          }),
         /** Where the fleet ruler sends alerts (an Alertmanager with the platform's routing). */
-        alertmanagerUrl: httpUrl,
-        evaluationInterval: duration.default("30s"),
-        runbookBaseUrl: httpUrl,
-        thresholds: z.object(fleetThresholdShape).strict().default({}),
+        alertmanagerUrl: httpUrl.describe(
+          "Where the fleet ruler sends alerts: an Alertmanager with the platform's routing (the fleet cluster's own).",
+        ),
+        evaluationInterval: duration.default("30s").describe("The fleet ruler's evaluation interval."),
+        runbookBaseUrl: httpUrl.describe("Base of the fleet alerts' `runbook_url`."),
+        thresholds: z
+          .object(fleetThresholdShape)
+          .strict()
+          .default({})
+          .describe("Thresholds and `for:` durations of the fleet rules."),
       })
-      .strict(),
+      .strict()
+      .describe(
+        "The global store (VictoriaMetrics cluster) every cluster stack remote-writes to, its ruler (vmalert) and the fleet Grafana.",
+      ),
     /** Where the Helm charts come from: a mirror for air-gapped networks (docs/operate.md#charts-from-a-mirror). */
-    charts: chartsSchema(FLEET_STACK_CHARTS),
+    charts: chartsSchema(FLEET_STACK_CHARTS).describe(
+      "Where the Helm charts come from: a mirror for air-gapped networks (docs/operate.md#charts-from-a-mirror).",
+    ),
   })
   .strict();
 

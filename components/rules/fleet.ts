@@ -32,6 +32,7 @@ export interface FleetThresholds {
   gpuHeadroomFor: string;
 }
 
+/** The fleet rules' thresholds when `fleet.thresholds` sets none. */
 export const DEFAULT_FLEET_THRESHOLDS: FleetThresholds = {
   clusterSilenceWindow: "2m",
   clusterSilentFor: "5m",
@@ -45,6 +46,7 @@ export const DEFAULT_FLEET_THRESHOLDS: FleetThresholds = {
   gpuHeadroomFor: "15m",
 };
 
+/** Arguments of the fleet rule catalogue: the clusters that must send, the services, thresholds. */
 export interface FleetRuleOptions {
   /** Clusters expected to send (their `cluster` external label). A listed cluster that never arrives pages too. */
   clusters: string[];

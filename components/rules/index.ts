@@ -45,6 +45,7 @@ export const RULE_CONCERNS = [
   "queue",
   "cost",
 ] as const;
+/** One of `RULE_CONCERNS`: a group of the catalogue, one file of rules/. */
 export type RuleConcern = (typeof RULE_CONCERNS)[number];
 
 /** Sonic's concerns: all of them (a GPU model turning audio and a portrait into video). */
@@ -64,6 +65,7 @@ export const BASE_CONCERNS: readonly RuleConcern[] = [
   "queue",
 ];
 
+/** Arguments of `ruleCatalogue`: the service, its concerns, thresholds and runbooks. */
 export interface RuleCatalogueOptions {
   /** Metric prefix of the service (metric contract). @default "sonic" */
   metricPrefix?: string;

@@ -46,10 +46,13 @@ export const KEDA_KUBE_STATE_METRICS_VALUES = {
 
 /** A ScaledObject the platform expects KEDA to be running a scale loop for. */
 export interface ExpectedScaledObject {
+  /** Namespace of the ScaledObject. */
   namespace: string;
+  /** `metadata.name` of the ScaledObject. */
   name: string;
 }
 
+/** Arguments of the KEDA rule catalogue: where KEDA runs and which ScaledObjects must be scaling. */
 export interface KedaRuleOptions {
   /** Base of runbook links; each alert links to `<base>#<alertname lower-cased>`. */
   runbookBaseUrl: string;

@@ -59,6 +59,7 @@ export interface AlertThresholds {
   burnRateTicketFor: string;
 }
 
+/** The catalogue's thresholds when a stack sets none (`alerts.*` overrides each). */
 export const DEFAULT_THRESHOLDS: AlertThresholds = {
   gpuMemoryRatio: 0.9,
   gpuMemoryFor: "5m",

@@ -5,26 +5,48 @@ import type { AlertThresholds } from "./thresholds";
 
 /** A Prometheus alerting rule, exactly as it appears in a rule file and a PrometheusRule. */
 export interface AlertRule {
+  /** Alert name, PascalCase with the service's prefix (`SonicHighErrorRate`). */
   alert: string;
+  /** PromQL condition: the alert is pending while it returns series. */
   expr: string;
+  /** How long the condition holds before the alert fires (`5m`). */
   for: string;
-  labels: { severity: Severity } & Record<string, string>;
-  annotations: { summary: string; description: string; runbook_url: string };
+  /** Labels the alert carries; `severity` picks the Alertmanager route. */
+  labels: {
+    /** `critical` pages, `warning` and `info` notify (alert-routing.ts). */
+    severity: Severity;
+  } & Record<string, string>;
+  /** Text of the notification. */
+  annotations: {
+    /** One line: what is wrong. */
+    summary: string;
+    /** What it means and what to look at first, with the values that fired it. */
+    description: string;
+    /** `<runbookBaseUrl>#<alertname>`: where on-call reads what to do. */
+    runbook_url: string;
+  };
 }
 
 /** A recording rule named `level:metric:operation`. */
 export interface RecordingRule {
+  /** Name of the recorded series, `level:metric:operation`. */
   record: string;
+  /** PromQL the series is computed from at each evaluation. */
   expr: string;
+  /** Labels added to the recorded series. @default none */
   labels?: Record<string, string>;
 }
 
+/** One rule of a group: an alert or a recording. */
 export type Rule = AlertRule | RecordingRule;
 
+/** A rule group: rules evaluated together, in order, at one interval. */
 export interface RuleGroup {
+  /** Group name, unique in its rule file. */
   name: string;
   /** Evaluation interval of this group. @default the evaluator's global interval */
   interval?: string;
+  /** The group's rules, evaluated in order. */
   rules: Rule[];
 }
 
@@ -34,6 +56,7 @@ export interface CatalogueContext {
   prefix: string;
   /** PascalCase prefix of the service's alert names (`Sonic`). */
   alertPrefix: string;
+  /** The contract's metric names under `prefix` (`metricNames(prefix)`). */
   names: MetricNames;
   /** `job` label Prometheus gives the service's targets: the Service name. */
   job: string;
@@ -45,6 +68,7 @@ export interface CatalogueContext {
   hpaNames: string[];
   /** Job slots of one GPU pod as deployed (GPUs x concurrency); undefined: read `job_slots`. */
   slotsPerPod?: number;
+  /** Every threshold and `for:` of the catalogue, defaults filled in. */
   thresholds: AlertThresholds;
   /** GPU price, when the stack names one: adds the money records. */
   cost?: GpuCost;
@@ -52,6 +76,7 @@ export interface CatalogueContext {
   runbookUrl(alert: string): string;
 }
 
+/** Whether a rule is an alert (not a recording). */
 export function isAlert(rule: Rule): rule is AlertRule {
   return "alert" in rule;
 }

@@ -39,7 +39,7 @@ function lineOf(href: string, block: Token, lines: string[]): number {
   return start + 1;
 }
 
-/** Headings and links of one Markdown text. `newSlugger` gives a fresh slugger (GitHub's numbering of repeats is per file). */
+/** Headings (and HTML anchors) and links of one Markdown text. `newSlugger` gives a fresh slugger (GitHub's numbering of repeats is per file). */
 export function markdownFacts(text: string, newSlugger: () => Slugger): MarkdownFacts {
   const tokens = md.parse(text, {});
   const lines = text.split("\n");
@@ -50,6 +50,9 @@ export function markdownFacts(text: string, newSlugger: () => Slugger): Markdown
     if (token.type === "heading_open") anchors.add(slugger.slug(headingText(tokens[i + 1])));
     if (token.type !== "inline") return;
     for (const child of token.children ?? []) {
+      // An HTML anchor (`<a id="property-path"></a>`, as TypeDoc's Markdown writes) is a target too.
+      if (child.type === "html_inline")
+        for (const m of child.content.matchAll(/<a\s+(?:id|name)="([^"]+)"/g)) anchors.add(m[1]);
       const href =
         child.type === "link_open"
           ? child.attrGet("href")
