@@ -1,18 +1,10 @@
 import * as assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { packComponents } from "../tools/pack-components";
-import { REPO_ROOT } from "../tools/stack-file";
-
-const root = JSON.parse(readFileSync(path.join(REPO_ROOT, "package.json"), "utf8"));
-
-/** Another team's Pulumi program (test/support/consumer-program.ts), importing the packed package. */
-const CONSUMER_PROGRAM = readFileSync(path.join(__dirname, "support", "consumer-program.ts"), "utf8").replace(
-  '"../../components"',
-  '"@sonic-observability/components"',
-);
+import { consumerProject } from "./support/consumer-project";
 
 /** Runs the compiled program under the consumer's own Pulumi mock runtime and prints what it registered. */
 const CONSUMER_RUNNER = `
@@ -45,44 +37,7 @@ describe("the component package", function () {
     assert.ok(!listing.some((f) => /app\/|stacks\/|test\//.test(f)));
 
     const consumer = mkdtempSync(path.join(tmpdir(), "tts-platform-"));
-    writeFileSync(
-      path.join(consumer, "package.json"),
-      JSON.stringify({
-        name: "tts-platform",
-        private: true,
-        dependencies: {
-          "@sonic-observability/components": `file:${tarball}`,
-          "@pulumi/pulumi": root.dependencies["@pulumi/pulumi"],
-          "@pulumi/kubernetes": root.dependencies["@pulumi/kubernetes"],
-        },
-        overrides: { "@pulumi/kubernetesx": { "@pulumi/kubernetes": "$@pulumi/kubernetes" } },
-      }),
-    );
-    execFileSync(
-      "npm",
-      ["install", "--prefer-offline", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"],
-      { cwd: consumer, stdio: "pipe" },
-    );
-    writeFileSync(path.join(consumer, "index.ts"), CONSUMER_PROGRAM);
-    writeFileSync(
-      path.join(consumer, "tsconfig.json"),
-      JSON.stringify({
-        compilerOptions: {
-          strict: true,
-          module: "node16",
-          moduleResolution: "node16",
-          target: "ES2022",
-          skipLibCheck: true,
-          types: [],
-        },
-        files: ["index.ts"],
-      }),
-    );
-    execFileSync(
-      process.execPath,
-      [path.join(REPO_ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", "."],
-      { cwd: consumer, stdio: "pipe" },
-    );
+    consumerProject(consumer, tarball);
     writeFileSync(path.join(consumer, "run.js"), CONSUMER_RUNNER);
     const { seen: registered, adapterMetrics } = JSON.parse(
       execFileSync(process.execPath, ["run.js"], { cwd: consumer, encoding: "utf8" }),

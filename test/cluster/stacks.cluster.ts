@@ -1,6 +1,7 @@
 import { strict as assert } from "node:assert";
 import { kubectl } from "../../tools/cluster/kubectl";
 import {
+  crdGroups,
   danglingApiServices,
   deployOk,
   deployRun,
@@ -32,12 +33,17 @@ interface LiveStack {
   namespaces: string[];
   /** A bad setting of this stack, and the error that must name it. */
   bad: { key: string; value: string; error: RegExp };
+  /**
+   * API groups whose CRDs destroy keeps (Helm never deletes a chart's `crds/`: the Prometheus Operator's)
+   * and removes (KEDA's, templates of its release), as docs/operate.md says.
+   */
+  crds: { kept: string[]; removed: string[] };
   /** What only this stack checks, between up and destroy. */
   more?: (args: (action: string, ...extra: string[]) => string[]) => void;
 }
 
 /** Every stack: from empty, every object in the API, workloads ready, nothing refused, no perpetual diff, clean destroy. */
-function liveStack({ stack, namespaces, bad, more }: LiveStack): void {
+function liveStack({ stack, namespaces, bad, crds, more }: LiveStack): void {
   const args = (action: string, ...extra: string[]) => [
     stack,
     action,
@@ -78,7 +84,7 @@ function liveStack({ stack, namespaces, bad, more }: LiveStack): void {
 
     more?.(args);
 
-    it("destroys cleanly: no namespace left or stuck Terminating, no APIService pointing at nothing", async () => {
+    it("destroys cleanly: no namespace left or stuck Terminating, no APIService pointing at nothing, CRDs as documented", async () => {
       await deployOk(args("destroy"));
       await eventually("namespaces of the stack remain", () =>
         namespaces
@@ -86,6 +92,11 @@ function liveStack({ stack, namespaces, bad, more }: LiveStack): void {
           .map((ns) => `${ns}: ${namespacePhases().get(ns)}`),
       );
       assert.deepEqual(danglingApiServices(), []);
+      const groups = crdGroups();
+      for (const group of crds.kept)
+        assert.ok(groups.has(group), `the ${group} CRDs were removed by destroy`);
+      for (const group of crds.removed)
+        assert.ok(!groups.has(group), `the ${group} CRDs are left after destroy`);
     });
   });
 }
@@ -93,6 +104,7 @@ function liveStack({ stack, namespaces, bad, more }: LiveStack): void {
 liveStack({
   stack: "dev",
   namespaces: ["monitoring", "ai-inference", "keda"],
+  crds: { kept: ["monitoring.coreos.com"], removed: ["keda.sh"] },
   bad: {
     key: "prometheus.retention",
     value: "30 days",
@@ -141,6 +153,7 @@ liveStack({
 liveStack({
   stack: "prod",
   namespaces: ["monitoring", "ai-inference"],
+  crds: { kept: ["monitoring.coreos.com"], removed: ["keda.sh"] },
   bad: {
     key: "prometheus.retention",
     value: "30 days",
@@ -151,5 +164,6 @@ liveStack({
 liveStack({
   stack: "fleet",
   namespaces: ["fleet"],
+  crds: { kept: [], removed: ["keda.sh"] },
   bad: { key: "env", value: "qa", error: /sonic-observability:env/ },
 });

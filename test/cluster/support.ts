@@ -197,3 +197,10 @@ export function danglingApiServices(): string[] {
   }
   return dangling;
 }
+
+/** The API groups of the CustomResourceDefinitions in the cluster. */
+export function crdGroups(): Set<string> {
+  return new Set(
+    getItems<{ spec: { group: string } }>(["customresourcedefinitions"]).map((c) => c.spec.group),
+  );
+}
