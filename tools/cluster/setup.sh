@@ -111,6 +111,8 @@ build_tool() { # name dir bins...
     return 1
   fi
   rm -rf "$cached" && mv "$cached.tmp" "$cached"
+  # For npm run bench:deploy: how long this build took, when, and how busy the machine was.
+  echo "$((SECONDS - start)) $(date -u +%FT%TZ) $(cut -d' ' -f1 /proc/loadavg)" > "$cached/.build-seconds"
   for b in "$@"; do install -m 0755 "$cached/$b" "$BIN/$b"; done
   echo "$key" > "$BIN/.$name.key"
   echo "setup:cluster: built $name in $((SECONDS - start)) s"

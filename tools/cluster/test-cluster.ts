@@ -3,36 +3,61 @@ import * as path from "node:path";
 import { ROOT } from "./paths";
 
 /**
- * npm run test:cluster: the live deploy suite. Starts this checkout's local cluster (npm run cluster -- up),
- * runs test/cluster/*.cluster.ts inside its network namespace, and always takes the cluster down after
- * (SONIC_KEEP_CLUSTER=1 keeps it for a post-mortem). Needs the tools of npm run setup:cluster.
+ * npm run test:cluster [spec...]: the live deploy suite. Starts this checkout's local cluster (npm run cluster
+ * -- up), runs test/cluster/*.cluster.ts inside its network namespace, and always takes the cluster down
+ * after (SONIC_KEEP_CLUSTER=1 keeps the last one for a post-mortem). Needs the tools of npm run setup:cluster.
+ *
+ * Without arguments it makes two passes: everything on `generic` nodes, then the prod stack again on a
+ * cluster of the flavour prod names (`eks`: its GPU node labels and taints). With spec files (and mocha
+ * options such as --grep) it makes one pass on SONIC_CLUSTER_FLAVOR (default generic).
  */
 const node = [process.execPath, "-r", require.resolve("ts-node/register/transpile-only")];
 const cli = path.join(__dirname, "cli.ts");
+
+interface Pass {
+  flavor: string;
+  mochaArgs: string[];
+}
 
 function run(argv: string[]): number {
   const result = spawnSync(argv[0], argv.slice(1), { stdio: "inherit", cwd: ROOT, env: process.env });
   return result.status ?? 1;
 }
 
-const specs = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ["test/cluster/*.cluster.ts"];
-let status = run([...node, cli, "up", "--flavor", process.env.SONIC_CLUSTER_FLAVOR ?? "generic"]);
-if (status === 0) {
-  status = run([
-    ...node,
-    cli,
-    "exec",
-    "--",
-    path.join(ROOT, "node_modules", ".bin", "mocha"),
-    "--no-config",
-    "-r",
-    "ts-node/register/transpile-only",
-    "--timeout",
-    "1200000",
-    "--reporter",
-    "spec",
-    ...specs,
-  ]);
+function runPass({ flavor, mochaArgs }: Pass, last: boolean): number {
+  process.stdout.write(`test:cluster: ${flavor} nodes: ${mochaArgs.join(" ")}\n`);
+  let status = run([...node, cli, "up", "--flavor", flavor]);
+  if (status === 0) {
+    status = run([
+      ...node,
+      cli,
+      "exec",
+      "--",
+      path.join(ROOT, "node_modules", ".bin", "mocha"),
+      "--no-config",
+      "-r",
+      "ts-node/register/transpile-only",
+      "--timeout",
+      "1200000",
+      "--reporter",
+      "spec",
+      ...mochaArgs,
+    ]);
+  }
+  if (!(last && process.env.SONIC_KEEP_CLUSTER)) run([...node, cli, "down"]);
+  return status;
 }
-if (!process.env.SONIC_KEEP_CLUSTER) run([...node, cli, "down"]);
-process.exit(status);
+
+const given = process.argv.slice(2);
+const passes: Pass[] =
+  given.length > 0
+    ? [{ flavor: process.env.SONIC_CLUSTER_FLAVOR ?? "generic", mochaArgs: given }]
+    : [
+        { flavor: "generic", mochaArgs: ["test/cluster/*.cluster.ts"] },
+        { flavor: "eks", mochaArgs: ["test/cluster/stacks.cluster.ts", "--grep", "the prod stack"] },
+      ];
+let failed = 0;
+passes.forEach((pass, i) => {
+  if (runPass(pass, i === passes.length - 1) !== 0) failed += 1;
+});
+process.exit(failed === 0 ? 0 : 1);
