@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
-import { parseDuration } from "../durations";
-import { InputPropertyError, quote, requireInteger } from "../errors";
+import { parseDuration } from "../shared/durations";
+import { InputPropertyError, quote, requireInteger } from "../shared/errors";
 import { alertPrefixOf, metricNames, METRIC_PREFIX_PATTERN } from "../../contract/metrics";
 import { autoscalingRules } from "./autoscaling";
 import { availabilityRules } from "./availability";

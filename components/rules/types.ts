@@ -1,4 +1,4 @@
-import type { Severity } from "../alert-routing";
+import type { Severity } from "../monitoring/alert-routing";
 import type { MetricNames } from "../../contract/metrics";
 import type { GpuCost } from "./cost";
 import type { AlertThresholds } from "./thresholds";

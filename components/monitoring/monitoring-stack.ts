@@ -1,12 +1,12 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { CHART_PINS, chartSource, PROMETHEUS_COMMUNITY_REPO } from "./chart-pins";
-import { podSecurityLabels } from "./pod-hardening";
-import { childOptions } from "./child-options";
+import { CHART_PINS, chartSource, PROMETHEUS_COMMUNITY_REPO } from "../shared/chart-pins";
+import { podSecurityLabels } from "../shared/pod-hardening";
+import { childOptions } from "../shared/child-options";
 import { ClusterFlavor, controlPlaneValues } from "./cluster-flavor";
-import { parseDuration } from "./durations";
-import { InputPropertyError, quote } from "./errors";
-import { fleetRemoteWriteSpec, heartbeatRuleGroup, RemoteWriteSeries } from "./fleet-remote-write";
+import { parseDuration } from "../shared/durations";
+import { InputPropertyError, quote } from "../shared/errors";
+import { fleetRemoteWriteSpec, heartbeatRuleGroup, RemoteWriteSeries } from "../fleet/fleet-remote-write";
 
 /** A Prometheus remote-write target: the fleet's global store (see fleet-remote-write.ts) or any Mimir-compatible URL. */
 export interface RemoteWriteTarget {

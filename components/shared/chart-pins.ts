@@ -1,4 +1,4 @@
-import { chartRepositoryProblem, redactUrl } from "../contract/urls";
+import { chartRepositoryProblem, redactUrl } from "../../contract/urls";
 import { InputPropertyError, quote } from "./errors";
 
 /**

@@ -1,8 +1,8 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { childOptions } from "./child-options";
-import { InputPropertyError, quote, requireInteger } from "./errors";
-import { dnsEgress, namespaceIs } from "./selectors";
+import { childOptions } from "../shared/child-options";
+import { InputPropertyError, quote, requireInteger } from "../shared/errors";
+import { dnsEgress, namespaceIs } from "../shared/selectors";
 import { WEB_PORT_NAME } from "./service-tiers";
 
 /** Where the worker pods reach the shared queue store. */

@@ -1,7 +1,7 @@
-import { parseDuration } from "./durations";
-import { InputPropertyError, quote } from "./errors";
-import { metricNames, METRIC_PREFIX_PATTERN } from "../contract/metrics";
-import type { RuleGroup } from "./rules/types";
+import { parseDuration } from "../shared/durations";
+import { InputPropertyError, quote } from "../shared/errors";
+import { metricNames, METRIC_PREFIX_PATTERN } from "../../contract/metrics";
+import type { RuleGroup } from "../rules/types";
 
 /**
  * The remote-write contract between a cluster stack and the fleet's global store: the one place both

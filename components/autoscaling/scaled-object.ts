@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { childOptions } from "./child-options";
-import { InputPropertyError, quote, requireInteger } from "./errors";
+import { childOptions } from "../shared/child-options";
+import { InputPropertyError, quote, requireInteger } from "../shared/errors";
 import { PromqlSyntaxError, promqlSelectors } from "./promql";
 import { gpuScalingBehavior, type ScalingBehavior } from "./scaling-behavior";
 

@@ -2,9 +2,9 @@ import * as dashboard from "@grafana/grafana-foundation-sdk/dashboard";
 import { DataqueryBuilder } from "@grafana/grafana-foundation-sdk/prometheus";
 import * as stat from "@grafana/grafana-foundation-sdk/stat";
 import * as timeseries from "@grafana/grafana-foundation-sdk/timeseries";
-import { HEARTBEAT_RECORD } from "./fleet-remote-write";
-import { alertPrefixOf, metricNames } from "../contract/metrics";
-import { num } from "./rules/format";
+import { HEARTBEAT_RECORD } from "../fleet/fleet-remote-write";
+import { alertPrefixOf, metricNames } from "../../contract/metrics";
+import { num } from "../rules/format";
 import {
   avOffsetRecord,
   CatalogueContext,
@@ -23,7 +23,7 @@ import {
   memoryGrowthRecord,
   requestQpsRecord,
   jobBacklogRecord,
-} from "./rules";
+} from "../rules";
 
 export interface OverviewDashboardOptions {
   /** Metric prefix of the service. @default "sonic" */

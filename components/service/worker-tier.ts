@@ -1,10 +1,10 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as kx from "@pulumi/kubernetesx";
 import * as pulumi from "@pulumi/pulumi";
-import { modelServerEnv, simulatedModelServerEnv } from "../contract";
+import { modelServerEnv, simulatedModelServerEnv } from "../../contract";
 import type { ContainerResources, ModelServerSettings } from "./gpu-inference-service";
-import { InputPropertyError, quote, requireInteger } from "./errors";
-import { HARDENED_CONTAINER, hardenedPod } from "./pod-hardening";
+import { InputPropertyError, quote, requireInteger } from "../shared/errors";
+import { HARDENED_CONTAINER, hardenedPod } from "../shared/pod-hardening";
 import { appContainer, spreadAcrossNodes, WEB_PORT_NAME } from "./service-tiers";
 
 /** Writable home of the model-server container (an emptyDir): caches land in `~/.cache`. */

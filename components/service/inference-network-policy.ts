@@ -1,8 +1,8 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { namespaceIs } from "./selectors";
-import { childOptions } from "./child-options";
-import { InputPropertyError } from "./errors";
+import { namespaceIs } from "../shared/selectors";
+import { childOptions } from "../shared/child-options";
+import { InputPropertyError } from "../shared/errors";
 import { WEB_PORT_NAME } from "./gpu-inference-service";
 
 export interface InferenceNetworkPolicyArgs {

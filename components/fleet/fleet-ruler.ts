@@ -1,11 +1,11 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { chartSource } from "./chart-pins";
-import { childOptions } from "./child-options";
-import { parseDuration } from "./durations";
-import { InputPropertyError, quote, requireInteger } from "./errors";
+import { chartSource } from "../shared/chart-pins";
+import { childOptions } from "../shared/child-options";
+import { parseDuration } from "../shared/durations";
+import { InputPropertyError, quote, requireInteger } from "../shared/errors";
 import { VICTORIA_METRICS_CHARTS, VM_SECURITY } from "./global-store";
-import type { RuleGroup } from "./rules/types";
+import type { RuleGroup } from "../rules/types";
 
 export interface FleetRulerArgs {
   /** Namespace of the ruler (the store's). */

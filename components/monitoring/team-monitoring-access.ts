@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { childOptions } from "./child-options";
+import { childOptions } from "../shared/child-options";
 
 export interface TeamMonitoringAccessArgs {
   /** The team's namespace: the only place the binding grants anything. */

@@ -1,10 +1,10 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { CHART_PINS, chartSource, PROMETHEUS_COMMUNITY_REPO } from "./chart-pins";
-import { childOptions } from "./child-options";
+import { CHART_PINS, chartSource, PROMETHEUS_COMMUNITY_REPO } from "../shared/chart-pins";
+import { childOptions } from "../shared/child-options";
 import type { ServiceAdapterRules } from "./custom-metric";
-import { InputPropertyError, quote } from "./errors";
-import { PROMETHEUS_PORT } from "./monitoring-stack";
+import { InputPropertyError, quote } from "../shared/errors";
+import { PROMETHEUS_PORT } from "../monitoring/monitoring-stack";
 
 /** Port the adapter serves on: the kubelet's, which every managed control plane can reach. */
 export const ADAPTER_LISTEN_PORT = 10250;

@@ -2,12 +2,12 @@ import { createHash } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { DEFAULT_PROMETHEUS_SELECTOR, namespaceIs } from "./selectors";
-import { HARDENED_CONTAINER, hardenedPod } from "./pod-hardening";
-import { childOptions } from "./child-options";
-import { redactUrl, REDIS_DATABASE_PATH, redisUrlProblem } from "../contract/urls";
-import { InputPropertyError, quote, requireInteger } from "./errors";
-import { ServiceMonitor } from "./service-monitor";
+import { DEFAULT_PROMETHEUS_SELECTOR, namespaceIs } from "../shared/selectors";
+import { HARDENED_CONTAINER, hardenedPod } from "../shared/pod-hardening";
+import { childOptions } from "../shared/child-options";
+import { redactUrl, REDIS_DATABASE_PATH, redisUrlProblem } from "../../contract/urls";
+import { InputPropertyError, quote, requireInteger } from "../shared/errors";
+import { ServiceMonitor } from "../monitoring/service-monitor";
 
 export const MIB = 1024 * 1024;
 

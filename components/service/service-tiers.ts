@@ -1,4 +1,4 @@
-import { HARDENED_CONTAINER } from "./pod-hardening";
+import { HARDENED_CONTAINER } from "../shared/pod-hardening";
 
 // The names the two tiers of a GpuInferenceService share with the app, the ServiceMonitors and the
 // sandbox: the seam between components/, stacks/ and the image (see README, "Two tiers").

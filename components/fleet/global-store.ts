@@ -1,11 +1,11 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { stringify } from "yaml";
-import { chartSource } from "./chart-pins";
-import { childOptions } from "./child-options";
-import { restrictedNamespace } from "./restricted-namespace";
-import { parseDuration } from "./durations";
-import { InputPropertyError, quote, requireInteger } from "./errors";
+import { chartSource } from "../shared/chart-pins";
+import { childOptions } from "../shared/child-options";
+import { restrictedNamespace } from "../shared/restricted-namespace";
+import { parseDuration } from "../shared/durations";
+import { InputPropertyError, quote, requireInteger } from "../shared/errors";
 import { STORE_RELABEL_CONFIG, TENANT_HEADER } from "./fleet-remote-write";
 
 /** VictoriaMetrics' chart repository (cluster and vmalert charts). */

@@ -1,14 +1,14 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { analystModelEnv } from "../contract";
-import type { AnalystServiceProfile } from "../contract/analyst-service-profile";
-import { AlertRules } from "./alert-rules";
-import { childOptions } from "./child-options";
-import { DEFAULT_PROMETHEUS_SELECTOR, dnsEgress } from "./selectors";
-import { InputPropertyError, quote } from "./errors";
-import { analystRules } from "./rules";
-import { ServiceMonitor } from "./service-monitor";
+import { analystModelEnv } from "../../contract";
+import type { AnalystServiceProfile } from "../../contract/analyst-service-profile";
+import { AlertRules } from "../monitoring/alert-rules";
+import { childOptions } from "../shared/child-options";
+import { DEFAULT_PROMETHEUS_SELECTOR, dnsEgress } from "../shared/selectors";
+import { InputPropertyError, quote } from "../shared/errors";
+import { analystRules } from "../rules";
+import { ServiceMonitor } from "../monitoring/service-monitor";
 
 const PORT = 8090;
 /** Where the analyst reads its webhook bearer token (a Secret volume, never an env variable). */

@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { childOptions } from "./child-options";
-import type { RuleGroup } from "./rules";
+import { childOptions } from "../shared/child-options";
+import type { RuleGroup } from "../rules";
 
 export interface AlertRulesArgs {
   /** Namespace of the PrometheusRule (the service's own namespace, so its team owns it). */

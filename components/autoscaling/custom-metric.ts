@@ -1,6 +1,6 @@
-import { formatDuration, parseDuration } from "./durations";
-import { InputPropertyError, quote } from "./errors";
-import { metricNames } from "../contract/metrics";
+import { formatDuration, parseDuration } from "../shared/durations";
+import { InputPropertyError, quote } from "../shared/errors";
+import { metricNames } from "../../contract/metrics";
 
 /** One prometheus-adapter rule (the chart's `rules.custom[]` or `rules.external[]` entry). */
 export interface AdapterRule {

@@ -1,10 +1,10 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { API_TERMINATION_GRACE_SECONDS, apiTierObjects } from "./api-tier";
-import { restrictedNamespace } from "./restricted-namespace";
-import { childOptions } from "./child-options";
-import { InputPropertyError, quote, requireInteger } from "./errors";
-import { apiEnv, workerEnv } from "../contract";
+import { restrictedNamespace } from "../shared/restricted-namespace";
+import { childOptions } from "../shared/child-options";
+import { InputPropertyError, quote, requireInteger } from "../shared/errors";
+import { apiEnv, workerEnv } from "../../contract";
 import { workerTierObjects } from "./worker-tier";
 import { TIER_LABEL } from "./service-tiers";
 

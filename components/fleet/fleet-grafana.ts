@@ -1,9 +1,9 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { chartSource } from "./chart-pins";
-import { childOptions } from "./child-options";
-import { parseDuration } from "./durations";
-import { InputPropertyError } from "./errors";
+import { chartSource } from "../shared/chart-pins";
+import { childOptions } from "../shared/child-options";
+import { parseDuration } from "../shared/durations";
+import { InputPropertyError } from "../shared/errors";
 import { fleetDashboard, FleetDashboardOptions } from "./fleet-dashboard";
 
 /** The grafana chart's public repository (grafana-community). */

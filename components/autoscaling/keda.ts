@@ -1,11 +1,11 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { chartSource } from "./chart-pins";
-import { childOptions } from "./child-options";
-import { parseDuration } from "./durations";
-import { InputPropertyError, requireInteger } from "./errors";
-import { restrictedNamespace } from "./restricted-namespace";
-import { DEFAULT_PROMETHEUS_SELECTOR } from "./selectors";
+import { chartSource } from "../shared/chart-pins";
+import { childOptions } from "../shared/child-options";
+import { parseDuration } from "../shared/durations";
+import { InputPropertyError, requireInteger } from "../shared/errors";
+import { restrictedNamespace } from "../shared/restricted-namespace";
+import { DEFAULT_PROMETHEUS_SELECTOR } from "../shared/selectors";
 
 /** The KEDA chart the package pins, and where users pull it from. */
 export const KEDA_CHART = {

@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { childOptions } from "./child-options";
+import { childOptions } from "../shared/child-options";
 import { overviewDashboard, OverviewDashboardOptions } from "./overview-dashboard";
 
 export interface DashboardsArgs extends OverviewDashboardOptions {

@@ -1,13 +1,13 @@
 import type * as dashboard from "@grafana/grafana-foundation-sdk/dashboard";
-import { metricNames } from "../contract/metrics";
-import { overviewDashboard, OverviewDashboardOptions } from "./overview-dashboard";
+import { metricNames } from "../../contract/metrics";
+import { overviewDashboard, OverviewDashboardOptions } from "../monitoring/overview-dashboard";
 import {
   CatalogueContext,
   errorRatioRecord,
   gpuMemoryRatioRecord,
   jobBacklogRecord,
   latencyRecord,
-} from "./rules";
+} from "../rules";
 
 export type FleetDashboardOptions = Omit<OverviewDashboardOptions, "clusterVariable" | "leadingRows" | "uid">;
 

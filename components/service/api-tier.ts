@@ -2,8 +2,8 @@ import * as k8s from "@pulumi/kubernetes";
 import * as kx from "@pulumi/kubernetesx";
 import * as pulumi from "@pulumi/pulumi";
 import type { ApiTierArgs } from "./gpu-inference-service";
-import { requireInteger } from "./errors";
-import { hardenedPod } from "./pod-hardening";
+import { requireInteger } from "../shared/errors";
+import { hardenedPod } from "../shared/pod-hardening";
 import { appContainer, spreadAcrossNodes, WEB_PORT_NAME } from "./service-tiers";
 
 // @pulumi/kubernetesx is used only here and in worker-tier.ts: it is archived upstream and peer-pins

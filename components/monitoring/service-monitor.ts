@@ -1,9 +1,9 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { childOptions } from "./child-options";
-import { parseDuration } from "./durations";
-import { InputPropertyError, quote } from "./errors";
-import { WEB_PORT_NAME } from "./gpu-inference-service";
+import { childOptions } from "../shared/child-options";
+import { parseDuration } from "../shared/durations";
+import { InputPropertyError, quote } from "../shared/errors";
+import { WEB_PORT_NAME } from "../service/gpu-inference-service";
 
 /** A key in a Secret in the ServiceMonitor's namespace. */
 export interface SecretKeyRef {
