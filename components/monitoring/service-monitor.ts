@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { childOptions } from "../shared/child-options";
 import { parseDuration } from "../shared/durations";
 import { InputPropertyError, quote } from "../shared/errors";
-import { WEB_PORT_NAME } from "../service/gpu-inference-service";
+import { WEB_PORT_NAME } from "../service/service-tiers";
 
 /** A key in a Secret in the ServiceMonitor's namespace. */
 export interface SecretKeyRef {

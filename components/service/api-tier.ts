@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as kx from "@pulumi/kubernetesx";
 import * as pulumi from "@pulumi/pulumi";
-import type { ApiTierArgs } from "./gpu-inference-service";
+import type { ApiTierArgs } from "./tier-args";
 import { requireInteger } from "../shared/errors";
 import { hardenedPod } from "../shared/pod-hardening";
 import { appContainer, spreadAcrossNodes, WEB_PORT_NAME } from "./service-tiers";

@@ -7,50 +7,9 @@ import { InputPropertyError, quote, requireInteger } from "../shared/errors";
 import { apiEnv, workerEnv } from "../../contract";
 import { workerTierObjects } from "./worker-tier";
 import { TIER_LABEL } from "./service-tiers";
+import type { ApiTierArgs, ContainerResources, ModelServerSettings } from "./tier-args";
 
-/** CPU and memory of one container: requests (HPA Utilization targets need them) and limits. */
-export interface ContainerResources {
-  requests: { cpu: string; memory: string };
-  limits?: { cpu?: string; memory?: string };
-}
-
-/**
- * The `model-server` container: the GPU model behind the API, on the pod's localhost. A real Sonic
- * worker image implements the model-server protocol (README); `simulated` runs the project's own
- * SIMULATED model server from the API image instead, with no GPU, for clusters without GPUs.
- */
-export interface ModelServerSettings {
-  /** Image of the real model server. Required unless `simulated`; there is no default. */
-  image?: string;
-  /** Run the simulated model server (same image as the API, another entrypoint, no GPU). @default false */
-  simulated?: boolean;
-  /** Port it serves on inside the pod (`POST /v1/generate`, `GET /healthz`). @default 9000 */
-  port?: number;
-  /** GPUs, requested as the `gpuResourceName` limit (none when simulated). @default 1 */
-  gpuCount?: number;
-  /** @default { requests: { cpu: "4", memory: "16Gi" }, limits: { memory: "24Gi" } } */
-  resources?: ContainerResources;
-  /** Seconds the model may take to load before the startup probe gives up. @default 900 */
-  startupTimeoutSeconds?: number;
-  /** Extra environment of the model server. @default {} */
-  env?: Record<string, string>;
-}
-
-/** The API tier: CPU pods that accept, store and answer jobs, and never run them. */
-export interface ApiTierArgs {
-  /** Fixed replicas when no autoscaler owns the API Deployment; at least 1 (clients need it). @default 1 */
-  replicas?: number;
-  /** True when an HPA or a ScaledObject owns the API's replicas (the Deployment then leaves them out). @default false */
-  autoscaled?: boolean;
-  /** CPU and memory of the `api` container. @default { requests: { cpu: "250m", memory: "256Mi" }, limits: { memory: "512Mi" } } */
-  resources?: ContainerResources;
-  /** Seconds an API pod gets after SIGTERM to finish its requests (uploads take up to the request timeout). @default 150 */
-  terminationGracePeriodSeconds?: number;
-  /** PodDisruptionBudget: API pods that may be voluntarily evicted at once. @default 1 */
-  maxUnavailable?: number;
-  /** How long Pulumi waits for an API rollout: a first image pull on a fresh node takes minutes. @default "15m" */
-  rolloutTimeout?: string;
-}
+export type { ApiTierArgs, ContainerResources, ModelServerSettings } from "./tier-args";
 
 export interface GpuInferenceServiceArgs {
   /** Namespace of the service. @default "ai-inference" */

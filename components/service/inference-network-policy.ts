@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { namespaceIs } from "../shared/selectors";
 import { childOptions } from "../shared/child-options";
 import { InputPropertyError } from "../shared/errors";
-import { WEB_PORT_NAME } from "./gpu-inference-service";
+import { WEB_PORT_NAME } from "./service-tiers";
 
 export interface InferenceNetworkPolicyArgs {
   /** Namespace of the service. */

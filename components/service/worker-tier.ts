@@ -2,7 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as kx from "@pulumi/kubernetesx";
 import * as pulumi from "@pulumi/pulumi";
 import { modelServerEnv, simulatedModelServerEnv } from "../../contract";
-import type { ContainerResources, ModelServerSettings } from "./gpu-inference-service";
+import type { ContainerResources, ModelServerSettings } from "./tier-args";
 import { InputPropertyError, quote, requireInteger } from "../shared/errors";
 import { HARDENED_CONTAINER, hardenedPod } from "../shared/pod-hardening";
 import { appContainer, spreadAcrossNodes, WEB_PORT_NAME } from "./service-tiers";
