@@ -105,6 +105,7 @@ export class AlertAnalyst extends pulumi.ComponentResource {
     const selector = { "app.kubernetes.io/name": appName };
     const labels = { ...args.labels, ...selector };
     const child = childOptions(this, opts);
+    const scope: AnalystScope = { appName, ns, labels, selector };
     this.url = alertAnalystUrl(ns, appName);
 
     this.webhookToken = pulumi.secret(
@@ -120,82 +121,9 @@ export class AlertAnalyst extends pulumi.ComponentResource {
       { metadata: { name: appName, namespace: ns, labels }, stringData: pulumi.secret(secretData) },
       child,
     );
-    const fromSecret = (key: string) => ({ valueFrom: { secretKeyRef: { name: appName, key } } });
-    const env = [
-      { name: "PORT", value: String(PORT) },
-      { name: "ANALYST_PROMETHEUS_URL", value: args.prometheusUrl },
-      {
-        name: "ANALYST_SERVICES",
-        value: (args.services ?? ["sonic"])
-          .map((s) => (typeof s === "string" ? s : s.namespace ? `${s.prefix}@${s.namespace}` : s.prefix))
-          .join(","),
-      },
-      ...serviceProfilesEnv(args.services ?? []),
-      { name: "ANALYST_RUNBOOKS", value: "docs/runbooks.md" },
-      { name: "ANALYST_WEBHOOK_TOKEN_FILE", value: `${TOKEN_DIR}/webhook-token` },
-      { name: "ANALYST_RUNBOOK_BASE_URL", value: args.runbookBaseUrl },
-      ...(args.grafanaUrl ? [{ name: "ANALYST_GRAFANA_URL", value: args.grafanaUrl }] : []),
-      ...(args.delivery.slackWebhookUrl
-        ? [{ name: "ANALYST_SLACK_WEBHOOK_URL", ...fromSecret("slackWebhookUrl") }]
-        : []),
-      ...(args.delivery.slackChannel
-        ? [{ name: "ANALYST_SLACK_CHANNEL", value: args.delivery.slackChannel }]
-        : []),
-      ...(args.delivery.webhookUrl ? [{ name: "ANALYST_WEBHOOK_URL", ...fromSecret("webhookUrl") }] : []),
-      ...(args.model
-        ? [
-            ...Object.entries(analystModelEnv({ ...args.model, timeoutSeconds: timeout })).map(
-              ([name, value]) => ({ name, value }),
-            ),
-            ...(args.model.apiKey ? [{ name: "ANALYST_MODEL_API_KEY", ...fromSecret("modelApiKey") }] : []),
-          ]
-        : []),
-    ];
     new k8s.apps.v1.Deployment(
       name,
-      {
-        metadata: { name: appName, namespace: ns, labels },
-        spec: {
-          replicas: 1,
-          selector: { matchLabels: selector },
-          template: {
-            metadata: { labels },
-            spec: {
-              automountServiceAccountToken: false,
-              volumes: [
-                {
-                  name: "webhook-token",
-                  secret: { secretName: appName, items: [{ key: "webhookToken", path: "webhook-token" }] },
-                },
-              ],
-              securityContext: {
-                runAsNonRoot: true,
-                runAsUser: 10001,
-                runAsGroup: 10001,
-                seccompProfile: { type: "RuntimeDefault" },
-              },
-              containers: [
-                {
-                  name: appName,
-                  image: args.image,
-                  command: ["node", "app/alert-analyst-main.js"],
-                  env,
-                  ports: [{ name: "http", containerPort: PORT }],
-                  volumeMounts: [{ name: "webhook-token", mountPath: TOKEN_DIR, readOnly: true }],
-                  resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "256Mi" } },
-                  readinessProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 10 },
-                  livenessProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 20 },
-                  securityContext: {
-                    allowPrivilegeEscalation: false,
-                    readOnlyRootFilesystem: true,
-                    capabilities: { drop: ["ALL"] },
-                  },
-                },
-              ],
-            },
-          },
-        },
-      },
+      analystDeploymentArgs(args, scope, analystEnv(args, appName, timeout)),
       child,
     );
     new k8s.core.v1.Service(
@@ -206,59 +134,7 @@ export class AlertAnalyst extends pulumi.ComponentResource {
       },
       child,
     );
-    const namespaceIs = (names: string[]) => ({
-      namespaceSelector: {
-        matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: names }],
-      },
-    });
-    const prometheusPods = {
-      ...namespaceIs([ns]),
-      podSelector: { matchLabels: { "app.kubernetes.io/name": "prometheus" } },
-    };
-    new k8s.networking.v1.NetworkPolicy(
-      name,
-      {
-        metadata: { name: appName, namespace: ns, labels },
-        spec: {
-          podSelector: { matchLabels: selector },
-          policyTypes: ["Ingress", "Egress"],
-          ingress: [
-            {
-              from: [
-                {
-                  ...namespaceIs([ns]),
-                  podSelector: { matchLabels: { "app.kubernetes.io/name": "alertmanager" } },
-                },
-                prometheusPods,
-              ],
-              ports: [{ protocol: "TCP", port: "http" }],
-            },
-          ],
-          egress: [
-            // DNS, and NodeLocal DNSCache where the cluster runs it.
-            ...dnsEgress(args.nodeLocalDns ?? false),
-            // Prometheus, read-only HTTP API.
-            { to: [prometheusPods], ports: [{ protocol: "TCP", port: 9090 }] },
-            // Slack / webhook receivers and a hosted model: HTTPS outside the cluster only.
-            {
-              to: [
-                { ipBlock: { cidr: "0.0.0.0/0", except: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"] } },
-              ],
-              ports: [{ protocol: "TCP", port: 443 }],
-            },
-            ...(args.model?.namespace
-              ? [
-                  {
-                    to: [namespaceIs([args.model.namespace])],
-                    ports: [{ protocol: "TCP", port: modelPort(args.model.url) }],
-                  },
-                ]
-              : []),
-          ],
-        },
-      },
-      child,
-    );
+    new k8s.networking.v1.NetworkPolicy(name, analystNetworkPolicyArgs(args, scope), child);
     const crd = childOptions(this, opts, ...(args.crdDependsOn ?? []));
     const selectorLabels = args.prometheusSelectorLabels ?? DEFAULT_PROMETHEUS_SELECTOR;
     new ServiceMonitor(
@@ -278,6 +154,157 @@ export class AlertAnalyst extends pulumi.ComponentResource {
     );
     this.registerOutputs({ url: this.url, webhookToken: this.webhookToken });
   }
+}
+
+/** The analyst's objects' name, namespace, labels and pod selector. */
+interface AnalystScope {
+  appName: string;
+  ns: string;
+  labels: Record<string, string>;
+  selector: Record<string, string>;
+}
+
+/** The analyst's environment: its settings, and the credentials as references to its Secret. */
+function analystEnv(args: AlertAnalystArgs, appName: string, timeout: number) {
+  const fromSecret = (key: string) => ({ valueFrom: { secretKeyRef: { name: appName, key } } });
+  return [
+    { name: "PORT", value: String(PORT) },
+    { name: "ANALYST_PROMETHEUS_URL", value: args.prometheusUrl },
+    {
+      name: "ANALYST_SERVICES",
+      value: (args.services ?? ["sonic"])
+        .map((s) => (typeof s === "string" ? s : s.namespace ? `${s.prefix}@${s.namespace}` : s.prefix))
+        .join(","),
+    },
+    ...serviceProfilesEnv(args.services ?? []),
+    { name: "ANALYST_RUNBOOKS", value: "docs/runbooks.md" },
+    { name: "ANALYST_WEBHOOK_TOKEN_FILE", value: `${TOKEN_DIR}/webhook-token` },
+    { name: "ANALYST_RUNBOOK_BASE_URL", value: args.runbookBaseUrl },
+    ...(args.grafanaUrl ? [{ name: "ANALYST_GRAFANA_URL", value: args.grafanaUrl }] : []),
+    ...(args.delivery.slackWebhookUrl
+      ? [{ name: "ANALYST_SLACK_WEBHOOK_URL", ...fromSecret("slackWebhookUrl") }]
+      : []),
+    ...(args.delivery.slackChannel
+      ? [{ name: "ANALYST_SLACK_CHANNEL", value: args.delivery.slackChannel }]
+      : []),
+    ...(args.delivery.webhookUrl ? [{ name: "ANALYST_WEBHOOK_URL", ...fromSecret("webhookUrl") }] : []),
+    ...(args.model
+      ? [
+          ...Object.entries(analystModelEnv({ ...args.model, timeoutSeconds: timeout })).map(
+            ([name, value]) => ({ name, value }),
+          ),
+          ...(args.model.apiKey ? [{ name: "ANALYST_MODEL_API_KEY", ...fromSecret("modelApiKey") }] : []),
+        ]
+      : []),
+  ];
+}
+
+/** One replica of the analyst: no API token, non-root, read-only, the webhook token mounted from its Secret. */
+function analystDeploymentArgs(
+  args: AlertAnalystArgs,
+  { appName, ns, labels, selector }: AnalystScope,
+  env: ReturnType<typeof analystEnv>,
+): k8s.apps.v1.DeploymentArgs {
+  return {
+    metadata: { name: appName, namespace: ns, labels },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: selector },
+      template: {
+        metadata: { labels },
+        spec: {
+          automountServiceAccountToken: false,
+          volumes: [
+            {
+              name: "webhook-token",
+              secret: { secretName: appName, items: [{ key: "webhookToken", path: "webhook-token" }] },
+            },
+          ],
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: 10001,
+            runAsGroup: 10001,
+            seccompProfile: { type: "RuntimeDefault" },
+          },
+          containers: [
+            {
+              name: appName,
+              image: args.image,
+              command: ["node", "app/alert-analyst-main.js"],
+              env,
+              ports: [{ name: "http", containerPort: PORT }],
+              volumeMounts: [{ name: "webhook-token", mountPath: TOKEN_DIR, readOnly: true }],
+              resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "256Mi" } },
+              readinessProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 10 },
+              livenessProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 20 },
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                capabilities: { drop: ["ALL"] },
+              },
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
+/**
+ * In from Alertmanager and Prometheus only; out to DNS, Prometheus, HTTPS outside the cluster, and an
+ * in-cluster model's namespace: nothing else.
+ */
+function analystNetworkPolicyArgs(
+  args: AlertAnalystArgs,
+  { appName, ns, labels, selector }: AnalystScope,
+): k8s.networking.v1.NetworkPolicyArgs {
+  const namespaceIs = (names: string[]) => ({
+    namespaceSelector: {
+      matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: names }],
+    },
+  });
+  const prometheusPods = {
+    ...namespaceIs([ns]),
+    podSelector: { matchLabels: { "app.kubernetes.io/name": "prometheus" } },
+  };
+  return {
+    metadata: { name: appName, namespace: ns, labels },
+    spec: {
+      podSelector: { matchLabels: selector },
+      policyTypes: ["Ingress", "Egress"],
+      ingress: [
+        {
+          from: [
+            {
+              ...namespaceIs([ns]),
+              podSelector: { matchLabels: { "app.kubernetes.io/name": "alertmanager" } },
+            },
+            prometheusPods,
+          ],
+          ports: [{ protocol: "TCP", port: "http" }],
+        },
+      ],
+      egress: [
+        // DNS, and NodeLocal DNSCache where the cluster runs it.
+        ...dnsEgress(args.nodeLocalDns ?? false),
+        // Prometheus, read-only HTTP API.
+        { to: [prometheusPods], ports: [{ protocol: "TCP", port: 9090 }] },
+        // Slack / webhook receivers and a hosted model: HTTPS outside the cluster only.
+        {
+          to: [{ ipBlock: { cidr: "0.0.0.0/0", except: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"] } }],
+          ports: [{ protocol: "TCP", port: 443 }],
+        },
+        ...(args.model?.namespace
+          ? [
+              {
+                to: [namespaceIs([args.model.namespace])],
+                ports: [{ protocol: "TCP", port: modelPort(args.model.url) }],
+              },
+            ]
+          : []),
+      ],
+    },
+  };
 }
 
 /** `ANALYST_SERVICE_PROFILES`: the services that bring more than a prefix and a namespace. */

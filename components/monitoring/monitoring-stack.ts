@@ -132,169 +132,18 @@ export class MonitoringStack extends pulumi.ComponentResource {
     const retentionSize = prometheus.retentionSize ?? defaultRetentionSize(storage.size);
     validatePrometheus(prometheus, storage.size, retentionSize);
 
-    // Everything here passes `restricted` except node-exporter (hostNetwork, hostPID, hostPath), which
-    // gets its own `privileged` namespace: one exception, not a whole namespace run privileged.
-    const namespace = new k8s.core.v1.Namespace(
-      name,
-      {
-        metadata: {
-          name: namespaceName,
-          labels: { ...labels, ...podSecurityLabels("restricted") },
-        },
-      },
-      childOptions(this, opts),
-    );
     const nodeExporterNamespaceName = args.nodeExporterNamespace ?? `${namespaceName}-node-exporter`;
-    const nodeExporterNamespace = new k8s.core.v1.Namespace(
-      `${name}-node-exporter`,
-      {
-        metadata: {
-          name: nodeExporterNamespaceName,
-          labels: { ...labels, ...podSecurityLabels("privileged") },
-        },
-      },
+    const { namespace, nodeExporterNamespace } = monitoringNamespaces(
+      name,
+      namespaceName,
+      nodeExporterNamespaceName,
+      labels,
       childOptions(this, opts),
     );
     this.namespaceResource = namespace;
     const inNamespace = childOptions(this, opts, namespace);
-
-    const grafanaSecret = new k8s.core.v1.Secret(
-      `${name}-grafana-admin`,
-      {
-        metadata: { name: "grafana-admin", namespace: namespaceName, labels },
-        stringData: {
-          "admin-user": args.grafanaAdminUser ?? "admin",
-          "admin-password": pulumi.secret(args.grafanaAdminPassword),
-        },
-      },
-      inNamespace,
-    );
-    const alertmanagerSecret = new k8s.core.v1.Secret(
-      `${name}-alertmanager-config`,
-      {
-        metadata: { name: "alertmanager-config", namespace: namespaceName, labels },
-        stringData: { "alertmanager.yaml": pulumi.secret(args.alertmanagerConfig) },
-      },
-      inNamespace,
-    );
-    const remoteWriteSecrets: k8s.core.v1.Secret[] = [];
-    const remoteWrite = (prometheus.remoteWrite ?? []).map((target, i) => {
-      const secretName = `remote-write-${i}`;
-      if (target.username !== undefined) {
-        if (target.password === undefined) {
-          throw new InputPropertyError(
-            `prometheus.remoteWrite[${i}].password`,
-            `required with username ${quote(target.username)}`,
-          );
-        }
-        remoteWriteSecrets.push(
-          new k8s.core.v1.Secret(
-            `${name}-${secretName}`,
-            {
-              metadata: { name: secretName, namespace: namespaceName, labels },
-              stringData: { username: target.username, password: pulumi.secret(target.password) },
-            },
-            inNamespace,
-          ),
-        );
-      }
-      // The fleet contract: tenant header, series filter and queue sized for it (fleet-remote-write.ts).
-      return fleetRemoteWriteSpec({
-        url: target.url,
-        tenant: target.tenant,
-        series: target.series,
-        metricPrefixes: target.metricPrefixes,
-        basicAuthSecret: target.username !== undefined ? secretName : undefined,
-      });
-    });
-    // While this cluster writes to a fleet, it records the heartbeat the fleet watches for silence.
-    const heartbeat = remoteWrite.length > 0 ? { "fleet-heartbeat": { groups: [heartbeatRuleGroup()] } } : {};
-
-    const selector = { matchLabels: { release: releaseName } };
-    const controlPlane = controlPlaneValues(args.clusterFlavor ?? "generic");
-    const prometheusReplicas = prometheus.replicas ?? 1;
-    const alertmanagerReplicas = args.alertmanagerReplicas ?? 1;
-    /** A disruption budget only where there is a replica to spare; unready pods may always go. */
-    const pdb = (replicas: number) => ({
-      enabled: replicas > 1,
-      minAvailable: 1,
-      unhealthyPodEvictionPolicy: "AlwaysAllow",
-    });
-    const values = {
-      // Object names follow the release name ("prometheus-stack-prometheus", ...) instead of the
-      // chart's 26-character truncation ("prometheus-stack-kube-prom-..."), so outputs are predictable.
-      fullnameOverride: releaseName,
-      commonLabels: labels,
-      crds: { enabled: true },
-      ...controlPlane.values,
-      defaultRules: { rules: controlPlane.rules },
-      additionalPrometheusRulesMap: heartbeat,
-      prometheusOperator: {
-        // helm.v3.Release runs the chart's hook jobs, which create and patch the webhook certificate.
-        admissionWebhooks: { enabled: true, patch: { enabled: true } },
-      },
-      prometheus: {
-        podDisruptionBudget: pdb(prometheusReplicas),
-        prometheusSpec: {
-          replicas: prometheusReplicas,
-          // Two replicas remote-write the same series: Mimir's HA tracker (and Thanos) deduplicate
-          // on `cluster` (an external label below) and `__replica__`, which the operator sets to the
-          // pod name and drops from alerts, so Alertmanager still sees one alert.
-          replicaExternalLabelName: "__replica__",
-          podAntiAffinity: "soft",
-          retention: prometheus.retention ?? "10d",
-          retentionSize,
-          scrapeInterval: prometheus.scrapeInterval ?? "15s",
-          evaluationInterval: prometheus.evaluationInterval ?? "15s",
-          enableAdminAPI: false,
-          externalLabels: prometheus.externalLabels ?? {},
-          resources: prometheus.resources ?? { requests: { memory: "400Mi" } },
-          storageSpec: {
-            volumeClaimTemplate: {
-              spec: {
-                ...(storage.storageClassName ? { storageClassName: storage.storageClassName } : {}),
-                accessModes: ["ReadWriteOnce"],
-                resources: { requests: { storage: storage.size } },
-              },
-            },
-          },
-          // Explicit selectors: without them the chart falls back to its own `release` label only when
-          // the *NilUsesHelmValues flags say so, which is easy to break with an unrelated values change.
-          serviceMonitorSelectorNilUsesHelmValues: false,
-          serviceMonitorSelector: selector,
-          serviceMonitorNamespaceSelector: {},
-          podMonitorSelectorNilUsesHelmValues: false,
-          podMonitorSelector: selector,
-          ruleSelectorNilUsesHelmValues: false,
-          ruleSelector: selector,
-          ruleNamespaceSelector: {},
-          remoteWrite,
-        },
-      },
-      alertmanager: {
-        podDisruptionBudget: pdb(alertmanagerReplicas),
-        alertmanagerSpec: {
-          replicas: alertmanagerReplicas,
-          podAntiAffinity: "soft",
-          // The chart renders no config Secret of its own; ours carries the receivers' credentials.
-          useExistingSecret: true,
-          configSecret: "alertmanager-config",
-        },
-      },
-      // Subcharts take their own label values: commonLabels stops at kube-prometheus-stack's templates.
-      "kube-state-metrics": { ...args.kubeStateMetricsValues, customLabels: labels },
-      "prometheus-node-exporter": { commonLabels: labels, namespaceOverride: nodeExporterNamespaceName },
-      grafana: {
-        fullnameOverride: `${releaseName}-grafana`,
-        // The chart's `helm test` pod runs as root: it would break `restricted`, and nothing runs it.
-        testFramework: { enabled: false },
-        extraLabels: labels,
-        admin: { existingSecret: "grafana-admin", userKey: "admin-user", passwordKey: "admin-password" },
-        sidecar: {
-          dashboards: { enabled: true, label: "grafana_dashboard", labelValue: "1", searchNamespace: "ALL" },
-        },
-      },
-    };
+    const secrets = monitoringSecrets(name, namespaceName, labels, args, inNamespace);
+    const remoteWrite = remoteWriteTargets(name, namespaceName, labels, prometheus, inNamespace);
 
     this.release = new k8s.helm.v3.Release(
       name,
@@ -303,20 +152,20 @@ export class MonitoringStack extends pulumi.ComponentResource {
         namespace: namespaceName,
         ...source,
         version: args.chartVersion ?? CHART_PINS.kubePrometheusStack.version,
-        values,
+        values: kubePrometheusStackValues(args, {
+          releaseName,
+          labels,
+          prometheus,
+          storage,
+          retentionSize,
+          nodeExporterNamespaceName,
+          remoteWrite: remoteWrite.specs,
+        }),
         // GPU clusters pull large images; give the first install time before Helm gives up.
         timeout: 900,
         cleanupOnFail: true,
       },
-      childOptions(
-        this,
-        opts,
-        namespace,
-        nodeExporterNamespace,
-        grafanaSecret,
-        alertmanagerSecret,
-        ...remoteWriteSecrets,
-      ),
+      childOptions(this, opts, namespace, nodeExporterNamespace, ...secrets, ...remoteWrite.secrets),
     );
 
     this.namespace = namespace.metadata.name;
@@ -335,6 +184,215 @@ export class MonitoringStack extends pulumi.ComponentResource {
       grafanaServiceName: this.grafanaServiceName,
     });
   }
+}
+
+/**
+ * Everything here passes `restricted` except node-exporter (hostNetwork, hostPID, hostPath), which
+ * gets its own `privileged` namespace: one exception, not a whole namespace run privileged.
+ */
+function monitoringNamespaces(
+  name: string,
+  namespaceName: string,
+  nodeExporterNamespaceName: string,
+  labels: Record<string, string>,
+  opts: pulumi.CustomResourceOptions,
+): { namespace: k8s.core.v1.Namespace; nodeExporterNamespace: k8s.core.v1.Namespace } {
+  const namespace = new k8s.core.v1.Namespace(
+    name,
+    {
+      metadata: {
+        name: namespaceName,
+        labels: { ...labels, ...podSecurityLabels("restricted") },
+      },
+    },
+    opts,
+  );
+  const nodeExporterNamespace = new k8s.core.v1.Namespace(
+    `${name}-node-exporter`,
+    {
+      metadata: {
+        name: nodeExporterNamespaceName,
+        labels: { ...labels, ...podSecurityLabels("privileged") },
+      },
+    },
+    opts,
+  );
+  return { namespace, nodeExporterNamespace };
+}
+
+/** Grafana's admin credentials and Alertmanager's configuration, as Secrets the chart is pointed at. */
+function monitoringSecrets(
+  name: string,
+  namespaceName: string,
+  labels: Record<string, string>,
+  args: MonitoringStackArgs,
+  inNamespace: pulumi.CustomResourceOptions,
+): k8s.core.v1.Secret[] {
+  const grafanaSecret = new k8s.core.v1.Secret(
+    `${name}-grafana-admin`,
+    {
+      metadata: { name: "grafana-admin", namespace: namespaceName, labels },
+      stringData: {
+        "admin-user": args.grafanaAdminUser ?? "admin",
+        "admin-password": pulumi.secret(args.grafanaAdminPassword),
+      },
+    },
+    inNamespace,
+  );
+  const alertmanagerSecret = new k8s.core.v1.Secret(
+    `${name}-alertmanager-config`,
+    {
+      metadata: { name: "alertmanager-config", namespace: namespaceName, labels },
+      stringData: { "alertmanager.yaml": pulumi.secret(args.alertmanagerConfig) },
+    },
+    inNamespace,
+  );
+  return [grafanaSecret, alertmanagerSecret];
+}
+
+/** Prometheus' remote-write targets (the fleet contract), and a Secret for each one's basic auth. */
+function remoteWriteTargets(
+  name: string,
+  namespaceName: string,
+  labels: Record<string, string>,
+  prometheus: PrometheusSettings,
+  inNamespace: pulumi.CustomResourceOptions,
+): { specs: ReturnType<typeof fleetRemoteWriteSpec>[]; secrets: k8s.core.v1.Secret[] } {
+  const secrets: k8s.core.v1.Secret[] = [];
+  const specs = (prometheus.remoteWrite ?? []).map((target, i) => {
+    const secretName = `remote-write-${i}`;
+    if (target.username !== undefined) {
+      if (target.password === undefined) {
+        throw new InputPropertyError(
+          `prometheus.remoteWrite[${i}].password`,
+          `required with username ${quote(target.username)}`,
+        );
+      }
+      secrets.push(
+        new k8s.core.v1.Secret(
+          `${name}-${secretName}`,
+          {
+            metadata: { name: secretName, namespace: namespaceName, labels },
+            stringData: { username: target.username, password: pulumi.secret(target.password) },
+          },
+          inNamespace,
+        ),
+      );
+    }
+    // The fleet contract: tenant header, series filter and queue sized for it (fleet-remote-write.ts).
+    return fleetRemoteWriteSpec({
+      url: target.url,
+      tenant: target.tenant,
+      series: target.series,
+      metricPrefixes: target.metricPrefixes,
+      basicAuthSecret: target.username !== undefined ? secretName : undefined,
+    });
+  });
+  return { specs, secrets };
+}
+
+/** kube-prometheus-stack's values: pinned names, explicit selectors, the cluster flavour's monitors and rules. */
+function kubePrometheusStackValues(
+  args: MonitoringStackArgs,
+  resolved: {
+    releaseName: string;
+    labels: Record<string, string>;
+    prometheus: PrometheusSettings;
+    storage: { size: string; storageClassName?: string };
+    retentionSize: string;
+    nodeExporterNamespaceName: string;
+    remoteWrite: ReturnType<typeof fleetRemoteWriteSpec>[];
+  },
+) {
+  const { releaseName, labels, prometheus, storage, retentionSize, nodeExporterNamespaceName, remoteWrite } =
+    resolved;
+  // While this cluster writes to a fleet, it records the heartbeat the fleet watches for silence.
+  const heartbeat = remoteWrite.length > 0 ? { "fleet-heartbeat": { groups: [heartbeatRuleGroup()] } } : {};
+  const selector = { matchLabels: { release: releaseName } };
+  const controlPlane = controlPlaneValues(args.clusterFlavor ?? "generic");
+  const prometheusReplicas = prometheus.replicas ?? 1;
+  const alertmanagerReplicas = args.alertmanagerReplicas ?? 1;
+  /** A disruption budget only where there is a replica to spare; unready pods may always go. */
+  const pdb = (replicas: number) => ({
+    enabled: replicas > 1,
+    minAvailable: 1,
+    unhealthyPodEvictionPolicy: "AlwaysAllow",
+  });
+  return {
+    // Object names follow the release name ("prometheus-stack-prometheus", ...) instead of the
+    // chart's 26-character truncation ("prometheus-stack-kube-prom-..."), so outputs are predictable.
+    fullnameOverride: releaseName,
+    commonLabels: labels,
+    crds: { enabled: true },
+    ...controlPlane.values,
+    defaultRules: { rules: controlPlane.rules },
+    additionalPrometheusRulesMap: heartbeat,
+    prometheusOperator: {
+      // helm.v3.Release runs the chart's hook jobs, which create and patch the webhook certificate.
+      admissionWebhooks: { enabled: true, patch: { enabled: true } },
+    },
+    prometheus: {
+      podDisruptionBudget: pdb(prometheusReplicas),
+      prometheusSpec: {
+        replicas: prometheusReplicas,
+        // Two replicas remote-write the same series: Mimir's HA tracker (and Thanos) deduplicate
+        // on `cluster` (an external label below) and `__replica__`, which the operator sets to the
+        // pod name and drops from alerts, so Alertmanager still sees one alert.
+        replicaExternalLabelName: "__replica__",
+        podAntiAffinity: "soft",
+        retention: prometheus.retention ?? "10d",
+        retentionSize,
+        scrapeInterval: prometheus.scrapeInterval ?? "15s",
+        evaluationInterval: prometheus.evaluationInterval ?? "15s",
+        enableAdminAPI: false,
+        externalLabels: prometheus.externalLabels ?? {},
+        resources: prometheus.resources ?? { requests: { memory: "400Mi" } },
+        storageSpec: {
+          volumeClaimTemplate: {
+            spec: {
+              ...(storage.storageClassName ? { storageClassName: storage.storageClassName } : {}),
+              accessModes: ["ReadWriteOnce"],
+              resources: { requests: { storage: storage.size } },
+            },
+          },
+        },
+        // Explicit selectors: without them the chart falls back to its own `release` label only when
+        // the *NilUsesHelmValues flags say so, which is easy to break with an unrelated values change.
+        serviceMonitorSelectorNilUsesHelmValues: false,
+        serviceMonitorSelector: selector,
+        serviceMonitorNamespaceSelector: {},
+        podMonitorSelectorNilUsesHelmValues: false,
+        podMonitorSelector: selector,
+        ruleSelectorNilUsesHelmValues: false,
+        ruleSelector: selector,
+        ruleNamespaceSelector: {},
+        remoteWrite,
+      },
+    },
+    alertmanager: {
+      podDisruptionBudget: pdb(alertmanagerReplicas),
+      alertmanagerSpec: {
+        replicas: alertmanagerReplicas,
+        podAntiAffinity: "soft",
+        // The chart renders no config Secret of its own; ours carries the receivers' credentials.
+        useExistingSecret: true,
+        configSecret: "alertmanager-config",
+      },
+    },
+    // Subcharts take their own label values: commonLabels stops at kube-prometheus-stack's templates.
+    "kube-state-metrics": { ...args.kubeStateMetricsValues, customLabels: labels },
+    "prometheus-node-exporter": { commonLabels: labels, namespaceOverride: nodeExporterNamespaceName },
+    grafana: {
+      fullnameOverride: `${releaseName}-grafana`,
+      // The chart's `helm test` pod runs as root: it would break `restricted`, and nothing runs it.
+      testFramework: { enabled: false },
+      extraLabels: labels,
+      admin: { existingSecret: "grafana-admin", userKey: "admin-user", passwordKey: "admin-password" },
+      sidecar: {
+        dashboards: { enabled: true, label: "grafana_dashboard", labelValue: "1", searchNamespace: "ALL" },
+      },
+    },
+  };
 }
 
 const SIZE_PATTERN = /^(\d+)(Gi|Ti)$/;

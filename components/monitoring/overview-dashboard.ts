@@ -73,23 +73,46 @@ const DATASOURCE = { type: "prometheus", uid: "${datasource}" };
  * The service's overview dashboard, built with Grafana's typed foundation SDK: traffic, errors and
  * budget, latency, GPU memory, queue, A/V offset, decode failures, memory trend and replicas against
  * the HPA's bounds. Queries read the catalogue's recordings wherever one exists, so the dashboard and
- * the alerts agree on what "error ratio" or "p99" means.
+ * the alerts agree on what "error ratio" or "p99" means. One function per row; panel ids follow the
+ * order the rows are built in.
  */
 export function overviewDashboard(options: OverviewDashboardOptions): dashboard.Dashboard {
+  const scope = overviewScope(options);
+  let builder = dashboardFrame(scope);
+  if (options.leadingRows) builder = options.leadingRows(builder, { row: scope.row, series: scope.series });
+  builder = trafficRow(builder, scope);
+  builder = gpuRow(builder, scope);
+  builder = qualityRow(builder, scope);
+  builder = efficiencyRow(builder, scope);
+  return builder.build();
+}
+
+/** What the overview's rows are built with: the service's selectors and the panel makers. */
+interface OverviewScope {
+  options: OverviewDashboardOptions;
+  prefix: string;
+  n: ReturnType<typeof metricNames>;
+  /** The recording-name helpers only read the prefix from their context. */
+  c: CatalogueContext;
+  fleet: boolean;
+  /** The label matchers of every query: the namespace, and the chosen clusters in fleet mode. */
+  ns: string;
+  /** Group-by labels, with `cluster` first in fleet mode. */
+  by(labels: string): string;
+  /** A legend, prefixed with the cluster in fleet mode. */
+  lg(legend: string): string;
+  /** The matchers of the service's HPA's kube-state-metrics series. */
+  hpa: string;
+  slo: number;
+  row: PanelMakers["row"];
+  series: PanelMakers["series"];
+  single(name: string, unit: string, queries: Query[], description: string): stat.PanelBuilder;
+}
+
+function overviewScope(options: OverviewDashboardOptions): OverviewScope {
   const prefix = options.metricPrefix ?? "sonic";
-  const n = metricNames(prefix);
   const fleet = options.clusterVariable ?? false;
   const ns = `namespace="${options.namespace}"` + (fleet ? `, cluster=~"$cluster"` : "");
-  /** Group-by labels, with `cluster` first in fleet mode. */
-  const by = (labels: string) => (fleet ? `cluster${labels ? `, ${labels}` : ""}` : labels);
-  /** A legend, prefixed with the cluster in fleet mode. */
-  const lg = (legend: string) => (fleet ? `{{cluster}} ${legend}` : legend);
-  const hpa = `{${ns}, horizontalpodautoscaler="${options.hpaName}"}`;
-  const slo = options.sloTarget ?? DEFAULT_THRESHOLDS.sloTarget;
-  // The recording-name helpers only read the prefix from their context.
-  const c = { prefix } as CatalogueContext;
-  const title = options.title ?? `${alertPrefixOf(prefix)} overview`;
-
   let nextId = 1;
   const targets = (queries: Query[]) =>
     queries.map((q, i) =>
@@ -109,14 +132,29 @@ export function overviewDashboard(options: OverviewDashboardOptions): dashboard.
         .datasource(DATASOURCE)
         .unit(unit)
         .targets(targets(queries)) as B;
-  const series = panel(() => new timeseries.PanelBuilder());
-  const single = panel(() => new stat.PanelBuilder());
-  const row = (name: string) => new dashboard.RowBuilder(name).id(nextId++);
+  return {
+    options,
+    prefix,
+    n: metricNames(prefix),
+    c: { prefix } as CatalogueContext,
+    fleet,
+    ns,
+    by: (labels) => (fleet ? `cluster${labels ? `, ${labels}` : ""}` : labels),
+    lg: (legend) => (fleet ? `{{cluster}} ${legend}` : legend),
+    hpa: `{${ns}, horizontalpodautoscaler="${options.hpaName}"}`,
+    slo: options.sloTarget ?? DEFAULT_THRESHOLDS.sloTarget,
+    row: (name) => new dashboard.RowBuilder(name).id(nextId++),
+    series: panel(() => new timeseries.PanelBuilder()),
+    single: panel(() => new stat.PanelBuilder()),
+  };
+}
 
+/** The dashboard itself: title, uid, refresh, time range, the data source and (fleet) cluster variables. */
+function dashboardFrame({ options, prefix, fleet }: OverviewScope): dashboard.DashboardBuilder {
+  const title = options.title ?? `${alertPrefixOf(prefix)} overview`;
   const datasourceVariable = new dashboard.DatasourceVariableBuilder("datasource")
     .label("Data source")
     .type("prometheus");
-
   let builder = new dashboard.DashboardBuilder(title)
     .uid(options.uid ?? `${prefix}-overview`)
     .tags([prefix, "inference", "gpu"])
@@ -133,8 +171,13 @@ export function overviewDashboard(options: OverviewDashboardOptions): dashboard.
         .includeAll(true)
         .allValue(".*"),
     );
-  if (options.leadingRows) builder = options.leadingRows(builder, { row, series });
-  const board = builder
+  return builder;
+}
+
+/** Traffic and errors: QPS per pod, outcomes, error ratio and budget, job latency. */
+function trafficRow(builder: dashboard.DashboardBuilder, s: OverviewScope): dashboard.DashboardBuilder {
+  const { options, n, c, ns, by, lg, slo, row, series, single } = s;
+  return builder
     .withRow(row("Traffic and errors"))
     .withPanel(
       series(
@@ -187,7 +230,13 @@ export function overviewDashboard(options: OverviewDashboardOptions): dashboard.
         ],
         "Quantiles of successful jobs over 30 minutes.",
       ).span(18),
-    )
+    );
+}
+
+/** GPU and capacity: GPU memory, the queue, replicas against the HPA's bounds. */
+function gpuRow(builder: dashboard.DashboardBuilder, s: OverviewScope): dashboard.DashboardBuilder {
+  const { options, n, c, ns, by, lg, hpa, fleet, row, series } = s;
+  return builder
     .withRow(row("GPU and capacity"))
     .withPanel(
       series(
@@ -238,7 +287,13 @@ export function overviewDashboard(options: OverviewDashboardOptions): dashboard.
         ],
         "kube-state-metrics series of the service's HorizontalPodAutoscaler.",
       ).span(12),
-    )
+    );
+}
+
+/** Quality and health: A/V offset, decode failures, resident memory. */
+function qualityRow(builder: dashboard.DashboardBuilder, s: OverviewScope): dashboard.DashboardBuilder {
+  const { n, c, ns, by, lg, row, series } = s;
+  return builder
     .withRow(row("Quality and health"))
     .withPanel(
       series(
@@ -271,7 +326,16 @@ export function overviewDashboard(options: OverviewDashboardOptions): dashboard.
         ],
         "A steady climb between restarts is a leak (the article saw ~50 MB/hour).",
       ).span(8),
-    )
+    );
+}
+
+/**
+ * Efficiency and cost: GPU busy ratio, GPUs held and idle, GPU-seconds per video-second, idle GPU-hours,
+ * and the money panels where the stack names a price.
+ */
+function efficiencyRow(builder: dashboard.DashboardBuilder, s: OverviewScope): dashboard.DashboardBuilder {
+  const { options, prefix, c, ns, lg, row, series, single } = s;
+  const board = builder
     .withRow(row("Efficiency and cost"))
     .withPanel(
       series(
@@ -331,5 +395,5 @@ export function overviewDashboard(options: OverviewDashboardOptions): dashboard.
         ).span(8),
       );
   }
-  return board.build();
+  return board;
 }

@@ -58,86 +58,13 @@ export function workerTierObjects(
   args: WorkerTierObjectsArgs,
   opts: pulumi.CustomResourceOptions,
 ): { deployment: k8s.apps.v1.Deployment; service: k8s.core.v1.Service } {
-  const model = args.modelServer;
-  const simulated = model.simulated ?? false;
-  const modelPort = model.port ?? 9000;
-  const grace = args.terminationGracePeriodSeconds ?? 600;
-  const startup = model.startupTimeoutSeconds ?? 900;
-  requireInteger("modelServer.port", modelPort, 1, 65535);
-  requireInteger("terminationGracePeriodSeconds", grace, 1);
-  requireInteger("modelServer.startupTimeoutSeconds", startup, 10);
-  if (args.replicas !== undefined) requireInteger("replicas", args.replicas, 0);
-  if (modelPort === args.port) {
-    throw new InputPropertyError("modelServer.port", `(${modelPort}) must differ from 'port' (${args.port})`);
-  }
-  if (!simulated && !model.image) {
-    throw new InputPropertyError(
-      "modelServer.image",
-      "is required: name the Sonic model-server image, or set 'modelServer.simulated: true' to run the simulated one (no GPU)",
-    );
-  }
-  if (simulated && model.image) {
-    throw new InputPropertyError(
-      "modelServer.image",
-      `must be unset when 'modelServer.simulated' is true (the simulation runs from the API image), got ${quote(model.image)}`,
-    );
-  }
+  const checked = checkWorkerTier(args);
+  const { simulated, modelPort, grace } = checked;
   const resources = args.resources ?? {
     requests: { cpu: "500m", memory: "1Gi" },
     limits: { memory: "2Gi" },
   };
-  const modelResources = model.resources ?? {
-    requests: { cpu: "4", memory: "16Gi" },
-    limits: { memory: "24Gi" },
-  };
-
-  const modelServer: kx.types.Container = {
-    name: "model-server",
-    image: simulated ? args.image : model.image!,
-    ...(simulated ? { command: ["node", "app/simulated-model-server-main.js"] } : {}),
-    env: {
-      ...(simulated
-        ? simulatedModelServerEnv({ port: modelPort, gpuCount: args.gpuCount, slots: args.slotsPerPod })
-        : modelServerEnv(modelPort)),
-      HOME: MODEL_HOME,
-      XDG_CACHE_HOME: `${MODEL_HOME}/.cache`,
-      ...model.env,
-    },
-    resources: {
-      // The emptyDirs below count against the node's ephemeral storage: request what they may hold.
-      requests: { ...modelResources.requests, "ephemeral-storage": "20Gi" },
-      // Extended resources are set as limits (requests default to them) and are never overcommitted.
-      limits: {
-        ...modelResources.limits,
-        ...(simulated ? {} : { [args.gpuResourceName]: String(args.gpuCount) }),
-      },
-    },
-    // A model loads for minutes (the cold start of a tier woken from zero): the startup probe allows
-    // that once; readiness then gates job pulling and liveness only checks the process still answers.
-    startupProbe: {
-      httpGet: { path: "/healthz", port: modelPort },
-      periodSeconds: 10,
-      failureThreshold: Math.ceil(startup / 10),
-    },
-    readinessProbe: {
-      httpGet: { path: "/healthz", port: modelPort },
-      periodSeconds: 10,
-      timeoutSeconds: 5,
-    },
-    livenessProbe: {
-      tcpSocket: { port: modelPort },
-      periodSeconds: 20,
-      timeoutSeconds: 5,
-      failureThreshold: 3,
-    },
-    securityContext: HARDENED_CONTAINER,
-    // A real PyTorch image writes ~/.cache (hub downloads, compiled kernels): a writable HOME under
-    // the read-only root.
-    volumeMounts: [
-      { volume: { name: "model-tmp", emptyDir: { sizeLimit: "10Gi" } }, destPath: "/tmp" },
-      { volume: { name: "model-home", emptyDir: { sizeLimit: "10Gi" } }, destPath: MODEL_HOME },
-    ],
-  };
+  const modelServer = modelServerContainer(args, checked);
   // Ready = its model server is ready, the queue reachable, not draining. Inputs are staged in /tmp
   // on their way to the model server.
   const worker: kx.types.Container = appContainer("worker", {
@@ -210,4 +137,102 @@ export function workerTierObjects(
     opts,
   );
   return { deployment, service };
+}
+
+/** Checks the tier's settings (what the model server needs above all) and resolves their defaults. */
+function checkWorkerTier(args: WorkerTierObjectsArgs): {
+  simulated: boolean;
+  modelPort: number;
+  grace: number;
+  startup: number;
+} {
+  const model = args.modelServer;
+  const simulated = model.simulated ?? false;
+  const modelPort = model.port ?? 9000;
+  const grace = args.terminationGracePeriodSeconds ?? 600;
+  const startup = model.startupTimeoutSeconds ?? 900;
+  requireInteger("modelServer.port", modelPort, 1, 65535);
+  requireInteger("terminationGracePeriodSeconds", grace, 1);
+  requireInteger("modelServer.startupTimeoutSeconds", startup, 10);
+  if (args.replicas !== undefined) requireInteger("replicas", args.replicas, 0);
+  if (modelPort === args.port) {
+    throw new InputPropertyError("modelServer.port", `(${modelPort}) must differ from 'port' (${args.port})`);
+  }
+  if (!simulated && !model.image) {
+    throw new InputPropertyError(
+      "modelServer.image",
+      "is required: name the Sonic model-server image, or set 'modelServer.simulated: true' to run the simulated one (no GPU)",
+    );
+  }
+  if (simulated && model.image) {
+    throw new InputPropertyError(
+      "modelServer.image",
+      `must be unset when 'modelServer.simulated' is true (the simulation runs from the API image), got ${quote(model.image)}`,
+    );
+  }
+  return { simulated, modelPort, grace, startup };
+}
+
+/**
+ * The `model-server` container: the real image with the GPU limit, or the simulated server from the
+ * project's image; a startup probe that allows the model's load once, a writable HOME under the
+ * read-only root.
+ */
+function modelServerContainer(
+  args: WorkerTierObjectsArgs,
+  { simulated, modelPort, startup }: ReturnType<typeof checkWorkerTier>,
+): kx.types.Container {
+  const model = args.modelServer;
+  const modelResources = model.resources ?? {
+    requests: { cpu: "4", memory: "16Gi" },
+    limits: { memory: "24Gi" },
+  };
+
+  return {
+    name: "model-server",
+    image: simulated ? args.image : model.image!,
+    ...(simulated ? { command: ["node", "app/simulated-model-server-main.js"] } : {}),
+    env: {
+      ...(simulated
+        ? simulatedModelServerEnv({ port: modelPort, gpuCount: args.gpuCount, slots: args.slotsPerPod })
+        : modelServerEnv(modelPort)),
+      HOME: MODEL_HOME,
+      XDG_CACHE_HOME: `${MODEL_HOME}/.cache`,
+      ...model.env,
+    },
+    resources: {
+      // The emptyDirs below count against the node's ephemeral storage: request what they may hold.
+      requests: { ...modelResources.requests, "ephemeral-storage": "20Gi" },
+      // Extended resources are set as limits (requests default to them) and are never overcommitted.
+      limits: {
+        ...modelResources.limits,
+        ...(simulated ? {} : { [args.gpuResourceName]: String(args.gpuCount) }),
+      },
+    },
+    // A model loads for minutes (the cold start of a tier woken from zero): the startup probe allows
+    // that once; readiness then gates job pulling and liveness only checks the process still answers.
+    startupProbe: {
+      httpGet: { path: "/healthz", port: modelPort },
+      periodSeconds: 10,
+      failureThreshold: Math.ceil(startup / 10),
+    },
+    readinessProbe: {
+      httpGet: { path: "/healthz", port: modelPort },
+      periodSeconds: 10,
+      timeoutSeconds: 5,
+    },
+    livenessProbe: {
+      tcpSocket: { port: modelPort },
+      periodSeconds: 20,
+      timeoutSeconds: 5,
+      failureThreshold: 3,
+    },
+    securityContext: HARDENED_CONTAINER,
+    // A real PyTorch image writes ~/.cache (hub downloads, compiled kernels): a writable HOME under
+    // the read-only root.
+    volumeMounts: [
+      { volume: { name: "model-tmp", emptyDir: { sizeLimit: "10Gi" } }, destPath: "/tmp" },
+      { volume: { name: "model-home", emptyDir: { sizeLimit: "10Gi" } }, destPath: MODEL_HOME },
+    ],
+  };
 }
