@@ -149,24 +149,32 @@ export class JobQueue extends pulumi.ComponentResource {
     if (typeof args.externalUrl === "string") requireRedisUrl("externalUrl", args.externalUrl);
     super("sonic-observability:index:JobQueue", name, {}, opts);
     const queueName = args.name ?? "sonic-queue";
-    const store: StoreScope = {
-      name,
-      queueName,
-      ns: args.namespace,
-      labels: {
-        ...args.labels,
-        "app.kubernetes.io/name": queueName,
-        "app.kubernetes.io/component": "job-queue",
-      },
-      selector: { "app.kubernetes.io/name": queueName },
-      port: 6379,
+    const ns = args.namespace;
+    const labels = {
+      ...args.labels,
+      "app.kubernetes.io/name": queueName,
+      "app.kubernetes.io/component": "job-queue",
     };
+    const selector = { "app.kubernetes.io/name": queueName };
     const child = childOptions(this, opts);
     this.secretName = queueName;
 
     if (args.externalUrl !== undefined) {
+      // Checked where it is first used, so a bad secret fails on the queue's own Secret.
+      const url = pulumi.output(args.externalUrl).apply((u) => {
+        requireRedisUrl("externalUrl", u);
+        return u;
+      });
+      new k8s.core.v1.Secret(
+        name,
+        {
+          metadata: { name: queueName, namespace: ns, labels },
+          stringData: { url: pulumi.secret(url) },
+        },
+        child,
+      );
       this.env = jobQueueClientEnv(queueName, true);
-      this.externalPorts = externalStoreSecret(store, args.externalUrl, child);
+      this.externalPorts = pulumi.unsecret(url.apply((u) => [redisUrlPort(u)]));
       this.registerOutputs({ secretName: this.secretName });
       return;
     }
@@ -176,11 +184,84 @@ export class JobQueue extends pulumi.ComponentResource {
     if (!/^\d+(Gi|Ti)$/.test(size))
       throw new InputPropertyError("storage.size", `expected a size like 10Gi, got ${quote(size)}`);
     this.maxmemoryBytes = args.maxmemoryBytes;
-    const config = storeSecretAndConfig(this, store, args, child);
-    const governing = storeServices(store, child);
+    const port = 6379;
+    const store: StoreScope = { queueName, ns, labels, selector, port };
+    const password = new random.RandomPassword(
+      `${name}-password`,
+      { length: 32, special: false, keepers: { version: String(args.passwordVersion ?? 0) } },
+      { parent: this },
+    );
+    new k8s.core.v1.Secret(
+      name,
+      {
+        metadata: { name: queueName, namespace: ns, labels },
+        stringData: {
+          password: password.result,
+          url: pulumi.interpolate`redis://${queueName}.${ns}.svc:${port}`,
+          // Included by the server's config, so the password is never a command-line argument.
+          "auth.conf": pulumi.interpolate`requirepass ${password.result}\n`,
+        },
+      },
+      child,
+    );
+    const valkeyConf = [
+      `port ${port}`,
+      "dir /data",
+      // Every accepted job survives a restart: append-only file, fsync every second.
+      "appendonly yes",
+      "appendfsync everysec",
+      'save ""',
+      `maxmemory ${args.maxmemoryBytes}`,
+      // Refuse writes when full rather than evict: an evicted key is a lost job.
+      "maxmemory-policy noeviction",
+      "include /etc/valkey/secret/auth.conf",
+      "",
+    ].join("\n");
+    // The whole config and the password's generation (its keepers), never the password itself.
+    const configHash = createHash("sha256")
+      .update(valkeyConf)
+      .update(JSON.stringify(args.passwordVersion ?? 0))
+      .digest("hex")
+      .slice(0, 16);
+    const config = new k8s.core.v1.ConfigMap(
+      name,
+      {
+        metadata: { name: `${queueName}-config`, namespace: ns, labels },
+        data: {
+          "valkey.conf": valkeyConf,
+        },
+      },
+      child,
+    );
+    // The clients' Service. Awaited (ready endpoints = the store answers), and nothing waits on it.
+    new k8s.core.v1.Service(
+      name,
+      {
+        metadata: { name: queueName, namespace: ns, labels },
+        spec: {
+          selector,
+          ports: [
+            { name: "redis", port, targetPort: "redis" },
+            { name: "metrics", port: 9121, targetPort: "metrics" },
+          ],
+        },
+      },
+      child,
+    );
+    // The StatefulSet's governing Service: headless, so the provider does not await its endpoints.
+    // The StatefulSet names it as a plain string: taking the name from an awaited Service's output
+    // would create the StatefulSet only after endpoints that only its own pods can provide.
+    const governing = new k8s.core.v1.Service(
+      `${name}-headless`,
+      {
+        metadata: { name: `${queueName}-headless`, namespace: ns, labels },
+        spec: { clusterIP: "None", selector, ports: [{ name: "redis", port, targetPort: "redis" }] },
+      },
+      child,
+    );
     new k8s.apps.v1.StatefulSet(
       name,
-      valkeyStatefulSetArgs(store, args, size, config),
+      valkeyStatefulSetArgs(store, args, size, { configMapName: config.metadata.name, configHash }),
       childOptions(this, opts, governing),
     );
     new k8s.networking.v1.NetworkPolicy(name, storeNetworkPolicyArgs(store, args), child);
@@ -188,152 +269,27 @@ export class JobQueue extends pulumi.ComponentResource {
       name,
       {
         name: queueName,
-        namespace: store.ns,
-        selector: store.selector,
+        namespace: ns,
+        selector,
         port: "metrics",
         labels: { ...args.labels, ...(args.prometheusSelectorLabels ?? DEFAULT_PROMETHEUS_SELECTOR) },
       },
       childOptions(this, opts, ...(args.serviceMonitorDependsOn ?? [])),
     );
     this.env = jobQueueClientEnv(queueName, false);
-    this.storePods = { podSelector: store.selector, port: "redis" };
+    this.storePods = { podSelector: selector, port: "redis" };
     this.registerOutputs({ secretName: this.secretName, maxmemoryBytes: this.maxmemoryBytes });
   }
 }
 
-/** What every object of the store is named and labelled with. */
+/** What the store's objects are named and labelled with. */
 interface StoreScope {
-  /** The component's name: its children's Pulumi names. */
-  name: string;
   /** Name of the StatefulSet, Services, Secret and ConfigMap. */
   queueName: string;
   ns: string;
   labels: Record<string, string>;
   selector: Record<string, string>;
   port: number;
-}
-
-/**
- * A managed Redis: only a Secret with its URL, checked where it is first used, so a bad secret fails on
- * the queue's own Secret. Returns the URL's port (not a secret) for clients' egress policies.
- */
-function externalStoreSecret(
-  { name, queueName, ns, labels }: StoreScope,
-  externalUrl: pulumi.Input<string>,
-  child: pulumi.CustomResourceOptions,
-): pulumi.Output<number[]> {
-  const url = pulumi.output(externalUrl).apply((u) => {
-    requireRedisUrl("externalUrl", u);
-    return u;
-  });
-  new k8s.core.v1.Secret(
-    name,
-    {
-      metadata: { name: queueName, namespace: ns, labels },
-      stringData: { url: pulumi.secret(url) },
-    },
-    child,
-  );
-  return pulumi.unsecret(url.apply((u) => [redisUrlPort(u)]));
-}
-
-/** `valkey.conf` of the in-cluster store: durable (AOF), bounded (`maxmemory`, `noeviction`), password from the Secret. */
-function valkeyConf(port: number, maxmemoryBytes: number): string {
-  return [
-    `port ${port}`,
-    "dir /data",
-    // Every accepted job survives a restart: append-only file, fsync every second.
-    "appendonly yes",
-    "appendfsync everysec",
-    'save ""',
-    `maxmemory ${maxmemoryBytes}`,
-    // Refuse writes when full rather than evict: an evicted key is a lost job.
-    "maxmemory-policy noeviction",
-    "include /etc/valkey/secret/auth.conf",
-    "",
-  ].join("\n");
-}
-
-/**
- * The generated password and the Secret holding it (with the clients' URL and the server's auth
- * include), and the ConfigMap with `valkey.conf`. Returns the ConfigMap's name and the hash that
- * restarts the pod when the config or the password's generation changes.
- */
-function storeSecretAndConfig(
-  parent: pulumi.ComponentResource,
-  { name, queueName, ns, labels, port }: StoreScope,
-  args: JobQueueArgs,
-  child: pulumi.CustomResourceOptions,
-): { configMapName: pulumi.Output<string>; configHash: string } {
-  const password = new random.RandomPassword(
-    `${name}-password`,
-    { length: 32, special: false, keepers: { version: String(args.passwordVersion ?? 0) } },
-    { parent },
-  );
-  new k8s.core.v1.Secret(
-    name,
-    {
-      metadata: { name: queueName, namespace: ns, labels },
-      stringData: {
-        password: password.result,
-        url: pulumi.interpolate`redis://${queueName}.${ns}.svc:${port}`,
-        // Included by the server's config, so the password is never a command-line argument.
-        "auth.conf": pulumi.interpolate`requirepass ${password.result}\n`,
-      },
-    },
-    child,
-  );
-  const conf = valkeyConf(port, args.maxmemoryBytes);
-  // The whole config and the password's generation (its keepers), never the password itself.
-  const configHash = createHash("sha256")
-    .update(conf)
-    .update(JSON.stringify(args.passwordVersion ?? 0))
-    .digest("hex")
-    .slice(0, 16);
-  const config = new k8s.core.v1.ConfigMap(
-    name,
-    {
-      metadata: { name: `${queueName}-config`, namespace: ns, labels },
-      data: {
-        "valkey.conf": conf,
-      },
-    },
-    child,
-  );
-  return { configMapName: config.metadata.name, configHash };
-}
-
-/** The clients' Service and the StatefulSet's headless governing Service (returned: the StatefulSet waits for it). */
-function storeServices(
-  { name, queueName, ns, labels, selector, port }: StoreScope,
-  child: pulumi.CustomResourceOptions,
-): k8s.core.v1.Service {
-  // The clients' Service. Awaited (ready endpoints = the store answers), and nothing waits on it.
-  new k8s.core.v1.Service(
-    name,
-    {
-      metadata: { name: queueName, namespace: ns, labels },
-      spec: {
-        selector,
-        ports: [
-          { name: "redis", port, targetPort: "redis" },
-          { name: "metrics", port: 9121, targetPort: "metrics" },
-        ],
-      },
-    },
-    child,
-  );
-  // The StatefulSet's governing Service: headless, so the provider does not await its endpoints.
-  // The StatefulSet names it as a plain string: taking the name from an awaited Service's output
-  // would create the StatefulSet only after endpoints that only its own pods can provide.
-  return new k8s.core.v1.Service(
-    `${name}-headless`,
-    {
-      metadata: { name: `${queueName}-headless`, namespace: ns, labels },
-      spec: { clusterIP: "None", selector, ports: [{ name: "redis", port, targetPort: "redis" }] },
-    },
-    child,
-  );
 }
 
 /** The Valkey StatefulSet: one replica, the store and its exporter sidecar, hardened, the AOF on a claim. */
