@@ -15,7 +15,7 @@ import { fastSandboxOptions } from "../tools/sandbox/fast";
 import { pollToEnd, sendBurst, type JobEnd } from "../tools/sandbox/load-burst";
 import { Sandbox } from "../tools/sandbox/sandbox";
 import { startWithRetry } from "../tools/sandbox/start-with-retry";
-import { parseDuration } from "../components/durations";
+import { parseDuration } from "../components/shared/durations";
 import { parseStackConfig, SECRET_KEYS } from "../stacks/config";
 import { readProjectConfig } from "../tools/stack-file";
 

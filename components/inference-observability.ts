@@ -1,15 +1,15 @@
 import * as pulumi from "@pulumi/pulumi";
-import { DEFAULT_PROMETHEUS_SELECTOR } from "./selectors";
-import { childOptions } from "./child-options";
-import { AlertRules } from "./alert-rules";
-import { Dashboards } from "./dashboards";
-import { Autoscaler } from "./autoscaler";
-import { serviceAdapterRules, ServiceAdapterRules } from "./custom-metric";
+import { DEFAULT_PROMETHEUS_SELECTOR } from "./shared/selectors";
+import { childOptions } from "./shared/child-options";
+import { AlertRules } from "./monitoring/alert-rules";
+import { Dashboards } from "./monitoring/dashboards";
+import { Autoscaler } from "./autoscaling/autoscaler";
+import { serviceAdapterRules, ServiceAdapterRules } from "./autoscaling/custom-metric";
 import { metricNames } from "../contract/metrics";
 import { AlertThresholds, GpuCost, ruleCatalogue, RuleConcern, RuleGroup } from "./rules";
-import { InputPropertyError } from "./errors";
-import { TIER_LABEL } from "./service-tiers";
-import { ScrapeSettings, ServiceMonitor } from "./service-monitor";
+import { InputPropertyError } from "./shared/errors";
+import { TIER_LABEL } from "./service/service-tiers";
+import { ScrapeSettings, ServiceMonitor } from "./monitoring/service-monitor";
 
 /** The HPA of a service: replica bounds and its targets. */
 export interface AutoscalingSettings {

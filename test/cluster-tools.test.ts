@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { CLUSTER_FLAVORS } from "../components/cluster-flavor";
+import { CLUSTER_FLAVORS } from "../components/monitoring/cluster-flavor";
 import { volumeFor } from "../tools/cluster/claim-binder";
 import { parseDeployArgs } from "../tools/cluster/deploy";
 import { kwokNodes, nodeManifest } from "../tools/cluster/nodes";

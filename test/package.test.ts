@@ -1,10 +1,11 @@
 import * as assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { packComponents } from "../tools/pack-components";
 import { consumerProject } from "./support/consumer-project";
+import { exportedNames } from "./support/exported-names";
 
 /** Runs the compiled program under the consumer's own Pulumi mock runtime and prints what it registered. */
 const CONSUMER_RUNNER = `
@@ -21,10 +22,13 @@ setTimeout(() => process.stdout.write(JSON.stringify({ seen, adapterMetrics: pro
 
 describe("the component package", function () {
   this.timeout(300_000);
+  let tarball: string;
+
+  before(() => {
+    tarball = packComponents(mkdtempSync(path.join(tmpdir(), "sonic-pack-")));
+  });
 
   it("packs only compiled components with types, and another team's TTS program compiles and runs against it", () => {
-    const out = mkdtempSync(path.join(tmpdir(), "sonic-pack-"));
-    const tarball = packComponents(out);
     const listing = execFileSync("tar", ["tzf", tarball], { encoding: "utf8" }).trim().split("\n");
     assert.ok(
       listing.includes("package/dist/components/index.js") &&
@@ -76,5 +80,16 @@ describe("the component package", function () {
     const dashboards = one("kubernetes:core/v1:ConfigMap");
     assert.equal(JSON.parse(dashboards.data["tts-overview.json"]).title, "Tts overview");
     assert.ok(registered.some((r) => r.type === "sonic-observability:index:InferenceObservability"));
+  });
+
+  it("exports exactly the names it exported before components/ moved into folders by concern", () => {
+    const unpacked = mkdtempSync(path.join(tmpdir(), "sonic-unpacked-"));
+    execFileSync("tar", ["xzf", tarball, "-C", unpacked]);
+    const exported = exportedNames(path.join(unpacked, "package", "dist", "components", "index.d.ts"));
+    // Captured from the packed package before the move; a name added on purpose is added there too.
+    const expected = readFileSync(path.join(__dirname, "support", "component-exports.txt"), "utf8")
+      .trim()
+      .split("\n");
+    assert.deepEqual(exported, expected);
   });
 });

@@ -1,7 +1,7 @@
 import * as assert from "node:assert/strict";
-import { scaledObjectSpec } from "../components/scaled-object";
-import { jobBacklogRule, requestQpsRule } from "../components/custom-metric";
-import { gpuScalingBehavior } from "../components/scaling-behavior";
+import { scaledObjectSpec } from "../components/autoscaling/scaled-object";
+import { jobBacklogRule, requestQpsRule } from "../components/autoscaling/custom-metric";
+import { gpuScalingBehavior } from "../components/autoscaling/scaling-behavior";
 import {
   adapterQuery,
   controlledAutoscalers,

@@ -66,7 +66,7 @@ export interface AttributionOptions {
   profile?: AnalystServiceProfile;
 }
 
-/** The container of a Sonic pod that runs the model (components/gpu-inference-service.ts). */
+/** The container of a Sonic pod that runs the model (components/service/gpu-inference-service.ts). */
 export const MODEL_SERVER_CONTAINER = "model-server";
 
 const pct = (r: number) => `${(r * 100).toFixed(1)}%`;

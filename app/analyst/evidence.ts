@@ -2,7 +2,7 @@ import { alertPrefixOf } from "../../contract/metrics";
 import { GENERIC_SIGNALS, relatedSignals, SignalName, signalQueries } from "../../contract/analyst-signals";
 import type { AnalystServiceProfile } from "../../contract/analyst-service-profile";
 import { promqlString } from "../../contract/promql";
-import type { PrometheusClient, Sample } from "./prometheus";
+import type { PrometheusClient, Sample, Series } from "./prometheus";
 import { codeSpan } from "./slack-text";
 import { tierOf } from "./tiers";
 
@@ -158,7 +158,9 @@ export function alertFacts(alert: WebhookAlert): Facts {
 /**
  * Gathers the evidence for one firing alert from the Prometheus HTTP API. A query that fails (refused,
  * timed out, a 502 page, a query error) costs only its own evidence: it is listed in `unavailable` with
- * the reason, and everything else is still gathered.
+ * the reason, and everything else is still gathered. Each kind of evidence is recorded by a function
+ * of its own: the alert's own expression, the signals ({@link SIGNAL_RECORDERS}), the HPAs together,
+ * a deploy, and the other alerts firing.
  */
 export async function gatherEvidence(alert: WebhookAlert, options: GatherOptions): Promise<Evidence> {
   const window = options.window ?? "15m";
@@ -169,8 +171,6 @@ export async function gatherEvidence(alert: WebhookAlert, options: GatherOptions
   const p = options.prometheus;
   const items: EvidenceItem[] = [];
   const unavailable: Evidence["unavailable"] = [];
-  const add = (name: string, query: string, summary: string) =>
-    items.push({ id: `E${items.length + 1}`, name, query, summary });
   const facts = alertFacts(alert);
   facts.now = now;
   const namespace = facts.namespace;
@@ -190,20 +190,15 @@ export async function gatherEvidence(alert: WebhookAlert, options: GatherOptions
       return undefined;
     }
   };
-
-  /** A list told by tier (`api tier: …; worker tier: …`) when the profile names the tiers. */
-  const byTier = <T extends { pod: string }>(list: T[], show: (l: T[]) => string): string => {
-    if (!options.profile?.tiers) return show(list);
-    const groups = new Map<string, T[]>();
-    for (const item of list) {
-      const tier = tierOf(item.pod, options.profile) ?? "other";
-      groups.set(tier, [...(groups.get(tier) ?? []), item]);
-    }
-    // Pods of no tier (another workload of the namespace) are listed plainly.
-    if (groups.size === 1 && groups.has("other")) return show(list);
-    return [...groups]
-      .map(([tier, l]) => `${tier}${tier === "other" ? " pods" : " tier"}: ${show(l)}`)
-      .join("; ");
+  const r: Recording = {
+    facts,
+    add: (name, query, summary) => items.push({ id: `E${items.length + 1}`, name, query, summary }),
+    byTier: (list, show) => byTier(list, show, options.profile),
+    window,
+    lookback,
+    now,
+    start,
+    step,
   };
 
   const queries = signalQueries({ prefix: options.prefix ?? "", namespace, window, lookback });
@@ -224,313 +219,399 @@ export async function gatherEvidence(alert: WebhookAlert, options: GatherOptions
     attempt("other alerts firing", () => instant(othersQuery)),
   ]);
 
-  if (options.expr && own) {
-    const mine = own.find((s) => !facts.pod || s.labels.pod === facts.pod) ?? own[0];
-    if (mine && mine.points.length > 0) {
-      facts.valueNow = mine.points[mine.points.length - 1][1];
-      facts.conditionSince = episodeStart(mine.points, step);
-      add(
-        "alert expression",
-        options.expr,
-        `held since ${clock(facts.conditionSince)} (${minutes(now - facts.conditionSince)} ago), value now ${round(facts.valueNow)}`,
-      );
-    }
-  }
-  for (const [name, samples] of results) if (samples) record(name, samples, queries[name]);
-  if (facts.hpas.length > 0)
-    add(
-      "hpa_replicas",
-      wanted
-        .filter((n) => n.startsWith("hpa_"))
-        .map((n) => queries[n])
-        .join("\n"),
-      facts.hpas
-        .map(
-          (h) =>
-            `HPA ${codeSpan(h.name)}: desired ${h.desired ?? "?"}, current ${h.current ?? "?"}, max ${h.max ?? "?"}, fewest in ${lookback} ${h.minCurrent ?? "?"}`,
-        )
-        .join("; "),
-    );
-
-  if (versions) {
-    // A deploy: a version whose series begins within the look-back while another version was
-    // already running (a fresh Prometheus, with no history, is not a deploy).
-    const firstSeen = (s: { points: [number, number][] }) => s.points[0]?.[0] ?? Infinity;
-    const fresh = versions
-      .filter(
-        (s) => firstSeen(s) > start + step && versions.some((o) => o !== s && firstSeen(o) < firstSeen(s)),
-      )
-      .map((s) => ({ version: s.labels.version, at: firstSeen(s) }))
-      .sort((a, b) => b.at - a.at)[0];
-    if (fresh) {
-      facts.deploy = fresh;
-      add(
-        "versions",
-        queries.versions,
-        `version ${codeSpan(fresh.version)} first seen at ${clock(fresh.at)}`,
-      );
-    } else if (versions.length > 0) {
-      add(
-        "versions",
-        queries.versions,
-        `no new version in ${lookback} (running ${versions.map((s) => codeSpan(s.labels.version)).join(", ")})`,
-      );
-    }
-  }
-
-  if (others) {
-    facts.otherAlerts = others
-      .filter((a) => a.labels.alertname !== facts.alertname)
-      .map((a) => ({ alertname: a.labels.alertname, pod: a.labels.pod, severity: a.labels.severity }));
-    if (facts.otherAlerts.length > 0)
-      add(
-        "other alerts firing",
-        othersQuery,
-        facts.otherAlerts
-          .map((a) => `${codeSpan(a.alertname)}${a.pod ? ` on ${codeSpan(a.pod)}` : ""}`)
-          .join(", "),
-      );
-  }
+  if (options.expr && own) recordAlertExpression(r, own, options.expr);
+  for (const [name, samples] of results) if (samples) SIGNAL_RECORDERS[name](r, samples, queries[name], name);
+  recordHpas(
+    r,
+    wanted
+      .filter((n) => n.startsWith("hpa_"))
+      .map((n) => queries[n])
+      .join("\n"),
+  );
+  if (versions) recordDeploy(r, versions, queries.versions);
+  if (others) recordOtherAlerts(r, others, othersQuery);
   return { facts, items, expr: options.expr, unavailable };
+}
 
-  function record(name: SignalName, samples: Sample[], query: string): void {
-    const finite = samples.filter((s) => Number.isFinite(s.value));
-    const top = [...finite].sort((a, b) => b.value - a.value)[0];
-    const containers = (list: Sample[]) =>
-      list.map((s) => ({ pod: s.labels.pod ?? "?", container: s.labels.container ?? "?" }));
-    switch (name) {
-      case "gpu_memory_ratio": {
-        if (!top) return;
-        facts.gpuMemoryMax = { pod: top.labels.pod ?? "?", ratio: top.value };
-        add(name, query, `GPU memory at ${pct(top.value)} on ${codeSpan(top.labels.pod)}`);
-        return;
-      }
-      case "gpu_memory_growth": {
-        if (!top) return;
-        facts.gpuMemoryGrowthPerHour = { pod: top.labels.pod ?? "?", ratio: top.value };
-        add(
-          name,
-          query,
-          `GPU memory of ${codeSpan(top.labels.pod)} trends ${top.value >= 0 ? "up" : "down"} ${pct(Math.abs(top.value))} of the GPU per hour over ${lookback}`,
-        );
-        return;
-      }
-      case "gpu_memory_jump": {
-        if (!top) return;
-        facts.gpuMemoryLargestJump = { pod: top.labels.pod ?? "?", ratio: top.value };
-        add(
-          name,
-          query,
-          `largest single step up of GPU memory in ${lookback}: ${pct(top.value)} of the GPU on ${codeSpan(top.labels.pod)}`,
-        );
-        return;
-      }
-      case "failures_by_reason": {
-        // The real figure: `increase()` extrapolates, and 0.4 failures printed as "0" reads as none.
-        for (const s of finite) if (s.value > 0) facts.failures[s.labels.reason] = s.value;
-        const text = Object.entries(facts.failures)
-          .map(([r, n]) => `${count(n)} ${codeSpan(r)}`)
-          .join(", ");
-        add(name, query, text ? `failed jobs in ${window}: ${text}` : `no failed jobs in ${window}`);
-        return;
-      }
-      case "restarts": {
-        facts.restartsByContainer = finite
-          .filter((s) => Math.round(s.value) > 0)
-          .map((s) => ({
-            pod: s.labels.pod ?? "?",
-            container: s.labels.container ?? "?",
-            count: Math.round(s.value),
-          }))
-          .sort((a, b) => b.count - a.count);
-        facts.restarts = facts.restartsByContainer.reduce((a, c) => a + c.count, 0);
-        if (facts.restarts > 0)
-          add(
-            name,
-            query,
-            `${facts.restarts} container restarts in ${window}: ${byTier(facts.restartsByContainer, (list) =>
-              list
-                .slice(0, 5)
-                .map((c) => `${codeSpan(c.container)} of ${codeSpan(c.pod)} (${c.count})`)
-                .join(", "),
-            )}`,
-          );
-        return;
-      }
-      case "oom_killed": {
-        facts.oomKilled = containers(finite.filter((s) => s.value > 0));
-        facts.oomKilledPods = [...new Set(facts.oomKilled.map((c) => c.pod))];
-        if (facts.oomKilled.length > 0)
-          add(name, query, `last termination OOMKilled: ${refs(facts.oomKilled)}`);
-        return;
-      }
-      case "not_ready": {
-        facts.notReady = containers(samples);
-        if (facts.notReady.length > 0) add(name, query, `containers not ready: ${refs(facts.notReady)}`);
-        return;
-      }
-      case "crash_looping": {
-        facts.crashLooping = containers(samples);
-        if (facts.crashLooping.length > 0)
-          add(name, query, `containers in CrashLoopBackOff: ${refs(facts.crashLooping)}`);
-        return;
-      }
-      case "waiting": {
-        facts.waiting = finite.map((s) => ({
-          pod: s.labels.pod ?? "?",
-          container: s.labels.container ?? "?",
-          reason: s.labels.reason ?? "?",
-        }));
-        if (facts.waiting.length > 0)
-          add(
-            name,
-            query,
-            `containers waiting: ${byTier(facts.waiting, (list) =>
-              list
-                .slice(0, 5)
-                .map((c) => `${codeSpan(c.container)} of ${codeSpan(c.pod)} (${codeSpan(c.reason)})`)
-                .join(", "),
-            )}`,
-          );
-        return;
-      }
-      case "pod_start": {
-        facts.podStarts = finite.map((s) => ({ pod: s.labels.pod ?? "?", at: s.value }));
-        const young = facts.podStarts.filter((p) => now - p.at < seconds(lookback));
-        if (young.length > 0)
-          add(
-            name,
-            query,
-            `pods started within ${lookback}: ${byTier(young, (list) =>
-              list
-                .sort((a, b) => b.at - a.at)
-                .slice(0, 5)
-                .map((p) => `${codeSpan(p.pod)} ${minutes(now - p.at)} ago`)
-                .join(", "),
-            )}`,
-          );
-        return;
-      }
-      case "pod_versions":
-        facts.podVersions = samples.map((s) => ({
-          pod: s.labels.pod ?? "?",
-          version: s.labels.version ?? "?",
-        }));
-        return;
-      case "hpa_desired":
-      case "hpa_current":
-      case "hpa_max":
-      case "hpa_current_min": {
-        const field = (
-          {
-            hpa_desired: "desired",
-            hpa_current: "current",
-            hpa_max: "max",
-            hpa_current_min: "minCurrent",
-          } as const
-        )[name];
-        for (const s of finite) {
-          const hpaName = s.labels.horizontalpodautoscaler ?? "?";
-          let hpa = facts.hpas.find((h) => h.name === hpaName);
-          if (!hpa) facts.hpas.push((hpa = { name: hpaName }));
-          hpa[field] = s.value;
-        }
-        return;
-      }
-      case "autoscaler_alerts": {
-        facts.autoscalerAlerts = samples.map((s) => ({
-          alertname: s.labels.alertname ?? "?",
-          namespace: s.labels.namespace,
-          scaledObject: s.labels.scaledObject,
-          scaler: s.labels.scaler,
-        }));
-        if (facts.autoscalerAlerts.length > 0)
-          add(
-            name,
-            query,
-            `KEDA alerts firing: ${facts.autoscalerAlerts
-              .map(
-                (a) =>
-                  `${codeSpan(a.alertname)}${a.scaledObject ? ` for ${codeSpan(`${a.namespace ?? "?"}/${a.scaledObject}`)}` : a.namespace ? ` in ${codeSpan(a.namespace)}` : ""}`,
-              )
-              .join(", ")}`,
-          );
-        return;
-      }
-      case "resident_memory_slope": {
-        if (!top) return;
-        facts.residentMemorySlopeBytesPerHour = top.value;
-        add(
-          name,
-          query,
-          `resident memory of ${codeSpan(top.labels.pod)} grows ${(top.value / 2 ** 20).toFixed(1)} MiB/hour`,
-        );
-        return;
-      }
-      case "submission_rate":
-      case "submission_rate_before": {
-        const v = samples[0]?.value;
-        if (v === undefined || !Number.isFinite(v)) return;
-        if (name === "submission_rate") facts.submissionRate = v;
-        else facts.submissionRateBefore = v;
-        add(
-          name,
-          query,
-          `${v.toFixed(3)} submissions/s${name === "submission_rate_before" ? ` ${lookback} earlier` : " now"}`,
-        );
-        return;
-      }
-      case "targets_down":
-        facts.targetsDown = samples[0]?.value ?? 0;
-        if (facts.targetsDown > 0) add(name, query, `${facts.targetsDown} scrape targets down`);
-        return;
-      case "queue_depth":
-        facts.queueDepth = samples[0]?.value;
-        if (facts.queueDepth !== undefined) add(name, query, `${facts.queueDepth} jobs queued service-wide`);
-        return;
-      case "queue_depth_before":
-        facts.queueDepthBefore = samples[0]?.value;
-        if (facts.queueDepthBefore !== undefined)
-          add(name, query, `${facts.queueDepthBefore} jobs queued ${window} earlier`);
-        return;
-      case "queue_store_up": {
-        if (finite.length === 0) return;
-        const downPods = finite.filter((s) => s.value === 0).map((s) => s.labels.pod ?? "?");
-        facts.queueStore = { downPods, pods: finite.length };
-        add(
-          name,
-          query,
-          downPods.length > 0
-            ? `${downPods.length} of ${finite.length} pods cannot reach the job store: ${downPods.map((p) => codeSpan(p)).join(", ")}`
-            : `all ${finite.length} pods reach the job store`,
-        );
-        return;
-      }
-      case "redis_up": {
-        facts.redisUp = finite.map((s) => ({ pod: s.labels.pod ?? s.labels.instance ?? "?", up: s.value }));
-        add(
-          name,
-          query,
-          facts.redisUp.length === 0
-            ? "no redis_exporter in the namespace (a managed store, or no exporter)"
-            : facts.redisUp.map((r) => `redis_up ${r.up} on ${codeSpan(r.pod)}`).join(", "),
-        );
-        return;
-      }
-      case "error_ratio":
-        facts.errorRatio = samples[0]?.value;
-        if (facts.errorRatio !== undefined && Number.isFinite(facts.errorRatio))
-          add(name, query, `${pct(facts.errorRatio)} of jobs failing over ${window}`);
-        return;
-      case "versions":
-        return;
-      default: {
-        const unreachable: never = name;
-        throw new Error(`unknown signal ${String(unreachable)}`);
-      }
-    }
+/** What one kind of evidence is recorded into: the facts, the numbered items, and how to tell them. */
+interface Recording {
+  facts: Facts;
+  /** Adds a numbered item (`E<n>`). */
+  add(name: string, query: string, summary: string): void;
+  /** A list told by tier when the service's profile names the tiers. */
+  byTier<T extends { pod: string }>(list: T[], show: (l: T[]) => string): string;
+  window: string;
+  lookback: string;
+  now: number;
+  /** Start of the look-back and the range queries' step (seconds). */
+  start: number;
+  step: number;
+}
+
+/** Records one signal's samples (an instant query's answer) as facts and, when it says something, an item. */
+type SignalRecorder = (r: Recording, samples: Sample[], query: string, name: SignalName) => void;
+
+/** A list told by tier (`api tier: …; worker tier: …`) when the profile names the tiers. */
+function byTier<T extends { pod: string }>(
+  list: T[],
+  show: (l: T[]) => string,
+  profile: AnalystServiceProfile | undefined,
+): string {
+  if (!profile?.tiers) return show(list);
+  const groups = new Map<string, T[]>();
+  for (const item of list) {
+    const tier = tierOf(item.pod, profile) ?? "other";
+    groups.set(tier, [...(groups.get(tier) ?? []), item]);
+  }
+  // Pods of no tier (another workload of the namespace) are listed plainly.
+  if (groups.size === 1 && groups.has("other")) return show(list);
+  return [...groups]
+    .map(([tier, l]) => `${tier}${tier === "other" ? " pods" : " tier"}: ${show(l)}`)
+    .join("; ");
+}
+
+/** The alert's own expression over the look-back: its value now and when the current episode began. */
+function recordAlertExpression({ facts, add, now, step }: Recording, own: Series[], expr: string): void {
+  const mine = own.find((s) => !facts.pod || s.labels.pod === facts.pod) ?? own[0];
+  if (!mine || mine.points.length === 0) return;
+  facts.valueNow = mine.points[mine.points.length - 1][1];
+  facts.conditionSince = episodeStart(mine.points, step);
+  add(
+    "alert expression",
+    expr,
+    `held since ${clock(facts.conditionSince)} (${minutes(now - facts.conditionSince)} ago), value now ${round(facts.valueNow)}`,
+  );
+}
+
+/** The HPAs' figures, gathered from the `hpa_*` signals, as one item. */
+function recordHpas({ facts, add, lookback }: Recording, query: string): void {
+  if (facts.hpas.length === 0) return;
+  add(
+    "hpa_replicas",
+    query,
+    facts.hpas
+      .map(
+        (h) =>
+          `HPA ${codeSpan(h.name)}: desired ${h.desired ?? "?"}, current ${h.current ?? "?"}, max ${h.max ?? "?"}, fewest in ${lookback} ${h.minCurrent ?? "?"}`,
+      )
+      .join("; "),
+  );
+}
+
+/**
+ * A deploy: a version whose series begins within the look-back while another version was already
+ * running (a fresh Prometheus, with no history, is not a deploy).
+ */
+function recordDeploy(
+  { facts, add, lookback, start, step }: Recording,
+  versions: Series[],
+  query: string,
+): void {
+  const firstSeen = (s: { points: [number, number][] }) => s.points[0]?.[0] ?? Infinity;
+  const fresh = versions
+    .filter(
+      (s) => firstSeen(s) > start + step && versions.some((o) => o !== s && firstSeen(o) < firstSeen(s)),
+    )
+    .map((s) => ({ version: s.labels.version, at: firstSeen(s) }))
+    .sort((a, b) => b.at - a.at)[0];
+  if (fresh) {
+    facts.deploy = fresh;
+    add("versions", query, `version ${codeSpan(fresh.version)} first seen at ${clock(fresh.at)}`);
+  } else if (versions.length > 0) {
+    add(
+      "versions",
+      query,
+      `no new version in ${lookback} (running ${versions.map((s) => codeSpan(s.labels.version)).join(", ")})`,
+    );
   }
 }
+
+/** Other alerts firing in the namespace. */
+function recordOtherAlerts({ facts, add }: Recording, others: Sample[], query: string): void {
+  facts.otherAlerts = others
+    .filter((a) => a.labels.alertname !== facts.alertname)
+    .map((a) => ({ alertname: a.labels.alertname, pod: a.labels.pod, severity: a.labels.severity }));
+  if (facts.otherAlerts.length > 0)
+    add(
+      "other alerts firing",
+      query,
+      facts.otherAlerts
+        .map((a) => `${codeSpan(a.alertname)}${a.pod ? ` on ${codeSpan(a.pod)}` : ""}`)
+        .join(", "),
+    );
+}
+
+const finite = (samples: Sample[]) => samples.filter((s) => Number.isFinite(s.value));
+/** The sample with the largest finite value. */
+const topOf = (samples: Sample[]): Sample | undefined =>
+  [...finite(samples)].sort((a, b) => b.value - a.value)[0];
+const containers = (list: Sample[]): ContainerRef[] =>
+  list.map((s) => ({ pod: s.labels.pod ?? "?", container: s.labels.container ?? "?" }));
+
+const gpuMemoryRatio: SignalRecorder = ({ facts, add }, samples, query, name) => {
+  const top = topOf(samples);
+  if (!top) return;
+  facts.gpuMemoryMax = { pod: top.labels.pod ?? "?", ratio: top.value };
+  add(name, query, `GPU memory at ${pct(top.value)} on ${codeSpan(top.labels.pod)}`);
+};
+
+const gpuMemoryGrowth: SignalRecorder = ({ facts, add, lookback }, samples, query, name) => {
+  const top = topOf(samples);
+  if (!top) return;
+  facts.gpuMemoryGrowthPerHour = { pod: top.labels.pod ?? "?", ratio: top.value };
+  add(
+    name,
+    query,
+    `GPU memory of ${codeSpan(top.labels.pod)} trends ${top.value >= 0 ? "up" : "down"} ${pct(Math.abs(top.value))} of the GPU per hour over ${lookback}`,
+  );
+};
+
+const gpuMemoryJump: SignalRecorder = ({ facts, add, lookback }, samples, query, name) => {
+  const top = topOf(samples);
+  if (!top) return;
+  facts.gpuMemoryLargestJump = { pod: top.labels.pod ?? "?", ratio: top.value };
+  add(
+    name,
+    query,
+    `largest single step up of GPU memory in ${lookback}: ${pct(top.value)} of the GPU on ${codeSpan(top.labels.pod)}`,
+  );
+};
+
+const failuresByReason: SignalRecorder = ({ facts, add, window }, samples, query, name) => {
+  // The real figure: `increase()` extrapolates, and 0.4 failures printed as "0" reads as none.
+  for (const s of finite(samples)) if (s.value > 0) facts.failures[s.labels.reason] = s.value;
+  const text = Object.entries(facts.failures)
+    .map(([r, n]) => `${count(n)} ${codeSpan(r)}`)
+    .join(", ");
+  add(name, query, text ? `failed jobs in ${window}: ${text}` : `no failed jobs in ${window}`);
+};
+
+const restarts: SignalRecorder = ({ facts, add, byTier, window }, samples, query, name) => {
+  facts.restartsByContainer = finite(samples)
+    .filter((s) => Math.round(s.value) > 0)
+    .map((s) => ({
+      pod: s.labels.pod ?? "?",
+      container: s.labels.container ?? "?",
+      count: Math.round(s.value),
+    }))
+    .sort((a, b) => b.count - a.count);
+  facts.restarts = facts.restartsByContainer.reduce((a, c) => a + c.count, 0);
+  if (facts.restarts > 0)
+    add(
+      name,
+      query,
+      `${facts.restarts} container restarts in ${window}: ${byTier(facts.restartsByContainer, (list) =>
+        list
+          .slice(0, 5)
+          .map((c) => `${codeSpan(c.container)} of ${codeSpan(c.pod)} (${c.count})`)
+          .join(", "),
+      )}`,
+    );
+};
+
+const oomKilled: SignalRecorder = ({ facts, add }, samples, query, name) => {
+  facts.oomKilled = containers(finite(samples).filter((s) => s.value > 0));
+  facts.oomKilledPods = [...new Set(facts.oomKilled.map((c) => c.pod))];
+  if (facts.oomKilled.length > 0) add(name, query, `last termination OOMKilled: ${refs(facts.oomKilled)}`);
+};
+
+const notReady: SignalRecorder = ({ facts, add }, samples, query, name) => {
+  facts.notReady = containers(samples);
+  if (facts.notReady.length > 0) add(name, query, `containers not ready: ${refs(facts.notReady)}`);
+};
+
+const crashLooping: SignalRecorder = ({ facts, add }, samples, query, name) => {
+  facts.crashLooping = containers(samples);
+  if (facts.crashLooping.length > 0)
+    add(name, query, `containers in CrashLoopBackOff: ${refs(facts.crashLooping)}`);
+};
+
+const waiting: SignalRecorder = ({ facts, add, byTier }, samples, query, name) => {
+  facts.waiting = finite(samples).map((s) => ({
+    pod: s.labels.pod ?? "?",
+    container: s.labels.container ?? "?",
+    reason: s.labels.reason ?? "?",
+  }));
+  if (facts.waiting.length > 0)
+    add(
+      name,
+      query,
+      `containers waiting: ${byTier(facts.waiting, (list) =>
+        list
+          .slice(0, 5)
+          .map((c) => `${codeSpan(c.container)} of ${codeSpan(c.pod)} (${codeSpan(c.reason)})`)
+          .join(", "),
+      )}`,
+    );
+};
+
+const podStart: SignalRecorder = ({ facts, add, byTier, lookback, now }, samples, query, name) => {
+  facts.podStarts = finite(samples).map((s) => ({ pod: s.labels.pod ?? "?", at: s.value }));
+  const young = facts.podStarts.filter((p) => now - p.at < seconds(lookback));
+  if (young.length > 0)
+    add(
+      name,
+      query,
+      `pods started within ${lookback}: ${byTier(young, (list) =>
+        list
+          .sort((a, b) => b.at - a.at)
+          .slice(0, 5)
+          .map((p) => `${codeSpan(p.pod)} ${minutes(now - p.at)} ago`)
+          .join(", "),
+      )}`,
+    );
+};
+
+const podVersions: SignalRecorder = ({ facts }, samples) => {
+  facts.podVersions = samples.map((s) => ({
+    pod: s.labels.pod ?? "?",
+    version: s.labels.version ?? "?",
+  }));
+};
+
+/** One figure of each HPA (told together by {@link recordHpas}). */
+const HPA_FIELDS = {
+  hpa_desired: "desired",
+  hpa_current: "current",
+  hpa_max: "max",
+  hpa_current_min: "minCurrent",
+} as const;
+
+const hpaFigure: SignalRecorder = ({ facts }, samples, _query, name) => {
+  const field = HPA_FIELDS[name as keyof typeof HPA_FIELDS];
+  for (const s of finite(samples)) {
+    const hpaName = s.labels.horizontalpodautoscaler ?? "?";
+    let hpa = facts.hpas.find((h) => h.name === hpaName);
+    if (!hpa) facts.hpas.push((hpa = { name: hpaName }));
+    hpa[field] = s.value;
+  }
+};
+
+const autoscalerAlerts: SignalRecorder = ({ facts, add }, samples, query, name) => {
+  facts.autoscalerAlerts = samples.map((s) => ({
+    alertname: s.labels.alertname ?? "?",
+    namespace: s.labels.namespace,
+    scaledObject: s.labels.scaledObject,
+    scaler: s.labels.scaler,
+  }));
+  if (facts.autoscalerAlerts.length > 0)
+    add(
+      name,
+      query,
+      `KEDA alerts firing: ${facts.autoscalerAlerts
+        .map(
+          (a) =>
+            `${codeSpan(a.alertname)}${a.scaledObject ? ` for ${codeSpan(`${a.namespace ?? "?"}/${a.scaledObject}`)}` : a.namespace ? ` in ${codeSpan(a.namespace)}` : ""}`,
+        )
+        .join(", ")}`,
+    );
+};
+
+const residentMemorySlope: SignalRecorder = ({ facts, add }, samples, query, name) => {
+  const top = topOf(samples);
+  if (!top) return;
+  facts.residentMemorySlopeBytesPerHour = top.value;
+  add(
+    name,
+    query,
+    `resident memory of ${codeSpan(top.labels.pod)} grows ${(top.value / 2 ** 20).toFixed(1)} MiB/hour`,
+  );
+};
+
+const submissionRate: SignalRecorder = ({ facts, add, lookback }, samples, query, name) => {
+  const v = samples[0]?.value;
+  if (v === undefined || !Number.isFinite(v)) return;
+  if (name === "submission_rate") facts.submissionRate = v;
+  else facts.submissionRateBefore = v;
+  add(
+    name,
+    query,
+    `${v.toFixed(3)} submissions/s${name === "submission_rate_before" ? ` ${lookback} earlier` : " now"}`,
+  );
+};
+
+const targetsDown: SignalRecorder = ({ facts, add }, samples, query, name) => {
+  facts.targetsDown = samples[0]?.value ?? 0;
+  if (facts.targetsDown > 0) add(name, query, `${facts.targetsDown} scrape targets down`);
+};
+
+const queueDepth: SignalRecorder = ({ facts, add }, samples, query, name) => {
+  facts.queueDepth = samples[0]?.value;
+  if (facts.queueDepth !== undefined) add(name, query, `${facts.queueDepth} jobs queued service-wide`);
+};
+
+const queueDepthBefore: SignalRecorder = ({ facts, add, window }, samples, query, name) => {
+  facts.queueDepthBefore = samples[0]?.value;
+  if (facts.queueDepthBefore !== undefined)
+    add(name, query, `${facts.queueDepthBefore} jobs queued ${window} earlier`);
+};
+
+const queueStoreUp: SignalRecorder = ({ facts, add }, samples, query, name) => {
+  const up = finite(samples);
+  if (up.length === 0) return;
+  const downPods = up.filter((s) => s.value === 0).map((s) => s.labels.pod ?? "?");
+  facts.queueStore = { downPods, pods: up.length };
+  add(
+    name,
+    query,
+    downPods.length > 0
+      ? `${downPods.length} of ${up.length} pods cannot reach the job store: ${downPods.map((p) => codeSpan(p)).join(", ")}`
+      : `all ${up.length} pods reach the job store`,
+  );
+};
+
+const redisUp: SignalRecorder = ({ facts, add }, samples, query, name) => {
+  facts.redisUp = finite(samples).map((s) => ({
+    pod: s.labels.pod ?? s.labels.instance ?? "?",
+    up: s.value,
+  }));
+  add(
+    name,
+    query,
+    facts.redisUp.length === 0
+      ? "no redis_exporter in the namespace (a managed store, or no exporter)"
+      : facts.redisUp.map((r) => `redis_up ${r.up} on ${codeSpan(r.pod)}`).join(", "),
+  );
+};
+
+const errorRatio: SignalRecorder = ({ facts, add, window }, samples, query, name) => {
+  facts.errorRatio = samples[0]?.value;
+  if (facts.errorRatio !== undefined && Number.isFinite(facts.errorRatio))
+    add(name, query, `${pct(facts.errorRatio)} of jobs failing over ${window}`);
+};
+
+/**
+ * One recorder per signal, every signal named (the type makes the table exhaustive). `versions` is a
+ * range query, recorded by {@link recordDeploy}.
+ */
+const SIGNAL_RECORDERS: Record<SignalName, SignalRecorder> = {
+  gpu_memory_ratio: gpuMemoryRatio,
+  gpu_memory_growth: gpuMemoryGrowth,
+  gpu_memory_jump: gpuMemoryJump,
+  failures_by_reason: failuresByReason,
+  restarts,
+  oom_killed: oomKilled,
+  not_ready: notReady,
+  crash_looping: crashLooping,
+  waiting,
+  pod_start: podStart,
+  pod_versions: podVersions,
+  hpa_desired: hpaFigure,
+  hpa_current: hpaFigure,
+  hpa_max: hpaFigure,
+  hpa_current_min: hpaFigure,
+  autoscaler_alerts: autoscalerAlerts,
+  resident_memory_slope: residentMemorySlope,
+  submission_rate: submissionRate,
+  submission_rate_before: submissionRate,
+  targets_down: targetsDown,
+  queue_depth: queueDepth,
+  queue_depth_before: queueDepthBefore,
+  queue_store_up: queueStoreUp,
+  redis_up: redisUp,
+  error_ratio: errorRatio,
+  versions: () => undefined,
+};
 
 /** Start of the last unbroken run of points: the current episode, not an earlier one in the window. */
 export function episodeStart(points: [number, number][], stepSeconds: number): number {

@@ -70,28 +70,95 @@ export function createMetrics(
   now: () => number = () => performance.now() / 1000,
 ): AppMetrics {
   const register = new client.Registry();
-  if (!enabled) {
-    const noop = () => undefined;
-    return {
-      contentType: register.contentType,
-      requestFinished: noop,
-      submissionReceived: noop,
-      jobFailed: noop,
-      decodeFailure: noop,
-      videoGenerated: noop,
-      setQueued: noop,
-      setInProgress: noop,
-      setSlots: noop,
-      setQueueStoreUp: noop,
-      setGpus: noop,
-      exposition: () => register.metrics(),
-    };
-  }
+  if (!enabled) return noopMetrics(register);
   const n = metricNames(prefix);
   const mine = new Set<string>(TIER_METRICS[tier]);
   /** The registry of this tier's metrics; another tier's are created on a registry never exposed. */
-  const on = (key: keyof typeof n) => [mine.has(key) ? register : new client.Registry()];
+  const on: On = (key) => [mine.has(key) ? register : new client.Registry()];
   client.collectDefaultMetrics({ register, prefix: `${prefix}_` });
+  // Registered in the order the exposition lists them.
+  const r = requestMetrics(n, on);
+  const v = videoMetrics(n, on);
+  const g = gpuMetrics(n, on);
+  const j = jobMetrics(n, on, now);
+  processMetrics(n, on, version);
+  for (const status of TIER_REQUEST_STATUSES[tier]) {
+    r.requests.inc({ status }, 0);
+    r.duration.zero({ status });
+  }
+  for (const reason of DECODE_FAILURE_REASONS) v.decodeFailures.inc({ reason }, 0);
+  for (const reason of JOB_FAILURE_REASONS) j.failures.inc({ reason }, 0);
+
+  return {
+    contentType: register.contentType,
+    requestFinished(status, seconds) {
+      r.requests.inc({ status });
+      r.duration.observe({ status }, seconds);
+    },
+    submissionReceived() {
+      j.submissions.inc();
+    },
+    jobFailed(reason) {
+      j.failures.inc({ reason });
+    },
+    decodeFailure(reason) {
+      v.decodeFailures.inc({ reason });
+    },
+    videoGenerated(outcome) {
+      v.videos.inc();
+      v.decodeStage.observe(outcome.audioDecodeSeconds);
+      v.renderStage.observe(outcome.videoRenderSeconds);
+      v.avOffset.observe(outcome.avOffsetSeconds);
+      j.videoSeconds.inc(outcome.videoSeconds);
+    },
+    setQueued(n) {
+      j.queued.set(n);
+    },
+    setInProgress(n) {
+      j.busy.set(n);
+      j.inProgress.set(n);
+    },
+    setSlots(n) {
+      j.slots.set(n);
+    },
+    setQueueStoreUp(up) {
+      j.storeUp.set(up ? 1 : 0);
+    },
+    setGpus(samples) {
+      for (const s of samples) {
+        g.gpuUsed.set({ gpu: String(s.index) }, s.usedBytes);
+        g.gpuTotal.set({ gpu: String(s.index) }, s.totalBytes);
+      }
+    },
+    exposition: () => register.metrics(),
+  };
+}
+
+type MetricNames = ReturnType<typeof metricNames>;
+/** The registries a metric is created on: this tier's registry, or one never exposed. */
+type On = (key: keyof MetricNames) => client.Registry[];
+
+/** The twin of `createMetrics` that records nothing (`SONIC_METRICS=false`, the overhead benchmark). */
+function noopMetrics(register: client.Registry): AppMetrics {
+  const noop = () => undefined;
+  return {
+    contentType: register.contentType,
+    requestFinished: noop,
+    submissionReceived: noop,
+    jobFailed: noop,
+    decodeFailure: noop,
+    videoGenerated: noop,
+    setQueued: noop,
+    setInProgress: noop,
+    setSlots: noop,
+    setQueueStoreUp: noop,
+    setGpus: noop,
+    exposition: () => register.metrics(),
+  };
+}
+
+/** Generate requests: outcomes and their duration. */
+function requestMetrics(n: MetricNames, on: On) {
   const requests = new client.Counter({
     name: n.requestTotal,
     help: "Generate requests by final outcome: success, client_error (bad input), server_error (job failed), rejected (backpressure)",
@@ -105,6 +172,11 @@ export function createMetrics(
     buckets: REQUEST_DURATION_BUCKETS,
     registers: on("requestDuration"),
   });
+  return { requests, duration };
+}
+
+/** Finished videos: count, stage timings, A/V offset, and audio that could not be used. */
+function videoMetrics(n: MetricNames, on: On) {
   const videos = new client.Counter({
     name: n.videoGenerationSuccess,
     help: "Videos generated",
@@ -134,6 +206,11 @@ export function createMetrics(
     buckets: AV_OFFSET_BUCKETS,
     registers: on("avSyncOffset"),
   });
+  return { videos, decodeFailures, decodeStage, renderStage, avOffset };
+}
+
+/** GPU memory, per GPU. */
+function gpuMetrics(n: MetricNames, on: On) {
   const gpuUsed = new client.Gauge({
     name: n.gpuMemoryUsed,
     help: "GPU memory in use",
@@ -146,6 +223,11 @@ export function createMetrics(
     labelNames: ["gpu"],
     registers: on("gpuMemoryTotal"),
   });
+  return { gpuUsed, gpuTotal };
+}
+
+/** Jobs: the queue, this pod's slots and their busy time, demand, failures, the store's reachability. */
+function jobMetrics(n: MetricNames, on: On, now: () => number) {
   const queued = new client.Gauge({
     name: n.jobsQueued,
     help: "Accepted jobs waiting for a GPU slot, across the whole service (the same on every pod: aggregate with max)",
@@ -193,6 +275,11 @@ export function createMetrics(
     help: "1 while this pod reaches the shared job store (Redis), else 0",
     registers: on("queueStoreUp"),
   });
+  return { queued, inProgress, busy, videoSeconds, submissions, failures, slots, storeUp };
+}
+
+/** The build and the process' CPU use. */
+function processMetrics(n: MetricNames, on: On, version: string): void {
   new client.Gauge({
     name: n.buildInfo,
     help: "Build of the running service",
@@ -216,56 +303,6 @@ export function createMetrics(
       if (elapsedMicros > 0) this.set(Math.min(1, usedMicros / elapsedMicros / cores));
     },
   });
-  for (const status of TIER_REQUEST_STATUSES[tier]) {
-    requests.inc({ status }, 0);
-    duration.zero({ status });
-  }
-  for (const reason of DECODE_FAILURE_REASONS) decodeFailures.inc({ reason }, 0);
-  for (const reason of JOB_FAILURE_REASONS) failures.inc({ reason }, 0);
-
-  return {
-    contentType: register.contentType,
-    requestFinished(status, seconds) {
-      requests.inc({ status });
-      duration.observe({ status }, seconds);
-    },
-    submissionReceived() {
-      submissions.inc();
-    },
-    jobFailed(reason) {
-      failures.inc({ reason });
-    },
-    decodeFailure(reason) {
-      decodeFailures.inc({ reason });
-    },
-    videoGenerated(outcome) {
-      videos.inc();
-      decodeStage.observe(outcome.audioDecodeSeconds);
-      renderStage.observe(outcome.videoRenderSeconds);
-      avOffset.observe(outcome.avOffsetSeconds);
-      videoSeconds.inc(outcome.videoSeconds);
-    },
-    setQueued(n) {
-      queued.set(n);
-    },
-    setInProgress(n) {
-      busy.set(n);
-      inProgress.set(n);
-    },
-    setSlots(n) {
-      slots.set(n);
-    },
-    setQueueStoreUp(up) {
-      storeUp.set(up ? 1 : 0);
-    },
-    setGpus(samples) {
-      for (const s of samples) {
-        gpuUsed.set({ gpu: String(s.index) }, s.usedBytes);
-        gpuTotal.set({ gpu: String(s.index) }, s.totalBytes);
-      }
-    },
-    exposition: () => register.metrics(),
-  };
 }
 
 /** Slot-seconds accumulated since the last `take()`, for a level that changes at arbitrary times. */

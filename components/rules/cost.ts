@@ -1,14 +1,6 @@
 import { matchers, num } from "./format";
 import type { CatalogueContext, RuleGroup } from "./types";
 
-/** What one GPU costs, to price videos and idle time in money rather than GPU-hours. */
-export interface GpuCost {
-  /** Price of one GPU for one hour, as billed (node price / GPUs per node). */
-  gpuHourly: number;
-  /** ISO 4217 code the price is in; recorded as the `currency` label. @default "USD" */
-  currency?: string;
-}
-
 /** Share of the service's slots generating, over 5m (0..1): how much of the GPUs it holds do work. */
 export const gpuBusyRatioRecord = (c: CatalogueContext) => `${c.prefix}:gpu_busy:ratio`;
 /** GPUs held by the service's pods (one series per GPU the pods report). */

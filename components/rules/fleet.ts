@@ -1,6 +1,6 @@
-import { parseDuration } from "../durations";
-import { InputPropertyError, quote } from "../errors";
-import { CLUSTER_LABEL, HEARTBEAT_RECORD } from "../fleet-remote-write";
+import { parseDuration } from "../shared/durations";
+import { InputPropertyError, quote } from "../shared/errors";
+import { CLUSTER_LABEL, HEARTBEAT_RECORD } from "../fleet/fleet-remote-write";
 import { metricNames, METRIC_PREFIX_PATTERN } from "../../contract/metrics";
 import { num } from "./format";
 import type { RuleGroup } from "./types";

@@ -1,11 +1,11 @@
 import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
-import { parseDuration } from "../durations";
-import { InputPropertyError, quote, requireInteger } from "../errors";
+import { parseDuration } from "../shared/durations";
+import { InputPropertyError, quote, requireInteger } from "../shared/errors";
 import { alertPrefixOf, metricNames, METRIC_PREFIX_PATTERN } from "../../contract/metrics";
 import { autoscalingRules } from "./autoscaling";
 import { availabilityRules } from "./availability";
-import { costRules, GpuCost } from "./cost";
+import { costRules } from "./cost";
 import { desyncRules } from "./desync";
 import { errorRules } from "./errors";
 import { gpuRules } from "./gpu";
@@ -14,7 +14,7 @@ import { latencyRules } from "./latency";
 import { memoryRules } from "./memory";
 import { queueRules } from "./queue";
 import { AlertThresholds, DEFAULT_THRESHOLDS } from "./thresholds";
-import { CatalogueContext, isAlert, RuleGroup } from "./types";
+import { CatalogueContext, GpuCost, isAlert, RuleGroup } from "./types";
 
 export * from "./types";
 export * from "./thresholds";

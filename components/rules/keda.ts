@@ -1,4 +1,4 @@
-import { parseDuration } from "../durations";
+import { parseDuration } from "../shared/durations";
 import type { RuleGroup } from "./types";
 
 /** kube-state-metrics' series of a ScaledObject's `status.conditions` (1 = "True"), from {@link KEDA_KUBE_STATE_METRICS_VALUES}. */

@@ -1,7 +1,14 @@
-import type { Severity } from "../alert-routing";
+import type { Severity } from "../monitoring/alert-routing";
 import type { MetricNames } from "../../contract/metrics";
-import type { GpuCost } from "./cost";
 import type { AlertThresholds } from "./thresholds";
+
+/** What one GPU costs, to price videos and idle time in money rather than GPU-hours. */
+export interface GpuCost {
+  /** Price of one GPU for one hour, as billed (node price / GPUs per node). */
+  gpuHourly: number;
+  /** ISO 4217 code the price is in; recorded as the `currency` label. @default "USD" */
+  currency?: string;
+}
 
 /** A Prometheus alerting rule, exactly as it appears in a rule file and a PrometheusRule. */
 export interface AlertRule {

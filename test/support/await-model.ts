@@ -1,4 +1,4 @@
-import { parseDuration } from "../../components/durations";
+import { parseDuration } from "../../components/shared/durations";
 import { SECRET_MASK, type MockRun, type RegisteredResource } from "../../tools/mock-runtime";
 
 // A model of `pulumi up` against a real cluster, over the graph the program registered: the engine

@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
-import type { AdapterRule } from "../../../components/custom-metric";
+import type { AdapterRule } from "../../../components/autoscaling/custom-metric";
 import { REPO_ROOT } from "../../stack-file";
 import type { HpaBehavior, HpaSpec } from "./hpa-algorithm";
 import { KEDA_DEFAULTS, type ScaledObjectSemantics } from "./keda-semantics";
