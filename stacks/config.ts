@@ -97,6 +97,14 @@ const imageRef = z
     accepts: "an image reference, with a tag and/or a digest",
     examples: ["registry.example.com/sonic:1.2.3"],
   });
+/** A container's ceilings, shared by every resources block (each describes whose they are). */
+const containerLimits = z
+  .object({
+    cpu: quantity.optional().describe("CPU ceiling (throttled above it)."),
+    memory: quantity.optional().describe("Memory ceiling (OOM-killed above it)."),
+  })
+  .strict()
+  .optional();
 const containerResources = z
   .object({
     requests: z
@@ -106,14 +114,7 @@ const containerResources = z
       })
       .strict()
       .describe("What the scheduler reserves for the container."),
-    limits: z
-      .object({
-        cpu: quantity.optional().describe("CPU ceiling (throttled above it)."),
-        memory: quantity.optional().describe("Memory ceiling (OOM-killed above it)."),
-      })
-      .strict()
-      .optional()
-      .describe("Ceilings of the container."),
+    limits: containerLimits.describe("Ceilings of the container."),
   })
   .strict();
 const percent = z.number().int().min(0).max(100);
@@ -289,14 +290,7 @@ export const configSchema = z
               })
               .strict()
               .describe("What the scheduler reserves for Prometheus: `memory` required, `cpu` optional."),
-            limits: z
-              .object({
-                cpu: quantity.optional().describe("CPU ceiling (throttled above it)."),
-                memory: quantity.optional().describe("Memory ceiling (OOM-killed above it)."),
-              })
-              .strict()
-              .optional()
-              .describe("Ceilings of the Prometheus container."),
+            limits: containerLimits.describe("Ceilings of the Prometheus container."),
           })
           .strict()
           .describe("CPU and memory of Prometheus."),
