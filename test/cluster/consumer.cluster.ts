@@ -7,7 +7,7 @@ import { getItems, kubectl } from "../../tools/cluster/kubectl";
 import { CLUSTER_DIR, TOOLS_BIN } from "../../tools/cluster/paths";
 import { packComponents } from "../../tools/pack-components";
 import { consumerProject } from "../support/consumer-project";
-import { deployOk, eventually, LOCAL_CHARTS, missingObjects, namespacePhases } from "./support";
+import { deployOk, eventually, LOCAL_CHART_ARGS, missingObjects, namespacePhases } from "./support";
 
 /**
  * Another team's project (docs/onboard.md's example): the packed component package installed by npm,
@@ -16,12 +16,11 @@ import { deployOk, eventually, LOCAL_CHARTS, missingObjects, namespacePhases } f
  */
 const CONSUMER = path.join(CLUSTER_DIR, "consumer");
 const TEAM_NS = "speech";
-const charts = Object.entries(LOCAL_CHARTS).flatMap(([k, v]) => ["--config", `${k}=${v}`]);
 const dev = (action: string, ...extra: string[]) => [
   "dev",
   action,
   "--stand-in-secrets",
-  ...charts,
+  ...LOCAL_CHART_ARGS,
   ...extra,
 ];
 const onboarded = [

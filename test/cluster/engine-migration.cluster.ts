@@ -5,7 +5,7 @@ import {
   deployOk,
   eventually,
   helmReleases,
-  LOCAL_CHARTS,
+  LOCAL_CHART_ARGS,
   namespacePhases,
   stackResources,
 } from "./support";
@@ -20,13 +20,12 @@ const NS = "ai-inference";
 const TIERS = ["sonic-generate-service", "sonic-generate-worker"];
 const EXTERNAL = "v1beta1.external.metrics.k8s.io";
 const CUSTOM = "v1beta1.custom.metrics.k8s.io";
-const charts = Object.entries(LOCAL_CHARTS).flatMap(([k, v]) => ["--config", `${k}=${v}`]);
 /** npm run deploy's arguments for the prod stack with these settings (`key=value`) and flags. */
 const prod = (action: string, config: string[] = [], ...flags: string[]) => [
   "prod",
   action,
   "--stand-in-secrets",
-  ...charts,
+  ...LOCAL_CHART_ARGS,
   ...config.flatMap((c) => ["--config", c]),
   ...flags,
 ];

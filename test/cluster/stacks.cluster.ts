@@ -8,13 +8,11 @@ import {
   eventually,
   failedCreateEvents,
   helmReleases,
-  LOCAL_CHARTS,
+  LOCAL_CHART_ARGS,
   missingObjects,
   namespacePhases,
   unreadyWorkloads,
 } from "./support";
-
-const charts = Object.entries(LOCAL_CHARTS).flatMap(([k, v]) => ["--config", `${k}=${v}`]);
 
 /** The changes of a run, from the summary line npm run deploy prints last. */
 function summaryOf(output: string): Record<string, number> {
@@ -48,7 +46,7 @@ function liveStack({ stack, namespaces, bad, crds, more }: LiveStack): void {
     stack,
     action,
     "--stand-in-secrets",
-    ...charts,
+    ...LOCAL_CHART_ARGS,
     ...extra,
   ];
   describe(`the ${stack} stack, deployed for real by the Pulumi engine on a local control plane`, function () {

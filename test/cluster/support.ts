@@ -12,6 +12,9 @@ import { ADDRESSES, CLUSTER_DIR, ROOT, TOOLS_BIN } from "../../tools/cluster/pat
 /** The chart mirror every live deploy uses: the namespace's chart repository of the pinned archives. */
 export const LOCAL_CHARTS = { "charts.repository": ADDRESSES.chartServer };
 
+/** LOCAL_CHARTS as npm run deploy's `--config key=value` arguments. */
+export const LOCAL_CHART_ARGS = Object.entries(LOCAL_CHARTS).flatMap(([k, v]) => ["--config", `${k}=${v}`]);
+
 export interface DeployRun {
   status: number;
   output: string;

@@ -8,7 +8,7 @@ import {
   deployOk,
   eventually,
   failedCreateEvents,
-  LOCAL_CHARTS,
+  LOCAL_CHART_ARGS,
   missingObjects,
   namespacePhases,
   unreadyWorkloads,
@@ -23,7 +23,6 @@ const ONE_TIER_COMMIT = "9367d0e70e7d96e02b53ec71985b60dbbd9730f9";
 const WORKTREE = path.join(CLUSTER_DIR, "worktrees", "one-tier");
 const NS = "ai-inference";
 const API = "sonic-generate-service";
-const charts = Object.entries(LOCAL_CHARTS).flatMap(([k, v]) => ["--config", `${k}=${v}`]);
 // The old dev stack knew one engine, the adapter: the upgrade keeps it (the engine change is its own
 // migration, engine-migration.cluster.ts), so this checks the layout change alone.
 const adapterNow = ["autoscaling.engine=adapter", "autoscaling.worker.minReplicas=1"].flatMap((c) => [
@@ -72,7 +71,7 @@ describe("the upgrade from the one-Deployment layout, with the README's steps on
 
   it("goes up with this program after the old Deployment is deleted in the background, as the README says", async () => {
     kubectl(["-n", NS, "delete", "deployment", API, "--cascade=background", "--wait=false"]);
-    await deployOk(["dev", "up", "--stand-in-secrets", ...charts, ...adapterNow]);
+    await deployOk(["dev", "up", "--stand-in-secrets", ...LOCAL_CHART_ARGS, ...adapterNow]);
     const deployments = new Map(
       getItems<DeploymentItem>(["deployments", "-n", NS]).map((d) => [
         d.metadata.name,
@@ -89,11 +88,18 @@ describe("the upgrade from the one-Deployment layout, with the README's steps on
   });
 
   it("shows no change on the preview right after the upgrade", async () => {
-    await deployOk(["dev", "preview", "--expect-no-changes", "--stand-in-secrets", ...charts, ...adapterNow]);
+    await deployOk([
+      "dev",
+      "preview",
+      "--expect-no-changes",
+      "--stand-in-secrets",
+      ...LOCAL_CHART_ARGS,
+      ...adapterNow,
+    ]);
   });
 
   after(async function () {
-    await deployOk(["dev", "destroy", "--stand-in-secrets", ...charts, ...adapterNow]);
+    await deployOk(["dev", "destroy", "--stand-in-secrets", ...LOCAL_CHART_ARGS, ...adapterNow]);
     await eventually("the dev namespaces remain", () =>
       ["monitoring", NS, "keda"].filter((ns) => namespacePhases().has(ns)),
     );
