@@ -57,6 +57,16 @@ key_of() { # the cache key of a tool: its pinned files and this script's build r
   ) | sha256sum | cut -c1-16
 }
 
+module_dir() { # the source directory of a module required by the current directory's go.mod, downloaded if need be
+  go mod download "$1" >&2 || return 1
+  local dir; dir=$(go list -m -f '{{.Dir}}' "$1")
+  if [ -z "$dir" ] || [ ! -d "$dir" ]; then
+    echo "setup:cluster: module $1 has no source directory after go mod download" >&2
+    return 1
+  fi
+  echo "$dir"
+}
+
 build_tool() { # name dir bins...
   local name=$1 dir=$2; shift 2
   local key; key=$(key_of "$dir")
@@ -94,7 +104,9 @@ build_tool() { # name dir bins...
       kubernetes-provider)
         # The published module leaves out the two files upstream's main embeds: write them with upstream's own
         # generator, from the module's own schema.json and terraform-mapping.json.
-        src=$(go list -m -f '{{.Dir}}' "$PROVIDER_MODULE")/cmd/pulumi-resource-kubernetes
+        # On an empty module cache `go list -m -f '{{.Dir}}'` prints nothing (the module is not downloaded yet), and
+        # the cp below would read /cmd/...: download it first, and stop with its name if it still has no directory.
+        src=$(module_dir "$PROVIDER_MODULE")/cmd/pulumi-resource-kubernetes
         cp "$src/schema.json" "$src/terraform-mapping.json" .
         chmod u+w schema.json terraform-mapping.json
         VERSION=$PROVIDER_VERSION go run "$src/generate.go"
@@ -143,7 +155,7 @@ done
 while [ ${#running_mb[@]} -gt 0 ]; do wait_one; done
 
 # kwok's own Stage files (node and pod lifecycles), from the pinned module: the cluster composes them with its own.
-if kwok_dir=$(cd "$GO_DIR/kwok" && go mod download sigs.k8s.io/kwok && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok 2>/dev/null); then
+if kwok_dir=$(cd "$GO_DIR/kwok" && module_dir sigs.k8s.io/kwok); then
   mkdir -p "$ROOT/.tools/share/kwok-stages"
   install -m 0644 "$kwok_dir/kustomize/stage/node/fast/node-initialize.yaml" \
     "$kwok_dir/kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml" \
