@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { parseDuration } from "../components";
-import { fastSandboxOptions } from "../tools/sandbox/fast";
-import { Sandbox } from "../tools/sandbox/sandbox";
+import { fastSandboxOptions } from "../sandbox/fast";
+import { Sandbox } from "../sandbox/sandbox";
 
 /**
  * `npm run bench:alerts`: for each critical alert, the time from injecting its fault to the webhook

@@ -8,9 +8,9 @@ import {
   failingPrometheus,
   freePort,
   startBackfilledPrometheus,
-} from "../tools/analyst-scenarios/prometheus";
-import { scenarioWebhook, SCENARIOS } from "../tools/analyst-scenarios/scenarios";
-import { REPO_ROOT } from "../tools/stack-file";
+} from "../test/fixtures/analyst-scenarios/prometheus";
+import { scenarioWebhook, SCENARIOS } from "../test/fixtures/analyst-scenarios/scenarios";
+import { REPO_ROOT } from "../testkit/stack-file";
 
 /**
  * `npm run bench:analyst`: the alert analyst under a burst, as its own process (its memory alone is

@@ -4,11 +4,11 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { seriesCount } from "../tools/exposition";
-import { multipartBody, png, wav } from "../tools/media";
-import { Pod } from "../tools/sandbox/pod";
-import { freePort } from "../tools/sandbox/ports";
-import { RedisServer } from "../tools/sandbox/redis";
+import { seriesCount } from "../testkit/exposition";
+import { multipartBody, png, wav } from "../testkit/media";
+import { Pod } from "../sandbox/pod";
+import { freePort } from "../sandbox/ports";
+import { RedisServer } from "../sandbox/redis";
 
 /**
  * `npm run bench:app`, every figure measured side by side in one run (alternating rounds, so machine

@@ -2,9 +2,9 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import * as path from "node:path";
-import { kubectl } from "../tools/cluster/kubectl";
-import { insideNamespace } from "../tools/cluster/netns";
-import { ADDRESSES, KUBECONFIG, ROOT, toolsPath } from "../tools/cluster/paths";
+import { kubectl } from "../cluster/kubectl";
+import { insideNamespace } from "../cluster/netns";
+import { ADDRESSES, KUBECONFIG, ROOT, toolsPath } from "../cluster/paths";
 
 /**
  * `npm run bench:deploy [-- --cold-build]`: what a deploy costs on the local control plane, side by side in
@@ -17,7 +17,7 @@ import { ADDRESSES, KUBECONFIG, ROOT, toolsPath } from "../tools/cluster/paths";
  * `--cold-build` measures one now, into empty Go and tool caches (30 min to 2 h on two cores).
  */
 const node = [process.execPath, "-r", require.resolve("ts-node/register/transpile-only")];
-const CLI = path.join(ROOT, "tools", "cluster", "cli.ts");
+const CLI = path.join(ROOT, "cluster", "cli.ts");
 const CHARTS = ["--config", `charts.repository=${ADDRESSES.chartServer}`];
 const KPS = {
   release: "kps-alone",
@@ -58,7 +58,7 @@ const helm = (...args: string[]) => timed(["helm", ...args], helmEnv());
 const deploy = (stack: string, action: string, ...extra: string[]) =>
   timed([
     ...node,
-    path.join(ROOT, "tools", "cluster", "deploy.ts"),
+    path.join(ROOT, "cluster", "deploy.ts"),
     stack,
     action,
     "--stand-in-secrets",
@@ -171,7 +171,7 @@ function coldBuild(): void {
     GOMODCACHE: path.join(scratch, "go-mod"),
   };
   const started = Date.now();
-  const result = spawnSync("bash", [path.join(ROOT, "tools", "cluster", "setup.sh")], {
+  const result = spawnSync("bash", [path.join(ROOT, "cluster", "setup.sh")], {
     cwd: ROOT,
     env,
     stdio: "inherit",

@@ -1,23 +1,23 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import type { RenderedObject } from "../tools/sandbox/controllers/autoscaler-objects";
-import { HPA_SYNC_SECONDS } from "../tools/sandbox/controllers/hpa-algorithm";
-import type { ScalingDecision } from "../tools/sandbox/controllers/loop";
+import type { RenderedObject } from "../sandbox/controllers/autoscaler-objects";
+import { HPA_SYNC_SECONDS } from "../sandbox/controllers/hpa-algorithm";
+import type { ScalingDecision } from "../sandbox/controllers/loop";
 import {
   sandboxWorkerPool,
   startSandboxAutoscaling,
   stackObjectsFor,
   type SandboxAutoscaling,
-} from "../tools/sandbox/controllers/sandbox-autoscaling";
-import type { ProcessWorkerPool } from "../tools/sandbox/controllers/worker-pool";
-import { fastSandboxOptions } from "../tools/sandbox/fast";
-import { pollToEnd, sendBurst, type JobEnd } from "../tools/sandbox/load-burst";
-import { Sandbox } from "../tools/sandbox/sandbox";
-import { startWithRetry } from "../tools/sandbox/start-with-retry";
+} from "../sandbox/controllers/sandbox-autoscaling";
+import type { ProcessWorkerPool } from "../sandbox/controllers/worker-pool";
+import { fastSandboxOptions } from "../sandbox/fast";
+import { pollToEnd, sendBurst, type JobEnd } from "../sandbox/load-burst";
+import { Sandbox } from "../sandbox/sandbox";
+import { startWithRetry } from "../sandbox/start-with-retry";
 import { parseDuration } from "../components/shared/durations";
 import { parseStackConfig, SECRET_KEYS } from "../stacks/config";
-import { readProjectConfig } from "../tools/stack-file";
+import { readProjectConfig } from "../testkit/stack-file";
 
 /**
  * `npm run bench:scaling`: one bursty workload (idle -> burst -> idle) through three worker tiers side

@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import * as path from "node:path";
-import { REPO_ROOT } from "../tools/stack-file";
+import { REPO_ROOT } from "../testkit/stack-file";
 
 /**
  * `npm run bench:start`: how long the Pulumi program takes to start, the ways Pulumi's nodejs runtime

@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { copyFileSync, createReadStream, existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { createServer, Server } from "node:http";
 import * as path from "node:path";
-import { chartDirs, packageSubchart, SUBCHARTS } from "../helm";
+import { chartDirs, packageSubchart, SUBCHARTS } from "../testkit/helm";
 import { ADDRESSES, CHARTS_DIR, TOOLS_BIN, toolsPath } from "./paths";
 
 /**

@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import * as path from "node:path";
-import { CLUSTER_FLAVORS, ClusterFlavor } from "../../components/monitoring/cluster-flavor";
+import { CLUSTER_FLAVORS, ClusterFlavor } from "../components/monitoring/cluster-flavor";
 import { down, partsStatus, up } from "./control-plane";
 import { kubectl } from "./kubectl";
 import { deleteNamespace, ensureNamespace, execInNamespace, insideNamespace, namespaceExists } from "./netns";

@@ -1,6 +1,6 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { ClusterFlavor } from "../../components/monitoring/cluster-flavor";
+import { ClusterFlavor } from "../components/monitoring/cluster-flavor";
 import { DEFAULT_STORAGE_CLASS } from "./claim-binder";
 import { prepareChartRepository } from "./chart-server";
 import { applyObjects, kubectl } from "./kubectl";

@@ -2,8 +2,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { parse, stringify } from "yaml";
 import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
-import { SECRET_KEYS } from "../../stacks/config";
-import { STAND_INS } from "../run-stack";
+import { SECRET_KEYS } from "../stacks/config";
+import { STAND_INS } from "../testkit/run-stack";
 import { installRandomStandIn } from "./install-random-stand-in";
 import { ensureKubernetesPlugin, PULUMI_HOME } from "./plugins";
 import { CLUSTER_DIR, ROOT, STATE_DIR, TOOLS_BIN, toolsPath } from "./paths";
@@ -68,7 +68,7 @@ export async function openStack(options: DeployOptions): Promise<Stack> {
   mkdirSync(STATE_DIR, { recursive: true });
   Object.assign(process.env, env);
   ensureKubernetesPlugin(env);
-  // The random provider plugin is not served here: this project's STAND-IN plays it (tools/cluster/random-stand-in).
+  // The random provider plugin is not served here: this project's STAND-IN plays it (cluster/random-stand-in).
   installRandomStandIn(PULUMI_HOME);
 
   // A copy of the project and stack files: stand-in secrets and test overrides never touch the committed files.

@@ -20,7 +20,7 @@ export interface InstalledPlugin {
 }
 
 /**
- * Installs the STAND-IN random provider plugin (tools/cluster/random-stand-in) into a PULUMI_HOME, where the
+ * Installs the STAND-IN random provider plugin (cluster/random-stand-in) into a PULUMI_HOME, where the
  * engine looks for `random` when the program's @pulumi/random asks for `version`:
  * `$PULUMI_HOME/plugins/resource-random-v<version>/pulumi-resource-random`. That is the whole layout the
  * engine (3.248, `workspace.GetPluginsFromDir`) needs: a directory named `<kind>-<name>-v<version>`, no
@@ -63,7 +63,7 @@ export function installRandomStandIn(
   }
   const launcher = [
     "#!/bin/sh",
-    "# STAND-IN random provider for tests, installed by tools/cluster/install-random-stand-in.ts",
+    "# STAND-IN random provider for tests, installed by cluster/install-random-stand-in.ts",
     `# from ${RANDOM_STAND_IN_DIR}.`,
     `NODE_PATH=${shellQuote(NODE_MODULES)}`,
     "export NODE_PATH",

@@ -1,4 +1,4 @@
-import { CLUSTER_FLAVORS, ClusterFlavor } from "../../components/monitoring/cluster-flavor";
+import { CLUSTER_FLAVORS, ClusterFlavor } from "../components/monitoring/cluster-flavor";
 import { ADDRESSES } from "./paths";
 
 /**

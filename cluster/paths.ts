@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import * as path from "node:path";
 
 /** The repository root. */
-export const ROOT = path.resolve(__dirname, "..", "..");
+export const ROOT = path.resolve(__dirname, "..");
 /** Binaries built by `npm run setup:cluster` (and Helm from `npm run setup`). */
 export const TOOLS_BIN = path.join(ROOT, ".tools", "bin");
 /** kwok's Stage files, copied by setup:cluster from the pinned kwok module. */

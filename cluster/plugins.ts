@@ -6,7 +6,7 @@ import { ROOT, TOOLS_BIN } from "./paths";
 /** Where the live suite's plugins live: kept across `cluster down`, so they are installed once. */
 export const PULUMI_HOME = path.join(ROOT, ".tools", "pulumi-home");
 
-/** The provider version the suite really runs (tools/cluster/setup.sh builds it); the SDK asks for its own. */
+/** The provider version the suite really runs (cluster/setup.sh builds it); the SDK asks for its own. */
 export const BUILT_KUBERNETES_PROVIDER = "4.25.0";
 
 /** The plugin version an SDK package asks the engine for (its package.json `pulumi.version`). */

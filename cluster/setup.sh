@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # npm run setup:cluster: builds the local control plane and the Pulumi engine from upstream Go modules into
 # .tools/bin, for npm run cluster, npm run deploy and npm run test:cluster. Nothing here is a prebuilt download:
-# the Go module proxy is the one source, and every version is pinned in tools/cluster/go/<tool>/go.mod (+ go.sum).
+# the Go module proxy is the one source, and every version is pinned in cluster/go/<tool>/go.mod (+ go.sum).
 #
-#   tool                        module (pinned in tools/cluster/go/...)                  cold build, 2 cores
+#   tool                        module (pinned in cluster/go/...)                  cold build, 2 cores
 #   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl
 #                               k8s.io/kubernetes v1.34.2             (kubernetes/)       ~7 min, 1.8 GB
 #   etcd                        go.etcd.io/etcd/server/v3 v3.6.16     (etcd/)             ~1 min
@@ -16,12 +16,12 @@
 # fresh clone on the same machine (CI) copies them instead of building. A module that cannot be built is named with
 # the reason from its log, and the others still build; the exit status is 1 if any failed.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 ROOT=$PWD
 BIN=$ROOT/.tools/bin
 LOGS=$ROOT/.tools/logs
 CACHE=${SONIC_TOOLS_CACHE:-$HOME/.cache/sonic-observability/cluster-tools}
-GO_DIR=$ROOT/tools/cluster/go
+GO_DIR=$ROOT/cluster/go
 mkdir -p "$BIN" "$LOGS" "$CACHE"
 export GOFLAGS=${GOFLAGS:--buildvcs=false} CGO_ENABLED=0
 
@@ -31,7 +31,7 @@ if ! command -v go >/dev/null 2>&1; then
 fi
 
 # The provider's version as the suite really runs it; the SDK asks for its own (@pulumi/kubernetes), and the
-# plugin is installed under that version by tools/cluster/plugins.ts.
+# plugin is installed under that version by cluster/plugins.ts.
 PROVIDER_VERSION=4.25.0
 PULUMI_VERSION=v3.248.0
 # The version the API server reports: without it, go build leaves v0.0.0-master, and every chart with a
@@ -52,8 +52,8 @@ key_of() { # the cache key of a tool: its pinned files and this script's build r
   (
     cd "$GO_DIR/$1" && cat go.mod go.sum ./*.go 2>/dev/null
     go env GOVERSION
-    grep -E '^(PROVIDER|PULUMI)_VERSION=' "$ROOT/tools/cluster/setup.sh"
-    [ "$1" != kubernetes ] || grep -E '^KUBERNETES_VERSION=' "$ROOT/tools/cluster/setup.sh"
+    grep -E '^(PROVIDER|PULUMI)_VERSION=' "$ROOT/cluster/setup.sh"
+    [ "$1" != kubernetes ] || grep -E '^KUBERNETES_VERSION=' "$ROOT/cluster/setup.sh"
   ) | sha256sum | cut -c1-16
 }
 

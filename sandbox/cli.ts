@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import * as path from "node:path";
-import { REPO_ROOT } from "../stack-file";
+import { REPO_ROOT } from "../testkit/stack-file";
 import {
   DECISIONS_FILE,
   planAutoscaledSandbox,

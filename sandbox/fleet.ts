@@ -13,7 +13,7 @@ import {
   REPLICA_LABEL,
   ruleFileYaml,
   STORE_RELABEL_CONFIG,
-} from "../../components";
+} from "../components";
 import { fastSandboxOptions } from "./fast";
 import { freePort } from "./ports";
 import { binary, Sandbox, stopChildren, waitFor } from "./sandbox";

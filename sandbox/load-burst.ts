@@ -1,4 +1,4 @@
-import { png, wav } from "../media";
+import { png, wav } from "../testkit/media";
 
 /** A job a burst submitted: its id, and when it was sent (ms). */
 export interface SubmittedJob {

@@ -1,8 +1,8 @@
 import { ChildProcess, spawn } from "node:child_process";
 import { appendFileSync } from "node:fs";
 import * as path from "node:path";
-import { API_SETTINGS, WORKER_SETTINGS } from "../../contract";
-import { REPO_ROOT } from "../stack-file";
+import { API_SETTINGS, WORKER_SETTINGS } from "../contract";
+import { REPO_ROOT } from "../testkit/stack-file";
 import { freePort } from "./ports";
 
 // The Sonic tiers as processes on 127.0.0.1, as the sandbox, the tests and the benches run them:

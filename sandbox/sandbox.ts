@@ -10,10 +10,10 @@ import {
   ruleCatalogue,
   ruleFileYaml,
   serviceMonitorSpec,
-} from "../../components";
-import { parseStackConfig, SECRET_KEYS } from "../../stacks/config";
-import { png, wav } from "../media";
-import { readProjectConfig, REPO_ROOT } from "../stack-file";
+} from "../components";
+import { parseStackConfig, SECRET_KEYS } from "../stacks/config";
+import { png, wav } from "../testkit/media";
+import { readProjectConfig, REPO_ROOT } from "../testkit/stack-file";
 import { Pod, WorkerPod } from "./pod";
 import { freePort } from "./ports";
 import { RedisServer } from "./redis";

@@ -7,7 +7,7 @@ import type {
   ProjectReflection,
   ReflectionKind as Kinds,
 } from "typedoc" with { "resolution-mode": "import" };
-import { REPO_ROOT } from "./stack-file";
+import { REPO_ROOT } from "../testkit/stack-file";
 
 type TypeDoc = typeof import("typedoc", { with: { "resolution-mode": "import" } });
 

@@ -21,7 +21,7 @@ import {
   SecretKey,
 } from "../stacks/config";
 import { fleetConfigSchema } from "../stacks/fleet-config";
-import { readStackFile, REPO_ROOT } from "./stack-file";
+import { readStackFile, REPO_ROOT } from "../testkit/stack-file";
 
 /** Where `npm run docs` writes the configuration reference. */
 export const CONFIG_DOCS_FILE = path.join(REPO_ROOT, "docs", "configuration.md");
@@ -397,7 +397,7 @@ export function configReference(input: ConfigReferenceInput): string {
     "defaults from the program's own settings table in [`contract/`](../contract) (one per program: API,",
     "job runner, simulated model server, analyst), which the app parses its environment from: a value the",
     "pod would refuse at start is refused at preview, naming the key and the value.",
-    "`test/contract.test.ts` checks it property by property.",
+    "`test/unit/contract.test.ts` checks it property by property.",
     "",
     "## Value types",
     "",

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { renderInChild, type RenderedObject } from "./render";
-import { REPO_ROOT } from "./stack-file";
+import { REPO_ROOT } from "../testkit/stack-file";
 
 /** One difference between two renders. */
 export type ObjectChange =

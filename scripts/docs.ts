@@ -6,7 +6,7 @@ import { CONFIG_DOCS_FILE, configReference, repositoryStacks } from "./config-re
 /**
  * `npm run docs`: writes the generated references, docs/configuration.md (stack schemas, stack files,
  * contract/ tables) and docs/api/ (the component package's API, TypeDoc). Fails, writing no API
- * reference, when an export or option of the package has no doc comment. test/docs.test.ts fails
+ * reference, when an export or option of the package has no doc comment. test/integration/docs.test.ts fails
  * when the committed files differ from what this writes.
  */
 async function main(): Promise<void> {

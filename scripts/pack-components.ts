@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { REPO_ROOT } from "./stack-file";
+import { REPO_ROOT } from "../testkit/stack-file";
 
 /**
  * `npm run pack:components`: the component package other teams install, built from components/ and contract/ only

@@ -3,10 +3,17 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { stringify } from "yaml";
-import { chartArchive, chartName, findHelm, helmTemplate, HELM_INSTALL_HINT, ReleaseInputs } from "./helm";
-import { SECRET_MASK, type RegisteredResource } from "./mock-runtime";
-import { runStack, RunStackOptions } from "./run-stack";
-import { REPO_ROOT } from "./stack-file";
+import {
+  chartArchive,
+  chartName,
+  findHelm,
+  helmTemplate,
+  HELM_INSTALL_HINT,
+  ReleaseInputs,
+} from "../testkit/helm";
+import { SECRET_MASK, type RegisteredResource } from "../testkit/mock-runtime";
+import { runStack, RunStackOptions } from "../testkit/run-stack";
+import { REPO_ROOT } from "../testkit/stack-file";
 
 /** One rendered object: a stable file name and its YAML text. */
 export interface RenderedObject {
@@ -157,7 +164,7 @@ export async function renderInChild(
     [
       "-r",
       "ts-node/register/transpile-only",
-      path.join(REPO_ROOT, "tools", "render.ts"),
+      path.join(REPO_ROOT, "scripts", "render.ts"),
       "--stack",
       stack,
       "--root",

@@ -1,6 +1,6 @@
 import { writeFileSync } from "node:fs";
 import { ruleFileYaml } from "../components";
-import { runStack } from "./run-stack";
+import { runStack } from "../testkit/run-stack";
 
 /**
  * Writes the rule groups a stack deploys as a Prometheus rule file: the program runs under Pulumi's

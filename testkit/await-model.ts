@@ -1,5 +1,5 @@
-import { parseDuration } from "../../components/shared/durations";
-import { SECRET_MASK, type MockRun, type RegisteredResource } from "../../tools/mock-runtime";
+import { parseDuration } from "../components/shared/durations";
+import { SECRET_MASK, type MockRun, type RegisteredResource } from "./mock-runtime";
 
 // A model of `pulumi up` against a real cluster, over the graph the program registered: the engine
 // creates a resource only once everything it depends on is ready, and the Kubernetes provider calls a

@@ -1,7 +1,7 @@
 import Ajv, { ValidateFunction } from "ajv";
-import { chartArchive, findHelm, HELM_INSTALL_HINT } from "../../tools/helm";
-import { renderInChild, type RenderedObject } from "../../tools/render";
-import { REPO_ROOT } from "../../tools/stack-file";
+import { chartArchive, findHelm, HELM_INSTALL_HINT } from "./helm";
+import { renderInChild, type RenderedObject } from "../scripts/render";
+import { REPO_ROOT } from "./stack-file";
 
 const cache = new Map<string, Promise<RenderedObject[]>>();
 
@@ -22,7 +22,7 @@ export function requireHelmAndCharts(): void {
 
 /**
  * Every object a stack sends to the cluster, the Helm releases rendered by `helm template` with the
- * program's exact values (tools/render.ts in a child process: Pulumi's runtime is one program per
+ * program's exact values (scripts/render.ts in a child process: Pulumi's runtime is one program per
  * process). `extra` are render flags (`--set key=value`, `--reveal-secrets`). Cached per arguments.
  */
 export function renderWithCharts(stack: string, extra: string[] = []): Promise<RenderedObject[]> {

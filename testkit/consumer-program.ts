@@ -1,7 +1,7 @@
 // Another team's Pulumi program: a TTS service onboarded with a few lines (the example of docs/onboard.md).
-// test/package.test.ts compiles it against the packed package (the import rewritten to
+// test/integration/package.test.ts compiles it against the packed package (the import rewritten to
 // "@sonic-observability/components"); the await-model test runs it from source.
-import { InferenceObservability } from "../../components";
+import { InferenceObservability } from "../components";
 
 export const tts = new InferenceObservability("tts", {
   namespace: "speech",

@@ -1,11 +1,11 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { REPO_ROOT } from "../../tools/stack-file";
+import { REPO_ROOT } from "./stack-file";
 
-/** Another team's Pulumi program (test/support/consumer-program.ts), importing the packed package. */
+/** Another team's Pulumi program (testkit/consumer-program.ts), importing the packed package. */
 export const CONSUMER_PROGRAM = readFileSync(path.join(__dirname, "consumer-program.ts"), "utf8").replace(
-  '"../../components"',
+  '"../components"',
   '"@sonic-observability/components"',
 );
 

@@ -1,4 +1,4 @@
-import { promqlSelectors } from "../../components/autoscaling/promql";
+import { promqlSelectors } from "../components/autoscaling/promql";
 
 /** Parses PromQL with Prometheus' own grammar (the one its UI uses); throws with the offending position. */
 export const selectorsOf = promqlSelectors;

@@ -1,6 +1,6 @@
-import { RedisServer } from "../../tools/sandbox/redis";
+import { RedisServer } from "../sandbox/redis";
 
-export { RedisServer } from "../../tools/sandbox/redis";
+export { RedisServer } from "../sandbox/redis";
 
 let shared: Promise<RedisServer> | undefined;
 let sharedServer: RedisServer | undefined;
@@ -12,7 +12,7 @@ export function sharedRedis(): Promise<RedisServer> {
   return shared;
 }
 
-/** Mocha root hook (test/support/hooks.ts): the shared Redis stops with the run. */
+/** Mocha root hook (testkit/hooks.ts): the shared Redis stops with the run. */
 export async function stopSharedRedis(): Promise<void> {
   await sharedServer?.stop();
 }

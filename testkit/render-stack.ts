@@ -6,8 +6,8 @@ import { runStack } from "./run-stack";
  * Prints `{ resources, outputs }` of one stack's program run under the mock runtime as JSON (the
  * tests read it; see run-stack.ts for how secrets are stood in).
  *
- *   ts-node tools/render-stack.ts --stack dev [--set key=value]... [--omit-secret key]... [--reveal-secrets]
- *   ts-node tools/render-stack.ts --program path/to/program.ts   (another team's program; no stack config)
+ *   ts-node testkit/render-stack.ts --stack dev [--set key=value]... [--omit-secret key]... [--reveal-secrets]
+ *   ts-node testkit/render-stack.ts --program path/to/program.ts   (another team's program; no stack config)
  */
 async function main(argv: string[]): Promise<void> {
   const program = valueOf(argv, "--program");

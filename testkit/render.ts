@@ -1,17 +1,17 @@
 import { execFile } from "node:child_process";
 import * as path from "node:path";
 import { promisify } from "node:util";
-import type { MockRun, RegisteredResource } from "../../tools/mock-runtime";
-import { REPO_ROOT } from "../../tools/stack-file";
+import type { MockRun, RegisteredResource } from "./mock-runtime";
+import { REPO_ROOT } from "./stack-file";
 
 const run = promisify(execFile);
 const cache = new Map<string, Promise<MockRun>>();
 
-/** Runs tools/render-stack.ts in a child process (Pulumi's runtime state is global). */
+/** Runs testkit/render-stack.ts in a child process (Pulumi's runtime state is global). */
 function renderProcess(args: string[]) {
   return run(
     process.execPath,
-    ["-r", "ts-node/register/transpile-only", path.join(REPO_ROOT, "tools", "render-stack.ts"), ...args],
+    ["-r", "ts-node/register/transpile-only", path.join(REPO_ROOT, "testkit", "render-stack.ts"), ...args],
     { cwd: REPO_ROOT, maxBuffer: 64 * 1024 * 1024 },
   );
 }

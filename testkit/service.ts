@@ -1,15 +1,15 @@
 import { randomUUID } from "node:crypto";
-import { loadApiConfig } from "../../app/api/config";
-import { ApiService, buildApi } from "../../app/api/server";
+import { loadApiConfig } from "../app/api/config";
+import { ApiService, buildApi } from "../app/api/server";
 import {
   buildSimulatedModelServer,
   loadSimulatedModelServerConfig,
   SimulatedModelServer,
-} from "../../app/simulated-model-server";
-import { loadWorkerConfig } from "../../app/worker/config";
-import { buildWorker, WorkerService } from "../../app/worker/server";
-import { API_SETTINGS, WORKER_SETTINGS } from "../../contract";
-import { rowsOf } from "../../tools/sandbox/pod";
+} from "../app/simulated-model-server";
+import { loadWorkerConfig } from "../app/worker/config";
+import { buildWorker, WorkerService } from "../app/worker/server";
+import { API_SETTINGS, WORKER_SETTINGS } from "../contract";
+import { rowsOf } from "../sandbox/pod";
 import { RedisServer } from "./redis";
 
 /** An API, a worker and its simulated model server on one queue: one "pod" of before the split. */

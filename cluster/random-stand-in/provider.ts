@@ -44,7 +44,7 @@ function typeOf(urn: string): string {
 function requirePassword(urn: string): void {
   if (typeOf(urn) !== RANDOM_PASSWORD)
     throw new Error(
-      `the random stand-in implements only ${RANDOM_PASSWORD}, not ${typeOf(urn)} (${urn}); add it to tools/cluster/random-stand-in`,
+      `the random stand-in implements only ${RANDOM_PASSWORD}, not ${typeOf(urn)} (${urn}); add it to cluster/random-stand-in`,
     );
 }
 

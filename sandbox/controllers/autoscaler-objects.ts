@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
-import type { AdapterRule } from "../../../components/autoscaling/custom-metric";
-import { REPO_ROOT } from "../../stack-file";
+import type { AdapterRule } from "../../components/autoscaling/custom-metric";
+import { REPO_ROOT } from "../../testkit/stack-file";
 import type { HpaBehavior, HpaSpec } from "./hpa-algorithm";
 import { KEDA_DEFAULTS, type ScaledObjectSemantics } from "./keda-semantics";
 
@@ -194,7 +194,7 @@ export function fromScaledObject(o: RenderedObject): ControlledAutoscaler {
 }
 
 /**
- * Every HPA and ScaledObject among rendered resources' inputs (what `tools/render-stack.ts` prints),
+ * Every HPA and ScaledObject among rendered resources' inputs (what `testkit/render-stack.ts` prints),
  * ready for the simulated controllers. An HPA that KEDA owns (`keda-hpa-*`) is not rendered by the
  * program, so every HPA here is an adapter one.
  */
@@ -214,7 +214,7 @@ export function controlledAutoscalers(objects: RenderedObject[]): ControlledAuto
  * returns the inputs of every resource, e.g. `renderStackObjects("dev", { "autoscaling": "{...}" })`.
  */
 export function renderStackObjects(stack: string, set: Record<string, string> = {}): RenderedObject[] {
-  const args = ["-r", "ts-node/register/transpile-only", path.join(REPO_ROOT, "tools", "render-stack.ts")];
+  const args = ["-r", "ts-node/register/transpile-only", path.join(REPO_ROOT, "testkit", "render-stack.ts")];
   args.push("--stack", stack);
   for (const [k, v] of Object.entries(set)) args.push("--set", `${k}=${v}`);
   const out = spawnSync(process.execPath, args, { cwd: REPO_ROOT, encoding: "utf8", maxBuffer: 256 << 20 });

@@ -1,6 +1,6 @@
 import { appendFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { scaledObjectSpec } from "../../../components/autoscaling/scaled-object";
+import { scaledObjectSpec } from "../../components/autoscaling/scaled-object";
 import type { WorkerPod } from "../pod";
 import type { Sandbox } from "../sandbox";
 import {

@@ -2,11 +2,11 @@ import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { engineEnv } from "../../tools/cluster/deploy";
-import { getItems, kubectl } from "../../tools/cluster/kubectl";
-import { CLUSTER_DIR, TOOLS_BIN } from "../../tools/cluster/paths";
-import { packComponents } from "../../tools/pack-components";
-import { consumerProject } from "../support/consumer-project";
+import { engineEnv } from "../../cluster/deploy";
+import { getItems, kubectl } from "../../cluster/kubectl";
+import { CLUSTER_DIR, TOOLS_BIN } from "../../cluster/paths";
+import { packComponents } from "../../scripts/pack-components";
+import { consumerProject } from "../../testkit/consumer-project";
 import { deployOk, eventually, LOCAL_CHART_ARGS, missingObjects, namespacePhases } from "./support";
 
 /**

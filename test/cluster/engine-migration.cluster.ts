@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { getItems } from "../../tools/cluster/kubectl";
+import { getItems } from "../../cluster/kubectl";
 import {
   danglingApiServices,
   deployOk,

@@ -5,9 +5,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as random from "@pulumi/random";
 import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
-import { installRandomStandIn, RANDOM_STAND_IN_ENTRY } from "../../tools/cluster/install-random-stand-in";
-import { CHARACTER_SETS } from "../../tools/cluster/random-stand-in/password";
-import { RANDOM_PASSWORD } from "../../tools/cluster/random-stand-in/provider";
+import { installRandomStandIn, RANDOM_STAND_IN_ENTRY } from "../../cluster/install-random-stand-in";
+import { CHARACTER_SETS } from "../../cluster/random-stand-in/password";
+import { RANDOM_PASSWORD } from "../../cluster/random-stand-in/provider";
 
 /*
  * The stand-in random provider under the real engine: a `pulumi` CLI (built from source by

@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
-import { ROOT } from "./paths";
+import { ROOT } from "../../cluster/paths";
 
 /**
  * npm run test:cluster [spec...]: the live deploy suite. Starts this checkout's local cluster (npm run cluster
@@ -12,7 +12,7 @@ import { ROOT } from "./paths";
  * options such as --grep) it makes one pass on SONIC_CLUSTER_FLAVOR (default generic).
  */
 const node = [process.execPath, "-r", require.resolve("ts-node/register/transpile-only")];
-const cli = path.join(__dirname, "cli.ts");
+const cli = path.join(__dirname, "..", "..", "cluster", "cli.ts");
 
 interface Pass {
   flavor: string;

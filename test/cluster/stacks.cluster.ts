@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { kubectl } from "../../tools/cluster/kubectl";
+import { kubectl } from "../../cluster/kubectl";
 import {
   crdGroups,
   danglingApiServices,

@@ -1,12 +1,12 @@
 import { spawn, spawnSync } from "node:child_process";
 import * as path from "node:path";
-import { engineEnv } from "../../tools/cluster/deploy";
-import { getItems, kubectl } from "../../tools/cluster/kubectl";
-import { ADDRESSES, CLUSTER_DIR, ROOT, TOOLS_BIN } from "../../tools/cluster/paths";
+import { engineEnv } from "../../cluster/deploy";
+import { getItems, kubectl } from "../../cluster/kubectl";
+import { ADDRESSES, CLUSTER_DIR, ROOT, TOOLS_BIN } from "../../cluster/paths";
 
 /**
  * Helpers of the live deploy suite (npm run test:cluster). They run inside the cluster's network namespace:
- * tools/cluster/test-cluster.ts starts the cluster and runs mocha there.
+ * test/cluster/run.ts starts the cluster and runs mocha there.
  */
 
 /** The chart mirror every live deploy uses: the namespace's chart repository of the pinned archives. */
@@ -32,7 +32,7 @@ export function deployRun(args: string[]): Promise<DeployRun> {
       [
         "-r",
         require.resolve("ts-node/register/transpile-only"),
-        path.join(ROOT, "tools", "cluster", "deploy.ts"),
+        path.join(ROOT, "cluster", "deploy.ts"),
         ...args,
       ],
       {

@@ -2,8 +2,8 @@ import { strict as assert } from "node:assert";
 import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { getItems, kubectl } from "../../tools/cluster/kubectl";
-import { ADDRESSES, CLUSTER_DIR, ROOT } from "../../tools/cluster/paths";
+import { getItems, kubectl } from "../../cluster/kubectl";
+import { ADDRESSES, CLUSTER_DIR, ROOT } from "../../cluster/paths";
 import {
   deployOk,
   eventually,

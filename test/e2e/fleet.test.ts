@@ -2,9 +2,9 @@ import * as assert from "node:assert/strict";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { fleetDashboard, fleetSeriesRegex, HEARTBEAT_RECORD, parseDuration } from "../components";
-import { NAMESPACE, SERVICE } from "../tools/sandbox/sandbox";
-import { FLEET_CLUSTERS, FleetSandbox } from "../tools/sandbox/fleet";
+import { fleetDashboard, fleetSeriesRegex, HEARTBEAT_RECORD, parseDuration } from "../../components";
+import { NAMESPACE, SERVICE } from "../../sandbox/sandbox";
+import { FLEET_CLUSTERS, FleetSandbox } from "../../sandbox/fleet";
 
 type Sample = { metric: Record<string, string>; value: [number, string] };
 

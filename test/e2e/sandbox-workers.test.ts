@@ -2,10 +2,10 @@ import * as assert from "node:assert/strict";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { form, png, wav } from "../tools/media";
-import { fastSandboxOptions } from "../tools/sandbox/fast";
-import { NAMESPACE, Sandbox, SERVICE, WORKER_SERVICE } from "../tools/sandbox/sandbox";
-import { until, waitForJob } from "./support/service";
+import { form, png, wav } from "../../testkit/media";
+import { fastSandboxOptions } from "../../sandbox/fast";
+import { NAMESPACE, Sandbox, SERVICE, WORKER_SERVICE } from "../../sandbox/sandbox";
+import { until, waitForJob } from "../../testkit/service";
 
 const INPUT = { audio: { data: wav(1), type: "audio/wav" }, image: { data: png(64, 64), type: "image/png" } };
 

@@ -5,10 +5,10 @@ import * as path from "node:path";
 import { Queue } from "bullmq";
 import { createServer, Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { jobBacklogRule, overviewDashboard } from "../components";
-import { form, png, wav } from "../tools/media";
-import { fastSandboxOptions } from "../tools/sandbox/fast";
-import { NAMESPACE, Sandbox, SERVICE, WORKER_SERVICE } from "../tools/sandbox/sandbox";
+import { jobBacklogRule, overviewDashboard } from "../../components";
+import { form, png, wav } from "../../testkit/media";
+import { fastSandboxOptions } from "../../sandbox/fast";
+import { NAMESPACE, Sandbox, SERVICE, WORKER_SERVICE } from "../../sandbox/sandbox";
 
 async function query(
   prometheus: string,

@@ -2,15 +2,15 @@ import * as assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import type { ScalingDecision } from "../tools/sandbox/controllers/loop";
+import type { ScalingDecision } from "../../sandbox/controllers/loop";
 import {
   startSandboxAutoscaling,
   type SandboxAutoscaling,
-} from "../tools/sandbox/controllers/sandbox-autoscaling";
-import { fastSandboxOptions } from "../tools/sandbox/fast";
-import { pollToEnd, sendBurst } from "../tools/sandbox/load-burst";
-import { Sandbox } from "../tools/sandbox/sandbox";
-import { startWithRetry } from "../tools/sandbox/start-with-retry";
+} from "../../sandbox/controllers/sandbox-autoscaling";
+import { fastSandboxOptions } from "../../sandbox/fast";
+import { pollToEnd, sendBurst } from "../../sandbox/load-burst";
+import { Sandbox } from "../../sandbox/sandbox";
+import { startWithRetry } from "../../sandbox/start-with-retry";
 
 /** Controller seconds per wall second: the 300 s cooldown takes 15 s, a 15 s poll 0.75 s. */
 const SPEED_UP = 20;

@@ -4,21 +4,21 @@ import { createServer, Server } from "node:http";
 import { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { AlertAnalyst, buildAlertAnalyst, loadAnalystConfig } from "../app/analyst/server";
-import { REPO_ROOT } from "../tools/stack-file";
-import { failingPrometheus, freePort, RunningPrometheus } from "../tools/analyst-scenarios/prometheus";
-import { startBackfilledPrometheus } from "../tools/analyst-scenarios/prometheus";
+import { AlertAnalyst, buildAlertAnalyst, loadAnalystConfig } from "../../app/analyst/server";
+import { REPO_ROOT } from "../../testkit/stack-file";
+import { failingPrometheus, freePort, RunningPrometheus } from "../fixtures/analyst-scenarios/prometheus";
+import { startBackfilledPrometheus } from "../fixtures/analyst-scenarios/prometheus";
 import {
   Scenario,
   SCENARIO_PROFILES,
   SCENARIO_SERVICES,
   scenarioWebhook,
   SCENARIOS,
-} from "../tools/analyst-scenarios/scenarios";
-import { requirePromtool } from "./support/promtool";
+} from "../fixtures/analyst-scenarios/scenarios";
+import { requirePromtool } from "../../testkit/promtool";
 
 /**
- * The analyst's scenarios (test/analyst-scenarios/scenarios.ts) on a real Prometheus: every scenario's
+ * The analyst's scenarios (test/fixtures/analyst-scenarios/scenarios.ts) on a real Prometheus: every scenario's
  * synthetic history, in its own namespace, is backfilled into ONE Prometheus with promtool; each
  * scenario's webhook goes to a real analyst (over HTTP, with its bearer token) and its report is
  * checked for the top cause and what the text must and must not say.

@@ -5,12 +5,18 @@ import { stringify } from "yaml";
 import { createServer, Server } from "node:http";
 import { AddressInfo } from "node:net";
 import * as path from "node:path";
-import { alertNames, analystRules, ruleCatalogue, ruleFileYaml } from "../components";
-import { promtool, requirePromtool } from "./support/promtool";
-import { ATTRIBUTION_RULES, AUTOSCALER_STUCK, rankHypotheses } from "../app/analyst/attribution";
-import { KEDA_ALERTS } from "../components/rules/keda";
-import { alertFacts, episodeStart, type Evidence, type Facts } from "../app/analyst/evidence";
-import { askModel, buildPrompt, citedEvidence, citedSentences, MAX_PROMPT_BYTES } from "../app/analyst/model";
+import { alertNames, analystRules, ruleCatalogue, ruleFileYaml } from "../../components";
+import { promtool, requirePromtool } from "../../testkit/promtool";
+import { ATTRIBUTION_RULES, AUTOSCALER_STUCK, rankHypotheses } from "../../app/analyst/attribution";
+import { KEDA_ALERTS } from "../../components/rules/keda";
+import { alertFacts, episodeStart, type Evidence, type Facts } from "../../app/analyst/evidence";
+import {
+  askModel,
+  buildPrompt,
+  citedEvidence,
+  citedSentences,
+  MAX_PROMPT_BYTES,
+} from "../../app/analyst/model";
 import {
   Analysis,
   formatReport,
@@ -19,15 +25,15 @@ import {
   nextStep,
   parseRunbooks,
   runbookFor,
-} from "../app/analyst/report";
-import { parseServices, serviceFor } from "../app/analyst/services";
-import { tierOf } from "../app/analyst/tiers";
-import { parseServiceProfiles } from "../contract/analyst-service-profile";
-import { codeSpan, safeLinkUrl, visibleText } from "../app/analyst/slack-text";
-import { promqlString } from "../components/rules/format";
-import { AUTOSCALER_STUCK_ALERTS, signalQueries } from "../contract/analyst-signals";
-import { selectorsOf } from "./support/promql";
-import { REPO_ROOT } from "../tools/stack-file";
+} from "../../app/analyst/report";
+import { parseServices, serviceFor } from "../../app/analyst/services";
+import { tierOf } from "../../app/analyst/tiers";
+import { parseServiceProfiles } from "../../contract/analyst-service-profile";
+import { codeSpan, safeLinkUrl, visibleText } from "../../app/analyst/slack-text";
+import { promqlString } from "../../components/rules/format";
+import { AUTOSCALER_STUCK_ALERTS, signalQueries } from "../../contract/analyst-signals";
+import { selectorsOf } from "../../testkit/promql";
+import { REPO_ROOT } from "../../testkit/stack-file";
 
 const facts = (over: Partial<Facts> = {}): Facts => ({
   ...alertFacts({

@@ -1,8 +1,8 @@
 import * as assert from "node:assert/strict";
 import { Agent, request } from "node:http";
-import { multipartBody, png, wav } from "../tools/media";
-import { sharedRedis } from "./support/redis";
-import { RunningService, startService } from "./support/service";
+import { multipartBody, png, wav } from "../../testkit/media";
+import { sharedRedis } from "../../testkit/redis";
+import { RunningService, startService } from "../../testkit/service";
 
 /** Small seeded PRNG (mulberry32): a failing run can be replayed from the seed it prints. */
 function prng(seed: number): () => number {

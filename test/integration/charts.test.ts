@@ -10,10 +10,10 @@ import {
   controlPlaneJobs,
   HEARTBEAT_RECORD,
   serviceAdapterRules,
-} from "../components";
-import { parseStackConfig, SECRET_KEYS } from "../stacks/config";
-import type { RenderedObject } from "../tools/render";
-import { readProjectConfig } from "../tools/stack-file";
+} from "../../components";
+import { parseStackConfig, SECRET_KEYS } from "../../stacks/config";
+import type { RenderedObject } from "../../scripts/render";
+import { readProjectConfig } from "../../testkit/stack-file";
 import {
   bodies,
   crdValidators,
@@ -21,9 +21,9 @@ import {
   one,
   renderWithCharts,
   requireHelmAndCharts,
-} from "./support/charts";
-import { STORE_RELABEL_CONFIG } from "../components";
-import { podSecurityViolations } from "../policy/guardrails";
+} from "../../testkit/charts";
+import { STORE_RELABEL_CONFIG } from "../../components";
+import { podSecurityViolations } from "../../policy/guardrails";
 
 const LABELS = ["team", "service", "env"];
 /** Kinds whose objects run containers, and where their pod spec is. */

@@ -1,8 +1,8 @@
 import * as assert from "node:assert/strict";
-import { isAlert, metricNames, overviewDashboard, ruleCatalogue } from "../components";
-import type { MockRun } from "../tools/mock-runtime";
-import { EXTERNAL_SERIES, selectorsOf } from "./support/promql";
-import { only, renderStack } from "./support/render";
+import { isAlert, metricNames, overviewDashboard, ruleCatalogue } from "../../components";
+import type { MockRun } from "../../testkit/mock-runtime";
+import { EXTERNAL_SERIES, selectorsOf } from "../../testkit/promql";
+import { only, renderStack } from "../../testkit/render";
 
 /** Grafana's dashboard schema version the foundation SDK generates (its `schemaVersion` default). */
 const SDK_SCHEMA_VERSION = 42;

@@ -2,15 +2,15 @@ import * as assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { API_DOCS_DIR, apiReference } from "../tools/api-reference";
+import { API_DOCS_DIR, apiReference } from "../../scripts/api-reference";
 import {
   CONFIG_DOCS_FILE,
   configReference,
   readStackValues,
   repositoryStacks,
-} from "../tools/config-reference";
-import { REPO_ROOT } from "../tools/stack-file";
-import { SECRET_KEYS } from "../stacks/config";
+} from "../../scripts/config-reference";
+import { REPO_ROOT } from "../../testkit/stack-file";
+import { SECRET_KEYS } from "../../stacks/config";
 
 const STALE = "is stale: run `npm run docs` and commit the result";
 

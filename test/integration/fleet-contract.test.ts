@@ -7,14 +7,14 @@ import {
   HEARTBEAT_RECORD,
   REPLICA_LABEL,
   TENANT_HEADER,
-} from "../components";
-import { parseFleetConfig } from "../stacks/fleet-config";
-import { parseStackConfig, SECRET_KEYS } from "../stacks/config";
-import type { RenderedObject } from "../tools/render";
-import { readProjectConfig } from "../tools/stack-file";
-import { one, renderWithCharts, requireHelmAndCharts } from "./support/charts";
-import { selectorsOf } from "./support/promql";
-import { only, renderStack } from "./support/render";
+} from "../../components";
+import { parseFleetConfig } from "../../stacks/fleet-config";
+import { parseStackConfig, SECRET_KEYS } from "../../stacks/config";
+import type { RenderedObject } from "../../scripts/render";
+import { readProjectConfig } from "../../testkit/stack-file";
+import { one, renderWithCharts, requireHelmAndCharts } from "../../testkit/charts";
+import { selectorsOf } from "../../testkit/promql";
+import { only, renderStack } from "../../testkit/render";
 
 const fleetConfig = parseFleetConfig(readProjectConfig("fleet"));
 

@@ -11,9 +11,9 @@ import {
   isAlert,
   ruleFileYaml,
   SEVERITIES,
-} from "../components";
-import { REPO_ROOT } from "../tools/stack-file";
-import { promtool, requirePromtool } from "./support/promtool";
+} from "../../components";
+import { REPO_ROOT } from "../../testkit/stack-file";
+import { promtool, requirePromtool } from "../../testkit/promtool";
 
 const SUITES = path.join(REPO_ROOT, "test", "rules", "fleet");
 /** The catalogue the fleet suites are written against: two listed clusters, Sonic, every default. */

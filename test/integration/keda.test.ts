@@ -3,7 +3,7 @@ import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { parse } from "yaml";
-import { parseRunbooks } from "../app/analyst/report";
+import { parseRunbooks } from "../../app/analyst/report";
 import {
   Autoscaler,
   DEFAULT_RUNBOOK_BASE_URL,
@@ -18,20 +18,26 @@ import {
   ScaledObject,
   type AlertRule,
   type ScaledObjectArgs,
-} from "../components";
+} from "../../components";
 import {
   hpaOwnsReplicas,
   oneAutoscalerPerDeployment,
   podSecurityViolations,
   stackPolicies,
-} from "../policy/guardrails";
-import { chartArchive, findHelm, helmTemplate, HELM_INSTALL_HINT, type ReleaseInputs } from "../tools/helm";
-import type { RenderedObject } from "../tools/render";
-import { REPO_ROOT } from "../tools/stack-file";
-import { crdValidators, modelOf } from "./support/charts";
-import { registered, useMocks, valueOf } from "./support/mocks";
-import { selectorsOf } from "./support/promql";
-import { promtool, requirePromtool } from "./support/promtool";
+} from "../../policy/guardrails";
+import {
+  chartArchive,
+  findHelm,
+  helmTemplate,
+  HELM_INSTALL_HINT,
+  type ReleaseInputs,
+} from "../../testkit/helm";
+import type { RenderedObject } from "../../scripts/render";
+import { REPO_ROOT } from "../../testkit/stack-file";
+import { crdValidators, modelOf } from "../../testkit/charts";
+import { registered, useMocks, valueOf } from "../../testkit/mocks";
+import { selectorsOf } from "../../testkit/promql";
+import { promtool, requirePromtool } from "../../testkit/promtool";
 
 useMocks();
 

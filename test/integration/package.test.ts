@@ -3,9 +3,9 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { packComponents } from "../tools/pack-components";
-import { consumerProject } from "./support/consumer-project";
-import { exportedNames } from "./support/exported-names";
+import { packComponents } from "../../scripts/pack-components";
+import { consumerProject } from "../../testkit/consumer-project";
+import { exportedNames } from "../../testkit/exported-names";
 
 /** Runs the compiled program under the consumer's own Pulumi mock runtime and prints what it registered. */
 const CONSUMER_RUNNER = `
@@ -87,7 +87,7 @@ describe("the component package", function () {
     execFileSync("tar", ["xzf", tarball, "-C", unpacked]);
     const exported = exportedNames(path.join(unpacked, "package", "dist", "components", "index.d.ts"));
     // Captured from the packed package before the move; a name added on purpose is added there too.
-    const expected = readFileSync(path.join(__dirname, "support", "component-exports.txt"), "utf8")
+    const expected = readFileSync(path.join(__dirname, "..", "fixtures", "component-exports.txt"), "utf8")
       .trim()
       .split("\n");
     assert.deepEqual(exported, expected);

@@ -10,10 +10,10 @@ import {
   resourcePolicies,
   serviceMonitorNamespaces,
   stackPolicies,
-} from "../policy/guardrails";
-import { renderWithCharts, requireHelmAndCharts } from "./support/charts";
-import { renderStack } from "./support/render";
-import { readProjectConfig } from "../tools/stack-file";
+} from "../../policy/guardrails";
+import { renderWithCharts, requireHelmAndCharts } from "../../testkit/charts";
+import { renderStack } from "../../testkit/render";
+import { readProjectConfig } from "../../testkit/stack-file";
 
 /** `--set` of prod's autoscaling block at a step of the handover to keda. */
 function handover(step: string): string[] {

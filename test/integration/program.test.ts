@@ -2,13 +2,13 @@ import * as assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
-import type { MockRun, RegisteredResource } from "../tools/mock-runtime";
-import { loadApiConfig } from "../app/api/config";
-import { loadWorkerConfig } from "../app/worker/config";
-import { chartDirs } from "../tools/helm";
-import { objectYaml, toObjects } from "../tools/render";
-import { readStackFile, REPO_ROOT } from "../tools/stack-file";
-import { at, only, renderStack, renderStackFailure, waitsFor } from "./support/render";
+import type { MockRun, RegisteredResource } from "../../testkit/mock-runtime";
+import { loadApiConfig } from "../../app/api/config";
+import { loadWorkerConfig } from "../../app/worker/config";
+import { chartDirs } from "../../testkit/helm";
+import { objectYaml, toObjects } from "../../scripts/render";
+import { readStackFile, REPO_ROOT } from "../../testkit/stack-file";
+import { at, only, renderStack, renderStackFailure, waitsFor } from "../../testkit/render";
 
 const T = {
   namespace: "kubernetes:core/v1:Namespace",
@@ -697,7 +697,7 @@ for (const { title, stack, engine, extra } of VARIANTS) {
     });
 
     it("validates every Kubernetes object against the Kubernetes and prometheus-operator schemas", async () => {
-      // ScaledObjects are checked against the KEDA chart's own CRD (test/charts.test.ts).
+      // ScaledObjects are checked against the KEDA chart's own CRD (test/integration/charts.test.ts).
       const objects = run.resources.filter(
         (r) =>
           r.custom && r.type.startsWith("kubernetes:") && r.type !== T.release && r.type !== SCALED_OBJECT,

@@ -2,12 +2,12 @@ import * as assert from "node:assert/strict";
 import { ChildProcess, execFileSync, spawn } from "node:child_process";
 import { request as httpRequest } from "node:http";
 import IORedis from "ioredis";
-import { RedisInputStore } from "../app/queue/input-store";
-import { form, multipartBody, paddedPng, png, uploadRequest, wav } from "../tools/media";
-import { freePort } from "../tools/sandbox/ports";
-import { ApiProcess, Pod } from "../tools/sandbox/pod";
-import { RedisServer } from "./support/redis";
-import { setFaults, until, waitForJob } from "./support/service";
+import { RedisInputStore } from "../../app/queue/input-store";
+import { form, multipartBody, paddedPng, png, uploadRequest, wav } from "../../testkit/media";
+import { freePort } from "../../sandbox/ports";
+import { ApiProcess, Pod } from "../../sandbox/pod";
+import { RedisServer } from "../../testkit/redis";
+import { setFaults, until, waitForJob } from "../../testkit/service";
 
 const INPUT = { audio: { data: wav(1), type: "audio/wav" }, image: { data: png(64, 64), type: "image/png" } };
 

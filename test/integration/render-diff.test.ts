@@ -4,8 +4,8 @@ import { cpSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileS
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
-import { REPO_ROOT } from "../tools/stack-file";
-import { requireHelmAndCharts } from "./support/charts";
+import { REPO_ROOT } from "../../testkit/stack-file";
+import { requireHelmAndCharts } from "../../testkit/charts";
 
 const run = promisify(execFile);
 const TS = ["-r", "ts-node/register/transpile-only"];
@@ -58,7 +58,7 @@ describe("offline render and diff", function () {
   it("renders one YAML file per object, the charts' own objects in a folder per release, sorted and stable, secrets as [secret]", async () => {
     requireHelmAndCharts();
     const out = mkdtempSync(path.join(tmpdir(), "sonic-render-"));
-    const first = await tool(["tools/render.ts", "--stack", "prod", "--out", out]);
+    const first = await tool(["scripts/render.ts", "--stack", "prod", "--out", out]);
     assert.equal(first.code, 0, first.stderr);
     const files = readdirSync(out, { recursive: true })
       .map(String)
@@ -76,7 +76,7 @@ describe("offline render and diff", function () {
       /^stringData: "\[secret\]"$/m,
     );
     const again = mkdtempSync(path.join(tmpdir(), "sonic-render-"));
-    await tool(["tools/render.ts", "--stack", "prod", "--out", again]);
+    await tool(["scripts/render.ts", "--stack", "prod", "--out", again]);
     for (const f of files)
       assert.equal(
         readFileSync(path.join(again, f), "utf8"),
@@ -87,7 +87,7 @@ describe("offline render and diff", function () {
 
   it("says in one line why, and shows chart plus values, when no helm can be had", async () => {
     const out = mkdtempSync(path.join(tmpdir(), "sonic-render-"));
-    const result = await run(process.execPath, [...TS, "tools/render.ts", "--stack", "dev", "--out", out], {
+    const result = await run(process.execPath, [...TS, "scripts/render.ts", "--stack", "dev", "--out", out], {
       cwd: REPO_ROOT,
       env: { ...process.env, SONIC_HELM: "/nonexistent/helm", PATH: "/usr/bin:/bin" },
     }).catch((err) => err);
@@ -108,7 +108,7 @@ describe("offline render and diff", function () {
       stackFile,
       readFileSync(stackFile, "utf8").replace("    retention: 30d\n", "    retention: 15d\n"),
     );
-    const result = await tool(["tools/diff.ts", "--stack", "prod", "--base", "HEAD", "--repo", repo]);
+    const result = await tool(["scripts/diff.ts", "--stack", "prod", "--base", "HEAD", "--repo", repo]);
     assert.equal(result.code, 1, result.stderr);
     assert.equal(
       result.stdout,
@@ -126,7 +126,7 @@ describe("offline render and diff", function () {
       // dev's GPU workers from "scale to zero" to "keep one warm".
       readFileSync(stackFile, "utf8").replace("      minReplicas: 0\n", "      minReplicas: 1\n"),
     );
-    const result = await tool(["tools/diff.ts", "--stack", "dev", "--base", "HEAD", "--repo", repo]);
+    const result = await tool(["scripts/diff.ts", "--stack", "dev", "--base", "HEAD", "--repo", repo]);
     assert.equal(result.code, 1, result.stderr);
     assert.equal(
       result.stdout,
@@ -138,7 +138,7 @@ describe("offline render and diff", function () {
 
   it("exits 0 and says so when nothing differs", async () => {
     const result = await tool([
-      "tools/diff.ts",
+      "scripts/diff.ts",
       "--stack",
       "prod",
       "--base",
@@ -151,7 +151,7 @@ describe("offline render and diff", function () {
   });
 
   it("shows how dev and prod differ", async () => {
-    const result = await tool(["tools/diff.ts", "--stacks", "dev", "prod"]);
+    const result = await tool(["scripts/diff.ts", "--stacks", "dev", "prod"]);
     assert.equal(result.code, 1);
     // dev scales with KEDA ScaledObjects, prod with HPAs: each stack's autoscalers exist only there.
     for (const tier of ["service", "worker"]) {

@@ -15,10 +15,10 @@ import {
   ruleCatalogue,
   ruleFileYaml,
   SEVERITIES,
-} from "../components";
-import { readProjectConfig, REPO_ROOT } from "../tools/stack-file";
-import { EXTERNAL_SERIES, selectorsOf } from "./support/promql";
-import { promtool, requirePromtool } from "./support/promtool";
+} from "../../components";
+import { readProjectConfig, REPO_ROOT } from "../../testkit/stack-file";
+import { EXTERNAL_SERIES, selectorsOf } from "../../testkit/promql";
+import { promtool, requirePromtool } from "../../testkit/promtool";
 
 const SUITES = path.join(REPO_ROOT, "test", "rules");
 /** The catalogue the promtool suites are written against: Sonic with every default threshold. */
@@ -45,7 +45,7 @@ describe("the alert and recording rules", function () {
       const out = path.join(dir, `${stack}.rules.yaml`);
       execFileSync(
         process.execPath,
-        ["-r", "ts-node/register/transpile-only", "tools/rules-export.ts", "--stack", stack, "--out", out],
+        ["-r", "ts-node/register/transpile-only", "scripts/rules-export.ts", "--stack", stack, "--out", out],
         {
           cwd: REPO_ROOT,
         },

@@ -2,12 +2,12 @@ import * as assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import IORedis from "ioredis";
-import { WorkerRegistry, workersKey } from "../app/queue/worker-registry";
-import { form, png, wav } from "../tools/media";
-import { WorkerPod } from "../tools/sandbox/pod";
-import { freePort } from "../tools/sandbox/ports";
-import { RedisServer, sharedRedis } from "./support/redis";
-import { startApi, startWorker, until, waitForJob } from "./support/service";
+import { WorkerRegistry, workersKey } from "../../app/queue/worker-registry";
+import { form, png, wav } from "../../testkit/media";
+import { WorkerPod } from "../../sandbox/pod";
+import { freePort } from "../../sandbox/ports";
+import { RedisServer, sharedRedis } from "../../testkit/redis";
+import { startApi, startWorker, until, waitForJob } from "../../testkit/service";
 
 const INPUT = { audio: { data: wav(1), type: "audio/wav" }, image: { data: png(64, 64), type: "image/png" } };
 
@@ -161,7 +161,7 @@ describe("the API and worker tiers", function () {
 
 describe("the image's entrypoints", () => {
   it("the Dockerfile's default command and the npm scripts start programs that exist", () => {
-    const root = path.join(__dirname, "..");
+    const root = path.join(__dirname, "..", "..");
     const cmd = readFileSync(path.join(root, "Dockerfile"), "utf8").match(/^CMD \["node", "(.+)\.js"\]$/m);
     assert.ok(cmd, "the Dockerfile has no exec-form node CMD");
     assert.equal(cmd[1], "app/api/main", "the image starts the API by default");

@@ -5,11 +5,11 @@ import { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { parse } from "yaml";
-import { alertmanagerConfigYaml } from "../components";
-import { AlertAnalyst, buildAlertAnalyst, loadAnalystConfig } from "../app/analyst/server";
-import { WorkQueue } from "../app/analyst/work-queue";
-import { failingPrometheus as fakePrometheus, freePort } from "../tools/analyst-scenarios/prometheus";
-import { REPO_ROOT } from "../tools/stack-file";
+import { alertmanagerConfigYaml } from "../../components";
+import { AlertAnalyst, buildAlertAnalyst, loadAnalystConfig } from "../../app/analyst/server";
+import { WorkQueue } from "../../app/analyst/work-queue";
+import { failingPrometheus as fakePrometheus, freePort } from "../fixtures/analyst-scenarios/prometheus";
+import { REPO_ROOT } from "../../testkit/stack-file";
 
 /** A receiver standing in for Slack's webhook and the generic webhook: it keeps every post. */
 class Receiver {

@@ -1,9 +1,9 @@
 import * as assert from "node:assert/strict";
 import * as path from "node:path";
-import { CLUSTER_FLAVORS } from "../components";
-import { readProjectConfig } from "../tools/stack-file";
-import { checkAwaits } from "./support/await-model";
-import { renderProgram, renderStack } from "./support/render";
+import { CLUSTER_FLAVORS } from "../../components";
+import { readProjectConfig } from "../../testkit/stack-file";
+import { checkAwaits } from "../../testkit/await-model";
+import { renderProgram, renderStack } from "../../testkit/render";
 
 /** `--set` for one top-level key of a stack file with `patch` merged into its object. */
 const patched = (stack: string, key: string, patch: Record<string, unknown>) => {
@@ -72,7 +72,9 @@ describe("pulumi up, modelled with the Kubernetes provider's await rules", funct
   }
 
   it("lets every resource of the consumer example (a TTS team's program) become ready", async () => {
-    const report = checkAwaits(await renderProgram(path.join(__dirname, "support", "consumer-program.ts")));
+    const report = checkAwaits(
+      await renderProgram(path.join(__dirname, "..", "..", "testkit", "consumer-program.ts")),
+    );
     assert.ok(report.checked >= 4);
     assert.deepEqual(report.neverReady, []);
     assert.deepEqual(report.shortTimeouts, []);

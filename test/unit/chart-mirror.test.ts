@@ -9,11 +9,11 @@ import {
   MonitoringStack,
   PrometheusAdapter,
   requestQpsRule,
-} from "../components";
-import { chartRepositoryOf, parseStackConfig } from "../stacks/config";
-import { parseFleetConfig } from "../stacks/fleet-config";
-import { readProjectConfig } from "../tools/stack-file";
-import { recorded, registered, useMocks } from "./support/mocks";
+} from "../../components";
+import { chartRepositoryOf, parseStackConfig } from "../../stacks/config";
+import { parseFleetConfig } from "../../stacks/fleet-config";
+import { readProjectConfig } from "../../testkit/stack-file";
+import { recorded, registered, useMocks } from "../../testkit/mocks";
 
 useMocks();
 

@@ -1,11 +1,11 @@
 import { strict as assert } from "node:assert";
-import { CLUSTER_FLAVORS } from "../components/monitoring/cluster-flavor";
-import { volumeFor } from "../tools/cluster/claim-binder";
-import { parseDeployArgs } from "../tools/cluster/deploy";
-import { kwokNodes, nodeManifest } from "../tools/cluster/nodes";
-import { readProjectConfig } from "../tools/stack-file";
+import { CLUSTER_FLAVORS } from "../../components/monitoring/cluster-flavor";
+import { volumeFor } from "../../cluster/claim-binder";
+import { parseDeployArgs } from "../../cluster/deploy";
+import { kwokNodes, nodeManifest } from "../../cluster/nodes";
+import { readProjectConfig } from "../../testkit/stack-file";
 
-// The local control plane's pure parts (tools/cluster): what its nodes offer, what the claim binder makes,
+// The local control plane's pure parts (cluster/): what its nodes offer, what the claim binder makes,
 // what npm run deploy accepts. The live suite (npm run test:cluster) runs them for real.
 describe("the local control plane's nodes, binder and deploy arguments", () => {
   it("gives every flavour GPU nodes with room for prod's minimum workers, and no node a loopback address", () => {

@@ -17,8 +17,8 @@ import {
   WorkerNetworkPolicy,
   JobQueue,
   redisUrlPort,
-} from "../components";
-import { recorded, registered, useMocks, valueOf } from "./support/mocks";
+} from "../../components";
+import { recorded, registered, useMocks, valueOf } from "../../testkit/mocks";
 
 useMocks();
 

@@ -1,7 +1,7 @@
 import * as assert from "node:assert/strict";
-import { parseStackConfig } from "../stacks/config";
-import { parseFleetConfig } from "../stacks/fleet-config";
-import { readProjectConfig } from "../tools/stack-file";
+import { parseStackConfig } from "../../stacks/config";
+import { parseFleetConfig } from "../../stacks/fleet-config";
+import { readProjectConfig } from "../../testkit/stack-file";
 
 /** The dev stack file's config with some keys replaced, as `key -> JSON text`. */
 function devWith(overrides: Record<string, unknown>): Record<string, string> {

@@ -1,9 +1,9 @@
 import * as assert from "node:assert/strict";
 import fc from "fast-check";
-import { loadApiConfig } from "../app/api/config";
-import { loadWorkerConfig } from "../app/worker/config";
-import { loadAnalystConfig } from "../app/analyst/server";
-import { loadSimulatedModelServerConfig } from "../app/simulated-model-server";
+import { loadApiConfig } from "../../app/api/config";
+import { loadWorkerConfig } from "../../app/worker/config";
+import { loadAnalystConfig } from "../../app/analyst/server";
+import { loadSimulatedModelServerConfig } from "../../app/simulated-model-server";
 import {
   ANALYST_SETTINGS,
   analystModelEnv,
@@ -16,9 +16,9 @@ import {
   simulatedModelServerEnv,
   WORKER_SETTINGS,
   workerEnv,
-} from "../contract";
-import { parseStackConfig, SECRET_KEYS, SECRET_URLS } from "../stacks/config";
-import { readProjectConfig } from "../tools/stack-file";
+} from "../../contract";
+import { parseStackConfig, SECRET_KEYS, SECRET_URLS } from "../../stacks/config";
+import { readProjectConfig } from "../../testkit/stack-file";
 
 /** Runs of each property; the total is printed so the note can quote it. */
 const RUNS = 200;

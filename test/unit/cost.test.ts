@@ -1,8 +1,8 @@
 import * as assert from "node:assert/strict";
-import { createMetrics } from "../app/shared/metrics";
-import { ruleCatalogue } from "../components";
-import { parseStackConfig } from "../stacks/config";
-import { readProjectConfig } from "../tools/stack-file";
+import { createMetrics } from "../../app/shared/metrics";
+import { ruleCatalogue } from "../../components";
+import { parseStackConfig } from "../../stacks/config";
+import { readProjectConfig } from "../../testkit/stack-file";
 
 /** The value of one unlabelled sample in a Prometheus text exposition. */
 function sample(exposition: string, name: string): number {

@@ -3,14 +3,14 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { REPO_ROOT } from "../tools/stack-file";
+import { REPO_ROOT } from "../../testkit/stack-file";
 import {
   brokenCodeMentions,
   brokenLinks,
   githubSlugger,
   markdownFacts,
   repositoryMarkdownFiles,
-} from "./support/markdown-links";
+} from "../../testkit/markdown-links";
 
 describe("links of README.md and docs/", () => {
   let slugger: Awaited<ReturnType<typeof githubSlugger>>;
@@ -34,7 +34,7 @@ describe("links of README.md and docs/", () => {
         (f) => f !== "" && !f.endsWith(".md") && !f.endsWith(".tgz") && !f.startsWith("test/snapshots/"),
       )
       // This file's own examples of broken links are on purpose.
-      .filter((f) => f !== "test/docs-links.test.ts");
+      .filter((f) => f !== path.relative(REPO_ROOT, __filename));
     assert.deepEqual(brokenCodeMentions(REPO_ROOT, tracked, slugger), []);
   });
 

@@ -8,8 +8,8 @@ import {
   globalStoreValues,
   prometheusRemoteWriteYaml,
   vmauthConfig,
-} from "../components";
-import { useMocks } from "./support/mocks";
+} from "../../components";
+import { useMocks } from "../../testkit/mocks";
 
 useMocks();
 

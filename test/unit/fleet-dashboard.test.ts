@@ -1,5 +1,5 @@
 import * as assert from "node:assert/strict";
-import { fleetDashboard, overviewDashboard } from "../components";
+import { fleetDashboard, overviewDashboard } from "../../components";
 
 const options = { namespace: "ai-inference", hpaName: "sonic-generate-service" };
 const fleet = fleetDashboard(options);

@@ -1,9 +1,18 @@
 import * as assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { parseCircular, parseDependencyTree } from "dpdm";
-import { REPO_ROOT } from "../tools/stack-file";
+import { REPO_ROOT } from "../../testkit/stack-file";
+
+/** Whether a folder holds a .ts file at any depth (build output and dependencies aside). */
+function hasTypeScript(dir: string): boolean {
+  return readdirSync(dir, { withFileTypes: true }).some((entry) =>
+    entry.isDirectory()
+      ? entry.name !== "node_modules" && hasTypeScript(path.join(dir, entry.name))
+      : entry.name.endsWith(".ts"),
+  );
+}
 
 /**
  * The import circles among the files `pattern` matches under `cwd` and whatever they import, type-only
@@ -14,11 +23,38 @@ async function importCircles(cwd: string, pattern: string): Promise<string[][]> 
   return parseCircular(tree);
 }
 
-describe("imports under components/", function () {
+/** Every TypeScript room of the repository: the products, the package, the programs, the tools and the tests. */
+const ROOMS = [
+  "contract",
+  "components",
+  "stacks",
+  "app",
+  "policy",
+  "sandbox",
+  "cluster",
+  "scripts",
+  "testkit",
+  "test",
+  "bench",
+];
+
+describe("imports across the whole tree", function () {
   this.timeout(120_000);
 
   it("form no circle: argument types two files share live in a file of their own", async () => {
-    assert.deepEqual(await importCircles(REPO_ROOT, "components/**/*.ts"), []);
+    assert.deepEqual(await importCircles(REPO_ROOT, `{${ROOMS.join(",")}}/**/*.ts`), []);
+  });
+
+  it("are read in every room that holds TypeScript", () => {
+    const rooms = readdirSync(REPO_ROOT, { withFileTypes: true })
+      .filter((entry) => entry.isDirectory() && !entry.name.startsWith(".") && entry.name !== "node_modules")
+      .filter((entry) => hasTypeScript(path.join(REPO_ROOT, entry.name)))
+      .map((entry) => entry.name);
+    assert.deepEqual(
+      rooms.filter((room) => !ROOMS.includes(room)),
+      [],
+      "a room the circle check does not read",
+    );
   });
 
   it("are read by a check that does find a circle, a type-only one included", async () => {

@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as runtime from "@pulumi/pulumi/runtime";
-import { installRandomStandIn } from "../tools/cluster/install-random-stand-in";
+import { installRandomStandIn } from "../../cluster/install-random-stand-in";
 import {
   CHARACTER_SETS,
   checkPassword,
@@ -12,8 +12,8 @@ import {
   passwordSettings,
   passwordState,
   secret,
-} from "../tools/cluster/random-stand-in/password";
-import { PASSWORD_ID, RANDOM_PASSWORD, randomStandIn } from "../tools/cluster/random-stand-in/provider";
+} from "../../cluster/random-stand-in/password";
+import { PASSWORD_ID, RANDOM_PASSWORD, randomStandIn } from "../../cluster/random-stand-in/provider";
 
 // The stand-in random provider's pure parts and its provider object, without an engine: what it generates,
 // when it replaces, what it refuses and how it is installed. test/cluster/random-stand-in.cluster.ts runs it

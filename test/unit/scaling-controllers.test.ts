@@ -11,7 +11,7 @@ import {
   scaleUpLimit,
   stabilize,
   type HpaBehavior,
-} from "../tools/sandbox/controllers/hpa-algorithm";
+} from "../../sandbox/controllers/hpa-algorithm";
 import {
   activity,
   fallbackReplicas,
@@ -20,7 +20,7 @@ import {
   prometheusScalerValue,
   type KedaState,
   type ScaledObjectSemantics,
-} from "../tools/sandbox/controllers/keda-semantics";
+} from "../../sandbox/controllers/keda-semantics";
 
 const pods = (n: number) => Array.from({ length: n }, (_, i) => `p${i}`);
 const noWindows: HpaBehavior = {

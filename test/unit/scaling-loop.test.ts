@@ -1,22 +1,22 @@
 import * as assert from "node:assert/strict";
-import { scaledObjectSpec } from "../components/autoscaling/scaled-object";
-import { jobBacklogRule, requestQpsRule } from "../components/autoscaling/custom-metric";
-import { gpuScalingBehavior } from "../components/autoscaling/scaling-behavior";
+import { scaledObjectSpec } from "../../components/autoscaling/scaled-object";
+import { jobBacklogRule, requestQpsRule } from "../../components/autoscaling/custom-metric";
+import { gpuScalingBehavior } from "../../components/autoscaling/scaling-behavior";
 import {
   adapterQuery,
   controlledAutoscalers,
   parseQuantity,
   type RenderedObject,
-} from "../tools/sandbox/controllers/autoscaler-objects";
-import { ScalingLoop, type ScalingDecision } from "../tools/sandbox/controllers/loop";
-import type { InstantQuery } from "../tools/sandbox/controllers/prometheus-query";
-import { ProcessWorkerPool, type WorkerPool } from "../tools/sandbox/controllers/worker-pool";
+} from "../../sandbox/controllers/autoscaler-objects";
+import { ScalingLoop, type ScalingDecision } from "../../sandbox/controllers/loop";
+import type { InstantQuery } from "../../sandbox/controllers/prometheus-query";
+import { ProcessWorkerPool, type WorkerPool } from "../../sandbox/controllers/worker-pool";
 import {
   provisionalScaledObject,
   stackObjectsFor,
   workerAutoscaler,
-} from "../tools/sandbox/controllers/sandbox-autoscaling";
-import { formatDecision, watchDecisions } from "../tools/sandbox/controllers/watch";
+} from "../../sandbox/controllers/sandbox-autoscaling";
+import { formatDecision, watchDecisions } from "../../sandbox/controllers/watch";
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";

@@ -2,7 +2,7 @@ import * as assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
-import { REPO_ROOT } from "../tools/stack-file";
+import { REPO_ROOT } from "../../testkit/stack-file";
 
 const workflow = (name: string) =>
   parse(readFileSync(path.join(REPO_ROOT, ".github", "workflows", name), "utf8")) as any;
