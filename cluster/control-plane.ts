@@ -4,7 +4,7 @@ import { ClusterFlavor } from "../components/monitoring/cluster-flavor";
 import { DEFAULT_STORAGE_CLASS } from "./claim-binder";
 import { prepareChartRepository } from "./chart-server";
 import { applyObjects, kubectl } from "./kubectl";
-import { kwokNodes, nodeManifest } from "./nodes";
+import { KwokNode, kwokNodes, nodeManifest } from "./nodes";
 import { ADDRESSES, CLUSTER_DIR, KUBECONFIG, KWOK_STAGES, ROOT, TOOLS_BIN } from "./paths";
 import { ensurePki, Pki } from "./pki";
 import { isAlive, logTail, recordedProcesses, startProcess, stopProcesses } from "./processes";
@@ -135,6 +135,23 @@ function missingTools(): string[] {
 
 /** Starts every part inside the namespace (this process must already run there). */
 export async function up(flavor: ClusterFlavor): Promise<void> {
+  refuseToStart();
+  const started = Date.now();
+  const pki = prepareClusterDir(flavor);
+  await startEtcd();
+  await startApiServer(pki);
+  startControllers(pki);
+  const nodes = registerNodes(flavor);
+  startKwok();
+  await startAgent();
+  await waitForReadiness(nodes);
+  progress(
+    `up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${nodes.length} ${flavor} nodes (${nodes.filter((n) => n.capacity["nvidia.com/gpu"]).length} with GPUs)`,
+  );
+}
+
+/** Throws where a tool is missing or a cluster of this checkout already runs. */
+function refuseToStart(): void {
   const missing = missingTools();
   if (missing.length > 0)
     throw new Error(
@@ -144,12 +161,18 @@ export async function up(flavor: ClusterFlavor): Promise<void> {
     throw new Error(
       "a cluster of this checkout is already running: 'npm run cluster -- status', or 'down' first",
     );
-  const started = Date.now();
+}
+
+/** The cluster directory: PKI, kubeconfig, and the flavor that `status` prints. */
+function prepareClusterDir(flavor: ClusterFlavor): Pki {
   mkdirSync(CLUSTER_DIR, { recursive: true });
   const pki = ensurePki();
   writeKubeconfig(pki);
   writeFileSync(path.join(CLUSTER_DIR, "flavor"), `${flavor}\n`);
+  return pki;
+}
 
+async function startEtcd(): Promise<void> {
   progress("starting etcd");
   startProcess("etcd", path.join(TOOLS_BIN, "etcd"), [
     `--data-dir=${path.join(CLUSTER_DIR, "etcd")}`,
@@ -160,7 +183,9 @@ export async function up(flavor: ClusterFlavor): Promise<void> {
     "--quota-backend-bytes=4294967296",
   ]);
   await waitFor("etcd", "etcd", async () => (await fetch(`${ADDRESSES.etcdClient}/health`)).ok);
+}
 
+async function startApiServer(pki: Pki): Promise<void> {
   progress(
     "starting kube-apiserver (default admission plugins, PodSecurity among them; aggregation layer on)",
   );
@@ -194,7 +219,9 @@ export async function up(flavor: ClusterFlavor): Promise<void> {
     "kube-apiserver",
     () => kubectl(["get", "--raw", "/readyz"]).trim() === "ok",
   );
+}
 
+function startControllers(pki: Pki): void {
   progress("starting kube-controller-manager and kube-scheduler");
   startProcess("kube-controller-manager", path.join(TOOLS_BIN, "kube-controller-manager"), [
     `--kubeconfig=${KUBECONFIG}`,
@@ -218,7 +245,10 @@ export async function up(flavor: ClusterFlavor): Promise<void> {
     "--leader-elect=false",
     "--profiling=false",
   ]);
+}
 
+/** The default StorageClass and the flavor's nodes, their status patched in (kwok keeps it). */
+function registerNodes(flavor: ClusterFlavor): KwokNode[] {
   progress(`default StorageClass ${DEFAULT_STORAGE_CLASS} and the ${flavor} nodes`);
   applyObjects([
     {
@@ -248,7 +278,10 @@ export async function up(flavor: ClusterFlavor): Promise<void> {
       JSON.stringify(status),
     ]);
   }
+  return nodes;
+}
 
+function startKwok(): void {
   progress("starting kwok (node leases, kwok's own stages and ours)");
   const kwokConfigFile = path.join(CLUSTER_DIR, "kwok.yaml");
   writeFileSync(kwokConfigFile, kwokConfig());
@@ -261,7 +294,10 @@ export async function up(flavor: ClusterFlavor): Promise<void> {
     "--node-lease-duration-seconds=40",
     "--server-address=127.0.0.1:10247",
   ]);
+}
 
+/** The agent: the chart repository of the pinned archives and the claim binder. */
+async function startAgent(): Promise<void> {
   progress("chart repository of the pinned archives and the claim binder");
   const archives = prepareChartRepository();
   startProcess(
@@ -278,7 +314,10 @@ export async function up(flavor: ClusterFlavor): Promise<void> {
     async () => (await fetch(`${ADDRESSES.chartServer}/index.yaml`)).ok,
   );
   progress(`serving ${archives.join(", ")} at ${ADDRESSES.chartServer}`);
+}
 
+/** Waits for every node to turn Ready and for the default ServiceAccount (the controller-manager makes it). */
+async function waitForReadiness(nodes: KwokNode[]): Promise<void> {
   await waitFor("the nodes to turn Ready", "kwok", () => {
     const ready = kubectl([
       "get",
@@ -294,9 +333,6 @@ export async function up(flavor: ClusterFlavor): Promise<void> {
     "the default ServiceAccount",
     "kube-controller-manager",
     () => kubectl(["get", "serviceaccount", "default", "-o", "name"]).trim() !== "",
-  );
-  progress(
-    `up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${nodes.length} ${flavor} nodes (${nodes.filter((n) => n.capacity["nvidia.com/gpu"]).length} with GPUs)`,
   );
 }
 

@@ -49,16 +49,47 @@ export interface SonicAutoscaling {
   adapter?: PrometheusAdapter;
 }
 
+/**
+ * Where the move from engine adapter to keda stands (`autoscaling.engine`, `autoscaling.handover`): which
+ * engine's objects this step has.
+ */
+interface EngineStep {
+  /** Autoscaling on, with engine keda. */
+  keda: boolean;
+  /** KEDA installed beside the adapter's HPAs, its ScaledObjects paused. */
+  standby: boolean;
+  /** KEDA adopts the adapter's HPAs. */
+  takeover: boolean;
+}
+
+/** The step a stack's `autoscaling` block asks for; engine keda only counts with autoscaling on. */
+function engineStep(config: StackConfig): EngineStep {
+  const a = config.autoscaling;
+  const keda = a.enabled && a.engine === "keda";
+  return { keda, standby: keda && a.handover === "standby", takeover: keda && a.handover === "takeover" };
+}
+
 /** The engine's objects for both tiers, and the cluster's one prometheus-adapter where needed. */
 export function sonicAutoscaling(args: SonicAutoscalingArgs): SonicAutoscaling {
+  const step = engineStep(args.config);
+  const adapter = clusterAdapter(args, step);
+  const result: SonicAutoscaling = { hpas: [], scaledObjects: [], adapter };
+  if (!args.config.autoscaling.enabled) return result;
+  // During a handover the adapter's HPAs keep scaling (standby) or are being adopted (takeover): with
+  // takeover they leave the program, kept in the cluster by standby's retainOnDelete.
+  if (!step.keda || step.standby) result.hpas.push(...adapterHpas(args, step));
+  if (!step.keda) return result;
+  result.keda = kedaRelease(args, step, adapter);
+  result.scaledObjects.push(...kedaScaledObjects(args, step, result.keda));
+  kedaAlerts(args, step);
+  return result;
+}
+
+/** The cluster's one prometheus-adapter: Sonic's rules where its HPAs read them, and onboarded services'. */
+function clusterAdapter(args: SonicAutoscalingArgs, step: EngineStep): PrometheusAdapter | undefined {
   const { config, labels } = args;
   const a = config.autoscaling;
-  const ns = config.sonic.namespace;
-  const keda = a.enabled && a.engine === "keda";
-  // During a handover the adapter's HPAs keep scaling (standby) or are being adopted (takeover).
-  const standby = keda && a.handover === "standby";
-  const takeover = keda && a.handover === "takeover";
-  const hpas = a.enabled && (!keda || standby);
+  const { keda, standby, takeover } = step;
   const onboarded = config.onboardedServices.map((s) =>
     serviceAdapterRules({
       metricPrefix: s.metricPrefix,
@@ -71,77 +102,86 @@ export function sonicAutoscaling(args: SonicAutoscalingArgs): SonicAutoscaling {
   // and removing the release in the step that installs KEDA's APIService would race it.
   const adapterRules =
     keda && !standby && !takeover ? onboarded : [args.observability.adapterRules, ...onboarded];
-  const adapter =
-    adapterRules.length === 0
-      ? undefined
-      : new PrometheusAdapter(
-          "prometheus-adapter",
-          {
-            namespace: args.monitoring.namespace,
-            prometheusUrl: args.monitoring.prometheusUrl,
-            // One adapter per cluster: Sonic's rules and every onboarded service's.
-            rules: adapterRules,
-            replicas: config.monitoring.adapterReplicas,
-            externalMetrics: config.monitoring.adapterExternalMetrics ?? (!keda || standby),
-            chartRepository: chartRepositoryOf(config.charts, "prometheus-adapter"),
-            labels,
-          },
-          { dependsOn: [args.monitoring.release] },
-        );
-  const result: SonicAutoscaling = { hpas: [], scaledObjects: [], adapter };
-  if (!a.enabled) return result;
+  return adapterRules.length === 0
+    ? undefined
+    : new PrometheusAdapter(
+        "prometheus-adapter",
+        {
+          namespace: args.monitoring.namespace,
+          prometheusUrl: args.monitoring.prometheusUrl,
+          // One adapter per cluster: Sonic's rules and every onboarded service's.
+          rules: adapterRules,
+          replicas: config.monitoring.adapterReplicas,
+          externalMetrics: config.monitoring.adapterExternalMetrics ?? (!keda || standby),
+          chartRepository: chartRepositoryOf(config.charts, "prometheus-adapter"),
+          labels,
+        },
+        { dependsOn: [args.monitoring.release] },
+      );
+}
+
+/** Engine adapter (and handover standby): one HPA per tier. */
+function adapterHpas(args: SonicAutoscalingArgs, step: EngineStep): Autoscaler[] {
+  const { config, labels } = args;
+  const a = config.autoscaling;
+  const ns = config.sonic.namespace;
   const opts = { dependsOn: args.inSonicNamespace };
   const names = metricNames("sonic");
+  // Kept in the cluster when they leave the program in standby's next step: KEDA adopts them.
+  const retainOnDelete = step.standby;
+  return [
+    // The API scales on demand: submissions per second per pod, as they arrive.
+    new Autoscaler(
+      "sonic",
+      {
+        name: args.names.api,
+        namespace: ns,
+        deploymentName: args.names.api,
+        minReplicas: a.api.minReplicas,
+        maxReplicas: a.api.maxReplicas,
+        customMetricName: names.requestQps,
+        targetQpsPerPod: a.api.targetQpsPerPod,
+        targetBacklogPerPod: 0,
+        cpuUtilization: a.api.cpuUtilization,
+        backlogSelector: { job: SONIC_JOB },
+        retainOnDelete,
+        labels,
+      },
+      // The one-Deployment layout made this HPA (same name, same Deployment) as InferenceObservability's
+      // child: the alias makes the upgrade update it in place. Without it the engine creates the new one
+      // first, and the API server refuses it (a server-side apply conflict with the old object).
+      { ...opts, aliases: [{ parent: args.observability }] },
+    ),
+    // The GPU workers scale on the backlog: the pods the work in hand needs.
+    new Autoscaler(
+      "sonic-worker",
+      {
+        name: args.names.worker,
+        namespace: ns,
+        deploymentName: args.names.worker,
+        minReplicas: a.worker.minReplicas,
+        maxReplicas: a.worker.maxReplicas,
+        targetQpsPerPod: 0,
+        backlogMetricName: names.jobBacklog,
+        backlogSelector: { job: SONIC_JOB },
+        targetBacklogPerPod: a.worker.targetBacklogPerPod,
+        retainOnDelete,
+        labels,
+      },
+      opts,
+    ),
+  ];
+}
 
-  if (hpas) {
-    // Kept in the cluster when they leave the program in standby's next step: KEDA adopts them.
-    const retainOnDelete = standby;
-    result.hpas.push(
-      // The API scales on demand: submissions per second per pod, as they arrive.
-      new Autoscaler(
-        "sonic",
-        {
-          name: args.names.api,
-          namespace: ns,
-          deploymentName: args.names.api,
-          minReplicas: a.api.minReplicas,
-          maxReplicas: a.api.maxReplicas,
-          customMetricName: names.requestQps,
-          targetQpsPerPod: a.api.targetQpsPerPod,
-          targetBacklogPerPod: 0,
-          cpuUtilization: a.api.cpuUtilization,
-          backlogSelector: { job: SONIC_JOB },
-          retainOnDelete,
-          labels,
-        },
-        // The one-Deployment layout made this HPA (same name, same Deployment) as InferenceObservability's
-        // child: the alias makes the upgrade update it in place. Without it the engine creates the new one
-        // first, and the API server refuses it (a server-side apply conflict with the old object).
-        { ...opts, aliases: [{ parent: args.observability }] },
-      ),
-      // The GPU workers scale on the backlog: the pods the work in hand needs.
-      new Autoscaler(
-        "sonic-worker",
-        {
-          name: args.names.worker,
-          namespace: ns,
-          deploymentName: args.names.worker,
-          minReplicas: a.worker.minReplicas,
-          maxReplicas: a.worker.maxReplicas,
-          targetQpsPerPod: 0,
-          backlogMetricName: names.jobBacklog,
-          backlogSelector: { job: SONIC_JOB },
-          targetBacklogPerPod: a.worker.targetBacklogPerPod,
-          retainOnDelete,
-          labels,
-        },
-        opts,
-      ),
-    );
-  }
-  if (!keda) return result;
-
-  result.keda = new Keda(
+/** Engine keda: the KEDA chart, with its metrics server unless the adapter still owns external metrics. */
+function kedaRelease(
+  args: SonicAutoscalingArgs,
+  step: EngineStep,
+  adapter: PrometheusAdapter | undefined,
+): Keda {
+  const { config, labels } = args;
+  const { standby, takeover } = step;
+  return new Keda(
     "keda",
     {
       prometheusSelectorLabels: args.monitoring.resourceSelectorLabels,
@@ -154,12 +194,20 @@ export function sonicAutoscaling(args: SonicAutoscalingArgs): SonicAutoscaling {
     // come once the adapter's upgrade has given it up.
     { dependsOn: [args.monitoring.release, ...(takeover && adapter ? [adapter.release] : [])] },
   );
+}
+
+/** Engine keda: one ScaledObject per tier on the same recorded series as the HPAs. */
+function kedaScaledObjects(args: SonicAutoscalingArgs, step: EngineStep, keda: Keda): ScaledObject[] {
+  const { config, labels } = args;
+  const a = config.autoscaling;
+  const ns = config.sonic.namespace;
+  const { standby, takeover } = step;
   const prometheus = `http://${config.monitoring.releaseName}-prometheus.${config.monitoring.namespace}.svc:${PROMETHEUS_PORT}`;
   const c = { prefix: "sonic" } as CatalogueContext;
   const own = `{namespace=${promqlString(ns)}, job=${promqlString(SONIC_JOB)}}`;
-  const afterKeda = { dependsOn: [...args.inSonicNamespace, result.keda] };
+  const afterKeda = { dependsOn: [...args.inSonicNamespace, keda] };
   const handover = { paused: standby, transferHpaOwnership: standby || takeover };
-  result.scaledObjects.push(
+  return [
     new ScaledObject(
       "sonic",
       {
@@ -211,7 +259,14 @@ export function sonicAutoscaling(args: SonicAutoscalingArgs): SonicAutoscaling {
       },
       afterKeda,
     ),
-  );
+  ];
+}
+
+/** Engine keda: alerts on the ScaledObjects' scale loops. */
+function kedaAlerts(args: SonicAutoscalingArgs, step: EngineStep): void {
+  const { config, labels } = args;
+  const ns = config.sonic.namespace;
+  const { standby } = step;
   new AlertRules(
     "keda",
     {
@@ -230,5 +285,4 @@ export function sonicAutoscaling(args: SonicAutoscalingArgs): SonicAutoscaling {
     },
     { dependsOn: [args.monitoring.release] },
   );
-  return result;
 }
