@@ -33,7 +33,10 @@ export function chartsSchema<const C extends readonly string[]>(charts: C) {
         ),
     })
     .strict()
-    .default({ overrides: {} } as never);
+    .default({ overrides: {} } as never)
+    .describe(
+      "Where the Helm charts come from: a mirror for air-gapped networks (docs/operate.md#charts-from-a-mirror).",
+    );
 }
 
 /** The repository a stack's `charts` setting names for `chart`: its override, else the mirror, else none. */

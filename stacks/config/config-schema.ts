@@ -48,9 +48,7 @@ export const configSchema = z
     autoscaling: autoscalingSchema,
     analyst: analystSchema,
     onboardedServices: onboardedServicesSchema,
-    charts: chartsSchema(CLUSTER_STACK_CHARTS).describe(
-      "Where the Helm charts come from: a mirror for air-gapped networks (docs/operate.md#charts-from-a-mirror).",
-    ),
+    charts: chartsSchema(CLUSTER_STACK_CHARTS),
     cost: costSchema,
     alerts: alertsSchema,
   })
