@@ -7,6 +7,7 @@ import {
   METRIC_PREFIX_PATTERN,
 } from "../components";
 import { chartsSchema, PROJECT, SECRET_KEYS, StackConfigError } from "./config";
+import { envSchema, labelsSchema } from "./config/config-schema";
 import { dnsName, duration, httpUrl, labelValue, volumeSize } from "./config/value-types";
 
 const fleetThresholdShape = Object.fromEntries(
@@ -25,14 +26,8 @@ const fleetThresholdShape = Object.fromEntries(
  */
 export const fleetConfigSchema = z
   .object({
-    env: z.enum(["dev", "staging", "prod"]).describe("The environment: a label on every object."),
-    labels: z
-      .object({
-        team: labelValue.describe("The owning team: a label on every object."),
-        service: labelValue.describe("The service: a label on every object."),
-      })
-      .strict()
-      .describe("Labels of the label convention on every object (with `env`)."),
+    env: envSchema,
+    labels: labelsSchema,
     fleet: z
       .object({
         namespace: dnsName

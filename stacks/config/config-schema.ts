@@ -16,10 +16,22 @@ import { queueSchema } from "./queue";
 import { sonicSchema } from "./sonic";
 import { labelValue } from "./value-types";
 
+// The label convention on every object, the fleet stack's too (stacks/fleet-config.ts).
+export const envSchema = z
+  .enum(["dev", "staging", "prod"])
+  .describe("The environment: a label on every object.");
+export const labelsSchema = z
+  .object({
+    team: labelValue.describe("The owning team: a label on every object."),
+    service: labelValue.describe("The service: a label on every object."),
+  })
+  .strict()
+  .describe("Labels of the label convention on every object (with `env`).");
+
 /** Every key of the stack files, with its type and default. Unknown keys are errors (typos fail loudly). */
 export const configSchema = z
   .object({
-    env: z.enum(["dev", "staging", "prod"]).describe("The environment: a label on every object."),
+    env: envSchema,
     cluster: labelValue.describe(
       "The cluster's name: the external label `cluster` of every series and alert, and its user at the fleet's store.",
     ),
@@ -33,13 +45,7 @@ export const configSchema = z
       description: "Egress policies also admit DNS to NodeLocal DNSCache (169.254.20.10).",
       defaultText: "by flavour: `gke` on, others off",
     }),
-    labels: z
-      .object({
-        team: labelValue.describe("The owning team: a label on every object."),
-        service: labelValue.describe("The service: a label on every object."),
-      })
-      .strict()
-      .describe("Labels of the label convention on every object (with `env`)."),
+    labels: labelsSchema,
     monitoring: monitoringSchema,
     prometheus: prometheusSchema,
     alertmanager: alertmanagerSchema,
