@@ -1,4 +1,4 @@
-// The URL-shaped settings and secrets, checked the same way by the stack (stacks/config.ts, at the door,
+// The URL-shaped settings and secrets, checked the same way by the stack (stacks/config/, at the door,
 // with the stack key named), by the components (with the argument named) and by the programs. Each
 // check returns the problem as a phrase ("expected ..."), or undefined when the value is fine; the
 // caller names the key and quotes the value, redacted with `redactUrl` when it is a secret.

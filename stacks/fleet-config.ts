@@ -2,40 +2,13 @@ import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import {
   DEFAULT_FLEET_THRESHOLDS,
-  DURATION_PATTERN,
   FLEET_STACK_CHARTS,
   FleetThresholds,
   METRIC_PREFIX_PATTERN,
 } from "../components";
-import { httpUrlProblem } from "../contract";
 import { chartsSchema, PROJECT, SECRET_KEYS, StackConfigError } from "./config";
-
-/**
- * The fleet stack's config (`Pulumi.fleet.yaml`): the global store, who may write to it, its ruler and
- * Grafana. A stack file with a `fleet` key runs the fleet program (stacks/main.ts); nothing of a
- * cluster stack is read.
- */
-// Titled as the cluster stack's value types (stacks/config.ts): the configuration reference names them.
-const duration = z
-  .string()
-  .regex(DURATION_PATTERN, { message: "expected a duration like 15s" })
-  .min(2)
-  .meta({ title: "duration" });
-const name = z
-  .string()
-  .regex(/^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/, {
-    message: "expected a label value like gpu-prod-1",
-  })
-  .meta({ title: "label value" });
-
-/** An http(s) URL with a host (zod's url() alone takes "host:port", read as a scheme). */
-const httpUrl = z
-  .string()
-  .superRefine((s, ctx) => {
-    const problem = httpUrlProblem(s);
-    if (problem) ctx.addIssue({ code: "custom", message: problem, input: s });
-  })
-  .meta({ title: "http(s) URL" });
+import { envSchema, labelsSchema } from "./config/config-schema";
+import { dnsName, duration, httpUrl, labelValue, volumeSize } from "./config/value-types";
 
 const fleetThresholdShape = Object.fromEntries(
   Object.entries(DEFAULT_FLEET_THRESHOLDS).map(([key, value]) => [
@@ -46,37 +19,31 @@ const fleetThresholdShape = Object.fromEntries(
   ]),
 ) as unknown as { [K in keyof FleetThresholds]: z.ZodOptional<z.ZodType<FleetThresholds[K]>> };
 
+/**
+ * The fleet stack's config (`Pulumi.fleet.yaml`): the global store, who may write to it, its ruler and
+ * Grafana. A stack file with a `fleet` key runs the fleet program (stacks/main.ts); nothing of a
+ * cluster stack is read.
+ */
 export const fleetConfigSchema = z
   .object({
-    env: z.enum(["dev", "staging", "prod"]).describe("The environment: a label on every object."),
-    labels: z
-      .object({
-        team: name.describe("The owning team: a label on every object."),
-        service: name.describe("The service: a label on every object."),
-      })
-      .strict()
-      .describe("Labels of the label convention on every object (with `env`)."),
+    env: envSchema,
+    labels: labelsSchema,
     fleet: z
       .object({
-        namespace: z
-          .string()
-          .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/)
+        namespace: dnsName
           .default("fleet")
-          .meta({ title: "DNS name" })
           .describe("Namespace of the store, its ruler and Grafana, created by the stack."),
-        /** `X-Scope-OrgID` value -> VictoriaMetrics account id. */
         tenants: z
-          .record(name, z.number().int().min(0))
+          .record(labelValue, z.number().int().min(0))
           .describe(
             "`X-Scope-OrgID` value -> VictoriaMetrics account id. A tenant's series are visible only to its own ruler and data source.",
           ),
-        /** Every cluster stack writing here: its `cluster` and its `prometheus.remoteWrite.tenant`. */
         clusters: z
           .array(
             z
               .object({
-                name: name.describe("The cluster stack's `cluster` (also its user at the store)."),
-                tenant: name.describe("Its `prometheus.remoteWrite.tenant`: a key of `fleet.tenants`."),
+                name: labelValue.describe("The cluster stack's `cluster` (also its user at the store)."),
+                tenant: labelValue.describe("Its `prometheus.remoteWrite.tenant`: a key of `fleet.tenants`."),
               })
               .strict(),
           )
@@ -84,7 +51,6 @@ export const fleetConfigSchema = z
           .describe(
             "Every cluster stack that writes here; a password is generated for each (output `writePasswords`). A listed cluster that stops sending pages (`FleetClusterNotSending`), even one that never sent.",
           ),
-        /** Metric prefixes of the services with fleet dashboards and rules. */
         services: z
           .array(
             z
@@ -106,7 +72,6 @@ export const fleetConfigSchema = z
           .default([{ metricPrefix: "sonic", namespace: "ai-inference", hpaName: "sonic-generate-worker" }])
           .describe("The services with fleet dashboards and rules."),
         retention: duration.default("90d").describe("How long the store keeps samples."),
-        /** The clusters' scrape interval: the store's deduplication interval. */
         dedupInterval: duration
           .default("15s")
           .describe(
@@ -114,11 +79,7 @@ export const fleetConfigSchema = z
           ),
         storage: z
           .object({
-            size: z
-              .string()
-              .regex(/^\d+(Gi|Ti)$/)
-              .meta({ title: "volume size" })
-              .describe("vmstorage volume per replica."),
+            size: volumeSize.describe("vmstorage volume per replica."),
             storageClassName: z.string().min(1).optional().meta({
               description: "StorageClass of the volumes.",
               defaultText: "the cluster's default class",
@@ -177,12 +138,11 @@ export const fleetConfigSchema = z
             description: "Public host of the write endpoint: an Ingress to vmauth.",
             defaultText: "no Ingress",
           }),
-        /** Where the fleet ruler sends alerts (an Alertmanager with the platform's routing). */
-        alertmanagerUrl: httpUrl.describe(
+        alertmanagerUrl: httpUrl().describe(
           "Where the fleet ruler sends alerts: an Alertmanager with the platform's routing (the fleet cluster's own).",
         ),
         evaluationInterval: duration.default("30s").describe("The fleet ruler's evaluation interval."),
-        runbookBaseUrl: httpUrl.describe("Base of the fleet alerts' `runbook_url`."),
+        runbookBaseUrl: httpUrl().describe("Base of the fleet alerts' `runbook_url`."),
         thresholds: z
           .object(fleetThresholdShape)
           .strict()
@@ -193,10 +153,7 @@ export const fleetConfigSchema = z
       .describe(
         "The global store (VictoriaMetrics cluster) every cluster stack remote-writes to, its ruler (vmalert) and the fleet Grafana.",
       ),
-    /** Where the Helm charts come from: a mirror for air-gapped networks (docs/operate.md#charts-from-a-mirror). */
-    charts: chartsSchema(FLEET_STACK_CHARTS).describe(
-      "Where the Helm charts come from: a mirror for air-gapped networks (docs/operate.md#charts-from-a-mirror).",
-    ),
+    charts: chartsSchema(FLEET_STACK_CHARTS),
   })
   .strict();
 

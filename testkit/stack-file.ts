@@ -28,7 +28,7 @@ export function readStackFile(stack: string, root = REPO_ROOT): StackFileConfig 
   return { config, secureKeys };
 }
 
-/** The stack file's `sonic-observability:*` values keyed without the project prefix, as stacks/config.ts parses them. */
+/** The stack file's `sonic-observability:*` values keyed without the project prefix, as stacks/config/ parses them. */
 export function readProjectConfig(stack: string, root = REPO_ROOT): Record<string, string> {
   return Object.fromEntries(
     Object.entries(readStackFile(stack, root).config).map(([key, value]) => [
