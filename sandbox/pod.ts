@@ -1,6 +1,6 @@
 import { ChildProcess, spawn } from "node:child_process";
+import { appCommand } from "./app-build";
 import { appendFileSync } from "node:fs";
-import * as path from "node:path";
 import { API_SETTINGS, WORKER_SETTINGS } from "../contract";
 import { REPO_ROOT } from "../testkit/stack-file";
 import { freePort } from "./ports";
@@ -36,7 +36,8 @@ abstract class ProcessGroup {
 
   protected spawn(entry: string, env: Record<string, string>): ChildProcess {
     const root = this.processOptions.root ?? REPO_ROOT;
-    const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(root, entry)], {
+    const [command, ...args] = appCommand(entry, root);
+    const child = spawn(command, args, {
       cwd: root,
       env: { ...withoutSonic(process.env), ...env },
       stdio: ["ignore", "pipe", "pipe"],

@@ -14,6 +14,7 @@ import {
 import { parseStackConfig, SECRET_KEYS } from "../stacks/config";
 import { png, wav } from "../testkit/media";
 import { readProjectConfig, REPO_ROOT } from "../testkit/stack-file";
+import { appCommand } from "./app-build";
 import { Pod, WorkerPod } from "./pod";
 import { freePort } from "./ports";
 import { RedisServer } from "./redis";
@@ -266,21 +267,17 @@ export class Sandbox {
     ]);
     const tokenFile = path.join(dir, "analyst-webhook-token");
     writeFileSync(tokenFile, this.analystToken, { mode: 0o600 });
-    this.spawn(
-      "alert-analyst",
-      process.execPath,
-      ["-r", "ts-node/register/transpile-only", path.join(REPO_ROOT, "app", "alert-analyst-main.ts")],
-      {
-        PORT: String(analystPort),
-        HOST: "127.0.0.1",
-        ANALYST_PROMETHEUS_URL: `http://127.0.0.1:${promPort}`,
-        ANALYST_WEBHOOK_URL: `${sinkUrl}/analyses`,
-        ANALYST_RUNBOOKS: path.join(REPO_ROOT, "docs", "runbooks.md"),
-        ANALYST_STEP_SECONDS: "1",
-        ANALYST_WEBHOOK_TOKEN_FILE: tokenFile,
-        ...this.options.analystEnv,
-      },
-    );
+    const [node, ...analyst] = appCommand("app/alert-analyst-main.ts");
+    this.spawn("alert-analyst", node, analyst, {
+      PORT: String(analystPort),
+      HOST: "127.0.0.1",
+      ANALYST_PROMETHEUS_URL: `http://127.0.0.1:${promPort}`,
+      ANALYST_WEBHOOK_URL: `${sinkUrl}/analyses`,
+      ANALYST_RUNBOOKS: path.join(REPO_ROOT, "docs", "runbooks.md"),
+      ANALYST_STEP_SECONDS: "1",
+      ANALYST_WEBHOOK_TOKEN_FILE: tokenFile,
+      ...this.options.analystEnv,
+    });
     const promArgs = [
       `--config.file=${path.join(dir, "prometheus.yml")}`,
       `--storage.tsdb.path=${path.join(dir, "prometheus-data")}`,

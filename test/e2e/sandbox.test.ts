@@ -47,6 +47,13 @@ async function until<T>(
   }
 }
 
+/** Seconds of a Prometheus duration such as "20s" or "1m" (the sandbox's own settings). */
+function seconds(duration: string): number {
+  const match = /^(\d+)(s|m)$/.exec(duration);
+  if (!match) throw new Error(`not a duration in s or m: ${duration}`);
+  return Number(match[1]) * (match[2] === "m" ? 60 : 1);
+}
+
 async function setFault(url: string, faults: Record<string, number | boolean>): Promise<void> {
   const res = await fetch(`${url}/v1/simulation/faults`, {
     method: "PUT",
@@ -99,8 +106,19 @@ describe("the monitoring path end to end (real app, Prometheus and Alertmanager 
     };
     sandbox = new Sandbox(options);
     await sandbox.start();
-    // Let Prometheus collect a baseline: every rate window (20 s for QPS) fully covered.
-    await new Promise((r) => setTimeout(r, 30_000));
+    // A baseline: every target's samples cover a whole rate window (20 s for QPS), which the QPS and
+    // dashboard checks read. Waited for, not slept: the run goes on as soon as Prometheus holds it.
+    const perWindow = seconds(sandbox.rateWindow) / seconds(options.scrapeInterval!);
+    await until("a full rate window of samples from every target", 120_000, async () => {
+      const counts = await query(
+        sandbox.endpoints.prometheus,
+        `count_over_time(up{job="${SERVICE}"}[${sandbox.rateWindow}])`,
+      );
+      return counts.length === 2 * sandbox.instances.length &&
+        counts.every((c) => Number(c.value[1]) >= perWindow - 1)
+        ? true
+        : undefined;
+    });
   });
   after(async () => {
     await sandbox?.stop();
@@ -289,8 +307,15 @@ describe("the monitoring path end to end (real app, Prometheus and Alertmanager 
   });
 
   it("reports GPU memory plus OOM failures as inputs too large, naming the pod, within one group interval of the alert", async () => {
-    // Past the errors' rate window, so only this fault's failures are in evidence.
-    await new Promise((r) => setTimeout(r, 21_000));
+    // Past the errors' rate window, so only this fault's failures are in evidence: waited for until
+    // Prometheus sees no server error in the window, not slept.
+    await until("no server error left in the rate window", 120_000, async () => {
+      const errors = await query(
+        sandbox.endpoints.prometheus,
+        `sum(increase(sonic_request_total{status="server_error"}[${sandbox.rateWindow}])) > 0`,
+      );
+      return errors.length === 0 ? true : undefined;
+    });
     const [first] = sandbox.instances;
     const injected = Date.now();
     await setFault(first.modelServerUrl, { gpuMemoryPressure: 0.95, oomRate: 1 });

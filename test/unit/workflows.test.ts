@@ -1,5 +1,5 @@
 import * as assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
 import { REPO_ROOT } from "../../testkit/stack-file";
@@ -15,12 +15,34 @@ describe("the pull-request workflows", () => {
     assert.deepEqual(pr.permissions, { contents: "read" });
   });
 
-  it("give the test and render-diff jobs no secret at all, so forks get them too", () => {
-    for (const job of ["test", "render-diff"]) {
+  it("give the test, live test and render-diff jobs no secret at all, so forks get them too", () => {
+    for (const job of ["test", "test-cluster", "render-diff"]) {
       assert.doesNotMatch(JSON.stringify(pr.jobs[job]), /secrets\./, job);
       assert.equal(pr.jobs[job].environment, undefined, job);
       assert.equal(pr.jobs[job].if, undefined, job);
     }
+  });
+
+  it("run every layer of test/ as a job of its own, with the npm script of that layer", () => {
+    const layers = readdirSync(path.join(REPO_ROOT, "test"), { withFileTypes: true })
+      .filter((entry) => entry.isDirectory() && !["fixtures", "rules", "snapshots"].includes(entry.name))
+      .map((entry) => entry.name)
+      .sort();
+    const scripts = JSON.parse(readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")).scripts;
+    const jobs = [...pr.jobs.test.strategy.matrix.layer, "cluster"].sort();
+    assert.deepEqual(jobs, layers);
+    for (const layer of pr.jobs.test.strategy.matrix.layer)
+      assert.match(scripts[`test:${layer}`], new RegExp(`test/${layer}/`), `npm run test:${layer}`);
+    assert.ok(
+      pr.jobs["test-cluster"].steps.some((step: { run?: string }) =>
+        step.run?.includes("npm run test:cluster"),
+      ),
+    );
+    assert.match(
+      scripts.test,
+      /test\/\{unit,integration,e2e\}/,
+      "npm test runs the three in-repository layers",
+    );
   });
 
   it("run preview, which holds the credentials, only for this repository's branches and behind an approved environment", () => {
