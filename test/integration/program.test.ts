@@ -6,6 +6,7 @@ import type { MockRun, RegisteredResource } from "../../testkit/mock-runtime";
 import { loadApiConfig } from "../../app/api/config";
 import { loadWorkerConfig } from "../../app/worker/config";
 import { chartDirs } from "../../testkit/helm";
+import { CHART_PINS, type ChartPin } from "../../components";
 import { objectYaml, toObjects } from "../../scripts/render";
 import { readStackFile, REPO_ROOT } from "../../testkit/stack-file";
 import { at, only, renderStack, renderStackFailure, waitsFor } from "../../testkit/render";
@@ -27,6 +28,8 @@ const T = {
 const STATEFULSET = "kubernetes:apps/v1:StatefulSet";
 const SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject";
 const CONFIGMAP = "kubernetes:core/v1:ConfigMap";
+/** A pinned chart as `chart@version`. */
+const pinned = (pin: ChartPin) => `${pin.chart}@${pin.version}`;
 
 /** The autoscaling block of a stack file, as committed. */
 const autoscalingOf = (stack: string) =>
@@ -93,8 +96,8 @@ for (const { title, stack, engine, extra } of VARIANTS) {
           .sort(),
         // With KEDA and no onboarded service, nothing needs prometheus-adapter.
         engine === "adapter"
-          ? ["kube-prometheus-stack@88.5.3", "prometheus-adapter@5.3.0"]
-          : ["keda@2.20.2", "kube-prometheus-stack@88.5.3"],
+          ? [pinned(CHART_PINS.kubePrometheusStack), pinned(CHART_PINS.prometheusAdapter)]
+          : [pinned(CHART_PINS.keda), pinned(CHART_PINS.kubePrometheusStack)],
       );
     });
 
