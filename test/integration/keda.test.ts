@@ -25,13 +25,8 @@ import {
   podSecurityViolations,
   stackPolicies,
 } from "../../policy/guardrails";
-import {
-  chartArchive,
-  findHelm,
-  helmTemplate,
-  HELM_INSTALL_HINT,
-  type ReleaseInputs,
-} from "../../testkit/helm";
+import { findHelm, helmTemplate, HELM_INSTALL_HINT, type ReleaseInputs } from "../../testkit/helm";
+import { resolveChartArchive } from "../../testkit/chart-archives";
 import type { RenderedObject } from "../../scripts/render";
 import { REPO_ROOT } from "../../testkit/stack-file";
 import { crdValidators, modelOf } from "../../testkit/charts";
@@ -61,9 +56,7 @@ async function renderKeda(
   if (!helm) throw new Error(HELM_INSTALL_HINT);
   new Keda(name, args);
   const release = (await registered(RELEASE, name)) as ReleaseInputs;
-  const archive = chartArchive(helm, release);
-  if (!archive)
-    throw new Error(`chart keda-${release.version}.tgz not found: set SONIC_CHARTS_DIR to ../shared/charts`);
+  const archive = resolveChartArchive(release.chart, release.version);
   return helmTemplate(helm, archive, release).map((o) => ({
     file: "",
     kind: String(o.kind),
