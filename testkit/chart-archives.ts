@@ -49,6 +49,12 @@ export function archiveDirs(dir?: string): string[] {
   return [chartCache(), ...(archives ? [path.resolve(archives)] : [])];
 }
 
+/** A folder as messages name it: relative to the working directory when inside it, else absolute. */
+export function shownPath(dir: string): string {
+  const relative = path.relative(process.cwd(), dir);
+  return relative === "" ? "." : relative.startsWith("..") ? dir : relative;
+}
+
 /** A chart at a version that none of the folders holds. */
 export class MissingChartError extends Error {
   constructor(
@@ -75,9 +81,7 @@ export function sha256Of(file: string): string {
 export function digestProblem(pin: ChartPin, file: string): string | undefined {
   if (pin.sha256 === null) return undefined;
   const actual = sha256Of(file);
-  return actual === pin.sha256
-    ? undefined
-    : `${pin.archive} has sha256 ${actual}, the pin says ${pin.sha256}`;
+  return actual === pin.sha256 ? undefined : `sha256 ${actual}, the pin says ${pin.sha256}`;
 }
 
 /**
@@ -96,7 +100,7 @@ export function resolveChartArchive(chart: string, version: string, dir?: string
     const candidate = path.join(d, file);
     if (!existsSync(candidate)) continue;
     const problem = pinned && digestProblem(pinned, candidate);
-    if (problem) throw new Error(`${candidate}: ${problem}: delete it and ${FETCH_HINT}`);
+    if (problem) throw new Error(`${candidate} has ${problem}: delete it and ${FETCH_HINT}`);
     return candidate;
   }
   if (pinned?.packagedFrom) {
@@ -108,10 +112,9 @@ export function resolveChartArchive(chart: string, version: string, dir?: string
       // Said as the chart asked for: its parent is what is missing.
     }
   }
-  const show = (d: string) => path.relative(process.cwd(), d) || ".";
   const where =
-    `the chart cache ${show(dirs[0])}/` +
-    (dirs[1] ? ` nor in ${show(dirs[1])}/ (${dir ? "--charts-dir" : ARCHIVES_ENV})` : "");
+    `the chart cache ${shownPath(dirs[0])}/` +
+    (dirs[1] ? ` nor in ${shownPath(dirs[1])}/ (${dir ? "--charts-dir" : ARCHIVES_ENV})` : "");
   const why = !pin
     ? ` (not a pinned chart: put its archive in the folder ${ARCHIVES_ENV} names)`
     : !pinned
