@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import * as path from "node:path";
 import { kubectl } from "../cluster/kubectl";
+import { CHART_PINS } from "../components/shared/chart-pins";
 import { insideNamespace } from "../cluster/netns";
 import { ADDRESSES, KUBECONFIG, ROOT, toolsPath } from "../cluster/paths";
 
@@ -22,8 +23,8 @@ const CHARTS = ["--config", `charts.repository=${ADDRESSES.chartServer}`];
 const KPS = {
   release: "kps-alone",
   namespace: "bench-kps",
-  chart: "kube-prometheus-stack",
-  version: "88.5.3",
+  chart: CHART_PINS.kubePrometheusStack.chart,
+  version: CHART_PINS.kubePrometheusStack.version,
 };
 
 interface Row {

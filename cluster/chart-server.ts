@@ -1,31 +1,24 @@
 import { execFileSync } from "node:child_process";
-import { copyFileSync, createReadStream, existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
+import { copyFileSync, createReadStream, existsSync, mkdirSync, statSync } from "node:fs";
 import { createServer, Server } from "node:http";
 import * as path from "node:path";
-import { chartDirs, packageSubchart, SUBCHARTS } from "../testkit/helm";
-import { ADDRESSES, CHARTS_DIR, TOOLS_BIN, toolsPath } from "./paths";
+import { CHART_PINS } from "../components/shared/chart-pins";
+import { pinnedArchive } from "../testkit/chart-archives";
+import { ADDRESSES, CHARTS_DIR, toolsPath } from "./paths";
 
 /**
  * A Helm chart repository of the pinned archives, as a user's mirror (ChartMuseum, Harbor, Artifactory) would
- * serve them: `index.yaml` made by `helm repo index`, the archives beside it. The program reaches it through
- * its chart-mirror setting, so every Release of the live suite installs exactly the pinned chart.
+ * serve them: `index.yaml` made by `helm repo index`, the archives beside it, each from the chart cache
+ * (testkit/chart-archives.ts; the fleet's Grafana packaged from kube-prometheus-stack's copy). The program
+ * reaches it through its chart-mirror setting, so every Release of the live suite installs exactly the
+ * pinned chart. Throws, naming `npm run charts`, when a pinned chart is missing.
  */
 export function prepareChartRepository(): string[] {
   mkdirSync(CHARTS_DIR, { recursive: true });
   const archives: string[] = [];
-  for (const dir of chartDirs()) {
-    if (!existsSync(dir)) continue;
-    for (const file of readdirSync(dir)) {
-      if (!file.endsWith(".tgz")) continue;
-      copyFileSync(path.join(dir, file), path.join(CHARTS_DIR, file));
-      archives.push(file);
-    }
-  }
-  if (archives.length === 0) throw new Error(`no chart archives found in ${chartDirs().join(" or ")}`);
-  // A chart pinned inside another archive (the fleet's Grafana) is served as its own chart, as a mirror would.
-  for (const name of Object.keys(SUBCHARTS)) {
-    const packaged = packageSubchart(path.join(TOOLS_BIN, "helm"), name, CHARTS_DIR);
-    if (packaged) archives.push(path.basename(packaged));
+  for (const pin of Object.values(CHART_PINS)) {
+    copyFileSync(pinnedArchive(pin), path.join(CHARTS_DIR, pin.archive));
+    archives.push(pin.archive);
   }
   execFileSync("helm", ["repo", "index", CHARTS_DIR, "--url", ADDRESSES.chartServer], {
     env: { ...process.env, PATH: toolsPath() },

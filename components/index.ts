@@ -1,4 +1,4 @@
-// Public API of the sonic-observability component package. Names here are contract (shared/DESIGN.md).
+// Public API of the sonic-observability component package. Names here are contract: other teams import them (docs/onboard.md).
 export * from "./shared/errors";
 export * from "./shared/durations";
 export * from "../contract/metrics";

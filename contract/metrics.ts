@@ -1,5 +1,5 @@
 /**
- * The metric contract every inference service on the platform exposes (shared/DESIGN.md §3).
+ * The metric contract every inference service on the platform exposes (docs/onboard.md#metric-contract).
  * Names are built from one prefix (`sonic` for Sonic, `tts` for a TTS service...), so the alert
  * catalogue, the adapter rule, the dashboards and the app all derive them from here.
  */

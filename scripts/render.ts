@@ -3,14 +3,8 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { stringify } from "yaml";
-import {
-  chartArchive,
-  chartName,
-  findHelm,
-  helmTemplate,
-  HELM_INSTALL_HINT,
-  ReleaseInputs,
-} from "../testkit/helm";
+import { resolveChartArchive } from "../testkit/chart-archives";
+import { chartName, findHelm, helmTemplate, HELM_INSTALL_HINT, ReleaseInputs } from "../testkit/helm";
 import { SECRET_MASK, type RegisteredResource } from "../testkit/mock-runtime";
 import { runStack, RunStackOptions } from "../testkit/run-stack";
 import { REPO_ROOT } from "../testkit/stack-file";
@@ -47,16 +41,22 @@ export interface RenderOptions {
    * @default true
    */
   charts?: boolean;
-  /** Where the one-line note goes when helm or a chart cannot be had. @default stderr */
+  /** Where the one-line note goes when helm cannot be had. @default stderr */
   warn?: (line: string) => void;
+  /**
+   * A folder of the pinned chart archives, looked up after the chart cache (`--charts-dir`).
+   * @default the folder SONIC_CHART_ARCHIVES names (testkit/chart-archives.ts)
+   */
+  chartsDir?: string;
 }
 
 /**
  * The Kubernetes objects a stack's program registers, as reviewers want to read them: one entry per
  * object, named `<namespace>.<kind>.<name>`, sorted, secrets as `[secret]`. Each Helm release is
  * rendered with `helm template` and the exact values the program passes, its objects under a folder
- * named after the release; where helm or the chart cannot be had, it says so and shows the release as
- * chart reference + values.
+ * named after the release; where helm cannot be had, it says so and shows the release as chart
+ * reference + values. A chart missing from the chart cache (and `chartsDir`) fails the render, naming
+ * `npm run charts`.
  */
 export async function renderStackObjects(
   stack: string,
@@ -67,23 +67,22 @@ export async function renderStackObjects(
   return toObjects((await runStack(stack, { root, set, revealSecrets })).resources, render);
 }
 
-/** The objects of one `helm template` run, secrets masked, each under the release's folder. */
+/**
+ * The objects of one `helm template` run, secrets masked, each under the release's folder. Throws,
+ * naming the chart, its version and `npm run charts`, when the chart's archive is in neither the chart
+ * cache nor `chartsDir`.
+ */
 export function renderRelease(
   release: ReleaseInputs,
   warn: (line: string) => void,
+  chartsDir?: string,
 ): RenderedObject[] | undefined {
   const helm = findHelm();
   if (!helm) {
     warn(`render: ${release.name} shown as chart + values: ${HELM_INSTALL_HINT}`);
     return undefined;
   }
-  const archive = chartArchive(helm, release);
-  if (!archive) {
-    warn(
-      `render: ${release.name} shown as chart + values: chart ${chartName(release.chart)}-${release.version}.tgz is in no SONIC_CHARTS_DIR / ../shared/charts and 'helm pull' from ${release.repositoryOpts?.repo ?? release.chart} failed`,
-    );
-    return undefined;
-  }
+  const archive = resolveChartArchive(chartName(release.chart), release.version, chartsDir);
   return helmTemplate(helm, archive, release).map((o) => {
     const kind = String(o.kind);
     const namespace = CLUSTER_SCOPED.has(kind) ? undefined : (o.metadata?.namespace ?? release.namespace);
@@ -116,7 +115,7 @@ export function toObjects(resources: RegisteredResource[], options: RenderOption
     .filter((r) => r.custom && r.type.startsWith("kubernetes:"))
     .flatMap((r): RenderedObject[] => {
       if (r.type === HELM_RELEASE && charts) {
-        const rendered = renderRelease(r.inputs as ReleaseInputs, warn);
+        const rendered = renderRelease(r.inputs as ReleaseInputs, warn, options.chartsDir);
         if (rendered) return rendered;
       }
       if (r.type === HELM_RELEASE) {
@@ -185,7 +184,9 @@ export function objectYaml(object: RenderedObject): string {
 async function main(argv: string[]): Promise<void> {
   const stack = argv[argv.indexOf("--stack") + 1];
   if (!argv.includes("--stack") || !stack)
-    throw new Error("usage: npm run render -- --stack <dev|prod> [--out DIR] [--no-charts]");
+    throw new Error(
+      "usage: npm run render -- --stack <dev|prod|fleet> [--out DIR] [--no-charts] [--charts-dir DIR]",
+    );
   const out = argv.includes("--out") ? argv[argv.indexOf("--out") + 1] : undefined;
   // --root renders another checkout of the program (the diff tool's base revision); --json is for it.
   const root = argv.includes("--root") ? path.resolve(argv[argv.indexOf("--root") + 1]) : REPO_ROOT;
@@ -195,6 +196,8 @@ async function main(argv: string[]): Promise<void> {
   );
   const objects = await renderStackObjects(stack, root, {
     charts: !argv.includes("--no-charts"),
+    // A folder of the pinned archives, after the chart cache (else SONIC_CHART_ARCHIVES).
+    chartsDir: argv.includes("--charts-dir") ? argv[argv.indexOf("--charts-dir") + 1] : undefined,
     set,
     revealSecrets: argv.includes("--reveal-secrets"),
   });

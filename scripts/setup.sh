@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # npm run setup: everything the tests and the sandbox need, on a fresh Debian/Ubuntu machine:
 # Prometheus + promtool, Alertmanager + amtool, Redis (the shared job queue), VictoriaMetrics + vmalert
-# (the fleet test's global store and ruler), and node_modules.
+# (the fleet test's global store and ruler), node_modules and the pinned Helm charts.
 # Idempotent: installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,5 +57,14 @@ if [ -d node_modules ] && [ node_modules -nt package-lock.json ]; then
   echo "setup: node_modules is up to date"
 else
   npm ci --no-audit --no-fund
+fi
+# The pinned Helm charts the renders and tests read, into the chart cache .charts/ (charts/README.md):
+# from a local folder of the archives when there is one (machines without network), else helm pull.
+archives="${SONIC_CHART_ARCHIVES:-../shared/charts}"
+if [ -d "$archives" ]; then
+  npm run -s charts -- --from "$(cd "$archives" && pwd)"
+elif ! npm run -s charts; then
+  echo "setup: the pinned charts could not all be pulled; the chart tests and renders fail until" >&2
+  echo "       'npm run charts' (or 'npm run charts -- --from <dir>' with the archives) fills .charts/" >&2
 fi
 echo "setup: done. Next: npm test, or npm start for the local sandbox."

@@ -1,23 +1,19 @@
 import Ajv, { ValidateFunction } from "ajv";
-import { chartArchive, findHelm, HELM_INSTALL_HINT } from "./helm";
+import { CHART_PINS } from "../components/shared/chart-pins";
+import { pinnedArchive } from "./chart-archives";
+import { findHelm, HELM_INSTALL_HINT } from "./helm";
 import { renderInChild, type RenderedObject } from "../scripts/render";
 import { REPO_ROOT } from "./stack-file";
 
 const cache = new Map<string, Promise<RenderedObject[]>>();
 
-/** Fails with the install hint when helm or a pinned chart is missing: chart tests never skip. */
+/**
+ * Fails with the install hint when helm is missing, and with the chart, the version and `npm run charts`
+ * when a pinned chart is: chart tests never skip.
+ */
 export function requireHelmAndCharts(): void {
-  const helm = findHelm();
-  if (!helm) throw new Error(HELM_INSTALL_HINT);
-  for (const [chart, version] of [
-    ["kube-prometheus-stack", "88.5.3"],
-    ["prometheus-adapter", "5.3.0"],
-  ]) {
-    if (!chartArchive(helm, { name: chart, namespace: "x", chart, version, values: {} }))
-      throw new Error(
-        `chart ${chart}-${version}.tgz not found: set SONIC_CHARTS_DIR to the folder of the pinned chart archives (../shared/charts)`,
-      );
-  }
+  if (!findHelm()) throw new Error(HELM_INSTALL_HINT);
+  for (const pin of Object.values(CHART_PINS)) pinnedArchive(pin);
 }
 
 /**

@@ -8,7 +8,7 @@ export interface AnalysedService {
   namespace?: string;
 }
 
-/** Alert names of the contract that carry no service prefix, and whose they are (DESIGN.md §4). */
+/** Alert names of the contract that carry no service prefix, and whose they are (docs/runbooks.md). */
 export const UNPREFIXED_ALERTS: Record<string, string> = { HighGPUMemoryUsage: "sonic" };
 
 export { SERVICES_PATTERN } from "../../contract/analyst-settings";

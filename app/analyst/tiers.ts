@@ -1,6 +1,6 @@
 import type { AnalystServiceProfile } from "../../contract/analyst-service-profile";
 
-/** The tiers of a two-tier service (DESIGN.md §1): the `api` Deployment and the GPU `worker` one. */
+/** The tiers of a two-tier service: the `api` Deployment and the GPU `worker` one. */
 export type Tier = "api" | "worker";
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");

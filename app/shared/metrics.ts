@@ -56,7 +56,7 @@ const STAGE_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200];
 const AV_OFFSET_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2];
 
 /**
- * The metric contract of shared/DESIGN.md §3 in prom-client, on a registry of its own (so tests can
+ * The metric contract (contract/metrics.ts, docs/onboard.md#metric-contract) in prom-client, on a registry of its own (so tests can
  * run several services in one process), holding only the metrics `tier` exports (`TIER_METRICS`):
  * a call that records another tier's metric does nothing. Label values come only from closed sets,
  * pre-initialised to 0 so ratios and `rate()` exist before the first failure.

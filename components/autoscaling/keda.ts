@@ -1,18 +1,11 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { chartSource } from "../shared/chart-pins";
+import { CHART_PINS, chartSource } from "../shared/chart-pins";
 import { childOptions } from "../shared/child-options";
 import { parseDuration } from "../shared/durations";
 import { InputPropertyError, requireInteger } from "../shared/errors";
 import { restrictedNamespace } from "../shared/restricted-namespace";
 import { DEFAULT_PROMETHEUS_SELECTOR } from "../shared/selectors";
-
-/** The KEDA chart the package pins, and where users pull it from. */
-export const KEDA_CHART = {
-  chart: "keda",
-  version: "2.20.2",
-  repository: "https://kedacore.github.io/charts",
-} as const;
 
 /** The chart's three workloads, by the keys its values use for them. */
 export type KedaPart = "operator" | "metricServer" | "webhooks";
@@ -54,13 +47,13 @@ export interface KedaArgs {
   createNamespace?: boolean;
   /** Helm release name. @default "keda" */
   releaseName?: string;
-  /** KEDA chart version; the CRDs, metric names and the ScaledObject fields used here are 2.20's. @default "2.20.2" */
+  /** KEDA chart version; the CRDs, metric names and the ScaledObject fields used here are 2.20's. @default `CHART_PINS.keda.version` (the pinned version) */
   chartVersion?: string;
   /**
    * Where the chart is fetched from: a mirror for air-gapped networks, either a Helm repository
    * (`https://charts.example.com`: ChartMuseum, Artifactory, Harbor) or an OCI registry
    * (`oci://registry.example.com/charts`, holding the chart at `<that>/<chart>`). See `chartSource`.
-   * @default "https://kedacore.github.io/charts" (the chart's public repository)
+   * @default `CHART_PINS.keda.repository` (the chart's public repository)
    */
   chartRepository?: string;
   /**
@@ -214,7 +207,8 @@ export class Keda extends pulumi.ComponentResource {
 
   constructor(name: string, args: KedaArgs = {}, opts?: pulumi.ComponentResourceOptions) {
     super("sonic-observability:index:Keda", name, {}, opts);
-    const source = chartSource(KEDA_CHART.chart, KEDA_CHART.repository, args.chartRepository);
+    const pin = CHART_PINS.keda;
+    const source = chartSource(pin.chart, pin.repository, args.chartRepository);
     const values = kedaValues(args);
     const ns = args.namespace ?? "keda";
     const dependsOn: pulumi.Resource[] = [];
@@ -228,7 +222,7 @@ export class Keda extends pulumi.ComponentResource {
         name: args.releaseName ?? "keda",
         namespace: this.namespaceResource?.metadata.name ?? ns,
         ...source,
-        version: args.chartVersion ?? KEDA_CHART.version,
+        version: args.chartVersion ?? pin.version,
         values,
       },
       childOptions(this, opts, ...dependsOn),

@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { CHART_PINS, chartSource, PROMETHEUS_COMMUNITY_REPO } from "../shared/chart-pins";
+import { CHART_PINS, chartSource } from "../shared/chart-pins";
 import { childOptions } from "../shared/child-options";
 import type { ServiceAdapterRules } from "./custom-metric";
 import { InputPropertyError, quote } from "../shared/errors";
@@ -21,13 +21,13 @@ export interface PrometheusAdapterArgs {
   rules: ServiceAdapterRules[];
   /** Helm release name. @default "prometheus-adapter" */
   releaseName?: string;
-  /** prometheus-adapter chart version. @default "5.3.0" */
+  /** prometheus-adapter chart version. @default `CHART_PINS.prometheusAdapter.version` (the pinned version) */
   chartVersion?: string;
   /**
    * Where the chart is fetched from: a mirror for air-gapped networks, either a Helm repository
    * (`https://charts.example.com`: ChartMuseum, Artifactory, Harbor) or an OCI registry
    * (`oci://registry.example.com/charts`, holding the chart at `<that>/<chart>`). See `chartSource`.
-   * @default "https://prometheus-community.github.io/helm-charts" (the chart's public repository)
+   * @default `CHART_PINS.prometheusAdapter.repository` (the chart's public repository)
    */
   chartRepository?: string;
   /** Adapter replicas; it serves the HPA's metrics API, so 2 in production. @default 1 */
@@ -56,11 +56,8 @@ export class PrometheusAdapter extends pulumi.ComponentResource {
 
   constructor(name: string, args: PrometheusAdapterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sonic-observability:index:PrometheusAdapter", name, {}, opts);
-    const source = chartSource(
-      CHART_PINS.prometheusAdapter.chart,
-      PROMETHEUS_COMMUNITY_REPO,
-      args.chartRepository,
-    );
+    const pin = CHART_PINS.prometheusAdapter;
+    const source = chartSource(pin.chart, pin.repository, args.chartRepository);
     const checkUrl = (url: string) => {
       if (/:\d+\/?$/.test(url)) {
         throw new InputPropertyError(
@@ -82,7 +79,7 @@ export class PrometheusAdapter extends pulumi.ComponentResource {
         name: args.releaseName ?? "prometheus-adapter",
         namespace: args.namespace,
         ...source,
-        version: args.chartVersion ?? CHART_PINS.prometheusAdapter.version,
+        version: args.chartVersion ?? pin.version,
         values: {
           prometheus: { url, port: args.prometheusPort ?? PROMETHEUS_PORT, path: "" },
           replicas: args.replicas ?? 1,

@@ -1,13 +1,10 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { chartSource } from "../shared/chart-pins";
+import { CHART_PINS, chartSource } from "../shared/chart-pins";
 import { childOptions } from "../shared/child-options";
 import { parseDuration } from "../shared/durations";
 import { InputPropertyError } from "../shared/errors";
 import { fleetDashboard, FleetDashboardOptions } from "./fleet-dashboard";
-
-/** The grafana chart's public repository (grafana-community). */
-export const GRAFANA_COMMUNITY_CHARTS = "https://grafana-community.github.io/helm-charts";
 
 /** Arguments of `FleetGrafana`: the tenants it reads, the dashboard, its chart and admin. */
 export interface FleetGrafanaArgs {
@@ -15,13 +12,13 @@ export interface FleetGrafanaArgs {
   namespace: string;
   /** Helm release name; also the Grafana objects' names. @default "fleet-grafana" */
   releaseName?: string;
-  /** grafana chart version (grafana-community). @default "12.11.1" */
+  /** grafana chart version (grafana-community). @default `CHART_PINS.grafana.version` (the pinned version) */
   chartVersion?: string;
   /**
    * Where the chart is fetched from: a mirror for air-gapped networks, either a Helm repository
    * (`https://charts.example.com`: ChartMuseum, Artifactory, Harbor) or an OCI registry
    * (`oci://registry.example.com/charts`, holding the chart at `<that>/<chart>`). See `chartSource`.
-   * @default "https://grafana-community.github.io/helm-charts" (the chart's public repository)
+   * @default `CHART_PINS.grafana.repository` (the chart's public repository)
    */
   chartRepository?: string;
   /** One data source per tenant: tenant -> PromQL URL (`GlobalStore.queryUrls`). The first is the default. */
@@ -66,7 +63,8 @@ export class FleetGrafana extends pulumi.ComponentResource {
 
   constructor(name: string, args: FleetGrafanaArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sonic-observability:index:FleetGrafana", name, {}, opts);
-    const source = chartSource("grafana", GRAFANA_COMMUNITY_CHARTS, args.chartRepository);
+    const pin = CHART_PINS.grafana;
+    const source = chartSource(pin.chart, pin.repository, args.chartRepository);
     if (Object.keys(args.queryUrls).length === 0)
       throw new InputPropertyError("queryUrls", "expected at least one tenant's URL, got {}");
     const scrapeInterval = args.scrapeInterval ?? "15s";
@@ -103,7 +101,7 @@ export class FleetGrafana extends pulumi.ComponentResource {
         name: releaseName,
         namespace: args.namespace,
         ...source,
-        version: args.chartVersion ?? "12.11.1",
+        version: args.chartVersion ?? pin.version,
         values: {
           fullnameOverride: releaseName,
           extraLabels: labels,

@@ -1,10 +1,10 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { chartSource } from "../shared/chart-pins";
+import { CHART_PINS, chartSource } from "../shared/chart-pins";
 import { childOptions } from "../shared/child-options";
 import { parseDuration } from "../shared/durations";
 import { InputPropertyError, quote, requireInteger } from "../shared/errors";
-import { VICTORIA_METRICS_CHARTS, VM_SECURITY } from "./global-store";
+import { VM_SECURITY } from "./global-store";
 import type { RuleGroup } from "../rules/types";
 
 /** Arguments of `FleetRuler`: the store it evaluates over, its rules and where alerts go. */
@@ -13,13 +13,13 @@ export interface FleetRulerArgs {
   namespace: string;
   /** Helm release name. @default the resource name */
   releaseName?: string;
-  /** victoria-metrics-alert chart version. @default "0.47.0" */
+  /** victoria-metrics-alert chart version. @default `CHART_PINS.victoriaMetricsAlert.version` (the pinned version) */
   chartVersion?: string;
   /**
    * Where the chart is fetched from: a mirror for air-gapped networks, either a Helm repository
    * (`https://charts.example.com`: ChartMuseum, Artifactory, Harbor) or an OCI registry
    * (`oci://registry.example.com/charts`, holding the chart at `<that>/<chart>`). See `chartSource`.
-   * @default "https://victoriametrics.github.io/helm-charts" (the chart's public repository)
+   * @default `CHART_PINS.victoriaMetricsAlert.repository` (the chart's public repository)
    */
   chartRepository?: string;
   /** PromQL endpoint of the tenant whose series the rules read (`GlobalStore.queryUrls[tenant]`). */
@@ -69,7 +69,8 @@ export class FleetRuler extends pulumi.ComponentResource {
 
   constructor(name: string, args: FleetRulerArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sonic-observability:index:FleetRuler", name, {}, opts);
-    const source = chartSource("victoria-metrics-alert", VICTORIA_METRICS_CHARTS, args.chartRepository);
+    const pin = CHART_PINS.victoriaMetricsAlert;
+    const source = chartSource(pin.chart, pin.repository, args.chartRepository);
     if (!/^https?:\/\/[^\s]+$/.test(args.alertmanagerUrl))
       throw new InputPropertyError(
         "alertmanagerUrl",
@@ -86,7 +87,7 @@ export class FleetRuler extends pulumi.ComponentResource {
         name: releaseName,
         namespace: args.namespace,
         ...source,
-        version: args.chartVersion ?? "0.47.0",
+        version: args.chartVersion ?? pin.version,
         values: pulumi.output(args.queryUrl).apply((url) => fleetRulerValues(args, releaseName, url)),
         cleanupOnFail: true,
       },

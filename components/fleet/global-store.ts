@@ -1,15 +1,13 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { stringify } from "yaml";
-import { chartSource } from "../shared/chart-pins";
+import { CHART_PINS, chartSource } from "../shared/chart-pins";
 import { childOptions } from "../shared/child-options";
 import { restrictedNamespace } from "../shared/restricted-namespace";
 import { parseDuration } from "../shared/durations";
 import { InputPropertyError, quote, requireInteger } from "../shared/errors";
 import { STORE_RELABEL_CONFIG, TENANT_HEADER } from "./fleet-remote-write";
 
-/** VictoriaMetrics' chart repository (cluster and vmalert charts). */
-export const VICTORIA_METRICS_CHARTS = "https://victoriametrics.github.io/helm-charts";
 /** Paths where cluster stacks push (Prometheus remote write); the contract URL ends in the first. */
 export const FLEET_WRITE_PATH = "/api/v1/write";
 const INSERT_PORT = 8480;
@@ -51,13 +49,13 @@ export interface GlobalStoreArgs {
   namespace?: string;
   /** Helm release name; object names derive from it (`<name>-vminsert`, ...). @default "fleet-store" */
   releaseName?: string;
-  /** victoria-metrics-cluster chart version. @default "0.49.0" */
+  /** victoria-metrics-cluster chart version. @default `CHART_PINS.victoriaMetricsCluster.version` (the pinned version) */
   chartVersion?: string;
   /**
    * Where the chart is fetched from: a mirror for air-gapped networks, either a Helm repository
    * (`https://charts.example.com`: ChartMuseum, Artifactory, Harbor) or an OCI registry
    * (`oci://registry.example.com/charts`, holding the chart at `<that>/<chart>`). See `chartSource`.
-   * @default "https://victoriametrics.github.io/helm-charts" (the chart's public repository)
+   * @default `CHART_PINS.victoriaMetricsCluster.repository` (the chart's public repository)
    */
   chartRepository?: string;
   /** Tenants: `X-Scope-OrgID` value -> VictoriaMetrics account id (a number). */
@@ -266,7 +264,8 @@ export class GlobalStore extends pulumi.ComponentResource {
   constructor(name: string, args: GlobalStoreArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sonic-observability:index:GlobalStore", name, {}, opts);
     validate(args);
-    const source = chartSource("victoria-metrics-cluster", VICTORIA_METRICS_CHARTS, args.chartRepository);
+    const pin = CHART_PINS.victoriaMetricsCluster;
+    const source = chartSource(pin.chart, pin.repository, args.chartRepository);
     const namespaceName = args.namespace ?? "fleet";
     const releaseName = args.releaseName ?? "fleet-store";
     const labels = args.labels ?? {};
@@ -300,7 +299,7 @@ export class GlobalStore extends pulumi.ComponentResource {
         name: releaseName,
         namespace: namespaceName,
         ...source,
-        version: args.chartVersion ?? "0.49.0",
+        version: args.chartVersion ?? pin.version,
         values: globalStoreValues(args, authSecretName),
         timeout: 900,
         cleanupOnFail: true,

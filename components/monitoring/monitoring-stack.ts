@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { CHART_PINS, chartSource, PROMETHEUS_COMMUNITY_REPO } from "../shared/chart-pins";
+import { CHART_PINS, chartSource } from "../shared/chart-pins";
 import { podSecurityLabels } from "../shared/pod-hardening";
 import { childOptions } from "../shared/child-options";
 import { ClusterFlavor, controlPlaneValues } from "./cluster-flavor";
@@ -64,13 +64,13 @@ export interface MonitoringStackArgs {
    * @default "prometheus-stack"
    */
   releaseName?: string;
-  /** kube-prometheus-stack chart version. @default "88.5.3" */
+  /** kube-prometheus-stack chart version. @default `CHART_PINS.kubePrometheusStack.version` (the pinned version) */
   chartVersion?: string;
   /**
    * Where the chart is fetched from: a mirror for air-gapped networks, either a Helm repository
    * (`https://charts.example.com`: ChartMuseum, Artifactory, Harbor) or an OCI registry
    * (`oci://registry.example.com/charts`, holding the chart at `<that>/<chart>`). See `chartSource`.
-   * @default "https://prometheus-community.github.io/helm-charts" (the chart's public repository)
+   * @default `CHART_PINS.kubePrometheusStack.repository` (the chart's public repository)
    */
   chartRepository?: string;
   /** Prometheus settings. @default see {@link PrometheusSettings} */
@@ -131,11 +131,8 @@ export class MonitoringStack extends pulumi.ComponentResource {
 
   constructor(name: string, args: MonitoringStackArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sonic-observability:index:MonitoringStack", name, {}, opts);
-    const source = chartSource(
-      CHART_PINS.kubePrometheusStack.chart,
-      PROMETHEUS_COMMUNITY_REPO,
-      args.chartRepository,
-    );
+    const pin = CHART_PINS.kubePrometheusStack;
+    const source = chartSource(pin.chart, pin.repository, args.chartRepository);
     const namespaceName = args.namespace ?? "monitoring";
     const releaseName = args.releaseName ?? "prometheus-stack";
     const labels = args.labels ?? {};
@@ -163,7 +160,7 @@ export class MonitoringStack extends pulumi.ComponentResource {
         name: releaseName,
         namespace: namespaceName,
         ...source,
-        version: args.chartVersion ?? CHART_PINS.kubePrometheusStack.version,
+        version: args.chartVersion ?? pin.version,
         values: kubePrometheusStackValues(args, {
           releaseName,
           labels,

@@ -1,6 +1,6 @@
 /**
  * Thresholds and `for:` durations of the alert catalogue. The stack config may override any of them;
- * these defaults are what the alerts mean in shared/DESIGN.md §4.
+ * these defaults are what the alerts mean (docs/runbooks.md says it alert by alert).
  */
 export interface AlertThresholds {
   /** GPU memory used / total above which `HighGPUMemoryUsage` fires (the article's 90%). @default 0.9 */

@@ -10,7 +10,7 @@ export function chartsSchema<const C extends readonly string[]>(charts: C) {
     .object({
       repository: chartRepository.optional().meta({
         description:
-          "Where every Helm chart of the stack comes from: a mirror, as air-gapped and corporate networks need. It serves the pinned versions under the upstream chart names (`../shared/charts/` and `charts/` hold the archives).",
+          "Where every Helm chart of the stack comes from: a mirror, as air-gapped and corporate networks need. It serves the pinned versions under the upstream chart names (`npm run charts` fetches the pinned archives into `.charts/`, checked against their digests, ready to push there).",
         defaultText: "each chart's public repository",
       }),
       overrides: z

@@ -10,7 +10,7 @@ import {
   isAlert,
   Keda,
   KEDA_ALERTS,
-  KEDA_CHART,
+  CHART_PINS,
   KEDA_DEFAULT_RESOURCES,
   KEDA_NAMESPACE_RELABELINGS,
   kedaRules,
@@ -25,13 +25,8 @@ import {
   podSecurityViolations,
   stackPolicies,
 } from "../../policy/guardrails";
-import {
-  chartArchive,
-  findHelm,
-  helmTemplate,
-  HELM_INSTALL_HINT,
-  type ReleaseInputs,
-} from "../../testkit/helm";
+import { findHelm, helmTemplate, HELM_INSTALL_HINT, type ReleaseInputs } from "../../testkit/helm";
+import { resolveChartArchive } from "../../testkit/chart-archives";
 import type { RenderedObject } from "../../scripts/render";
 import { REPO_ROOT } from "../../testkit/stack-file";
 import { crdValidators, modelOf } from "../../testkit/charts";
@@ -61,9 +56,7 @@ async function renderKeda(
   if (!helm) throw new Error(HELM_INSTALL_HINT);
   new Keda(name, args);
   const release = (await registered(RELEASE, name)) as ReleaseInputs;
-  const archive = chartArchive(helm, release);
-  if (!archive)
-    throw new Error(`chart keda-${release.version}.tgz not found: set SONIC_CHARTS_DIR to ../shared/charts`);
+  const archive = resolveChartArchive(release.chart, release.version);
   return helmTemplate(helm, archive, release).map((o) => ({
     file: "",
     kind: String(o.kind),
@@ -91,17 +84,12 @@ describe("the Keda component, rendered by Helm from the pinned chart", function 
     });
   });
 
-  it("installs KEDA 2.20.2 from kedacore's repository into its own restricted namespace", async () => {
+  it("installs the pinned KEDA chart from kedacore's repository into its own restricted namespace", async () => {
     const release = await registered(RELEASE, "keda-dev");
     assert.deepEqual(
       [release.chart, release.version, release.repositoryOpts.repo, release.name, release.namespace],
-      ["keda", "2.20.2", "https://kedacore.github.io/charts", "keda", "keda"],
+      ["keda", CHART_PINS.keda.version, CHART_PINS.keda.repository, "keda", "keda"],
     );
-    assert.deepEqual(KEDA_CHART, {
-      chart: "keda",
-      version: "2.20.2",
-      repository: "https://kedacore.github.io/charts",
-    });
     const ns = await registered("kubernetes:core/v1:Namespace", "keda-dev");
     assert.equal(ns.metadata.labels["pod-security.kubernetes.io/enforce"], "restricted");
   });

@@ -1,11 +1,12 @@
 import * as assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
 import type { MockRun, RegisteredResource } from "../../testkit/mock-runtime";
 import { loadApiConfig } from "../../app/api/config";
 import { loadWorkerConfig } from "../../app/worker/config";
-import { chartDirs } from "../../testkit/helm";
+import { archiveFile, resolveChartArchive } from "../../testkit/chart-archives";
+import { CHART_PINS, type ChartPin } from "../../components";
 import { objectYaml, toObjects } from "../../scripts/render";
 import { readStackFile, REPO_ROOT } from "../../testkit/stack-file";
 import { at, only, renderStack, renderStackFailure, waitsFor } from "../../testkit/render";
@@ -27,6 +28,8 @@ const T = {
 const STATEFULSET = "kubernetes:apps/v1:StatefulSet";
 const SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject";
 const CONFIGMAP = "kubernetes:core/v1:ConfigMap";
+/** A pinned chart as `chart@version`. */
+const pinned = (pin: ChartPin) => `${pin.chart}@${pin.version}`;
 
 /** The autoscaling block of a stack file, as committed. */
 const autoscalingOf = (stack: string) =>
@@ -93,8 +96,8 @@ for (const { title, stack, engine, extra } of VARIANTS) {
           .sort(),
         // With KEDA and no onboarded service, nothing needs prometheus-adapter.
         engine === "adapter"
-          ? ["kube-prometheus-stack@88.5.3", "prometheus-adapter@5.3.0"]
-          : ["keda@2.20.2", "kube-prometheus-stack@88.5.3"],
+          ? [pinned(CHART_PINS.kubePrometheusStack), pinned(CHART_PINS.prometheusAdapter)]
+          : [pinned(CHART_PINS.keda), pinned(CHART_PINS.kubePrometheusStack)],
       );
     });
 
@@ -712,19 +715,11 @@ for (const { title, stack, engine, extra } of VARIANTS) {
     });
 
     it("sets only values keys that the pinned charts (kube-prometheus-stack, prometheus-adapter, KEDA) define", function () {
-      const dir = chartsDir();
-      if (!dir) {
-        // Said, not silent: the pinned charts' defaults live outside the repository (shared/charts).
-        console.log(
-          "      chart defaults: none found (set SONIC_CHARTS_DIR to the folder of the pinned charts' values files)",
-        );
-        this.skip();
-      }
-      console.log(`      chart defaults: ${dir}`);
+      // The defaults are the values.yaml inside each pinned archive (a missing one fails, naming npm run charts).
       const problems = run.resources
         .filter((r) => r.type === T.release)
         .flatMap((r) =>
-          unknownKeys(r.inputs.values, chartDefaults(dir!, `${r.inputs.chart}-${r.inputs.version}`)).map(
+          unknownKeys(r.inputs.values, chartDefaults(r.inputs.chart, r.inputs.version)).map(
             (k) => `${r.inputs.chart}: ${k}`,
           ),
         );
@@ -971,15 +966,9 @@ async function modelFor(r: RegisteredResource): Promise<new (data: unknown) => {
   return module[kind];
 }
 
-function chartsDir(): string | undefined {
-  return chartDirs().find(
-    (d): d is string =>
-      d !== undefined && existsSync(path.join(d, "kube-prometheus-stack-88.5.3.values.yaml")),
-  );
-}
-
-function chartDefaults(dir: string, name: string): unknown {
-  return parse(readFileSync(path.join(dir, `${name}.values.yaml`), "utf8"));
+/** A chart's default values: the values.yaml inside its archive. */
+function chartDefaults(chart: string, version: string): unknown {
+  return parse(archiveFile(resolveChartArchive(chart, version), chart));
 }
 
 /** Keys the chart documents only in comments (so they are absent from its parsed defaults). */

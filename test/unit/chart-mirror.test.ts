@@ -1,5 +1,6 @@
 import * as assert from "node:assert/strict";
 import {
+  CHART_PINS,
   chartSource,
   FleetGrafana,
   FleetRuler,
@@ -27,7 +28,7 @@ const RELEASES: {
 }[] = [
   {
     chart: "kube-prometheus-stack",
-    publicRepo: "https://prometheus-community.github.io/helm-charts",
+    publicRepo: CHART_PINS.kubePrometheusStack.repository,
     build: (name, chartRepository) =>
       new MonitoringStack(name, {
         namespace: name,
@@ -38,7 +39,7 @@ const RELEASES: {
   },
   {
     chart: "prometheus-adapter",
-    publicRepo: "https://prometheus-community.github.io/helm-charts",
+    publicRepo: CHART_PINS.prometheusAdapter.repository,
     build: (name, chartRepository) =>
       new PrometheusAdapter(name, {
         namespace: "monitoring",
@@ -50,12 +51,12 @@ const RELEASES: {
   },
   {
     chart: "keda",
-    publicRepo: "https://kedacore.github.io/charts",
+    publicRepo: CHART_PINS.keda.repository,
     build: (name, chartRepository) => new Keda(name, { namespace: name, releaseName: name, chartRepository }),
   },
   {
     chart: "victoria-metrics-cluster",
-    publicRepo: "https://victoriametrics.github.io/helm-charts",
+    publicRepo: CHART_PINS.victoriaMetricsCluster.repository,
     build: (name, chartRepository) =>
       new GlobalStore(name, {
         namespace: name,
@@ -68,7 +69,7 @@ const RELEASES: {
   },
   {
     chart: "victoria-metrics-alert",
-    publicRepo: "https://victoriametrics.github.io/helm-charts",
+    publicRepo: CHART_PINS.victoriaMetricsAlert.repository,
     build: (name, chartRepository) =>
       new FleetRuler(name, {
         namespace: "fleet",
@@ -80,7 +81,7 @@ const RELEASES: {
   },
   {
     chart: "grafana",
-    publicRepo: "https://grafana-community.github.io/helm-charts",
+    publicRepo: CHART_PINS.grafana.repository,
     build: (name, chartRepository) =>
       new FleetGrafana(name, {
         namespace: "fleet",
