@@ -2,10 +2,9 @@ import Ajv, { ValidateFunction } from "ajv";
 import { CHART_PINS } from "../components/shared/chart-pins";
 import { pinnedArchive } from "./chart-archives";
 import { findHelm, HELM_INSTALL_HINT } from "./helm";
-import { renderInChild, type RenderedObject } from "../scripts/render";
-import { REPO_ROOT } from "./stack-file";
-
-const cache = new Map<string, Promise<RenderedObject[]>>();
+import { toObjects, type RenderedObject } from "../scripts/render";
+import { renderStack } from "./render";
+import { cachedForRun } from "./run-cache";
 
 /**
  * Fails with the install hint when helm is missing, and with the chart, the version and `npm run charts`
@@ -18,15 +17,14 @@ export function requireHelmAndCharts(): void {
 
 /**
  * Every object a stack sends to the cluster, the Helm releases rendered by `helm template` with the
- * program's exact values (scripts/render.ts in a child process: Pulumi's runtime is one program per
- * process). `extra` are render flags (`--set key=value`, `--reveal-secrets`). Cached per arguments.
+ * program's exact values: the program's run is {@link renderStack}'s (the same render the other tests
+ * read), turned into objects by scripts/render.ts's `toObjects`. `extra` are render flags (`--set
+ * key=value`, `--reveal-secrets`). Made once per run and arguments, whichever mocha worker asks first.
  */
 export function renderWithCharts(stack: string, extra: string[] = []): Promise<RenderedObject[]> {
-  const key = [stack, ...extra].join("\0");
-  if (!cache.has(key)) {
-    cache.set(key, renderInChild(stack, REPO_ROOT, extra));
-  }
-  return cache.get(key)!;
+  return cachedForRun(["renderWithCharts", stack, ...extra], async () =>
+    toObjects((await renderStack(stack, extra)).resources, { charts: true }),
+  );
 }
 
 /**

@@ -1,5 +1,6 @@
-import { stopSharedRedis } from "./redis";
 import { fileTimingHooks } from "./file-timings";
+import { stopSharedRedis } from "./redis";
+import { runCacheFixtures } from "./run-cache";
 
 /** Root hooks of the whole mocha run (in parallel mode, of each test file in its worker). */
 export const mochaHooks = {
@@ -9,3 +10,6 @@ export const mochaHooks = {
     await stopSharedRedis();
   },
 };
+
+/** Global fixtures, in the main process around the whole run: the folder of results shared by the workers. */
+export const { mochaGlobalSetup, mochaGlobalTeardown } = runCacheFixtures;

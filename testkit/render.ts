@@ -2,10 +2,10 @@ import { execFile } from "node:child_process";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import type { MockRun, RegisteredResource } from "./mock-runtime";
+import { cachedForRun } from "./run-cache";
 import { REPO_ROOT } from "./stack-file";
 
 const run = promisify(execFile);
-const cache = new Map<string, Promise<MockRun>>();
 
 /** Runs testkit/render-stack.ts in a child process (Pulumi's runtime state is global). */
 function renderProcess(args: string[]) {
@@ -23,15 +23,15 @@ export async function renderProgram(file: string): Promise<MockRun> {
   return JSON.parse((await renderProcess(["--program", file])).stdout) as MockRun;
 }
 
-/** The real program for one stack file under Pulumi's mock runtime, cached per argument list. */
+/**
+ * The real program for one stack file under Pulumi's mock runtime: made once per run and argument list,
+ * whichever mocha worker asks first (testkit/run-cache.ts).
+ */
 export function renderStack(stack: string, extra: string[] = []): Promise<MockRun> {
-  const key = [stack, ...extra].join("\0");
-  if (!cache.has(key))
-    cache.set(
-      key,
-      renderStackProcess(stack, extra).then(({ stdout }) => JSON.parse(stdout) as MockRun),
-    );
-  return cache.get(key)!;
+  return cachedForRun(
+    ["renderStack", stack, ...extra],
+    async () => JSON.parse((await renderStackProcess(stack, extra)).stdout) as MockRun,
+  );
 }
 
 /** Runs the program expecting it to fail; resolves with its stderr. */
