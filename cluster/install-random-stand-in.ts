@@ -1,13 +1,14 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as ts from "typescript";
+import { ROOT } from "./paths";
 import { randomSdkVersion } from "./random-stand-in/provider";
 
 /** The stand-in's sources in this checkout, and its executable for running it from here (through ts-node). */
 export const RANDOM_STAND_IN_DIR = path.join(__dirname, "random-stand-in");
 export const RANDOM_STAND_IN_ENTRY = path.join(RANDOM_STAND_IN_DIR, "pulumi-resource-random");
 /** Where the stand-in's imports (@pulumi/pulumi, @pulumi/random) resolve from. */
-const NODE_MODULES = path.resolve(__dirname, "..", "..", "node_modules");
+const NODE_MODULES = path.join(ROOT, "node_modules");
 
 /** What `installRandomStandIn` put where. */
 export interface InstalledPlugin {
