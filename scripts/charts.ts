@@ -48,7 +48,13 @@ export function fillChartCache(options: FillOptions = {}): string[] {
     }
     const work = mkdtempSync(path.join(tmpdir(), "sonic-charts-"));
     try {
-      const got = options.from ? fromFolder(pin, options.from, cache) : pull(pin, options.repository, work);
+      // A pin packaged from another (the fleet's Grafana) comes from its parent's checked archive, pulled or
+      // copied: so every archive in the cache traces back to a digest of the table.
+      const got = pin.packagedFrom
+        ? fromParent(pin, cache)
+        : options.from
+          ? fromFolder(pin, options.from)
+          : pull(pin, options.repository, work);
       if (typeof got !== "string") {
         problems.push(`${pin.archive}: ${got.problem}`);
         continue;
@@ -79,16 +85,17 @@ export function fillChartCache(options: FillOptions = {}): string[] {
   return problems;
 }
 
-/** The archive in `from`, or, for a pin packaged from another, that one packaged into the cache. */
-function fromFolder(pin: ChartPin, from: string, cache: string): string | { problem: string } {
+/** The archive in `from`. */
+function fromFolder(pin: ChartPin, from: string): string | { problem: string } {
   const file = path.join(from, pin.archive);
-  if (existsSync(file)) return file;
-  if (pin.packagedFrom) {
-    const parent = path.join(cache, CHART_PINS[pin.packagedFrom].archive);
-    if (!existsSync(parent)) return { problem: `not in ${from}, nor its parent ${path.basename(parent)}` };
-    return packageSubchart(pin, parent, cache);
-  }
-  return { problem: `not in ${from}` };
+  return existsSync(file) ? file : { problem: `not in ${from}` };
+}
+
+/** A pin packaged from another: its folder inside the parent's archive (already checked), packaged into the cache. */
+function fromParent(pin: ChartPin, cache: string): string | { problem: string } {
+  const parent = path.join(cache, CHART_PINS[pin.packagedFrom!].archive);
+  if (!existsSync(parent)) return { problem: `its parent ${path.basename(parent)} is not in the cache` };
+  return packageSubchart(pin, parent, cache);
 }
 
 /** Where a pin is pulled from: the mirror, else its own repository. */
@@ -117,7 +124,17 @@ function pull(pin: ChartPin, repository: string | undefined, work: string): stri
 const USAGE = "usage: npm run charts [-- --from <dir> | --repository <https://… or oci://…>]";
 
 function main(argv: string[]): void {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(
+      `${USAGE}\n  Fills ${shownPath(chartCache())}/ with every pinned chart (components/shared/chart-pins.ts), each checked\n` +
+        "  against its sha256: helm pull from its repository, from a mirror (--repository), or a copy from a\n" +
+        "  folder of the archives (--from; SONIC_CHART_ARCHIVES names one when no argument is given).\n",
+    );
+    return;
+  }
   const options: FillOptions = {};
+  // No argument: a folder of the archives named in the environment, as the tests and renders read it.
+  if (argv.length === 0 && process.env.SONIC_CHART_ARCHIVES) options.from = process.env.SONIC_CHART_ARCHIVES;
   // npm runs scripts from the package root; a relative --from is the caller's.
   const cwd = process.env.INIT_CWD ?? process.cwd();
   for (let i = 0; i < argv.length; i++) {
@@ -136,7 +153,10 @@ function main(argv: string[]): void {
   const count = Object.keys(CHART_PINS).length;
   if (problems.length > 0) {
     process.stderr.write(
-      `charts: ${problems.length} of ${count} pinned charts not in ${cache}/:\n${problems.map((p) => `  ${p}\n`).join("")}`,
+      `charts: ${problems.length} of ${count} pinned charts not in ${cache}/:\n${problems.map((p) => `  ${p}\n`).join("")}` +
+        (options.from
+          ? ""
+          : "  Without network: npm run charts -- --from <folder of the archives> (or set SONIC_CHART_ARCHIVES to it).\n"),
     );
     process.exit(1);
   }
