@@ -67,6 +67,23 @@ describe("the charts as Helm really renders them, with the program's values", fu
         config = parseStackConfig(readProjectConfig(stack), new Set(SECRET_KEYS));
       });
 
+      it("gives the stack's prometheus-adapter and Alertmanager the resources its file sets (prod's HA pair and trio), none where it sets none", () => {
+        const alertmanager = one(objects, "Alertmanager", "prometheus-stack-alertmanager").spec;
+        assert.deepEqual(alertmanager.resources ?? {}, config.alertmanager.resources ?? {});
+        const adapter = bodies(objects, "Deployment", "prometheus-adapter")[0];
+        if (adapter)
+          assert.deepEqual(
+            adapter.spec.template.spec.containers[0].resources ?? {},
+            config.monitoring.adapterResources ?? {},
+          );
+        if (stack === "prod") {
+          assert.equal(alertmanager.replicas, 3);
+          assert.equal(alertmanager.resources.limits.memory, "256Mi");
+          assert.equal(adapter.spec.replicas, 2);
+          assert.equal(adapter.spec.template.spec.containers[0].resources.limits.memory, "256Mi");
+        }
+      });
+
       it("renders every release into its objects, none left as chart plus values: the adapter for engine adapter, KEDA for engine keda", () => {
         assert.equal(objects.filter((o) => o.kind === "HelmRelease").length, 0);
         const kps = fromChart(objects, "prometheus-stack").length;

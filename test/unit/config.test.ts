@@ -410,6 +410,24 @@ describe("stack config", () => {
     assert.doesNotThrow(() => withResources(r));
   });
 
+  it("refuses an Alertmanager memory limit below its request and an adapter request out of bounds, naming the key and the value", () => {
+    const alertmanager = {
+      ...JSON.parse(devWith({}).alertmanager),
+      resources: { requests: { cpu: "50m", memory: "256Mi" }, limits: { memory: "128Mi" } },
+    };
+    const monitoring = {
+      ...JSON.parse(devWith({}).monitoring ?? "{}"),
+      adapterResources: { requests: { cpu: "5m", memory: "128Mi" }, limits: { memory: "256Mi" } },
+    };
+    assert.throws(() => parseStackConfig(devWith({ alertmanager, monitoring }), secrets), {
+      message: [
+        "invalid stack configuration:",
+        '  sonic-observability:monitoring.adapterResources.requests.cpu: must be >= 10m, got "5m"',
+        "  sonic-observability:alertmanager.resources.limits.memory: must be >= 'requests.memory' (256Mi), got \"128Mi\"",
+      ].join("\n"),
+    });
+  });
+
   it("refuses a grace period the app could not drain in (its drain is at most 3600 s)", () => {
     const sonic = { ...JSON.parse(devWith({}).sonic), terminationGracePeriodSeconds: 3616 };
     assert.throws(() => parseStackConfig(devWith({ sonic }), secrets), {
