@@ -29,7 +29,9 @@ const STORAGE_BOUNDS: ResourceBounds = {
   max: { cpu: "32", memory: "256Gi" },
 };
 const sized = (who: string, bounds: ResourceBounds = FLEET_BOUNDS) =>
-  boundedResources(bounds).describe(`Requests and limits of ${who}.`);
+  boundedResources(bounds).describe(
+    `Requests and limits of ${who} (CPU ${bounds.min.cpu} to ${bounds.max.cpu}, memory ${bounds.min.memory} to ${bounds.max.memory}).`,
+  );
 
 const fleetThresholdShape = Object.fromEntries(
   Object.entries(DEFAULT_FLEET_THRESHOLDS).map(([key, value]) => [

@@ -45,7 +45,8 @@ export const monitoringSchema = z
         "prometheus-adapter replicas: it serves the HPAs' metrics API, so 2 keeps scaling alive through a node drain.",
       ),
     adapterResources: boundedResources(CLUSTER_ADDON_BOUNDS).optional().meta({
-      description: "Requests and limits of prometheus-adapter's container.",
+      description:
+        "Requests and limits of prometheus-adapter's container (CPU 10m to 8, memory 32Mi to 16Gi).",
       defaultText: "none (BestEffort)",
     }),
     adapterExternalMetrics: z.boolean().optional().meta({
@@ -156,7 +157,7 @@ export const alertmanagerSchema = z
       .strict()
       .describe("The receiver of each severity: critical pages, warning is work-queue, info is context."),
     resources: boundedResources(CLUSTER_ADDON_BOUNDS).optional().meta({
-      description: "Requests and limits of each Alertmanager container.",
+      description: "Requests and limits of each Alertmanager container (CPU 10m to 8, memory 32Mi to 16Gi).",
       defaultText: "none (BestEffort)",
     }),
     slackChannel: stackField({ ...ANALYST_SETTINGS.ANALYST_SLACK_CHANNEL, default: "#alerts" })
