@@ -26,6 +26,7 @@ export * from "./fleet/global-store";
 export * from "./fleet/fleet-ruler";
 export * from "./fleet/fleet-dashboard";
 export * from "./fleet/fleet-grafana";
+export * from "./fleet/fleet-network-policy";
 export * from "./autoscaling/scaling-behavior";
 export * from "./autoscaling/promql";
 export * from "./autoscaling/keda";

@@ -112,6 +112,7 @@ function clusterAdapter(args: SonicAutoscalingArgs, step: EngineStep): Prometheu
           // One adapter per cluster: Sonic's rules and every onboarded service's.
           rules: adapterRules,
           replicas: config.monitoring.adapterReplicas,
+          resources: config.monitoring.adapterResources,
           externalMetrics: config.monitoring.adapterExternalMetrics ?? (!keda || standby),
           chartRepository: chartRepositoryOf(config.charts, "prometheus-adapter"),
           labels,

@@ -8,7 +8,30 @@ import {
 } from "../components";
 import { chartsSchema, PROJECT, SECRET_KEYS, StackConfigError } from "./config";
 import { envSchema, labelsSchema } from "./config/config-schema";
-import { dnsName, duration, httpUrl, labelValue, volumeSize } from "./config/value-types";
+import {
+  boundedResources,
+  dnsName,
+  duration,
+  httpUrl,
+  labelValue,
+  ResourceBounds,
+  volumeSize,
+} from "./config/value-types";
+
+/** Bounds of every fleet container but vmstorage: a small process, at most a large node's share. */
+const FLEET_BOUNDS: ResourceBounds = {
+  min: { cpu: "10m", memory: "32Mi" },
+  max: { cpu: "16", memory: "64Gi" },
+};
+/** vmstorage holds the index and caches of every series: below 256Mi it thrashes even on a few thousand. */
+const STORAGE_BOUNDS: ResourceBounds = {
+  min: { cpu: "100m", memory: "256Mi" },
+  max: { cpu: "32", memory: "256Gi" },
+};
+const sized = (who: string, bounds: ResourceBounds = FLEET_BOUNDS) =>
+  boundedResources(bounds).describe(
+    `Requests and limits of ${who} (CPU ${bounds.min.cpu} to ${bounds.max.cpu}, memory ${bounds.min.memory} to ${bounds.max.memory}).`,
+  );
 
 const fleetThresholdShape = Object.fromEntries(
   Object.entries(DEFAULT_FLEET_THRESHOLDS).map(([key, value]) => [
@@ -125,6 +148,26 @@ export const fleetConfigSchema = z
           .default(2)
           .describe(
             "Copies of every sample across vmstorage nodes (survives losing replicationFactor - 1 nodes).",
+          ),
+        resources: z
+          .object({
+            storage: sized("vmstorage", STORAGE_BOUNDS),
+            insert: sized("vminsert"),
+            select: sized("vmselect"),
+            auth: sized("vmauth"),
+            ruler: sized("vmalert (each ruler)"),
+            grafana: sized("Grafana"),
+            grafanaSidecar: sized("Grafana's dashboard sidecar"),
+          })
+          .strict()
+          .describe(
+            "Requests and limits of every fleet container (docs/fleet.md: sized from VictoriaMetrics' capacity planning for the fleet's series).",
+          ),
+        spreadAcrossZones: z
+          .boolean()
+          .default(false)
+          .describe(
+            "Also spread every multi-replica workload across `topology.kubernetes.io/zone` (nodes are always spread); for a fleet cluster whose nodes are in zones.",
           ),
         ingress: z
           .object({

@@ -1,6 +1,6 @@
 import * as random from "@pulumi/random";
 import * as pulumi from "@pulumi/pulumi";
-import { FleetGrafana, FleetRuler, fleetRules, GlobalStore } from "../components";
+import { FleetGrafana, FleetNetworkPolicies, FleetRuler, fleetRules, GlobalStore } from "../components";
 import { chartRepositoryOf } from "./config";
 import { loadFleetConfig } from "./fleet-config";
 
@@ -28,6 +28,13 @@ const store = new GlobalStore("fleet-store", {
   storage: f.storage,
   replicas: f.replicas,
   replicationFactor: f.replicationFactor,
+  resources: {
+    storage: f.resources.storage,
+    insert: f.resources.insert,
+    select: f.resources.select,
+    auth: f.resources.auth,
+  },
+  spread: { zones: f.spreadAcrossZones },
   ingress: f.ingress,
   chartRepository: chartRepositoryOf(config.charts, "victoria-metrics-cluster"),
   labels,
@@ -43,6 +50,8 @@ for (const tenant of tenantsInUse) {
       queryUrl: store.queryUrls[tenant],
       alertmanagerUrl: f.alertmanagerUrl,
       evaluationInterval: f.evaluationInterval,
+      resources: f.resources.ruler,
+      spread: { zones: f.spreadAcrossZones },
       chartRepository: chartRepositoryOf(config.charts, "victoria-metrics-alert"),
       groups: fleetRules({
         clusters: f.clusters.filter((c) => c.tenant === tenant).map((c) => c.name),
@@ -62,6 +71,7 @@ const grafana = new FleetGrafana(
     namespace: f.namespace,
     queryUrls: Object.fromEntries(tenantsInUse.map((t) => [t, store.queryUrls[t]])),
     scrapeInterval: f.dedupInterval,
+    resources: { grafana: f.resources.grafana, sidecar: f.resources.grafanaSidecar },
     chartRepository: chartRepositoryOf(config.charts, "grafana"),
     adminPassword:
       config.secrets.grafanaAdminPassword ??
@@ -73,6 +83,13 @@ const grafana = new FleetGrafana(
     })),
     labels,
   },
+  { dependsOn: [store.namespaceResource] },
+);
+
+// Only vmauth is reachable from outside the namespace; vminsert, vmselect and vmstorage only from their callers.
+new FleetNetworkPolicies(
+  "fleet-network-policies",
+  { namespace: f.namespace, labels },
   { dependsOn: [store.namespaceResource] },
 );
 

@@ -61,6 +61,7 @@ const monitoring = new MonitoringStack("monitoring", {
       : [],
   },
   alertmanagerReplicas: config.alertmanager.replicas,
+  alertmanagerResources: config.alertmanager.resources,
   alertmanagerConfig: renderAlertmanagerConfig({
     receivers: config.alertmanager.receivers,
     slackChannel: config.alertmanager.slackChannel,

@@ -5,6 +5,7 @@ import { childOptions } from "../shared/child-options";
 import type { ServiceAdapterRules } from "./custom-metric";
 import { InputPropertyError, quote } from "../shared/errors";
 import { PROMETHEUS_PORT } from "../monitoring/monitoring-stack";
+import type { ContainerResources } from "../service/tier-args";
 
 /** Port the adapter serves on: the kubelet's, which every managed control plane can reach. */
 export const ADAPTER_LISTEN_PORT = 10250;
@@ -32,6 +33,8 @@ export interface PrometheusAdapterArgs {
   chartRepository?: string;
   /** Adapter replicas; it serves the HPA's metrics API, so 2 in production. @default 1 */
   replicas?: number;
+  /** Requests and limits of the adapter's container. @default none (the chart's: BestEffort) */
+  resources?: ContainerResources;
   /**
    * Serve `external.metrics.k8s.io` (the backlog metrics). Only one owner can hold
    * `v1beta1.external.metrics.k8s.io`: turn it off where KEDA or Datadog already serves it.
@@ -83,6 +86,7 @@ export class PrometheusAdapter extends pulumi.ComponentResource {
         values: {
           prometheus: { url, port: args.prometheusPort ?? PROMETHEUS_PORT, path: "" },
           replicas: args.replicas ?? 1,
+          ...(args.resources ? { resources: args.resources } : {}),
           // Control planes that reach nodes only on 443/10250 (GKE private clusters, minimal EKS node
           // security groups) cannot reach the chart's 6443: the APIServices read unavailable.
           listenPort: ADAPTER_LISTEN_PORT,

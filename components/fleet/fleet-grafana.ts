@@ -5,6 +5,7 @@ import { childOptions } from "../shared/child-options";
 import { parseDuration } from "../shared/durations";
 import { InputPropertyError } from "../shared/errors";
 import { fleetDashboard, FleetDashboardOptions } from "./fleet-dashboard";
+import type { ContainerResources } from "../service/tier-args";
 
 /** Arguments of `FleetGrafana`: the tenants it reads, the dashboard, its chart and admin. */
 export interface FleetGrafanaArgs {
@@ -29,6 +30,16 @@ export interface FleetGrafanaArgs {
   adminPassword: pulumi.Input<string>;
   /** Dashboards: one fleet dashboard per service. @default [{ namespace: "ai-inference", hpaName: "sonic-generate-worker" }] */
   dashboards?: FleetDashboardOptions[];
+  /**
+   * Requests and limits of Grafana's container and of its dashboard sidecar. One replica: nothing to
+   * spread. @default none (BestEffort; the fleet stack requires them)
+   */
+  resources?: {
+    /** The grafana container. */
+    grafana?: ContainerResources;
+    /** The sidecar that loads the dashboards' ConfigMaps. */
+    sidecar?: ContainerResources;
+  };
   /** Labels on every object. @default {} */
   labels?: Record<string, string>;
 }
@@ -111,7 +122,11 @@ export class FleetGrafana extends pulumi.ComponentResource {
             passwordKey: "admin-password",
           },
           datasources: { "datasources.yaml": fleetDatasources(args.queryUrls, scrapeInterval) },
-          sidecar: { dashboards: { enabled: true, label: "grafana_dashboard", labelValue: "1" } },
+          ...(args.resources?.grafana ? { resources: args.resources.grafana } : {}),
+          sidecar: {
+            ...(args.resources?.sidecar ? { resources: args.resources.sidecar } : {}),
+            dashboards: { enabled: true, label: "grafana_dashboard", labelValue: "1" },
+          },
         },
         cleanupOnFail: true,
       },

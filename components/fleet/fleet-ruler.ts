@@ -4,7 +4,8 @@ import { CHART_PINS, chartSource } from "../shared/chart-pins";
 import { childOptions } from "../shared/child-options";
 import { parseDuration } from "../shared/durations";
 import { InputPropertyError, quote, requireInteger } from "../shared/errors";
-import { VM_SECURITY } from "./global-store";
+import type { ContainerResources } from "../service/tier-args";
+import { FleetSpread, VM_SECURITY, vmSpread } from "./global-store";
 import type { RuleGroup } from "../rules/types";
 
 /** Arguments of `FleetRuler`: the store it evaluates over, its rules and where alerts go. */
@@ -32,6 +33,10 @@ export interface FleetRulerArgs {
   evaluationInterval?: string;
   /** vmalert replicas; both evaluate and notify, Alertmanager deduplicates. @default 2 */
   replicas?: number;
+  /** Requests and limits of vmalert's container. @default none (BestEffort; the fleet stack requires them) */
+  resources?: ContainerResources;
+  /** Spread of the replicas (nodes always, zones on request). @default { zones: false } */
+  spread?: FleetSpread;
   /** Labels on every object. @default {} */
   labels?: Record<string, string>;
 }
@@ -49,6 +54,8 @@ export function fleetRulerValues(
     server: {
       ...VM_SECURITY,
       replicaCount: replicas,
+      ...(args.resources ? { resources: args.resources } : {}),
+      topologySpreadConstraints: vmSpread(replicas, args.spread),
       datasource: { url: queryUrl },
       notifier: { url: args.alertmanagerUrl },
       extraArgs: { evaluationInterval: args.evaluationInterval ?? "30s" },

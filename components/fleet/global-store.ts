@@ -6,6 +6,7 @@ import { childOptions } from "../shared/child-options";
 import { restrictedNamespace } from "../shared/restricted-namespace";
 import { parseDuration } from "../shared/durations";
 import { InputPropertyError, quote, requireInteger } from "../shared/errors";
+import type { ContainerResources } from "../service/tier-args";
 import { STORE_RELABEL_CONFIG, TENANT_HEADER } from "./fleet-remote-write";
 
 /** Paths where cluster stacks push (Prometheus remote write); the contract URL ends in the first. */
@@ -34,6 +35,35 @@ export const VM_SECURITY = {
     capabilities: { drop: ["ALL"] },
   },
 };
+
+/** Where the fleet's replicas spread: always across nodes, and across zones where the cluster has them. */
+export interface FleetSpread {
+  /** Also spread across `topology.kubernetes.io/zone` (a cluster whose nodes carry the label). @default false */
+  zones?: boolean;
+}
+
+/**
+ * Topology spread of a workload of `replicas` pods from a VictoriaMetrics chart (which fills in the
+ * pods' own selector): none for one pod; across nodes, a hard rule where a node's loss must not take
+ * two copies of the data (`hard`, vmstorage), a preference elsewhere; across zones as a preference.
+ */
+export function vmSpread(
+  replicas: number,
+  spread: FleetSpread = {},
+  hard = false,
+): Record<string, unknown>[] {
+  if (replicas <= 1) return [];
+  return [
+    {
+      maxSkew: 1,
+      topologyKey: "kubernetes.io/hostname",
+      whenUnsatisfiable: hard ? "DoNotSchedule" : "ScheduleAnyway",
+    },
+    ...(spread.zones
+      ? [{ maxSkew: 1, topologyKey: "topology.kubernetes.io/zone", whenUnsatisfiable: "ScheduleAnyway" }]
+      : []),
+  ];
+}
 
 /** A cluster that writes to the fleet: its `cluster` external label, its basic-auth user and its tenant. */
 export interface FleetCluster {
@@ -101,6 +131,21 @@ export interface GlobalStoreArgs {
     /** Secret with the host's TLS certificate. @default no TLS on the Ingress */
     tlsSecretName?: string;
   };
+  /**
+   * Requests and limits of each part. @default none (BestEffort: set them; the fleet stack requires them)
+   */
+  resources?: {
+    /** vmstorage's container. */
+    storage?: ContainerResources;
+    /** vminsert's container. */
+    insert?: ContainerResources;
+    /** vmselect's container. */
+    select?: ContainerResources;
+    /** vmauth's container. */
+    auth?: ContainerResources;
+  };
+  /** Spread of the replicas (nodes always, zones on request). @default { zones: false } */
+  spread?: FleetSpread;
   /** Labels on every object. @default {} */
   labels?: Record<string, string>;
 }
@@ -152,12 +197,18 @@ export function globalStoreValues(args: GlobalStoreArgs, authSecretName: string)
   const storage = args.storage ?? { size: "200Gi" };
   const labels = args.labels ?? {};
   const dedupArgs = { "dedup.minScrapeInterval": dedup };
+  const resources = args.resources ?? {};
+  const spread = args.spread ?? {};
+  const sized = (r?: ContainerResources) => (r ? { resources: r } : {});
   return {
     fullnameOverride: releaseName,
     global: { extraLabels: labels },
     vmstorage: {
       ...VM_SECURITY,
       replicaCount: replicas.storage,
+      ...sized(resources.storage),
+      // Hard: two copies of a sample on one node would not survive that node (replicationFactor).
+      topologySpreadConstraints: vmSpread(replicas.storage, spread, true),
       retentionPeriod: args.retention ?? "90d",
       // Deduplication happens where samples are merged (storage) and where they are read (select).
       extraArgs: dedupArgs,
@@ -171,6 +222,8 @@ export function globalStoreValues(args: GlobalStoreArgs, authSecretName: string)
     vminsert: {
       ...VM_SECURITY,
       replicaCount: replicas.insert,
+      ...sized(resources.insert),
+      topologySpreadConstraints: vmSpread(replicas.insert, spread),
       extraArgs: { replicationFactor: args.replicationFactor ?? 2 },
       // The HA pair's replica label goes before storage: the pair becomes one series, deduplicated above.
       relabel: { enabled: true, config: STORE_RELABEL_CONFIG },
@@ -179,6 +232,8 @@ export function globalStoreValues(args: GlobalStoreArgs, authSecretName: string)
     vmselect: {
       ...VM_SECURITY,
       replicaCount: replicas.select,
+      ...sized(resources.select),
+      topologySpreadConstraints: vmSpread(replicas.select, spread),
       // With replication, a query asks every copy and must merge them back into one series.
       extraArgs: { ...dedupArgs, replicationFactor: args.replicationFactor ?? 2 },
       podDisruptionBudget: { enabled: replicas.select > 1, minAvailable: 1 },
@@ -187,6 +242,8 @@ export function globalStoreValues(args: GlobalStoreArgs, authSecretName: string)
       ...VM_SECURITY,
       enabled: true,
       replicaCount: replicas.auth,
+      ...sized(resources.auth),
+      topologySpreadConstraints: vmSpread(replicas.auth, spread),
       configSecretName: authSecretName,
       podDisruptionBudget: { enabled: replicas.auth > 1, minAvailable: 1 },
       ...(args.ingress

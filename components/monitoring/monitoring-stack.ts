@@ -4,6 +4,7 @@ import { CHART_PINS, chartSource } from "../shared/chart-pins";
 import { podSecurityLabels } from "../shared/pod-hardening";
 import { childOptions } from "../shared/child-options";
 import { ClusterFlavor, controlPlaneValues } from "./cluster-flavor";
+import type { ContainerResources } from "../service/tier-args";
 import { parseDuration } from "../shared/durations";
 import { InputPropertyError, quote } from "../shared/errors";
 import { fleetRemoteWriteSpec, heartbeatRuleGroup, RemoteWriteSeries } from "../fleet/fleet-remote-write";
@@ -77,6 +78,8 @@ export interface MonitoringStackArgs {
   prometheus?: PrometheusSettings;
   /** Alertmanager replicas (3 for HA; they gossip to deduplicate). @default 1 */
   alertmanagerReplicas?: number;
+  /** Requests and limits of the Alertmanager container. @default none (the chart's: BestEffort) */
+  alertmanagerResources?: ContainerResources;
   /** The whole alertmanager.yaml (see `renderAlertmanagerConfig`); stored in a Secret. */
   alertmanagerConfig: pulumi.Input<string>;
   /** Grafana admin password (a Pulumi secret); stored in a Secret the chart reads. */
@@ -382,6 +385,7 @@ function kubePrometheusStackValues(
       podDisruptionBudget: pdb(alertmanagerReplicas),
       alertmanagerSpec: {
         replicas: alertmanagerReplicas,
+        ...(args.alertmanagerResources ? { resources: args.alertmanagerResources } : {}),
         podAntiAffinity: "soft",
         // The chart renders no config Secret of its own; ours carries the receivers' credentials.
         useExistingSecret: true,

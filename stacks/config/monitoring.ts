@@ -11,6 +11,7 @@ import {
 } from "../../components";
 import { ANALYST_SETTINGS, stackField } from "../../contract";
 import {
+  boundedResources,
   containerLimits,
   dnsName,
   duration,
@@ -21,6 +22,9 @@ import {
   ratio,
   volumeSize,
 } from "./value-types";
+
+/** Bounds of the cluster add-ons' containers (prometheus-adapter, Alertmanager). */
+const CLUSTER_ADDON_BOUNDS = { min: { cpu: "10m", memory: "32Mi" }, max: { cpu: "8", memory: "16Gi" } };
 
 // The keys of the monitoring path: kube-prometheus-stack and prometheus-adapter, Prometheus, Alertmanager,
 // the rule catalogue's thresholds (`alerts`), the GPU price (`cost`) and the other teams' services.
@@ -40,6 +44,11 @@ export const monitoringSchema = z
       .describe(
         "prometheus-adapter replicas: it serves the HPAs' metrics API, so 2 keeps scaling alive through a node drain.",
       ),
+    adapterResources: boundedResources(CLUSTER_ADDON_BOUNDS).optional().meta({
+      description:
+        "Requests and limits of prometheus-adapter's container (CPU 10m to 8, memory 32Mi to 16Gi).",
+      defaultText: "none (BestEffort)",
+    }),
     adapterExternalMetrics: z.boolean().optional().meta({
       description:
         "Serve `external.metrics.k8s.io` (the worker tier's backlog with engine adapter); false where KEDA or Datadog already owns it. Must not be `true` with engine keda (an APIService has one owner), nor `false` while an HPA of engine adapter reads the backlog.",
@@ -147,6 +156,10 @@ export const alertmanagerSchema = z
       )
       .strict()
       .describe("The receiver of each severity: critical pages, warning is work-queue, info is context."),
+    resources: boundedResources(CLUSTER_ADDON_BOUNDS).optional().meta({
+      description: "Requests and limits of each Alertmanager container (CPU 10m to 8, memory 32Mi to 16Gi).",
+      defaultText: "none (BestEffort)",
+    }),
     slackChannel: stackField({ ...ANALYST_SETTINGS.ANALYST_SLACK_CHANNEL, default: "#alerts" })
       .meta({ env: "ANALYST_SLACK_CHANNEL", program: "analyst" })
       .describe("Slack channel of the `slack` receivers, and of the analyst's reports."),

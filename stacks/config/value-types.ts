@@ -98,3 +98,85 @@ export const chartRepository = z
     examples: ["https://charts.example.com", "oci://harbor.example.com/charts"],
   });
 export const ratio = z.number().gt(0).lt(1);
+
+const QUANTITY_UNITS: Record<string, number> = {
+  "": 1,
+  m: 1e-3,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+};
+/** A `quantity` as a number: cores for CPU (`500m` -> 0.5), bytes for memory (`1Gi` -> 2^30). */
+export function quantityValue(q: string): number {
+  const m = /^(\d+(?:\.\d+)?)(m|Ki|Mi|Gi|Ti)?$/.exec(q);
+  if (!m) throw new Error(`expected a Kubernetes quantity like 4Gi or 500m, got "${q}"`);
+  return Number(m[1]) * QUANTITY_UNITS[m[2] ?? ""];
+}
+
+/** The smallest and largest CPU and memory a container's requests and limits may name. */
+export interface ResourceBounds {
+  /** At least this much of each (a request below it starves the process). */
+  min: { cpu: string; memory: string };
+  /** At most this much of each (more is a typo, or a node the fleet does not have). */
+  max: { cpu: string; memory: string };
+}
+
+/**
+ * Requests (CPU and memory) and limits (memory required, CPU optional) of one container, each within
+ * `bounds`, and every limit at least its request: the error names the key and the value.
+ */
+export const boundedResources = (bounds: ResourceBounds) =>
+  z
+    .object({
+      requests: z
+        .object({
+          cpu: quantity.describe("CPU the scheduler reserves."),
+          memory: quantity.describe("Memory the scheduler reserves."),
+        })
+        .strict()
+        .describe("What the scheduler reserves for the container."),
+      limits: z
+        .object({
+          cpu: quantity.optional().describe("CPU ceiling (throttled above it)."),
+          memory: quantity.describe("Memory ceiling (OOM-killed above it)."),
+        })
+        .strict()
+        .describe("Ceilings of the container: `memory` required, `cpu` optional."),
+    })
+    .strict()
+    .superRefine((r, ctx) => {
+      for (const kind of ["requests", "limits"] as const)
+        for (const resource of ["cpu", "memory"] as const) {
+          const value = r[kind][resource];
+          if (value === undefined) continue;
+          const v = quantityValue(value);
+          if (v < quantityValue(bounds.min[resource]))
+            ctx.addIssue({
+              code: "custom",
+              path: [kind, resource],
+              message: `must be >= ${bounds.min[resource]}`,
+              input: value,
+            });
+          else if (v > quantityValue(bounds.max[resource]))
+            ctx.addIssue({
+              code: "custom",
+              path: [kind, resource],
+              message: `must be <= ${bounds.max[resource]}`,
+              input: value,
+            });
+        }
+      for (const resource of ["cpu", "memory"] as const) {
+        const limit = r.limits[resource];
+        if (limit !== undefined && quantityValue(limit) < quantityValue(r.requests[resource]))
+          ctx.addIssue({
+            code: "custom",
+            path: ["limits", resource],
+            message: `must be >= 'requests.${resource}' (${r.requests[resource]})`,
+            input: limit,
+          });
+      }
+    })
+    .meta({
+      description: `Bounds: CPU ${bounds.min.cpu} to ${bounds.max.cpu}, memory ${bounds.min.memory} to ${bounds.max.memory}.`,
+    });

@@ -24,6 +24,7 @@ import {
 } from "../../testkit/charts";
 import { STORE_RELABEL_CONFIG } from "../../components";
 import { podSecurityViolations } from "../../policy/guardrails";
+import { ingressAdmits, type PodIdentity } from "../../testkit/network-policy";
 
 const LABELS = ["team", "service", "env"];
 /** Kinds whose objects run containers, and where their pod spec is. */
@@ -64,6 +65,23 @@ describe("the charts as Helm really renders them, with the program's values", fu
       before(async () => {
         objects = await renderWithCharts(stack, ["--reveal-secrets"]);
         config = parseStackConfig(readProjectConfig(stack), new Set(SECRET_KEYS));
+      });
+
+      it("gives the stack's prometheus-adapter and Alertmanager the resources its file sets (prod's HA pair and trio), none where it sets none", () => {
+        const alertmanager = one(objects, "Alertmanager", "prometheus-stack-alertmanager").spec;
+        assert.deepEqual(alertmanager.resources ?? {}, config.alertmanager.resources ?? {});
+        const adapter = bodies(objects, "Deployment", "prometheus-adapter")[0];
+        if (adapter)
+          assert.deepEqual(
+            adapter.spec.template.spec.containers[0].resources ?? {},
+            config.monitoring.adapterResources ?? {},
+          );
+        if (stack === "prod") {
+          assert.equal(alertmanager.replicas, 3);
+          assert.equal(alertmanager.resources.limits.memory, "256Mi");
+          assert.equal(adapter.spec.replicas, 2);
+          assert.equal(adapter.spec.template.spec.containers[0].resources.limits.memory, "256Mi");
+        }
       });
 
       it("renders every release into its objects, none left as chart plus values: the adapter for engine adapter, KEDA for engine keda", () => {
@@ -599,6 +617,120 @@ describe("the charts as Helm really renders them, with the program's values", fu
         2,
         "the vmauth config and Grafana's admin: no chart-made Secret",
       );
+    });
+
+    /** Every fleet pod as the charts label it, and pods that must not get in: one of the namespace's own, others'. */
+    const fleetPods = (): Record<string, PodIdentity> => {
+      const pods: Record<string, PodIdentity> = {};
+      for (const w of ["Deployment", "StatefulSet"].flatMap((k) => bodies(objects, k))) {
+        const ports: Record<string, number> = {};
+        for (const c of w.spec.template.spec.containers)
+          for (const p of c.ports ?? []) if (p.name) ports[p.name] = p.containerPort;
+        pods[w.metadata.name] = { namespace: "fleet", labels: w.spec.template.metadata.labels, ports };
+      }
+      pods["a debug pod in fleet"] = { namespace: "fleet", labels: { app: "debug", team: "ai-platform" } };
+      pods["ingress-nginx"] = {
+        namespace: "ingress-nginx",
+        labels: { "app.kubernetes.io/name": "ingress-nginx" },
+      };
+      // Another namespace's pod wearing the store's own labels: a podSelector alone must not admit it.
+      pods["a look-alike vmauth in ai-inference"] = {
+        namespace: "ai-inference",
+        labels: pods["fleet-store-vmauth"].labels,
+      };
+      return pods;
+    };
+    /** For each port of each fleet workload, who may connect to it under `policies`. */
+    const reachability = (policies: any[]) => {
+      const pods = fleetPods();
+      const targets: [string, number][] = [
+        ["fleet-store-vmauth", 8427],
+        ["fleet-store-vminsert", 8480],
+        ["fleet-store-vmselect", 8481],
+        ["fleet-store-vmstorage", 8400],
+        ["fleet-store-vmstorage", 8401],
+        ["fleet-store-vmstorage", 8482],
+        ["fleet-ruler-ai-platform-server", 8880],
+        ["fleet-grafana", 3000],
+      ];
+      return Object.fromEntries(
+        targets.map(([target, port]) => [
+          `${target}:${port}`,
+          Object.keys(pods)
+            .filter((from) => from !== target && ingressAdmits(policies, pods[target], pods[from], port))
+            .sort(),
+        ]),
+      );
+    };
+    const EVERYONE_BUT_VMAUTH = [
+      "a debug pod in fleet",
+      "a look-alike vmauth in ai-inference",
+      "fleet-grafana",
+      "fleet-ruler-ai-platform-server",
+      "fleet-store-vminsert",
+      "fleet-store-vmselect",
+      "fleet-store-vmstorage",
+      "ingress-nginx",
+    ];
+    const ALLOWED = {
+      "fleet-store-vmauth:8427": EVERYONE_BUT_VMAUTH,
+      "fleet-store-vminsert:8480": ["fleet-store-vmauth"],
+      "fleet-store-vmselect:8481": ["fleet-grafana", "fleet-ruler-ai-platform-server", "fleet-store-vmauth"],
+      "fleet-store-vmstorage:8400": ["fleet-store-vminsert"],
+      "fleet-store-vmstorage:8401": ["fleet-store-vmselect"],
+      "fleet-store-vmstorage:8482": [],
+      "fleet-ruler-ai-platform-server:8880": [],
+      "fleet-grafana:3000": [],
+    };
+
+    it("lets only vmauth in from outside the namespace: a fleet pod outside the allowed set cannot reach vminsert, vmselect or vmstorage", () => {
+      const policies = bodies(objects, "NetworkPolicy");
+      assert.equal(policies.length, 6, "one per component");
+      assert.deepEqual(reachability(policies), ALLOWED);
+    });
+
+    it("would notice any one fleet NetworkPolicy admitting everyone, or missing", () => {
+      const policies = bodies(objects, "NetworkPolicy");
+      for (const [i, p] of policies.entries()) {
+        if (p.metadata.name === "fleet-store-vmauth") continue; // vmauth already admits everyone on its port
+        const open = { ...p, spec: { ...p.spec, ingress: [{}] } };
+        const opened = policies.map((q, j) => (j === i ? open : q));
+        assert.notDeepEqual(reachability(opened), ALLOWED, `${p.metadata.name} opened`);
+        const without = policies.filter((_, j) => j !== i);
+        assert.notDeepEqual(reachability(without), ALLOWED, `${p.metadata.name} removed`);
+      }
+    });
+
+    it("gives every fleet container CPU and memory requests and a memory limit", () => {
+      const workloads = ["Deployment", "StatefulSet"].flatMap((k) => bodies(objects, k));
+      const containers = workloads.flatMap((w) =>
+        [...(w.spec.template.spec.initContainers ?? []), ...w.spec.template.spec.containers].map(
+          (c: any) => [`${w.metadata.name}/${c.name}`, c.resources ?? {}] as const,
+        ),
+      );
+      assert.ok(containers.length >= 7, String(containers.length));
+      const missing = containers
+        .filter(([, r]) => !r.requests?.cpu || !r.requests?.memory || !r.limits?.memory)
+        .map(([n]) => n);
+      assert.deepEqual(missing, []);
+    });
+
+    it("spreads every multi-replica fleet workload across nodes, vmstorage strictly", () => {
+      for (const w of ["Deployment", "StatefulSet"].flatMap((k) => bodies(objects, k))) {
+        const spread = w.spec.template.spec.topologySpreadConstraints ?? [];
+        if ((w.spec.replicas ?? 1) <= 1) {
+          assert.deepEqual(spread, [], w.metadata.name);
+          continue;
+        }
+        const nodes = spread.find((c: any) => c.topologyKey === "kubernetes.io/hostname");
+        assert.ok(nodes, `${w.metadata.name} does not spread across nodes`);
+        assert.deepEqual(nodes.labelSelector.matchLabels, w.spec.selector.matchLabels, w.metadata.name);
+        assert.equal(
+          nodes.whenUnsatisfiable,
+          w.kind === "StatefulSet" ? "DoNotSchedule" : "ScheduleAnyway",
+          w.metadata.name,
+        );
+      }
     });
 
     it("pins every image and labels every object with team, service and env", () => {

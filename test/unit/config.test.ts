@@ -378,6 +378,56 @@ describe("stack config", () => {
     });
   });
 
+  it("refuses fleet resources out of bounds, a limit below its request and a missing container, naming the key and the value", () => {
+    const raw = readProjectConfig("fleet");
+    const fleet = JSON.parse(raw.fleet);
+    const withResources = (resources: unknown) =>
+      parseFleetConfig({ ...raw, fleet: JSON.stringify({ ...fleet, resources }) });
+    const r = fleet.resources;
+    assert.throws(
+      () =>
+        withResources({
+          ...r,
+          storage: { requests: { cpu: "250m", memory: "128Mi" }, limits: { memory: "1Gi" } },
+          select: { requests: { cpu: "250m", memory: "512Mi" }, limits: { memory: "256Mi" } },
+          auth: { requests: { cpu: "64", memory: "64Mi" }, limits: { memory: "256Mi" } },
+        }),
+      {
+        message: [
+          "invalid stack configuration:",
+          '  sonic-observability:fleet.resources.storage.requests.memory: must be >= 256Mi, got "128Mi"',
+          "  sonic-observability:fleet.resources.select.limits.memory: must be >= 'requests.memory' (512Mi), got \"256Mi\"",
+          '  sonic-observability:fleet.resources.auth.requests.cpu: must be <= 16, got "64"',
+        ].join("\n"),
+      },
+    );
+    const { grafanaSidecar: _, ...noSidecar } = r;
+    assert.throws(() => withResources(noSidecar), /fleet\.resources\.grafanaSidecar: .*got nothing/);
+    assert.throws(
+      () => withResources({ ...r, ruler: { requests: { cpu: "50m", memory: "128Mi" } } }),
+      /fleet\.resources\.ruler\.limits: .*got nothing/,
+    );
+    assert.doesNotThrow(() => withResources(r));
+  });
+
+  it("refuses an Alertmanager memory limit below its request and an adapter request out of bounds, naming the key and the value", () => {
+    const alertmanager = {
+      ...JSON.parse(devWith({}).alertmanager),
+      resources: { requests: { cpu: "50m", memory: "256Mi" }, limits: { memory: "128Mi" } },
+    };
+    const monitoring = {
+      ...JSON.parse(devWith({}).monitoring ?? "{}"),
+      adapterResources: { requests: { cpu: "5m", memory: "128Mi" }, limits: { memory: "256Mi" } },
+    };
+    assert.throws(() => parseStackConfig(devWith({ alertmanager, monitoring }), secrets), {
+      message: [
+        "invalid stack configuration:",
+        '  sonic-observability:monitoring.adapterResources.requests.cpu: must be >= 10m, got "5m"',
+        "  sonic-observability:alertmanager.resources.limits.memory: must be >= 'requests.memory' (256Mi), got \"128Mi\"",
+      ].join("\n"),
+    });
+  });
+
   it("refuses a grace period the app could not drain in (its drain is at most 3600 s)", () => {
     const sonic = { ...JSON.parse(devWith({}).sonic), terminationGracePeriodSeconds: 3616 };
     assert.throws(() => parseStackConfig(devWith({ sonic }), secrets), {

@@ -1,5 +1,8 @@
 import * as assert from "node:assert/strict";
 import {
+  FleetNetworkPolicies,
+  fleetNetworkPolicySpecs,
+  fleetRulerValues,
   FleetRuler,
   fleetRemoteWriteSpec,
   fleetRules,
@@ -8,8 +11,9 @@ import {
   globalStoreValues,
   prometheusRemoteWriteYaml,
   vmauthConfig,
+  vmSpread,
 } from "../../components";
-import { useMocks } from "../../testkit/mocks";
+import { registered, useMocks } from "../../testkit/mocks";
 
 useMocks();
 
@@ -96,5 +100,90 @@ describe("the fleet's components", () => {
         }),
       { message: "groups: expected at least one rule group, got []" },
     );
+  });
+
+  it("select each component's pods by the chart's labels and admit only its callers, on its port", () => {
+    const specs = fleetNetworkPolicySpecs({}) as Record<string, any>;
+    assert.deepEqual(Object.keys(specs), [
+      "fleet-store-vmauth",
+      "fleet-store-vminsert",
+      "fleet-store-vmselect",
+      "fleet-store-vmstorage",
+      "fleet-ruler",
+      "fleet-grafana",
+    ]);
+    for (const spec of Object.values(specs)) assert.deepEqual(spec.policyTypes, ["Ingress"]);
+    assert.deepEqual(specs["fleet-store-vmauth"].ingress, [{ ports: [{ protocol: "TCP", port: 8427 }] }]);
+    assert.deepEqual(specs["fleet-store-vminsert"].podSelector.matchLabels, {
+      "app.kubernetes.io/instance": "fleet-store",
+      app: "vminsert",
+    });
+    assert.deepEqual(specs["fleet-store-vminsert"].ingress, [
+      {
+        from: [
+          { podSelector: { matchLabels: { "app.kubernetes.io/instance": "fleet-store", app: "vmauth" } } },
+        ],
+        ports: [{ protocol: "TCP", port: 8480 }],
+      },
+    ]);
+    assert.deepEqual(
+      specs["fleet-store-vmselect"].ingress[0].from.map((f: any) => f.podSelector.matchLabels),
+      [
+        { "app.kubernetes.io/instance": "fleet-store", app: "vmauth" },
+        { "app.kubernetes.io/name": "victoria-metrics-alert", app: "server" },
+        { "app.kubernetes.io/name": "grafana", "app.kubernetes.io/instance": "fleet-grafana" },
+      ],
+    );
+    for (const spec of Object.values(specs))
+      for (const rule of spec.ingress)
+        for (const peer of rule.from ?? [])
+          assert.equal(peer.namespaceSelector, undefined, "peers are pods of the fleet namespace only");
+    assert.deepEqual(specs["fleet-grafana"].ingress, []);
+    assert.deepEqual(specs["fleet-ruler"].ingress, []);
+    assert.throws(() => fleetNetworkPolicySpecs({ storeRelease: "Fleet Store" }), {
+      message: 'storeRelease: expected a Helm release name, got "Fleet Store"',
+    });
+  });
+
+  it("register one NetworkPolicy per component in the namespace given", async () => {
+    new FleetNetworkPolicies("np", { namespace: "fleet", storeRelease: "gs" });
+    const np = await registered("kubernetes:networking.k8s.io/v1:NetworkPolicy", "gs-vminsert");
+    assert.equal(np.metadata.namespace, "fleet");
+    assert.deepEqual(np.spec.podSelector.matchLabels, {
+      "app.kubernetes.io/instance": "gs",
+      app: "vminsert",
+    });
+  });
+
+  it("spread replicas across nodes (strictly for vmstorage), across zones on request, and pass each part's resources", () => {
+    assert.deepEqual(vmSpread(1, { zones: true }), []);
+    assert.deepEqual(
+      vmSpread(3, {}, true).map((c) => [c.topologyKey, c.whenUnsatisfiable]),
+      [["kubernetes.io/hostname", "DoNotSchedule"]],
+    );
+    assert.deepEqual(
+      vmSpread(2, { zones: true }).map((c) => [c.topologyKey, c.whenUnsatisfiable]),
+      [
+        ["kubernetes.io/hostname", "ScheduleAnyway"],
+        ["topology.kubernetes.io/zone", "ScheduleAnyway"],
+      ],
+    );
+    const sized = { requests: { cpu: "1", memory: "1Gi" }, limits: { memory: "2Gi" } };
+    const values = globalStoreValues(
+      { ...store, resources: { storage: sized }, replicas: { insert: 1 } },
+      "auth",
+    ) as any;
+    assert.deepEqual(values.vmstorage.resources, sized);
+    assert.equal(values.vmstorage.topologySpreadConstraints[0].whenUnsatisfiable, "DoNotSchedule");
+    assert.equal(values.vminsert.resources, undefined);
+    assert.deepEqual(values.vminsert.topologySpreadConstraints, [], "one replica: nothing to spread");
+    assert.equal(values.vmauth.topologySpreadConstraints.length, 1);
+    const ruler = fleetRulerValues(
+      { namespace: "fleet", queryUrl: "q", alertmanagerUrl: "http://am", groups: [], resources: sized },
+      "r",
+      "q",
+    ) as any;
+    assert.deepEqual(ruler.server.resources, sized);
+    assert.equal(ruler.server.topologySpreadConstraints[0].topologyKey, "kubernetes.io/hostname");
   });
 });
