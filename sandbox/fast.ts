@@ -17,7 +17,9 @@ export function fastSandboxOptions(stateDir: string): SandboxOptions {
       errorRatioWindow: "10s",
       burnRatePageFor: "5s",
       targetDownFor: "5s",
-      metricsAbsentFor: "5s",
+      // Not 5 s: a fresh Prometheus applies discovered targets at most every 5 s, so `up` can be absent for
+      // 5 s plus a scrape after start, and SonicMetricsAbsent paged on a loaded machine with no fault at all.
+      metricsAbsentFor: "15s",
     },
     alertmanager: { groupWait: "1s", groupInterval: "2s" },
     modelServerEnv: { SONIC_SIM_RTF: "0.05" },
