@@ -59,15 +59,17 @@ export const containerLimits = z
   })
   .strict()
   .optional();
+/** What the scheduler reserves for a container: both CPU and memory, always. */
+const containerRequests = z
+  .object({
+    cpu: quantity.describe("CPU the scheduler reserves."),
+    memory: quantity.describe("Memory the scheduler reserves."),
+  })
+  .strict()
+  .describe("What the scheduler reserves for the container.");
 export const containerResources = z
   .object({
-    requests: z
-      .object({
-        cpu: quantity.describe("CPU the scheduler reserves."),
-        memory: quantity.describe("Memory the scheduler reserves."),
-      })
-      .strict()
-      .describe("What the scheduler reserves for the container."),
+    requests: containerRequests,
     limits: containerLimits.describe("Ceilings of the container."),
   })
   .strict();
@@ -129,13 +131,7 @@ export interface ResourceBounds {
 export const boundedResources = (bounds: ResourceBounds) =>
   z
     .object({
-      requests: z
-        .object({
-          cpu: quantity.describe("CPU the scheduler reserves."),
-          memory: quantity.describe("Memory the scheduler reserves."),
-        })
-        .strict()
-        .describe("What the scheduler reserves for the container."),
+      requests: containerRequests,
       limits: z
         .object({
           cpu: quantity.optional().describe("CPU ceiling (throttled above it)."),
