@@ -6,16 +6,19 @@ import { down, partsStatus, up } from "./control-plane";
 import { kubectl } from "./kubectl";
 import { deleteNamespace, ensureNamespace, execInNamespace, insideNamespace, namespaceExists } from "./netns";
 import { CLUSTER_DIR, KUBECONFIG, LOG_DIR, NETNS, ROOT } from "./paths";
+import { STATUS_FILE } from "./pods/pod-runtime";
 
 /**
- * npm run cluster -- up [--flavor eks|gke|aks|kubeadm|generic] | down | status | exec -- <command...>
+ * npm run cluster -- up [--flavor eks|gke|aks|kubeadm|generic] [--controllers] | down | status | exec -- <command...>
  *
  * A local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok nodes, a claim
- * binder and a chart repository) inside a network namespace of its own. `exec` runs any command in that
+ * binder, a chart repository, kube-proxy and CoreDNS) inside a network namespace of its own. `--controllers`
+ * adds the pod runtime: the real operator, Prometheus, Alertmanager, prometheus-adapter, KEDA,
+ * kube-state-metrics and Sonic's own programs run as processes for the pods a stack deploys. `exec` runs any command in that
  * namespace with KUBECONFIG set: kubectl, helm, pulumi, npm run deploy, the live tests.
  */
 const USAGE =
-  "usage: npm run cluster -- up [--flavor eks|gke|aks|kubeadm|generic] | down | status | exec -- <command...>";
+  "usage: npm run cluster -- up [--flavor eks|gke|aks|kubeadm|generic] [--controllers] | down | status | exec -- <command...>";
 
 function flavorOf(args: string[]): ClusterFlavor {
   const at = args.indexOf("--flavor");
@@ -44,6 +47,29 @@ function reexecInside(args: string[]): number {
   return result.status ?? 1;
 }
 
+/** The pod runtime's account: each pod's processes, and what it does not run. */
+function printPods(): void {
+  const pods = JSON.parse(readFileSync(STATUS_FILE, "utf8")) as {
+    pod: string;
+    phase: string;
+    waitingFor?: string;
+    containers: { name: string; pid?: number; restarts: number }[];
+    notRun: string[];
+  }[];
+  for (const p of pods) {
+    const containers = p.containers
+      .map(
+        (c) =>
+          `${c.name}${c.pid ? ` (pid ${c.pid}` : " (not running"}${c.restarts ? `, ${c.restarts} restarts` : ""})`,
+      )
+      .join(", ");
+    process.stdout.write(
+      `  ${p.pod.padEnd(60)} ${p.phase}${p.waitingFor ? `, waiting: ${p.waitingFor}` : ""}: ${containers}` +
+        `${p.notRun.length ? `; not run: ${p.notRun.join(", ")}` : ""}\n`,
+    );
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -59,7 +85,7 @@ async function main(argv: string[]): Promise<number> {
         return status;
       }
       try {
-        await up(flavor);
+        await up(flavor, { controllers: rest.includes("--controllers") });
       } catch (error) {
         process.stderr.write(`cluster: ${(error as Error).message}\n`);
         return 1;
@@ -87,6 +113,7 @@ async function main(argv: string[]): Promise<number> {
       for (const p of parts)
         process.stdout.write(`${p.part.padEnd(24)} ${p.running ? `running (pid ${p.pid})` : "stopped"}\n`);
       process.stdout.write(`${"network namespace".padEnd(24)} ${namespaceExists() ? NETNS : "absent"}\n`);
+      if (existsSync(STATUS_FILE)) printPods();
       const flavorFile = path.join(CLUSTER_DIR, "flavor");
       if (existsSync(flavorFile))
         process.stdout.write(`${"flavor".padEnd(24)} ${readFileSync(flavorFile, "utf8").trim()}\n`);

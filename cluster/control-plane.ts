@@ -6,6 +6,7 @@ import { prepareChartRepository } from "./chart-server";
 import { applyObjects, kubectl } from "./kubectl";
 import { KwokNode, kwokNodes, nodeManifest } from "./nodes";
 import { ADDRESSES, CLUSTER_DIR, KUBECONFIG, KWOK_STAGES, ROOT, TOOLS_BIN } from "./paths";
+import { NETWORKING_PARTS, startNetworking, waitForNetworking } from "./networking";
 import { ensurePki, Pki } from "./pki";
 import { isAlive, logTail, recordedProcesses, startProcess, stopProcesses } from "./processes";
 
@@ -17,6 +18,7 @@ export const PARTS = [
   "kube-scheduler",
   "kwok",
   "agent",
+  ...NETWORKING_PARTS,
 ] as const;
 
 const REQUIRED_TOOLS = [
@@ -27,6 +29,8 @@ const REQUIRED_TOOLS = [
   "kubectl",
   "kwok",
   "helm",
+  "kube-proxy",
+  "coredns",
 ];
 
 function progress(line: string): void {
@@ -122,8 +126,8 @@ spec:
   return [...upstream, readyAgain].join("\n---\n") + "\n";
 }
 
-function missingTools(): string[] {
-  return REQUIRED_TOOLS.filter((tool) => {
+function missingTools(more: string[]): string[] {
+  return [...REQUIRED_TOOLS, ...more].filter((tool) => {
     try {
       readFileSync(path.join(TOOLS_BIN, tool), { flag: "r" }).subarray(0, 0);
       return false;
@@ -133,9 +137,29 @@ function missingTools(): string[] {
   });
 }
 
+/** The optional part that `up --controllers` adds: the pod runtime (cluster/pods/pod-runtime.ts). */
+export const POD_RUNTIME = "pod-runtime";
+
+/**
+ * The binaries the pod runtime runs for the charts' pods; `up --controllers` refuses to start without them,
+ * so that a half-built tool set never looks like a controller that silently did nothing.
+ */
+const CONTROLLER_TOOLS = [
+  "prometheus-operator",
+  "prometheus-config-reloader",
+  "prometheus",
+  "alertmanager",
+  "prometheus-adapter",
+  "keda-operator",
+  "keda-adapter",
+  "keda-webhooks",
+  "kube-state-metrics",
+  "redis_exporter",
+];
+
 /** Starts every part inside the namespace (this process must already run there). */
-export async function up(flavor: ClusterFlavor): Promise<void> {
-  refuseToStart();
+export async function up(flavor: ClusterFlavor, options: { controllers?: boolean } = {}): Promise<void> {
+  refuseToStart(options.controllers ? CONTROLLER_TOOLS : []);
   const started = Date.now();
   const pki = prepareClusterDir(flavor);
   await startEtcd();
@@ -143,16 +167,20 @@ export async function up(flavor: ClusterFlavor): Promise<void> {
   startControllers(pki);
   const nodes = registerNodes(flavor);
   startKwok();
+  progress("starting kube-proxy (iptables) and CoreDNS: Service IPs and names inside the namespace");
+  startNetworking();
   await startAgent();
   await waitForReadiness(nodes);
+  await waitForNetworking();
+  if (options.controllers) startPodRuntime();
   progress(
     `up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${nodes.length} ${flavor} nodes (${nodes.filter((n) => n.capacity["nvidia.com/gpu"]).length} with GPUs)`,
   );
 }
 
 /** Throws where a tool is missing or a cluster of this checkout already runs. */
-function refuseToStart(): void {
-  const missing = missingTools();
+function refuseToStart(more: string[]): void {
+  const missing = missingTools(more);
   if (missing.length > 0)
     throw new Error(
       `missing in .tools/bin: ${missing.join(", ")}. Run 'npm run setup' and 'npm run setup:cluster' first.`,
@@ -191,7 +219,9 @@ async function startApiServer(pki: Pki): Promise<void> {
   );
   startProcess("kube-apiserver", path.join(TOOLS_BIN, "kube-apiserver"), [
     `--etcd-servers=${ADDRESSES.etcdClient}`,
-    "--bind-address=0.0.0.0",
+    // Loopback only: the pod range is local too, and a metrics server or webhook of a pod (KEDA's on 6443)
+    // binds its own pod IP on the same port, which a wildcard listener would take.
+    "--bind-address=127.0.0.1",
     `--secure-port=${ADDRESSES.apiserverPort}`,
     `--advertise-address=${ADDRESSES.apiserverAdvertise}`,
     `--service-cluster-ip-range=${ADDRESSES.serviceCidr}`,
@@ -316,6 +346,26 @@ async function startAgent(): Promise<void> {
   progress(`serving ${archives.join(", ")} at ${ADDRESSES.chartServer}`);
 }
 
+/**
+ * The pod runtime: processes for the pods whose images it knows, so that the real operator, Prometheus,
+ * Alertmanager, prometheus-adapter, KEDA and kube-state-metrics act on what a stack deploys.
+ */
+function startPodRuntime(): void {
+  progress(
+    "starting the pod runtime: a process per container of the pods it can run (cluster/pods/images.ts)",
+  );
+  startProcess(
+    POD_RUNTIME,
+    process.execPath,
+    [
+      "-r",
+      require.resolve("ts-node/register/transpile-only"),
+      path.join(__dirname, "pods", "pod-runtime.ts"),
+    ],
+    { TS_NODE_PROJECT: path.join(ROOT, "tsconfig.json") },
+  );
+}
+
 /** Waits for every node to turn Ready and for the default ServiceAccount (the controller-manager makes it). */
 async function waitForReadiness(nodes: KwokNode[]): Promise<void> {
   await waitFor("the nodes to turn Ready", "kwok", () => {
@@ -338,13 +388,14 @@ async function waitForReadiness(nodes: KwokNode[]): Promise<void> {
 
 /** Stops every part this checkout started, clients first, etcd last. */
 export async function down(): Promise<string[]> {
-  return stopProcesses([...PARTS].reverse());
+  // The pod runtime first: its processes talk to the API server as they stop.
+  return stopProcesses([POD_RUNTIME, ...[...PARTS].reverse()], 15_000);
 }
 
 /** Each part: running or not. */
 export function partsStatus(): { part: string; pid?: number; running: boolean }[] {
   const recorded = recordedProcesses();
-  return PARTS.map((part) => {
+  return [...PARTS, ...(recorded.has(POD_RUNTIME) ? [POD_RUNTIME] : [])].map((part) => {
     const pid = recorded.get(part);
     return { part, pid, running: pid !== undefined && isAlive(pid) };
   });

@@ -1,5 +1,6 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
 import { ADDRESSES, KUBECONFIG, NETNS, toolsPath } from "./paths";
 
 /**
@@ -9,6 +10,12 @@ import { ADDRESSES, KUBECONFIG, NETNS, toolsPath } from "./paths";
  * process of the cluster and every client (pulumi, kubectl, helm, the tests) runs here.
  */
 const NETNS_PATH = `/run/netns/${NETNS}`;
+/**
+ * `ip netns exec` bind-mounts the files of /etc/netns/<name>/ over /etc/ for what it runs: the resolv.conf here
+ * sends every lookup inside the namespace to the cluster's DNS (CoreDNS), with a pod's search path, so
+ * `prometheus-stack-prometheus.monitoring.svc` resolves as it does in a pod.
+ */
+const NETNS_ETC = `/etc/netns/${NETNS}`;
 
 function ip(args: string[]): void {
   execFileSync("ip", args, { stdio: ["ignore", "ignore", "pipe"] });
@@ -34,6 +41,17 @@ export function ensureNamespace(): void {
     // The advertise address sits on loopback: kernels in sandboxes often lack the dummy and veth drivers, and
     // an address that is not 127/8 is all the API server asks. No route leads anywhere else.
     ip(["-n", NETNS, "addr", "add", `${ADDRESSES.apiserverAdvertise}/32`, "dev", "lo"]);
+    // Pod IPs and Service ClusterIPs are local addresses of the namespace (no veth or dummy driver is needed):
+    // a pod's process binds its pod IP, and kube-proxy's DNAT rules take a ClusterIP to one of them. Without
+    // the Service route the nat OUTPUT rules never see the packet: the dial fails with no route.
+    ip(["-n", NETNS, "route", "add", "local", ADDRESSES.podRange, "dev", "lo"]);
+    ip(["-n", NETNS, "route", "add", "local", ADDRESSES.serviceCidr, "dev", "lo"]);
+    mkdirSync(NETNS_ETC, { recursive: true });
+    writeFileSync(
+      path.join(NETNS_ETC, "resolv.conf"),
+      `# the cluster's DNS (CoreDNS), written by cluster/netns.ts\nnameserver ${ADDRESSES.clusterDns}\n` +
+        "search svc.cluster.local cluster.local\noptions ndots:5 timeout:1 attempts:2\n",
+    );
   } catch (error) {
     ip(["netns", "delete", NETNS]);
     throw error;
@@ -42,6 +60,7 @@ export function ensureNamespace(): void {
 
 export function deleteNamespace(): void {
   if (namespaceExists()) ip(["netns", "delete", NETNS]);
+  rmSync(NETNS_ETC, { recursive: true, force: true });
 }
 
 /** Whether this process already runs inside the cluster's namespace. */

@@ -33,7 +33,15 @@ export const ADDRESSES = {
   chartServer: "http://127.0.0.1:8879",
   chartServerPort: 8879,
   serviceCidr: "10.96.0.0/16",
-  podCidr: "10.244.0.1/16",
+  /**
+   * kwok hands pod IPs out of this range, and the namespace routes all of it to loopback: every pod IP is an
+   * address of the namespace, so a process bound to its pod's IP answers the API server's calls to an
+   * APIService or webhook, and two pods' processes can each bind the same port on their own IPs.
+   */
+  podCidr: "172.30.0.1/16",
+  podRange: "172.30.0.0/16",
+  /** CoreDNS listens here; the namespace's resolv.conf names it (cluster/networking.ts). */
+  clusterDns: "127.0.0.10",
   /** Nodes get addresses from here: not loopback (EndpointSlices refuse that for hostNetwork pods), not routed. */
   nodeIpPrefix: "172.31.0.",
 } as const;

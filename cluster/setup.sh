@@ -11,6 +11,19 @@
 #   pulumi                      github.com/pulumi/pulumi/pkg/v3 v3.248.0 (pulumi/)        ~8 min, 2.1 GB
 #   pulumi-resource-kubernetes  pulumi-kubernetes/provider/v4 = v4.25.0 (kubernetes-provider/) ~10 min, 4.6 GB
 #
+# The controllers that act on what the program deploys (npm run cluster -- up --controllers), each the version the
+# pinned chart runs:
+#   prometheus-operator         github.com/prometheus-operator/prometheus-operator v0.93.1 (prometheus-operator/)
+#   prometheus, promtool        github.com/prometheus/prometheus v0.314.0 = 3.14 (prometheus/): kubernetes SD only
+#   alertmanager                github.com/prometheus/alertmanager v0.34.0 (alertmanager/)
+#   prometheus-adapter          sigs.k8s.io/prometheus-adapter v0.12.0 (prometheus-adapter/)
+#   keda-operator, keda-adapter, keda-webhooks  github.com/kedacore/keda/v2 v2.20.2 (keda/, with KEDA's own replaces)
+#   kube-state-metrics          k8s.io/kube-state-metrics/v2 v2.20.0 (kube-state-metrics/)
+#   kube-proxy                  k8s.io/kubernetes v1.34.2, the control plane's pins (kube-proxy/)
+#   coredns                     github.com/coredns/coredns v1.15.0 (coredns/)
+#   redis_exporter              github.com/oliver006/redis_exporter v1.74.0 (redis-exporter/), the queue's sidecar
+# Their cold build times and peaks are in docs/develop.md#local-control-plane.
+#
 # Cached and idempotent: a tool is rebuilt only when its go.mod, go.sum or main file changed. Finished binaries are
 # also kept in $SONIC_TOOLS_CACHE (default ~/.cache/sonic-observability/cluster-tools), keyed by those files, so a
 # fresh clone on the same machine (CI) copies them instead of building. A module that cannot be built is named with
@@ -46,6 +59,15 @@ TOOLS=(
   "kubernetes|kubernetes|1900|kube-apiserver kube-controller-manager kube-scheduler kubectl"
   "pulumi|pulumi|2200|pulumi"
   "kubernetes-provider|kubernetes-provider|4700|pulumi-resource-kubernetes"
+  "kube-proxy|kube-proxy|1900|kube-proxy"
+  "prometheus-operator|prometheus-operator|1400|prometheus-operator prometheus-config-reloader"
+  "prometheus-adapter|prometheus-adapter|1300|prometheus-adapter"
+  "keda|keda|2900|keda-operator keda-adapter keda-webhooks"
+  "prometheus|prometheus|2500|prometheus promtool"
+  "alertmanager|alertmanager|1200|alertmanager"
+  "kube-state-metrics|kube-state-metrics|1200|kube-state-metrics"
+  "coredns|coredns|1500|coredns"
+  "redis-exporter|redis-exporter|900|redis_exporter"
 )
 
 key_of() { # the cache key of a tool: its pinned files and this script's build recipe
@@ -53,7 +75,10 @@ key_of() { # the cache key of a tool: its pinned files and this script's build r
     cd "$GO_DIR/$1" && cat go.mod go.sum ./*.go 2>/dev/null
     go env GOVERSION
     grep -E '^(PROVIDER|PULUMI)_VERSION=' "$ROOT/cluster/setup.sh"
-    [ "$1" != kubernetes ] || grep -E '^KUBERNETES_VERSION=' "$ROOT/cluster/setup.sh"
+    [ "$1" != kubernetes ] && [ "$1" != kube-proxy ] || grep -E '^KUBERNETES_VERSION=' "$ROOT/cluster/setup.sh"
+    # The controllers' keys hold their build recipe too (tags, ldflags); the first five tools' recipes are covered
+    # by the version lines above, and their keys stay as they were so that existing caches still hold.
+    case $1 in etcd | kwok | kubernetes | pulumi | kubernetes-provider) ;; *) sed -n "/^      $1)/,/;;\$/p" "$ROOT/cluster/setup.sh" ;; esac
   ) | sha256sum | cut -c1-16
 }
 
@@ -96,6 +121,47 @@ build_tool() { # name dir bins...
         done
         go build -trimpath -ldflags "$version_flags" -o "$cached.tmp/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
           k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl ;;
+      kube-proxy)
+        minor=${KUBERNETES_VERSION#v1.}; minor=${minor%%.*}
+        go build -trimpath -ldflags "-X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor" \
+          -o "$cached.tmp/kube-proxy" k8s.io/kubernetes/cmd/kube-proxy ;;
+      prometheus-operator)
+        go build -trimpath -ldflags "-X github.com/prometheus/common/version.Version=0.93.1" \
+          -o "$cached.tmp/prometheus-operator" github.com/prometheus-operator/prometheus-operator/cmd/operator
+        go build -trimpath -ldflags "-X github.com/prometheus/common/version.Version=0.93.1" \
+          -o "$cached.tmp/prometheus-config-reloader" github.com/prometheus-operator/prometheus-operator/cmd/prometheus-config-reloader ;;
+      prometheus-adapter) go build -trimpath -o "$cached.tmp/prometheus-adapter" sigs.k8s.io/prometheus-adapter/cmd/adapter ;;
+      keda)
+        for c in operator adapter webhooks; do
+          go build -trimpath -ldflags "-X github.com/kedacore/keda/v2/version.Version=2.20.2" \
+            -o "$cached.tmp/keda-$c" "github.com/kedacore/keda/v2/cmd/$c"
+        done ;;
+      prometheus)
+        # Upstream's release tags (netgo), minus every service discovery but Kubernetes, the one the operator's
+        # configuration uses: the cloud SDKs are most of the build. The web UI's assets stay out (no builtinassets):
+        # the API and /graph's redirect are all the tests read.
+        go build -trimpath -tags netgo,remove_all_sd,enable_kubernetes_sd \
+          -ldflags "-X github.com/prometheus/common/version.Version=3.14.0" -o "$cached.tmp/" \
+          github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool ;;
+      alertmanager)
+        # The module leaves out the web UI's build output, which ui/web.go embeds (go:embed app/dist) and upstream
+        # makes with npm. Build from a copy of the module whose app/dist holds one page that says so: the API v2,
+        # all that the operator's configuration and the tests use, is untouched.
+        src=$(module_dir github.com/prometheus/alertmanager)
+        work=$ROOT/.tools/src/alertmanager
+        rm -rf "$work" && mkdir -p "$work" && cp -r "$src" "$work/module" && chmod -R u+w "$work/module"
+        mkdir -p "$work/module/ui/app/dist"
+        echo '<!doctype html><title>Alertmanager</title><p>The web UI is not built by npm run setup:cluster; the API is at /api/v2.</p>' \
+          > "$work/module/ui/app/dist/index.html"
+        cp go.mod go.sum tools.go "$work/"
+        (cd "$work" && go mod edit -replace "github.com/prometheus/alertmanager=./module" &&
+          go build -trimpath -tags netgo -ldflags "-X github.com/prometheus/common/version.Version=0.34.0" \
+            -o "$cached.tmp/alertmanager" github.com/prometheus/alertmanager/cmd/alertmanager) ;;
+      kube-state-metrics)
+        go build -trimpath -ldflags "-X github.com/prometheus/common/version.Version=v2.20.0" \
+          -o "$cached.tmp/kube-state-metrics" k8s.io/kube-state-metrics/v2 ;;
+      redis-exporter) go build -trimpath -o "$cached.tmp/redis_exporter" github.com/oliver006/redis_exporter ;;
+      coredns) go build -trimpath -o "$cached.tmp/coredns" github.com/coredns/coredns ;;
       kwok) go build -trimpath -o "$cached.tmp/kwok" sigs.k8s.io/kwok/cmd/kwok ;;
       etcd) go build -trimpath -o "$cached.tmp/etcd" . ;;
       pulumi)
