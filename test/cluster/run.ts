@@ -7,26 +7,35 @@ import { ROOT } from "../../cluster/paths";
  * -- up), runs test/cluster/*.cluster.ts inside its network namespace, and always takes the cluster down
  * after (SONIC_KEEP_CLUSTER=1 keeps the last one for a post-mortem). Needs the tools of npm run setup:cluster.
  *
- * Without arguments it makes two passes: everything on `generic` nodes, then the prod stack again on a
- * cluster of the flavour prod names (`eks`: its GPU node labels and taints). With spec files (and mocha
- * options such as --grep) it makes one pass on SONIC_CLUSTER_FLAVOR (default generic).
+ * Without arguments it makes three passes: everything but the controllers' suite on `generic` nodes, the prod
+ * stack again on a cluster of the flavour prod names (`eks`: its GPU node labels and taints), and the
+ * controllers' suite on a cluster started with `--controllers`. With spec files (and mocha options such as
+ * --grep) it makes one pass on SONIC_CLUSTER_FLAVOR (default generic), with the controllers when the
+ * controllers' suite is among them.
  */
 const node = [process.execPath, "-r", require.resolve("ts-node/register/transpile-only")];
 const cli = path.join(__dirname, "..", "..", "cluster", "cli.ts");
 
 interface Pass {
   flavor: string;
+  /** Start the pod runtime (`cluster up --controllers`): the real operator, Prometheus, adapter, KEDA... */
+  controllers: boolean;
   mochaArgs: string[];
 }
+
+/** The suite that needs the real controllers; the others run without them (less load on two cores). */
+const CONTROLLERS_SPEC = "test/cluster/controllers.cluster.ts";
 
 function run(argv: string[]): number {
   const result = spawnSync(argv[0], argv.slice(1), { stdio: "inherit", cwd: ROOT, env: process.env });
   return result.status ?? 1;
 }
 
-function runPass({ flavor, mochaArgs }: Pass, last: boolean): number {
-  process.stdout.write(`test:cluster: ${flavor} nodes: ${mochaArgs.join(" ")}\n`);
-  let status = run([...node, cli, "up", "--flavor", flavor]);
+function runPass({ flavor, controllers, mochaArgs }: Pass, last: boolean): number {
+  process.stdout.write(
+    `test:cluster: ${flavor} nodes${controllers ? " with controllers" : ""}: ${mochaArgs.join(" ")}\n`,
+  );
+  let status = run([...node, cli, "up", "--flavor", flavor, ...(controllers ? ["--controllers"] : [])]);
   if (status === 0) {
     status = run([
       ...node,
@@ -51,10 +60,25 @@ function runPass({ flavor, mochaArgs }: Pass, last: boolean): number {
 const given = process.argv.slice(2);
 const passes: Pass[] =
   given.length > 0
-    ? [{ flavor: process.env.SONIC_CLUSTER_FLAVOR ?? "generic", mochaArgs: given }]
+    ? [
+        {
+          flavor: process.env.SONIC_CLUSTER_FLAVOR ?? "generic",
+          controllers: given.some((a) => a.endsWith(CONTROLLERS_SPEC)),
+          mochaArgs: given,
+        },
+      ]
     : [
-        { flavor: "generic", mochaArgs: ["test/cluster/*.cluster.ts"] },
-        { flavor: "eks", mochaArgs: ["test/cluster/stacks.cluster.ts", "--grep", "the prod stack"] },
+        {
+          flavor: "generic",
+          controllers: false,
+          mochaArgs: ["test/cluster/*.cluster.ts", "--ignore", CONTROLLERS_SPEC],
+        },
+        {
+          flavor: "eks",
+          controllers: false,
+          mochaArgs: ["test/cluster/stacks.cluster.ts", "--grep", "the prod stack"],
+        },
+        { flavor: "generic", controllers: true, mochaArgs: [CONTROLLERS_SPEC] },
       ];
 let failed = 0;
 passes.forEach((pass, i) => {

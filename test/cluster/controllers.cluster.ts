@@ -1,0 +1,347 @@
+import { strict as assert } from "node:assert";
+import { spawnSync } from "node:child_process";
+import { gunzipSync } from "node:zlib";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { parse, stringify } from "yaml";
+import { getItems, kubectl } from "../../cluster/kubectl";
+import { metricNames } from "../../contract/metrics";
+import { sendBurst } from "../../sandbox/load-burst";
+import { deployOk, eventually, LOCAL_CHART_ARGS } from "./support";
+
+/**
+ * The real controllers act on what the program deploys (npm run cluster -- up --controllers): the pod runtime
+ * runs prometheus-operator, Prometheus 3.14, Alertmanager 0.34, prometheus-adapter, KEDA, kube-state-metrics
+ * and Sonic's own programs for the pods the dev stack makes; kube-controller-manager's HPA controller scales.
+ * Nothing here is simulated but the nodes (kwok) and the GPU behind the model server.
+ */
+const SONIC_NS = "ai-inference";
+const PROMETHEUS = "http://prometheus-stack-prometheus.monitoring.svc:9090";
+const ALERTMANAGER = "http://prometheus-stack-alertmanager.monitoring.svc:9093";
+const API = `http://sonic-generate-service.${SONIC_NS}.svc:8080`;
+const SONIC = metricNames("sonic");
+
+/**
+ * ServiceMonitors that the operator rightly skips here, each with the reason (checked: the operator's own
+ * event names it). The chart's monitor of the operator reads its TLS CA from the Secret that the chart's
+ * certgen Job writes, and kwok completes Jobs without running them.
+ */
+const SKIPPED_MONITORS: Record<string, string> = {
+  "monitoring/prometheus-stack-operator":
+    "its TLS CA is in Secret prometheus-stack-admission (the certgen Job's)",
+};
+
+/** Faster than the stack files' timings, so that each scale happens within the suite's minutes. */
+const FAST = [
+  "autoscaling.scaleDownStabilizationSeconds=30",
+  "autoscaling.rateWindow=1m",
+  "autoscaling.pollingSeconds=5",
+  "autoscaling.worker.cooldownSeconds=30",
+];
+
+function devArgs(...config: string[]): string[] {
+  return ["dev", "up", "--stand-in-secrets", ...LOCAL_CHART_ARGS, ...config.flatMap((c) => ["--config", c])];
+}
+
+async function json<T>(url: string): Promise<T> {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+  return (await res.json()) as T;
+}
+
+/** A gzipped key of a Secret the operator writes, parsed. */
+function generatedSecret(name: string, key: string): Record<string, unknown> {
+  const b64 = kubectl([
+    "get",
+    "secret",
+    name,
+    "-n",
+    "monitoring",
+    "-o",
+    `jsonpath={.data.${key.replace(/\./g, "\\.")}}`,
+  ]);
+  return parse(gunzipSync(Buffer.from(b64, "base64")).toString("utf8")) as Record<string, unknown>;
+}
+
+interface Monitor {
+  metadata: { namespace: string; name: string };
+  spec: { endpoints: unknown[] };
+}
+
+interface RuleObject {
+  metadata: { namespace: string; name: string };
+  spec: { groups: { name: string; rules: { alert?: string; record?: string }[] }[] };
+}
+
+function ruleNames(groups: { rules: { alert?: string; record?: string }[] }[]): string[] {
+  return groups
+    .flatMap((g) => g.rules.map((r) => (r.alert ? `alert ${r.alert}` : `record ${r.record}`)))
+    .sort();
+}
+
+interface Hpa {
+  metadata: { name: string; ownerReferences?: { kind: string; name: string }[] };
+  spec: { minReplicas?: number; maxReplicas: number };
+  status: {
+    desiredReplicas?: number;
+    currentReplicas?: number;
+    currentMetrics?: {
+      type: string;
+      pods?: { metric: { name: string }; current: { averageValue?: string } };
+      external?: { metric: { name: string }; current: { averageValue?: string; value?: string } };
+    }[];
+    conditions?: { type: string; status: string; reason: string; message: string }[];
+  };
+}
+
+function hpa(name: string): Hpa {
+  return JSON.parse(kubectl(["get", "hpa", name, "-n", SONIC_NS, "-o", "json"])) as Hpa;
+}
+
+function replicas(deployment: string): { spec: number; ready: number } {
+  const d = JSON.parse(kubectl(["get", "deployment", deployment, "-n", SONIC_NS, "-o", "json"])) as {
+    spec: { replicas?: number };
+    status: { readyReplicas?: number };
+  };
+  return { spec: d.spec.replicas ?? 1, ready: d.status.readyReplicas ?? 0 };
+}
+
+/** The HPA's metrics as the HPA controller last read them; an entry without a value is `<unknown>`. */
+function currentMetricValues(h: Hpa): string[] {
+  return (h.status.currentMetrics ?? []).map((m) => {
+    const value =
+      m.pods?.current.averageValue ?? m.external?.current.averageValue ?? m.external?.current.value;
+    return `${m.pods?.metric.name ?? m.external?.metric.name}=${value ?? "<unknown>"}`;
+  });
+}
+
+/** Submissions at a steady rate until `until` says stop; resolves with the number accepted. */
+async function steadyLoad(perSecond: number, until: () => boolean, maxMs: number): Promise<number> {
+  let accepted = 0;
+  const end = Date.now() + maxMs;
+  while (!until() && Date.now() < end) {
+    const started = Date.now();
+    const burst = await sendBurst(API, perSecond, 1);
+    accepted += burst.jobs.length;
+    await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (Date.now() - started))));
+  }
+  return accepted;
+}
+
+describe("the real controllers act on what the dev stack deploys (cluster up --controllers)", function () {
+  this.timeout(20 * 60_000);
+
+  describe("engine adapter: the seed's path", () => {
+    before(async () => {
+      await deployOk(
+        devArgs(
+          "autoscaling.engine=adapter",
+          "autoscaling.worker.minReplicas=1",
+          "monitoring.adapterExternalMetrics=true",
+          ...FAST,
+        ),
+      );
+    });
+
+    it("has prometheus-operator write one scrape job per ServiceMonitor, none missing and none foreign", async () => {
+      const monitors = getItems<Monitor>(["servicemonitors", "-A"]);
+      const expected = monitors
+        .filter((m) => !(`${m.metadata.namespace}/${m.metadata.name}` in SKIPPED_MONITORS))
+        .flatMap((m) =>
+          m.spec.endpoints.map((_, i) => `serviceMonitor/${m.metadata.namespace}/${m.metadata.name}/${i}`),
+        )
+        .sort();
+      assert.ok(expected.some((j) => j.includes(`/${SONIC_NS}/sonic-generate-service/`)));
+      await eventually("the operator's scrape jobs differ from the ServiceMonitors", () => {
+        const config = generatedSecret("prometheus-prometheus-stack-prometheus", "prometheus.yaml.gz") as {
+          scrape_configs: { job_name: string }[];
+        };
+        const jobs = config.scrape_configs.map((s) => s.job_name).sort();
+        const missing = expected.filter((j) => !jobs.includes(j));
+        const foreign = jobs.filter((j) => !expected.includes(j));
+        return [...missing.map((j) => `missing ${j}`), ...foreign.map((j) => `foreign ${j}`)];
+      });
+      // Each skip is the operator's own decision, with its reason in an event on the object.
+      const invalid = kubectl([
+        "get",
+        "events",
+        "-n",
+        "monitoring",
+        "--field-selector",
+        "reason=InvalidConfiguration,involvedObject.kind=ServiceMonitor",
+        "-o",
+        "jsonpath={.items[*].involvedObject.name}",
+      ]);
+      for (const skipped of Object.keys(SKIPPED_MONITORS))
+        assert.ok(invalid.includes(skipped.split("/")[1]), `no InvalidConfiguration event on ${skipped}`);
+    });
+
+    it("loads every alert and recording rule of every PrometheusRule into a real Prometheus 3.14", async () => {
+      const objects = getItems<RuleObject>(["prometheusrules", "-A"]);
+      const expected = ruleNames(objects.flatMap((o) => o.spec.groups));
+      assert.ok(
+        expected.includes("alert SonicHighErrorRate") || expected.some((r) => r.startsWith("alert Sonic")),
+      );
+      const build = await json<{ data: { version: string } }>(`${PROMETHEUS}/api/v1/status/buildinfo`);
+      assert.equal(build.data.version, "3.14.0");
+      const deadline = Date.now() + 120_000;
+      let diff: string[] = [];
+      while (Date.now() < deadline) {
+        const loaded = await json<{ data: { groups: { rules: { type: string; name: string }[] }[] } }>(
+          `${PROMETHEUS}/api/v1/rules`,
+        );
+        const names = loaded.data.groups
+          .flatMap((g) => g.rules.map((r) => `${r.type === "alerting" ? "alert" : "record"} ${r.name}`))
+          .sort();
+        diff = [
+          ...expected.filter((n) => !names.includes(n)).map((n) => `not loaded: ${n}`),
+          ...names.filter((n) => !expected.includes(n)).map((n) => `foreign: ${n}`),
+        ];
+        if (diff.length === 0) break;
+        await new Promise((r) => setTimeout(r, 3000));
+      }
+      assert.deepEqual(diff, []);
+    });
+
+    it("has the operator's Alertmanager configuration route by severity to the documented receivers, the analyst first, in a real Alertmanager 0.34", async () => {
+      const source = parse(
+        Buffer.from(
+          kubectl([
+            "get",
+            "secret",
+            "alertmanager-config",
+            "-n",
+            "monitoring",
+            "-o",
+            "jsonpath={.data.alertmanager\\.yaml}",
+          ]),
+          "base64",
+        ).toString("utf8"),
+      ) as { route: unknown; receivers: { name: string }[] };
+      const generated = generatedSecret(
+        "alertmanager-prometheus-stack-alertmanager-generated",
+        "alertmanager.yaml.gz",
+      ) as { route: unknown; receivers: { name: string }[] };
+      // The operator passes the program's configuration through: the same routes, the same receivers.
+      assert.deepEqual(generated.route, source.route);
+      assert.deepEqual(
+        generated.receivers.map((r) => r.name),
+        source.receivers.map((r) => r.name),
+      );
+      const status = await json<{ versionInfo: { version: string }; config: { original: string } }>(
+        `${ALERTMANAGER}/api/v2/status`,
+      );
+      assert.equal(status.versionInfo.version, "0.34.0");
+      const loaded = parse(status.config.original) as { receivers: { name: string }[] };
+      assert.deepEqual(
+        loaded.receivers.map((r) => r.name),
+        source.receivers.map((r) => r.name),
+      );
+      // Where a page from the Sonic namespace goes, by Alertmanager's own routing code (amtool) on the file the
+      // operator generated (the status above shows it with its secrets redacted, which amtool cannot read).
+      const file = path.join(mkdtempSync(path.join(tmpdir(), "sonic-am-")), "alertmanager.yaml");
+      writeFileSync(file, stringify(generated), { mode: 0o600 });
+      const routes = (labels: string[]) => {
+        const run = spawnSync("amtool", ["config", "routes", "test", `--config.file=${file}`, ...labels], {
+          encoding: "utf8",
+        });
+        assert.equal(run.status, 0, `amtool: ${run.stderr}`);
+        return run.stdout
+          .trim()
+          .split(",")
+          .map((s) => s.trim());
+      };
+      assert.deepEqual(routes(["severity=critical", `namespace=${SONIC_NS}`]), [
+        "alert-analyst",
+        "critical-slack",
+      ]);
+      assert.deepEqual(routes(["severity=warning", `namespace=${SONIC_NS}`]), [
+        "alert-analyst",
+        "warning-slack",
+      ]);
+      assert.deepEqual(routes(["severity=critical", "namespace=kube-system"]), ["warning-slack"]);
+    });
+
+    it("has every Sonic target up in the operator-configured Prometheus", async () => {
+      const deadline = Date.now() + 120_000;
+      let down: string[] = ["none seen"];
+      while (Date.now() < deadline) {
+        const targets = await json<{
+          data: {
+            activeTargets: { health: string; scrapePool: string; scrapeUrl: string; lastError: string }[];
+          };
+        }>(`${PROMETHEUS}/api/v1/targets`);
+        const sonic = targets.data.activeTargets.filter(
+          (t) => t.scrapePool.includes(`/${SONIC_NS}/`) || t.scrapePool.includes("/alert-analyst/"),
+        );
+        down =
+          sonic.length < 4
+            ? [`only ${sonic.length} Sonic targets: ${sonic.map((t) => t.scrapeUrl).join(", ")}`]
+            : sonic
+                .filter((t) => t.health !== "up")
+                .map((t) => `${t.scrapePool} ${t.scrapeUrl}: ${t.lastError}`);
+        if (down.length === 0) break;
+        await new Promise((r) => setTimeout(r, 3000));
+      }
+      assert.deepEqual(down, []);
+    });
+
+    it("serves sonic_request_qps for the API pods through the real prometheus-adapter, and the HPA controller scales the API tier up under load and down after it", async () => {
+      await eventually(
+        "no sonic_request_qps for the API pods",
+        () => {
+          const list = JSON.parse(
+            kubectl([
+              "get",
+              "--raw",
+              `/apis/custom.metrics.k8s.io/v1beta1/namespaces/${SONIC_NS}/pods/*/${SONIC.requestQps}`,
+            ]),
+          ) as { items: { describedObject: { name: string } }[] };
+          return list.items.length > 0 ? [] : ["the custom metrics API lists no pod"];
+        },
+        180_000,
+      );
+      await eventually(
+        "the HPAs show <unknown>",
+        () =>
+          ["sonic-generate-service", "sonic-generate-worker"].flatMap((n) =>
+            currentMetricValues(hpa(n))
+              .filter((v) => v.endsWith("<unknown>"))
+              .concat((hpa(n).status.currentMetrics ?? []).length === 0 ? [`${n}: no current metric`] : []),
+          ),
+        180_000,
+      );
+      let scaledUp = false;
+      const accepted = await steadyLoad(
+        3,
+        () => (scaledUp = replicas("sonic-generate-service").ready >= 2),
+        300_000,
+      );
+      assert.ok(scaledUp, `the API tier did not reach 2 ready pods under ${accepted} submissions`);
+      const api = hpa("sonic-generate-service");
+      assert.ok(
+        !currentMetricValues(api).some((v) => v.endsWith("<unknown>")),
+        currentMetricValues(api).join(", "),
+      );
+      await eventually(
+        "the worker tier's HPA did not scale on the backlog",
+        () => {
+          const w = hpa("sonic-generate-worker");
+          return (w.status.desiredReplicas ?? 0) >= 2
+            ? []
+            : [`worker HPA: ${currentMetricValues(w).join(", ")}, desired ${w.status.desiredReplicas}`];
+        },
+        120_000,
+      );
+      await eventually(
+        "the API tier did not scale back down after the load",
+        () =>
+          replicas("sonic-generate-service").spec === 1
+            ? []
+            : [`${replicas("sonic-generate-service").spec} replicas`],
+        420_000,
+      );
+    });
+  });
+});
