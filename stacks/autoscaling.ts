@@ -56,7 +56,7 @@ export interface SonicAutoscaling {
 interface EngineStep {
   /** Autoscaling on, with engine keda. */
   keda: boolean;
-  /** KEDA installed beside the adapter's HPAs, its ScaledObjects paused. */
+  /** KEDA installed beside the adapter's HPAs, with no metrics server and no ScaledObject yet. */
   standby: boolean;
   /** KEDA adopts the adapter's HPAs. */
   takeover: boolean;
@@ -80,7 +80,11 @@ export function sonicAutoscaling(args: SonicAutoscalingArgs): SonicAutoscaling {
   if (!step.keda || step.standby) result.hpas.push(...adapterHpas(args, step));
   if (!step.keda) return result;
   result.keda = kedaRelease(args, step, adapter);
-  result.scaledObjects.push(...kedaScaledObjects(args, step, result.keda));
+  // No ScaledObject in standby, not even a paused one: a paused ScaledObject makes KEDA delete the HPA it
+  // names, and to pass KEDA's webhook beside the adapter's HPA it must name that very HPA. The real KEDA
+  // 2.20.2 deleted both adapter HPAs in standby (found by test/cluster/controllers.cluster.ts), leaving
+  // nothing to scale until takeover. Takeover creates them, and KEDA adopts the HPAs in place.
+  if (!step.standby) result.scaledObjects.push(...kedaScaledObjects(args, step, result.keda));
   kedaAlerts(args, step);
   return result;
 }
@@ -204,12 +208,12 @@ function kedaScaledObjects(args: SonicAutoscalingArgs, step: EngineStep, keda: K
   const { config, labels } = args;
   const a = config.autoscaling;
   const ns = config.sonic.namespace;
-  const { standby, takeover } = step;
+  const { takeover } = step;
   const prometheus = `http://${config.monitoring.releaseName}-prometheus.${config.monitoring.namespace}.svc:${PROMETHEUS_PORT}`;
   const c = { prefix: "sonic" } as CatalogueContext;
   const own = `{namespace=${promqlString(ns)}, job=${promqlString(SONIC_JOB)}}`;
   const afterKeda = { dependsOn: [...args.inSonicNamespace, keda] };
-  const handover = { paused: standby, transferHpaOwnership: standby || takeover };
+  const handover = { transferHpaOwnership: takeover };
   return [
     new ScaledObject(
       "sonic",
@@ -280,7 +284,7 @@ function kedaAlerts(args: SonicAutoscalingArgs, step: EngineStep): void {
       groups: [
         kedaRules({
           runbookBaseUrl: config.alerts.runbookBaseUrl,
-          // Paused ones have no scale loop to watch yet.
+          // In standby there is no ScaledObject to watch yet.
           scaledObjects: standby
             ? []
             : [args.names.api, args.names.worker].map((name) => ({ namespace: ns, name })),

@@ -116,6 +116,18 @@ function currentMetricValues(h: Hpa): string[] {
   });
 }
 
+/** Polls an async check every two seconds until it returns no problems. */
+async function until(what: string, check: () => Promise<string[]>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: string[] = [];
+  while (Date.now() < deadline) {
+    last = await check().catch((error: Error) => [error.message]);
+    if (last.length === 0) return;
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+  throw new Error(`${what} after ${timeoutMs / 1000} s:\n  ${last.join("\n  ")}`);
+}
+
 /** Submissions at a steady rate until `until` says stop; resolves with the number accepted. */
 async function steadyLoad(perSecond: number, until: () => boolean, maxMs: number): Promise<number> {
   let accepted = 0;
@@ -342,6 +354,175 @@ describe("the real controllers act on what the dev stack deploys (cluster up --c
             : [`${replicas("sonic-generate-service").spec} replicas`],
         420_000,
       );
+    });
+  });
+
+  describe("the adapter -> keda migration (docs/operate.md), then scale to zero, with the real KEDA", () => {
+    /**
+     * One up of a migration step, sampled every two seconds while the engine works: the HPA controller acts on
+     * every HPA, so two HPAs on one Deployment are two controllers scaling it. KEDA adopts the adapter's HPA in
+     * place (the same object, its labels and owner rewritten) rather than making a second.
+     */
+    async function watchedStep(step: string, config: string[]): Promise<void> {
+      const seen = new Set<string>();
+      const sample = setInterval(() => {
+        try {
+          const byTarget = new Map<string, string[]>();
+          for (const h of getItems<Hpa & { spec: { scaleTargetRef: { name: string } } }>([
+            "hpa",
+            "-n",
+            SONIC_NS,
+          ]))
+            byTarget.set(h.spec.scaleTargetRef.name, [
+              ...(byTarget.get(h.spec.scaleTargetRef.name) ?? []),
+              h.metadata.name,
+            ]);
+          for (const [target, names] of byTarget)
+            if (names.length > 1) seen.add(`${target} scaled by ${names.length} HPAs: ${names.join(", ")}`);
+        } catch {
+          // The API server is busy: the next sample decides.
+        }
+      }, 2000);
+      try {
+        await deployOk(devArgs("autoscaling.engine=keda", ...config, ...FAST));
+      } finally {
+        clearInterval(sample);
+      }
+      assert.deepEqual([...seen], [], `${step}: two controllers on one Deployment at some moment`);
+    }
+
+    interface ScaledObject {
+      metadata: { name: string; annotations?: Record<string, string> };
+      status?: { conditions?: { type: string; status: string; reason?: string }[]; hpaName?: string };
+    }
+    const scaledObject = (name: string) =>
+      JSON.parse(
+        kubectl(["get", "scaledobject.keda.sh", name, "-n", SONIC_NS, "-o", "json"]),
+      ) as ScaledObject;
+    const condition = (so: ScaledObject, type: string) => so.status?.conditions?.find((c) => c.type === type);
+
+    it("standby: the real KEDA runs beside the adapter's HPAs and leaves them alone: they keep scaling with current metrics", async () => {
+      await watchedStep("standby", ["autoscaling.handover=standby", "autoscaling.worker.minReplicas=1"]);
+      // Long enough for KEDA's operator to have reconciled whatever the step made.
+      await new Promise((r) => setTimeout(r, 15_000));
+      for (const tier of ["sonic-generate-service", "sonic-generate-worker"]) {
+        const h = hpa(tier);
+        assert.ok(
+          !(h.metadata.ownerReferences ?? []).some((o) => o.kind === "ScaledObject"),
+          `${tier}: KEDA owns the HPA in standby`,
+        );
+        assert.deepEqual(
+          currentMetricValues(h).filter((v) => v.endsWith("<unknown>")),
+          [],
+          tier,
+        );
+      }
+    });
+
+    it("takeover: KEDA adopts each existing HPA in place, Ready, with current metric values", async () => {
+      await watchedStep("takeover", ["autoscaling.handover=takeover", "autoscaling.worker.minReplicas=1"]);
+      for (const tier of ["sonic-generate-service", "sonic-generate-worker"]) {
+        await eventually(
+          `KEDA did not adopt ${tier}'s HPA`,
+          () => {
+            const h = hpa(tier);
+            const so = scaledObject(tier);
+            return [
+              ...((h.metadata.ownerReferences ?? []).some((o) => o.kind === "ScaledObject" && o.name === tier)
+                ? []
+                : [`HPA ${tier} owners: ${JSON.stringify(h.metadata.ownerReferences ?? [])}`]),
+              ...(condition(so, "Ready")?.status === "True"
+                ? []
+                : [`ScaledObject ${tier} not Ready: ${JSON.stringify(so.status?.conditions)}`]),
+              ...(so.status?.hpaName === tier
+                ? []
+                : [`ScaledObject ${tier} drives HPA ${so.status?.hpaName}`]),
+              ...currentMetricValues(h).filter((v) => v.endsWith("<unknown>")),
+              ...((h.status.currentMetrics ?? []).length === 0 ? [`HPA ${tier} has no current metric`] : []),
+            ];
+          },
+          180_000,
+        );
+      }
+    });
+
+    it("scales the worker tier to zero when idle, wakes it for one queued job, which completes on the woken process, and returns to zero", async () => {
+      await watchedStep("done", ["autoscaling.worker.minReplicas=0"]);
+      await eventually(
+        "the worker tier did not go to zero when idle",
+        () =>
+          replicas("sonic-generate-worker").spec === 0
+            ? []
+            : [`${replicas("sonic-generate-worker").spec} workers`],
+        300_000,
+      );
+      const burst = await sendBurst(API, 1, 1);
+      assert.equal(burst.jobs.length, 1, JSON.stringify(burst.refused));
+      const job = burst.jobs[0];
+      await eventually(
+        "KEDA did not wake the worker tier for one queued job",
+        () =>
+          replicas("sonic-generate-worker").ready >= 1
+            ? []
+            : [`${replicas("sonic-generate-worker").ready} ready workers`],
+        180_000,
+      );
+      const worker = getItems<{ metadata: { name: string }; status: { podIP?: string } }>([
+        "pods",
+        "-n",
+        SONIC_NS,
+        "-l",
+        "app.kubernetes.io/component=worker",
+      ]);
+      assert.equal(
+        worker.length,
+        1,
+        `expected the one woken worker pod, got ${worker.map((p) => p.metadata.name)}`,
+      );
+      await until(
+        "the job did not succeed",
+        async () => {
+          const v = await json<{ status: string }>(`${API}/v1/videos/${job.id}`);
+          return v.status === "succeeded" ? [] : [`job ${job.id}: ${v.status}`];
+        },
+        300_000,
+      );
+      // The woken pod's own process counted it: the job ran there, not on a process that outlived the scale-down.
+      const metrics = await (await fetch(`http://${worker[0].status.podIP}:8080/metrics`)).text();
+      const done = metrics.split("\n").filter((l) => l.startsWith(SONIC.videoGenerationSuccess));
+      assert.ok(
+        done.some((l) => Number(l.split(" ").pop()) >= 1),
+        `worker ${worker[0].metadata.name}: ${done.join("; ")}`,
+      );
+      await eventually(
+        "the worker tier did not return to zero after the cooldown",
+        () =>
+          replicas("sonic-generate-worker").spec === 0
+            ? []
+            : [`${replicas("sonic-generate-worker").spec} workers`],
+        300_000,
+      );
+    });
+
+    it("has the real KEDA webhook refuse a second ScaledObject on the same Deployment", async () => {
+      const second = {
+        apiVersion: "keda.sh/v1alpha1",
+        kind: "ScaledObject",
+        metadata: { name: "second-on-the-workers", namespace: SONIC_NS },
+        spec: {
+          scaleTargetRef: { name: "sonic-generate-worker" },
+          triggers: [{ type: "cpu", metricType: "Utilization", metadata: { value: "50" } }],
+        },
+      };
+      let refused = "";
+      try {
+        kubectl(["apply", "-f", "-"], JSON.stringify(second));
+      } catch (error) {
+        refused = String((error as { stderr?: string }).stderr ?? error);
+      }
+      if (!refused) kubectl(["delete", "scaledobject.keda.sh", second.metadata.name, "-n", SONIC_NS]);
+      assert.match(refused, /admission webhook "vscaledobject\.kb\.io" denied the request/);
+      assert.match(refused, /sonic-generate-worker/);
     });
   });
 });

@@ -857,17 +857,15 @@ describe("the handover from engine adapter to keda (docs/operate.md, 'Migrating 
   const adapterOf = (run: MockRun) => only(run, T.release, "prometheus-adapter").inputs;
   const kedaOf = (run: MockRun) => only(run, T.release, "keda").inputs;
 
-  it("standby: installs KEDA without its metrics API and with paused ScaledObjects, while the adapter's HPAs keep scaling and survive their removal", () => {
+  it("standby: installs KEDA without its metrics API and without ScaledObjects (a paused one would have KEDA delete the HPA it names), while the adapter's HPAs keep scaling and survive their removal", () => {
     for (const name of ["sonic", "sonic-worker"]) {
       const hpa = only(standby, T.hpa, name);
       assert.equal(hpa.retainOnDelete, true, `${name}: Pulumi must leave the HPA for KEDA to adopt`);
-      const so = only(standby, SCALED_OBJECT, name).inputs;
-      assert.deepEqual(so.metadata.annotations, {
-        "scaledobject.keda.sh/transfer-hpa-ownership": "true",
-        "autoscaling.keda.sh/paused": "true",
-      });
-      assert.equal(so.spec.advanced.horizontalPodAutoscalerConfig.name, hpa.inputs.metadata.name);
     }
+    assert.deepEqual(
+      standby.resources.filter((r) => r.type === SCALED_OBJECT).map((r) => r.name),
+      [],
+    );
     assert.equal(
       kedaOf(standby).values.metricsServer.enabled,
       false,
@@ -879,16 +877,17 @@ describe("the handover from engine adapter to keda (docs/operate.md, 'Migrating 
     );
   });
 
-  it("takeover: unpauses the ScaledObjects to adopt the HPAs by name, moves the external metrics API to KEDA only after the adapter gives it up", () => {
+  it("takeover: creates the ScaledObjects to adopt the HPAs by name, moves the external metrics API to KEDA only after the adapter gives it up", () => {
     assert.equal(
       takeover.resources.some((r) => r.type === T.hpa),
       false,
       "the HPAs are KEDA's now",
     );
-    for (const name of ["sonic", "sonic-worker"])
-      assert.deepEqual(only(takeover, SCALED_OBJECT, name).inputs.metadata.annotations, {
-        "scaledobject.keda.sh/transfer-hpa-ownership": "true",
-      });
+    for (const name of ["sonic", "sonic-worker"]) {
+      const so = only(takeover, SCALED_OBJECT, name).inputs;
+      assert.deepEqual(so.metadata.annotations, { "scaledobject.keda.sh/transfer-hpa-ownership": "true" });
+      assert.equal(so.spec.advanced.horizontalPodAutoscalerConfig.name, so.spec.scaleTargetRef.name);
+    }
     assert.equal(kedaOf(takeover).values.metricsServer.enabled, true);
     assert.deepEqual(adapterOf(takeover).values.rules.external, []);
     assert.deepEqual(
