@@ -27,6 +27,8 @@ export type SignalName =
   | "hpa_max"
   | "hpa_current_min"
   | "autoscaler_alerts"
+  | "scaled_object_paused"
+  | "deployment_replicas"
   | "versions"
   | "resident_memory_slope"
   | "submission_rate"
@@ -100,6 +102,11 @@ export function signalQueries(s: SignalScope): Record<SignalName, string> {
     hpa_current_min: `min by (horizontalpodautoscaler) (min_over_time(kube_horizontalpodautoscaler_status_current_replicas{${ns}}[${s.lookback}]))`,
     // KedaDown fires in KEDA's own namespace and stops every ScaledObject: it counts wherever it fires.
     autoscaler_alerts: `max by (alertname, namespace, scaledObject, scaler, job) (ALERTS{alertstate="firing", alertname=~"${AUTOSCALER_STUCK_ALERTS.filter((a) => a !== "KedaDown").join("|")}", ${ns}} or ALERTS{alertstate="firing", alertname="KedaDown"})`,
+    // KEDA's own series (pkg/metricscollector, `namespace` restored to the ScaledObject's by
+    // KEDA_NAMESPACE_RELABELINGS): paused now, before KedaScaledObjectPaused's `for:` has run out.
+    scaled_object_paused: `max by (scaledObject) (keda_scaled_object_paused{${ns}})`,
+    // KEDA deletes a paused ScaledObject's HPA: the Deployment's own replicas are what is left to read.
+    deployment_replicas: `max by (deployment) (kube_deployment_spec_replicas{${ns}})`,
     versions: `count by (version) (${p}_build_info{${ns}})`,
     resident_memory_slope: `deriv(${p}_process_resident_memory_bytes{${ns}}[${s.lookback}]) * 3600`,
     submission_rate: `sum(rate(${p}_job_submissions_total{${ns}}[${s.window}]))`,
@@ -129,7 +136,11 @@ const SCALING: SignalName[] = [
   "hpa_max",
   "hpa_current_min",
   "autoscaler_alerts",
+  "scaled_object_paused",
+  "deployment_replicas",
 ];
+/** What a KEDA alert about one ScaledObject is read with: is the backlog waiting on it. */
+const KEDA_STUCK: SignalName[] = [...ALWAYS, ...BACKLOG, ...TRAFFIC, ...SCALING];
 
 /** The signals gathered for an alert, by the alert name's suffix after the service prefix. */
 export const RELATED_SIGNALS: Record<string, SignalName[]> = {
@@ -151,6 +162,10 @@ export const RELATED_SIGNALS: Record<string, SignalName[]> = {
   QueueStoreUnreachable: [...ALWAYS, ...STORE, ...BACKLOG],
   QueueStoreDown: [...ALWAYS, ...STORE, ...BACKLOG],
   JobsLost: [...ALWAYS, "targets_down", ...BACKLOG],
+  // KEDA's alerts of one ScaledObject fire in its namespace, under KEDA's names (no service prefix).
+  KedaScaledObjectPaused: KEDA_STUCK,
+  KedaScalerErrors: KEDA_STUCK,
+  KedaScaledObjectNotReady: KEDA_STUCK,
 };
 
 /** Signals for an alert: its own list, else the ones every alert gets. */

@@ -179,26 +179,41 @@ export const ATTRIBUTION_RULES: AttributionRule[] = [
     next: "Bring the autoscaler back; until then queued jobs wait.",
     match: (f, o) => {
       const worker = o.profile?.tiers?.worker;
+      if (!worker || (f.queueDepth ?? 0) <= 0) return undefined;
       const hpa = workerHpa(f, o);
-      if (!worker || !hpa || (f.queueDepth ?? 0) <= 0) return undefined;
-      if ((hpa.desired ?? hpa.current) !== 0) return undefined;
+      // KEDA deletes a paused ScaledObject's HPA (and a rejected one never gets one): then the
+      // Deployment's own replicas are the figure.
+      const deployment = f.deployments.find((d) => d.name === worker);
+      if ((hpa ? (hpa.desired ?? hpa.current) : deployment?.replicas) !== 0) return undefined;
       // The ScaledObject carries the worker Deployment's name (stacks/autoscaling.ts).
-      // The ScaledObject's own alert first: it says what is wrong with this one.
-      const stuck = [...f.autoscalerAlerts]
-        .sort((a, b) => Number(a.alertname === "KedaDown") - Number(b.alertname === "KedaDown"))
-        .find(
-          (a) =>
-            AUTOSCALER_STUCK[a.alertname] &&
-            (a.alertname === "KedaDown" || a.scaledObject === undefined || a.scaledObject === worker),
-        );
+      const alerts = f.autoscalerAlerts.filter(
+        (a) =>
+          AUTOSCALER_STUCK[a.alertname] &&
+          (a.alertname === "KedaDown" || a.scaledObject === undefined || a.scaledObject === worker),
+      );
+      // KEDA's own series reads paused at once (its alert waits out a `for:`), and a paused
+      // ScaledObject has no scale loop for another alert to be about. Else the ScaledObject's own
+      // alert (it says what is wrong with this one), then KEDA down.
+      const paused = f.pausedScaledObjects.includes(worker);
+      const alert = paused
+        ? alerts.find((a) => a.alertname === "KedaScaledObjectPaused")
+        : (alerts.find((a) => a.alertname !== "KedaDown") ?? alerts.find((a) => a.alertname === "KedaDown"));
+      const stuck = paused ? "KedaScaledObjectPaused" : alert?.alertname;
       if (!stuck) return undefined;
       const object = `${f.namespace}/${worker}`;
-      const cause = AUTOSCALER_STUCK[stuck.alertname];
+      const cause = AUTOSCALER_STUCK[stuck];
       return {
         title: `KEDA will not wake the worker tier: ScaledObject ${codeSpan(object)} ${cause.why}`,
         facts: [
-          `${count(f.queueDepth!)} jobs queued while HPA ${codeSpan(hpa.name)} desires ${hpa.desired ?? "?"} replicas (current ${hpa.current ?? "?"})`,
-          `${codeSpan(stuck.alertname)} firing${stuck.scaler ? ` (trigger ${codeSpan(stuck.scaler)})` : ""}`,
+          hpa
+            ? `${count(f.queueDepth!)} jobs queued while HPA ${codeSpan(hpa.name)} desires ${hpa.desired ?? "?"} replicas (current ${hpa.current ?? "?"})`
+            : `${count(f.queueDepth!)} jobs queued while Deployment ${codeSpan(worker)} runs 0 replicas and has no HPA${paused ? " (KEDA deletes a paused ScaledObject's HPA)" : ""}`,
+          ...(paused ? [`KEDA's own \`keda_scaled_object_paused\` reads 1 for ${codeSpan(object)}`] : []),
+          ...(alert
+            ? [
+                `${codeSpan(alert.alertname)} firing${alert.scaler ? ` (trigger ${codeSpan(alert.scaler)})` : ""}`,
+              ]
+            : []),
         ],
         next: cause.next.replace(/<scaledobject>/g, codeSpan(worker)),
       };

@@ -74,6 +74,10 @@ export interface Facts {
   hpas: { name: string; desired?: number; current?: number; max?: number; minCurrent?: number }[];
   /** KEDA's alerts under which a ScaledObject cannot wake its Deployment, firing now. */
   autoscalerAlerts: { alertname: string; namespace?: string; scaledObject?: string; scaler?: string }[];
+  /** ScaledObjects of the namespace that KEDA reads as paused now (`keda_scaled_object_paused` 1). */
+  pausedScaledObjects: string[];
+  /** The namespace's Deployments and the replicas their spec asks for (what is left once KEDA deletes an HPA). */
+  deployments: { name: string; replicas: number }[];
   /** When the evidence was read (unix seconds). */
   now: number;
   /** A version first seen within the look-back: a deploy. */
@@ -149,6 +153,8 @@ export function alertFacts(alert: WebhookAlert): Facts {
     podVersions: [],
     hpas: [],
     autoscalerAlerts: [],
+    pausedScaledObjects: [],
+    deployments: [],
     now: Date.now() / 1000,
     targetsDown: 0,
     otherAlerts: [],
@@ -228,6 +234,7 @@ export async function gatherEvidence(alert: WebhookAlert, options: GatherOptions
       .map((n) => queries[n])
       .join("\n"),
   );
+  recordDeployments(r, queries.deployment_replicas);
   if (versions) recordDeploy(r, versions, queries.versions);
   if (others) recordOtherAlerts(r, others, othersQuery);
   return { facts, items, expr: options.expr, unavailable };
@@ -272,7 +279,9 @@ function byTier<T extends { pod: string }>(
 
 /** The alert's own expression over the look-back: its value now and when the current episode began. */
 function recordAlertExpression({ facts, add, now, step }: Recording, own: Series[], expr: string): void {
-  const mine = own.find((s) => !facts.pod || s.labels.pod === facts.pod) ?? own[0];
+  // A cluster-wide expression (KEDA's alerts) has series of every namespace: the alert's own first.
+  const ofPod = own.filter((s) => !facts.pod || s.labels.pod === facts.pod);
+  const mine = ofPod.find((s) => s.labels.namespace === facts.namespace) ?? ofPod[0] ?? own[0];
   if (!mine || mine.points.length === 0) return;
   facts.valueNow = mine.points[mine.points.length - 1][1];
   facts.conditionSince = episodeStart(mine.points, step);
@@ -324,6 +333,17 @@ function recordDeploy(
       `no new version in ${lookback} (running ${versions.map((s) => codeSpan(s.labels.version)).join(", ")})`,
     );
   }
+}
+
+/** Deployments left without an HPA (KEDA deletes a paused ScaledObject's): their replicas are the figure. */
+function recordDeployments({ facts, add }: Recording, query: string): void {
+  const bare = facts.deployments.filter((d) => !facts.hpas.some((h) => h.name === d.name));
+  if (bare.length > 0)
+    add(
+      "deployment_replicas",
+      query,
+      bare.map((d) => `Deployment ${codeSpan(d.name)}: ${d.replicas} replicas, no HPA`).join("; "),
+    );
 }
 
 /** Other alerts firing in the namespace. */
@@ -507,6 +527,22 @@ const autoscalerAlerts: SignalRecorder = ({ facts, add }, samples, query, name) 
     );
 };
 
+const scaledObjectPaused: SignalRecorder = ({ facts, add }, samples, query, name) => {
+  facts.pausedScaledObjects = finite(samples)
+    .filter((s) => s.value === 1)
+    .map((s) => s.labels.scaledObject ?? "?");
+  if (facts.pausedScaledObjects.length > 0)
+    add(
+      name,
+      query,
+      `KEDA reads ScaledObject ${facts.pausedScaledObjects.map((o) => codeSpan(`${facts.namespace}/${o}`)).join(", ")} as paused (\`keda_scaled_object_paused\` 1)`,
+    );
+};
+
+const deploymentReplicas: SignalRecorder = ({ facts }, samples) => {
+  facts.deployments = finite(samples).map((s) => ({ name: s.labels.deployment ?? "?", replicas: s.value }));
+};
+
 const residentMemorySlope: SignalRecorder = ({ facts, add }, samples, query, name) => {
   const top = topOf(samples);
   if (!top) return;
@@ -601,6 +637,8 @@ const SIGNAL_RECORDERS: Record<SignalName, SignalRecorder> = {
   hpa_max: hpaFigure,
   hpa_current_min: hpaFigure,
   autoscaler_alerts: autoscalerAlerts,
+  scaled_object_paused: scaledObjectPaused,
+  deployment_replicas: deploymentReplicas,
   resident_memory_slope: residentMemorySlope,
   submission_rate: submissionRate,
   submission_rate_before: submissionRate,

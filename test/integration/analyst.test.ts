@@ -655,4 +655,44 @@ describe("the alert analyst's view of KEDA", () => {
     );
     assert.deepEqual(Object.keys(AUTOSCALER_STUCK).sort(), [...AUTOSCALER_STUCK_ALERTS].sort());
   });
+
+  const sonic = {
+    profile: {
+      prefix: "sonic",
+      tiers: { api: "sonic-generate-service", worker: "sonic-generate-worker" },
+      autoscaler: "keda" as const,
+    },
+  };
+  const pausedAt = (replicas: number) =>
+    facts({
+      namespace: "ai-inference",
+      queueDepth: 12,
+      // KEDA deleted the HPA when the ScaledObject was paused: only the Deployment is left to read.
+      deployments: [{ name: "sonic-generate-worker", replicas }],
+      pausedScaledObjects: ["sonic-generate-worker"],
+    });
+
+  it("names a ScaledObject paused at zero from KEDA's own series, before KedaScaledObjectPaused has fired", () => {
+    const [top] = rankHypotheses(pausedAt(0), sonic);
+    assert.equal(top.id, "autoscaler-not-waking");
+    assert.equal(
+      top.title,
+      "KEDA will not wake the worker tier: ScaledObject `ai-inference/sonic-generate-worker` is paused",
+    );
+    assert.deepEqual(top.facts, [
+      "12 jobs queued while Deployment `sonic-generate-worker` runs 0 replicas and has no HPA (KEDA deletes a paused ScaledObject's HPA)",
+      "KEDA's own `keda_scaled_object_paused` reads 1 for `ai-inference/sonic-generate-worker`",
+    ]);
+    assert.match(
+      top.next,
+      /annotate scaledobject `sonic-generate-worker` autoscaling\.keda\.sh\/paused- autoscaling\.keda\.sh\/paused-replicas-/,
+    );
+  });
+
+  it("blames no pause that leaves workers running, nor one on another ScaledObject", () => {
+    assert.equal(rankHypotheses(pausedAt(2), sonic)[0]?.id, undefined);
+    const other = pausedAt(0);
+    other.pausedScaledObjects = ["sonic-generate-service"];
+    assert.notEqual(rankHypotheses(other, sonic)[0]?.id, "autoscaler-not-waking");
+  });
 });
