@@ -77,7 +77,7 @@ export const AUTOSCALER_STUCK_ALERTS = [
  * `nvidia.com/gpu` as kube-state-metrics labels it: the `resource` label of its resource series is the
  * resource name with every character outside `[a-zA-Z0-9_]` replaced by `_` (SanitizeLabelName).
  */
-export const GPU_RESOURCE = "nvidia_com_gpu";
+const GPU_RESOURCE = "nvidia_com_gpu";
 
 /** Where the analyst's signals look: one service's metrics, in one namespace, over one window. */
 export interface SignalScope {
