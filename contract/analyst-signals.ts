@@ -27,6 +27,16 @@ export type SignalName =
   | "hpa_max"
   | "hpa_current_min"
   | "autoscaler_alerts"
+  | "scaled_object_paused"
+  | "deployment_replicas"
+  | "pod_created"
+  | "pod_scheduled"
+  | "pods_unschedulable"
+  | "pods_pending"
+  | "pod_ready"
+  | "gpu_requests"
+  | "gpus_allocatable"
+  | "gpus_requested"
   | "versions"
   | "resident_memory_slope"
   | "submission_rate"
@@ -42,6 +52,14 @@ export const GENERIC_SIGNALS: SignalName[] = [
   "waiting",
   "pod_start",
   "targets_down",
+  "pod_created",
+  "pod_scheduled",
+  "pods_unschedulable",
+  "pods_pending",
+  "pod_ready",
+  "gpu_requests",
+  "gpus_allocatable",
+  "gpus_requested",
 ];
 
 /**
@@ -54,6 +72,12 @@ export const AUTOSCALER_STUCK_ALERTS = [
   "KedaScaledObjectNotReady",
   "KedaDown",
 ] as const;
+
+/**
+ * `nvidia.com/gpu` as kube-state-metrics labels it: the `resource` label of its resource series is the
+ * resource name with every character outside `[a-zA-Z0-9_]` replaced by `_` (SanitizeLabelName).
+ */
+const GPU_RESOURCE = "nvidia_com_gpu";
 
 /** Where the analyst's signals look: one service's metrics, in one namespace, over one window. */
 export interface SignalScope {
@@ -100,6 +124,24 @@ export function signalQueries(s: SignalScope): Record<SignalName, string> {
     hpa_current_min: `min by (horizontalpodautoscaler) (min_over_time(kube_horizontalpodautoscaler_status_current_replicas{${ns}}[${s.lookback}]))`,
     // KedaDown fires in KEDA's own namespace and stops every ScaledObject: it counts wherever it fires.
     autoscaler_alerts: `max by (alertname, namespace, scaledObject, scaler, job) (ALERTS{alertstate="firing", alertname=~"${AUTOSCALER_STUCK_ALERTS.filter((a) => a !== "KedaDown").join("|")}", ${ns}} or ALERTS{alertstate="firing", alertname="KedaDown"})`,
+    // KEDA's own series (pkg/metricscollector, `namespace` restored to the ScaledObject's by
+    // KEDA_NAMESPACE_RELABELINGS): paused now, before KedaScaledObjectPaused's `for:` has run out.
+    scaled_object_paused: `max by (scaledObject) (keda_scaled_object_paused{${ns}})`,
+    // KEDA deletes a paused ScaledObject's HPA: the Deployment's own replicas are what is left to read.
+    deployment_replicas: `max by (deployment) (kube_deployment_spec_replicas{${ns}})`,
+    // kube-state-metrics' scheduling series: a pod waiting for a node is Pending with PodScheduled
+    // False (kube_pod_status_unschedulable 1), and has no start time or container series until bound.
+    pod_created: `max by (pod) (kube_pod_created{${ns}})`,
+    pod_scheduled: `max by (pod) (kube_pod_status_scheduled_time{${ns}})`,
+    pods_unschedulable: `max by (pod) (max_over_time(kube_pod_status_unschedulable{${ns}}[${s.lookback}]))`,
+    pods_pending: `max by (pod) (kube_pod_status_phase{${ns},phase="Pending"}) == 1`,
+    pod_ready: `max by (pod) (kube_pod_status_ready{${ns},condition="true"})`,
+    // Extended resources are requested whole (a limit alone is copied to the request); the node
+    // label is empty until the pod is bound.
+    gpu_requests: `sum by (pod) (max by (pod, container) (kube_pod_container_resource_requests{${ns},resource="${GPU_RESOURCE}"}))`,
+    // Nodes are cluster-wide (no namespace of their own): what every pod of the cluster competes for.
+    gpus_allocatable: `sum by (node) (kube_node_status_allocatable{resource="${GPU_RESOURCE}"})`,
+    gpus_requested: `sum by (node) (kube_pod_container_resource_requests{resource="${GPU_RESOURCE}",node!=""} * on (namespace, pod) group_left () max by (namespace, pod) (kube_pod_status_phase{phase=~"Pending|Running"} == 1))`,
     versions: `count by (version) (${p}_build_info{${ns}})`,
     resident_memory_slope: `deriv(${p}_process_resident_memory_bytes{${ns}}[${s.lookback}]) * 3600`,
     submission_rate: `sum(rate(${p}_job_submissions_total{${ns}}[${s.window}]))`,
@@ -129,7 +171,22 @@ const SCALING: SignalName[] = [
   "hpa_max",
   "hpa_current_min",
   "autoscaler_alerts",
+  "scaled_object_paused",
+  "deployment_replicas",
 ];
+/** Whether the pods found a node: when they were created and bound, what they wait for, the GPUs left. */
+const SCHEDULING: SignalName[] = [
+  "pod_created",
+  "pod_scheduled",
+  "pods_unschedulable",
+  "pods_pending",
+  "pod_ready",
+  "gpu_requests",
+  "gpus_allocatable",
+  "gpus_requested",
+];
+/** What a KEDA alert about one ScaledObject is read with: is the backlog waiting on it. */
+const KEDA_STUCK: SignalName[] = [...ALWAYS, ...BACKLOG, ...TRAFFIC, ...SCALING];
 
 /** The signals gathered for an alert, by the alert name's suffix after the service prefix. */
 export const RELATED_SIGNALS: Record<string, SignalName[]> = {
@@ -143,14 +200,18 @@ export const RELATED_SIGNALS: Record<string, SignalName[]> = {
   ],
   HighErrorRate: [...ALWAYS, "error_ratio", "gpu_memory_ratio", ...BACKLOG],
   ErrorBudgetBurn: [...ALWAYS, "error_ratio", "gpu_memory_ratio", ...BACKLOG],
-  HighLatencyP99: [...ALWAYS, ...BACKLOG, "gpu_memory_ratio", ...TRAFFIC, ...SCALING],
+  HighLatencyP99: [...ALWAYS, ...BACKLOG, "gpu_memory_ratio", ...TRAFFIC, ...SCALING, ...SCHEDULING],
   MemoryLeak: [...ALWAYS, "resident_memory_slope", ...TRAFFIC],
   TargetDown: [...ALWAYS, "targets_down"],
-  QueueBacklog: [...ALWAYS, ...BACKLOG, ...TRAFFIC, "targets_down", ...SCALING],
-  AutoscalerMaxedOut: [...ALWAYS, ...BACKLOG, ...TRAFFIC, ...SCALING],
+  QueueBacklog: [...ALWAYS, ...BACKLOG, ...TRAFFIC, "targets_down", ...SCALING, ...SCHEDULING],
+  AutoscalerMaxedOut: [...ALWAYS, ...BACKLOG, ...TRAFFIC, ...SCALING, ...SCHEDULING],
   QueueStoreUnreachable: [...ALWAYS, ...STORE, ...BACKLOG],
   QueueStoreDown: [...ALWAYS, ...STORE, ...BACKLOG],
   JobsLost: [...ALWAYS, "targets_down", ...BACKLOG],
+  // KEDA's alerts of one ScaledObject fire in its namespace, under KEDA's names (no service prefix).
+  KedaScaledObjectPaused: KEDA_STUCK,
+  KedaScalerErrors: KEDA_STUCK,
+  KedaScaledObjectNotReady: KEDA_STUCK,
 };
 
 /** Signals for an alert: its own list, else the ones every alert gets. */

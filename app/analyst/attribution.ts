@@ -1,6 +1,6 @@
 import type { AnalystServiceProfile } from "../../contract/analyst-service-profile";
 import type { ContainerRef, Facts } from "./evidence";
-import { clock, count } from "./evidence";
+import { clock, count, gpusFree } from "./evidence";
 import { codeSpan } from "./slack-text";
 import { Tier, TIER_IMPACT, tierOf } from "./tiers";
 
@@ -62,6 +62,11 @@ export interface AttributionOptions {
   gpuLeakRatioPerHour?: number;
   /** A single step up of GPU memory, as a share of the GPU, that reads as one large input. @default 0.1 */
   gpuJumpRatio?: number;
+  /**
+   * A wait for a node that ended this many seconds ago, its pods all ready since, is no longer news.
+   * @default 900
+   */
+  schedulingWindowSeconds?: number;
   /** The alert's service: its tiers, cold start, autoscaler and setting names. @default none */
   profile?: AnalystServiceProfile;
 }
@@ -70,6 +75,7 @@ export interface AttributionOptions {
 export const MODEL_SERVER_CONTAINER = "model-server";
 
 const pct = (r: number) => `${(r * 100).toFixed(1)}%`;
+const minutes = (seconds: number) => `${Math.round(seconds / 60)}m`;
 const MIB = 2 ** 20;
 
 /** Relative change of traffic between the look-back's start and now; undefined when unknown. */
@@ -179,28 +185,147 @@ export const ATTRIBUTION_RULES: AttributionRule[] = [
     next: "Bring the autoscaler back; until then queued jobs wait.",
     match: (f, o) => {
       const worker = o.profile?.tiers?.worker;
+      if (!worker || (f.queueDepth ?? 0) <= 0) return undefined;
       const hpa = workerHpa(f, o);
-      if (!worker || !hpa || (f.queueDepth ?? 0) <= 0) return undefined;
-      if ((hpa.desired ?? hpa.current) !== 0) return undefined;
+      // KEDA deletes a paused ScaledObject's HPA (and a rejected one never gets one): then the
+      // Deployment's own replicas are the figure.
+      const deployment = f.deployments.find((d) => d.name === worker);
+      if ((hpa ? (hpa.desired ?? hpa.current) : deployment?.replicas) !== 0) return undefined;
       // The ScaledObject carries the worker Deployment's name (stacks/autoscaling.ts).
-      // The ScaledObject's own alert first: it says what is wrong with this one.
-      const stuck = [...f.autoscalerAlerts]
-        .sort((a, b) => Number(a.alertname === "KedaDown") - Number(b.alertname === "KedaDown"))
-        .find(
-          (a) =>
-            AUTOSCALER_STUCK[a.alertname] &&
-            (a.alertname === "KedaDown" || a.scaledObject === undefined || a.scaledObject === worker),
-        );
+      const alerts = f.autoscalerAlerts.filter(
+        (a) =>
+          AUTOSCALER_STUCK[a.alertname] &&
+          (a.alertname === "KedaDown" || a.scaledObject === undefined || a.scaledObject === worker),
+      );
+      // KEDA's own series reads paused at once (its alert waits out a `for:`), and a paused
+      // ScaledObject has no scale loop for another alert to be about. Else the ScaledObject's own
+      // alert (it says what is wrong with this one), then KEDA down.
+      const paused = f.pausedScaledObjects.includes(worker);
+      const alert = paused
+        ? alerts.find((a) => a.alertname === "KedaScaledObjectPaused")
+        : (alerts.find((a) => a.alertname !== "KedaDown") ?? alerts.find((a) => a.alertname === "KedaDown"));
+      const stuck = paused ? "KedaScaledObjectPaused" : alert?.alertname;
       if (!stuck) return undefined;
       const object = `${f.namespace}/${worker}`;
-      const cause = AUTOSCALER_STUCK[stuck.alertname];
+      const cause = AUTOSCALER_STUCK[stuck];
       return {
         title: `KEDA will not wake the worker tier: ScaledObject ${codeSpan(object)} ${cause.why}`,
         facts: [
-          `${count(f.queueDepth!)} jobs queued while HPA ${codeSpan(hpa.name)} desires ${hpa.desired ?? "?"} replicas (current ${hpa.current ?? "?"})`,
-          `${codeSpan(stuck.alertname)} firing${stuck.scaler ? ` (trigger ${codeSpan(stuck.scaler)})` : ""}`,
+          hpa
+            ? `${count(f.queueDepth!)} jobs queued while HPA ${codeSpan(hpa.name)} desires ${hpa.desired ?? "?"} replicas (current ${hpa.current ?? "?"})`
+            : `${count(f.queueDepth!)} jobs queued while Deployment ${codeSpan(worker)} runs 0 replicas and has no HPA${paused ? " (KEDA deletes a paused ScaledObject's HPA)" : ""}`,
+          ...(paused ? [`KEDA's own \`keda_scaled_object_paused\` reads 1 for ${codeSpan(object)}`] : []),
+          ...(alert
+            ? [
+                `${codeSpan(alert.alertname)} firing${alert.scaler ? ` (trigger ${codeSpan(alert.scaler)})` : ""}`,
+              ]
+            : []),
         ],
         next: cause.next.replace(/<scaledobject>/g, codeSpan(worker)),
+      };
+    },
+  },
+  {
+    id: "waiting-for-node",
+    title: "Pods waited for a node (unschedulable), not a crash",
+    confidence: 0.9,
+    next: "kubectl -n <namespace> describe pod <pod>: its events say what no node has.",
+    // Young model servers unready because they got their node late, and a cold start that overran
+    // because of that wait, are what the wait did.
+    explains: ["model-server-down", "cold-start"],
+    match: (f, o) => {
+      const window = o.schedulingWindowSeconds ?? 900;
+      const waitOf = (p: Facts["scheduling"][number]) => (p.scheduledAt ?? f.now) - p.created;
+      // A wait is news while it lasts, while a pod that waited is not ready yet, and shortly after.
+      const waited = f.scheduling.filter(
+        (p) =>
+          p.unschedulable &&
+          waitOf(p) >= 60 &&
+          (p.scheduledAt === undefined || p.ready !== true || f.now - p.scheduledAt <= window),
+      );
+      if (waited.length === 0) return undefined;
+      const pods = waited.map((p) => p.pod);
+      // Bound, then crashing or broken: the crash rules speak.
+      const broken = (c: { pod: string; reason: string }) =>
+        pods.includes(c.pod) && BROKEN_WAITING.has(c.reason);
+      if (f.restartsByContainer.some((c) => pods.includes(c.pod)) || f.waiting.some(broken)) return undefined;
+
+      const tiers = [...new Set(waited.map((p) => tierOf(p.pod, o.profile)))];
+      const tier = tiers.length === 1 ? tiers[0] : undefined;
+      const who = tier ? `The ${tier} tier` : "Pods";
+      const ofTier = tier ? f.scheduling.filter((p) => tierOf(p.pod, o.profile) === tier) : waited;
+      const gpu = waited.every((p) => p.gpus > 0);
+      const node = gpu ? "a GPU node" : "a node";
+      const longest = Math.max(...waited.map(waitOf));
+      const still = waited.filter((p) => p.scheduledAt === undefined);
+      const restarted = tier
+        ? f.restartsByContainer.filter((c) => tierOf(c.pod, o.profile) === tier).length > 0
+        : false;
+      const ready = ofTier.filter((p) => p.ready === true);
+      const notReady = ofTier.filter((p) => p.ready !== true);
+      const budget = tier === "worker" ? o.profile?.coldStartSeconds : undefined;
+
+      const facts = waited
+        .slice(0, 3)
+        .map(
+          (p) =>
+            `${codeSpan(p.pod)} Pending, unschedulable ${minutes(waitOf(p))}: created ${clock(p.created)}, ${p.scheduledAt === undefined ? "not bound yet" : `bound ${clock(p.scheduledAt)}`}`,
+        );
+      if (waited.length > 3) facts.push(`${waited.length - 3} more pods waited as long`);
+      if (gpu && f.gpuNodes.length > 0) {
+        const allocatable = f.gpuNodes.reduce((a, n) => a + n.allocatable, 0);
+        const requested = f.gpuNodes.reduce((a, n) => a + n.requested, 0);
+        const free = gpusFree(f);
+        facts.push(
+          `each asks ${[...new Set(waited.map((p) => count(p.gpus)))].join(" or ")} \`nvidia.com/gpu\`; the cluster's GPU nodes now: ${count(requested)} of ${count(allocatable)} requested, ${count(free)} free` +
+            (still.length > 0 && free > 0
+              ? " (so something else keeps it off them too: taints, node selector, affinity)"
+              : ""),
+        );
+      }
+      if (!restarted) facts.push(`no container of ${tier ? `the ${tier} tier` : "these pods"} restarted`);
+      facts.push(
+        `${ready.length} of ${ofTier.length} ${tier ? `${tier} ` : ""}pods ready now` +
+          (notReady.length > 0
+            ? `; not ready yet: ${notReady
+                .slice(0, 2)
+                .map((p) =>
+                  p.scheduledAt === undefined
+                    ? `${codeSpan(p.pod)} (unscheduled)`
+                    : `${codeSpan(p.pod)} (bound ${minutes(f.now - p.scheduledAt)} ago${p.pending ? ", still Pending" : ""})`,
+                )
+                .join(", ")}`
+            : ""),
+      );
+      const hpa = tier === "worker" ? workerHpa(f, o) : undefined;
+      if (hpa?.minCurrent === 0)
+        facts.push(
+          `HPA ${codeSpan(hpa.name)} was at 0 replicas within the look-back and now desires ${hpa.desired ?? "?"} (current ${hpa.current ?? "?"})`,
+        );
+      const firstCreated = Math.min(...waited.map((p) => p.created));
+      if (budget !== undefined)
+        facts.push(
+          `cold start ${budget}s${setting(o, "coldStart")}: ${minutes(f.now - firstCreated)} since the pods were created, ${minutes(longest)} of it waiting for ${node}`,
+        );
+
+      const worst = [...waited].sort((a, b) => waitOf(b) - waitOf(a))[0];
+      const lastBound = Math.max(...waited.map((p) => p.scheduledAt ?? f.now));
+      const next =
+        still.length > 0
+          ? `kubectl -n <namespace> describe pod ${codeSpan(still[0].pod)}: its events say what no node has (e.g. Insufficient ${gpu ? "nvidia.com/gpu" : "cpu"}). Then check the ${gpu ? "GPU " : ""}node pool: the cluster autoscaler's (or Karpenter's) maximum, the cloud quota, the zone's stock. Queued jobs wait; nothing is lost.`
+          : `Nothing is broken: the pods got ${node} late and are starting; queued jobs are served as they turn ready.` +
+            (budget !== undefined && notReady.length > 0
+              ? ` Worry if a pod is still not ready after ${clock(lastBound + budget)} (its cold start counted from its node) or a container restarts.`
+              : "") +
+            ` To shorten the next wait: keep ${gpu ? "a GPU node" : "a node"} warm (node pool minimum, or a worker minimum above 0), or count the node's start in the cold start${setting(o, "coldStart")}; kubectl -n <namespace> describe pod ${codeSpan(worst.pod)} shows the scheduler's events.`;
+      return {
+        title:
+          still.length > 0
+            ? `${who} is waiting for ${node}: ${still.length} pod${still.length === 1 ? "" : "s"} unschedulable for ${minutes(longest)}${restarted ? "" : "; no restart"}`
+            : `${who} waited ${minutes(longest)} for ${node} (pods unschedulable)${restarted ? "" : "; no restart"}; ${ready.length} of ${ofTier.length} pods ready now`,
+        facts,
+        next,
+        pods,
       };
     },
   },

@@ -74,6 +74,26 @@ export interface Facts {
   hpas: { name: string; desired?: number; current?: number; max?: number; minCurrent?: number }[];
   /** KEDA's alerts under which a ScaledObject cannot wake its Deployment, firing now. */
   autoscalerAlerts: { alertname: string; namespace?: string; scaledObject?: string; scaler?: string }[];
+  /** ScaledObjects of the namespace that KEDA reads as paused now (`keda_scaled_object_paused` 1). */
+  pausedScaledObjects: string[];
+  /** The namespace's Deployments and the replicas their spec asks for (what is left once KEDA deletes an HPA). */
+  deployments: { name: string; replicas: number }[];
+  /**
+   * The namespace's pods as the scheduler saw them (kube-state-metrics): when each was created and bound
+   * (unix seconds), whether it was unschedulable within the look-back, is still Pending, is Ready, and
+   * how many `nvidia.com/gpu` it requests. Only pods that exist now.
+   */
+  scheduling: {
+    pod: string;
+    created: number;
+    scheduledAt?: number;
+    unschedulable: boolean;
+    pending: boolean;
+    ready?: boolean;
+    gpus: number;
+  }[];
+  /** The cluster's `nvidia.com/gpu` by node: allocatable, and requested by the pods bound there. */
+  gpuNodes: { node: string; allocatable: number; requested: number }[];
   /** When the evidence was read (unix seconds). */
   now: number;
   /** A version first seen within the look-back: a deploy. */
@@ -149,6 +169,10 @@ export function alertFacts(alert: WebhookAlert): Facts {
     podVersions: [],
     hpas: [],
     autoscalerAlerts: [],
+    pausedScaledObjects: [],
+    deployments: [],
+    scheduling: [],
+    gpuNodes: [],
     now: Date.now() / 1000,
     targetsDown: 0,
     otherAlerts: [],
@@ -199,6 +223,7 @@ export async function gatherEvidence(alert: WebhookAlert, options: GatherOptions
     now,
     start,
     step,
+    pods: new Map(),
   };
 
   const queries = signalQueries({ prefix: options.prefix ?? "", namespace, window, lookback });
@@ -228,6 +253,8 @@ export async function gatherEvidence(alert: WebhookAlert, options: GatherOptions
       .map((n) => queries[n])
       .join("\n"),
   );
+  recordDeployments(r, queries.deployment_replicas);
+  recordScheduling(r, queries);
   if (versions) recordDeploy(r, versions, queries.versions);
   if (others) recordOtherAlerts(r, others, othersQuery);
   return { facts, items, expr: options.expr, unavailable };
@@ -246,6 +273,8 @@ interface Recording {
   /** Start of the look-back and the range queries' step (seconds). */
   start: number;
   step: number;
+  /** The per-pod scheduling signals' samples by pod, put together by {@link recordScheduling}. */
+  pods: Map<string, Partial<Record<PodSignal, number>>>;
 }
 
 /** Records one signal's samples (an instant query's answer) as facts and, when it says something, an item. */
@@ -272,7 +301,9 @@ function byTier<T extends { pod: string }>(
 
 /** The alert's own expression over the look-back: its value now and when the current episode began. */
 function recordAlertExpression({ facts, add, now, step }: Recording, own: Series[], expr: string): void {
-  const mine = own.find((s) => !facts.pod || s.labels.pod === facts.pod) ?? own[0];
+  // A cluster-wide expression (KEDA's alerts) has series of every namespace: the alert's own first.
+  const ofPod = own.filter((s) => !facts.pod || s.labels.pod === facts.pod);
+  const mine = ofPod.find((s) => s.labels.namespace === facts.namespace) ?? ofPod[0] ?? own[0];
   if (!mine || mine.points.length === 0) return;
   facts.valueNow = mine.points[mine.points.length - 1][1];
   facts.conditionSince = episodeStart(mine.points, step);
@@ -324,6 +355,74 @@ function recordDeploy(
       `no new version in ${lookback} (running ${versions.map((s) => codeSpan(s.labels.version)).join(", ")})`,
     );
   }
+}
+
+/** Deployments left without an HPA (KEDA deletes a paused ScaledObject's): their replicas are the figure. */
+function recordDeployments({ facts, add }: Recording, query: string): void {
+  const bare = facts.deployments.filter((d) => !facts.hpas.some((h) => h.name === d.name));
+  if (bare.length > 0)
+    add(
+      "deployment_replicas",
+      query,
+      bare.map((d) => `Deployment ${codeSpan(d.name)}: ${d.replicas} replicas, no HPA`).join("; "),
+    );
+}
+
+/** The per-pod signals of scheduling, gathered by pod and read together by {@link recordScheduling}. */
+type PodSignal =
+  "pod_created" | "pod_scheduled" | "pods_unschedulable" | "pods_pending" | "pod_ready" | "gpu_requests";
+
+/**
+ * The pods' scheduling, put together from the per-pod signals: each pod that exists now, when it was
+ * created and bound, and whether it waited. Items only when a pod waited for a node: a wait is the
+ * news, and the cluster's GPUs are told only when a pod that waited asks for one.
+ */
+function recordScheduling(
+  { facts, add, byTier, lookback, now, pods }: Recording,
+  queries: Record<SignalName, string>,
+): void {
+  facts.scheduling = [...pods]
+    .filter(([, v]) => v.pod_created !== undefined)
+    .map(([pod, v]) => ({
+      pod,
+      created: v.pod_created!,
+      ...(v.pod_scheduled !== undefined ? { scheduledAt: v.pod_scheduled } : {}),
+      unschedulable: (v.pods_unschedulable ?? 0) > 0,
+      pending: v.pods_pending === 1,
+      ...(v.pod_ready !== undefined ? { ready: v.pod_ready === 1 } : {}),
+      gpus: v.gpu_requests ?? 0,
+    }));
+  const waited = facts.scheduling.filter((p) => p.unschedulable);
+  if (waited.length === 0) return;
+  add(
+    "scheduling",
+    [queries.pods_unschedulable, queries.pod_created, queries.pod_scheduled].join("\n"),
+    `pods unschedulable within ${lookback}: ${byTier(waited, (list) =>
+      list
+        .sort((a, b) => a.created - b.created)
+        .slice(0, 5)
+        .map((p) =>
+          p.scheduledAt === undefined
+            ? `${codeSpan(p.pod)} still unscheduled after ${minutes(now - p.created)}`
+            : `${codeSpan(p.pod)} waited ${minutes(p.scheduledAt - p.created)} (bound ${clock(p.scheduledAt)})`,
+        )
+        .join(", "),
+    )}`,
+  );
+  if (facts.gpuNodes.length > 0 && waited.some((p) => p.gpus > 0)) {
+    const allocatable = facts.gpuNodes.reduce((a, n) => a + n.allocatable, 0);
+    const requested = facts.gpuNodes.reduce((a, n) => a + n.requested, 0);
+    add(
+      "gpu_capacity",
+      [queries.gpus_allocatable, queries.gpus_requested].join("\n"),
+      `\`nvidia.com/gpu\` now: ${count(requested)} of ${count(allocatable)} allocatable requested on ${facts.gpuNodes.length} nodes, ${count(gpusFree(facts))} free`,
+    );
+  }
+}
+
+/** GPUs no bound pod requests, summed over the nodes (a node over-committed counts 0, not less). */
+export function gpusFree(facts: Pick<Facts, "gpuNodes">): number {
+  return facts.gpuNodes.reduce((a, n) => a + Math.max(0, n.allocatable - n.requested), 0);
 }
 
 /** Other alerts firing in the namespace. */
@@ -507,6 +606,40 @@ const autoscalerAlerts: SignalRecorder = ({ facts, add }, samples, query, name) 
     );
 };
 
+const scaledObjectPaused: SignalRecorder = ({ facts, add }, samples, query, name) => {
+  facts.pausedScaledObjects = finite(samples)
+    .filter((s) => s.value === 1)
+    .map((s) => s.labels.scaledObject ?? "?");
+  if (facts.pausedScaledObjects.length > 0)
+    add(
+      name,
+      query,
+      `KEDA reads ScaledObject ${facts.pausedScaledObjects.map((o) => codeSpan(`${facts.namespace}/${o}`)).join(", ")} as paused (\`keda_scaled_object_paused\` 1)`,
+    );
+};
+
+const deploymentReplicas: SignalRecorder = ({ facts }, samples) => {
+  facts.deployments = finite(samples).map((s) => ({ name: s.labels.deployment ?? "?", replicas: s.value }));
+};
+
+/** One figure per pod of the scheduling signals (told together by {@link recordScheduling}). */
+const podFigure: SignalRecorder = ({ pods }, samples, _query, name) => {
+  for (const s of finite(samples)) {
+    const pod = s.labels.pod;
+    if (!pod) continue;
+    pods.set(pod, { ...pods.get(pod), [name as PodSignal]: s.value });
+  }
+};
+
+const gpuNodeFigure: SignalRecorder = ({ facts }, samples, _query, name) => {
+  for (const s of finite(samples)) {
+    const nodeName = s.labels.node ?? "?";
+    let node = facts.gpuNodes.find((n) => n.node === nodeName);
+    if (!node) facts.gpuNodes.push((node = { node: nodeName, allocatable: 0, requested: 0 }));
+    node[name === "gpus_allocatable" ? "allocatable" : "requested"] = s.value;
+  }
+};
+
 const residentMemorySlope: SignalRecorder = ({ facts, add }, samples, query, name) => {
   const top = topOf(samples);
   if (!top) return;
@@ -601,6 +734,16 @@ const SIGNAL_RECORDERS: Record<SignalName, SignalRecorder> = {
   hpa_max: hpaFigure,
   hpa_current_min: hpaFigure,
   autoscaler_alerts: autoscalerAlerts,
+  scaled_object_paused: scaledObjectPaused,
+  deployment_replicas: deploymentReplicas,
+  pod_created: podFigure,
+  pod_scheduled: podFigure,
+  pods_unschedulable: podFigure,
+  pods_pending: podFigure,
+  pod_ready: podFigure,
+  gpu_requests: podFigure,
+  gpus_allocatable: gpuNodeFigure,
+  gpus_requested: gpuNodeFigure,
   resident_memory_slope: residentMemorySlope,
   submission_rate: submissionRate,
   submission_rate_before: submissionRate,

@@ -29,6 +29,7 @@ import {
 import { parseServices, serviceFor } from "../../app/analyst/services";
 import { tierOf } from "../../app/analyst/tiers";
 import { parseServiceProfiles } from "../../contract/analyst-service-profile";
+import { metricNames } from "../../contract/metrics";
 import { codeSpan, safeLinkUrl, visibleText } from "../../app/analyst/slack-text";
 import { promqlString } from "../../components/rules/format";
 import { AUTOSCALER_STUCK_ALERTS, signalQueries } from "../../contract/analyst-signals";
@@ -443,6 +444,41 @@ describe("the alert analyst's handling of hostile alert text", () => {
     );
   });
 
+  it("reads only series the metric contract, kube-state-metrics 2.20.0, KEDA 2.20.2, redis_exporter and Prometheus export", () => {
+    // Each checked against the upstream source of the version the pinned charts run.
+    const upstream: Record<string, string> = {
+      ALERTS: "Prometheus",
+      up: "Prometheus",
+      redis_up: "redis_exporter",
+      keda_scaled_object_paused: "KEDA pkg/metricscollector/prommetrics.go",
+      kube_deployment_spec_replicas: "kube-state-metrics internal/store/deployment.go",
+      kube_horizontalpodautoscaler_status_desired_replicas: "internal/store/horizontalpodautoscaler.go",
+      kube_horizontalpodautoscaler_status_current_replicas: "internal/store/horizontalpodautoscaler.go",
+      kube_horizontalpodautoscaler_spec_max_replicas: "internal/store/horizontalpodautoscaler.go",
+      kube_node_status_allocatable: "internal/store/node.go",
+      kube_pod_container_resource_requests: "internal/store/pod.go",
+      kube_pod_container_status_last_terminated_reason: "internal/store/pod.go",
+      kube_pod_container_status_ready: "internal/store/pod.go",
+      kube_pod_container_status_restarts_total: "internal/store/pod.go",
+      kube_pod_container_status_waiting_reason: "internal/store/pod.go",
+      kube_pod_created: "internal/store/pod.go",
+      kube_pod_start_time: "internal/store/pod.go",
+      kube_pod_status_phase: "internal/store/pod.go",
+      kube_pod_status_ready: "internal/store/pod.go",
+      kube_pod_status_scheduled_time: "internal/store/pod.go",
+      kube_pod_status_unschedulable: "internal/store/pod.go",
+    };
+    const contract = new Set<string>(Object.values(metricNames("sonic")));
+    const unknown = Object.entries(
+      signalQueries({ prefix: "sonic", namespace: "ns", window: "15m", lookback: "1h" }),
+    ).flatMap(([signal, query]) =>
+      selectorsOf(query)
+        .filter((name) => !contract.has(name) && !upstream[name])
+        .map((name) => `${signal}: ${name}`),
+    );
+    assert.deepEqual(unknown, []);
+  });
+
   it("writes label values into PromQL as Go-escaped strings that Prometheus' grammar parses as one value", () => {
     assert.equal(promqlString('a"b\\c\nd\te\u0001'), '"a\\"b\\\\c\\nd\\te\\x01"');
     assert.equal(promqlString("\uD800x"), '"\uFFFDx"');
@@ -647,6 +683,101 @@ describe("the alert analyst's service profiles and tiers", () => {
   });
 });
 
+describe("the alert analyst's view of the scheduler", () => {
+  const sonic = {
+    profile: {
+      prefix: "sonic",
+      tiers: { api: "sonic-generate-service", worker: "sonic-generate-worker" },
+      coldStartSeconds: 600,
+      autoscaler: "keda" as const,
+      settings: { coldStart: "sonic.coldStartSeconds" },
+    },
+  };
+  const now = 1_000_000;
+  const worker = (s: string) => `sonic-generate-worker-5f7b9c8d4-${s}`;
+  /** Two workers KEDA created 14 minutes ago, unschedulable since: the GPU nodes are full. */
+  const waiting = (over: Partial<Facts> = {}) =>
+    facts({
+      now,
+      queueDepth: 30,
+      scheduling: ["aaaaa", "bbbbb"].map((s) => ({
+        pod: worker(s),
+        created: now - 14 * 60,
+        unschedulable: true,
+        pending: true,
+        gpus: 1,
+      })),
+      gpuNodes: [{ node: "gpu-node-a", allocatable: 4, requested: 4 }],
+      hpas: [{ name: "sonic-generate-worker", desired: 2, current: 2, max: 4, minCurrent: 0 }],
+      ...over,
+    });
+
+  it("tell workers still waiting for a GPU node from a crash, and say what to check", () => {
+    const [top] = rankHypotheses(waiting(), sonic);
+    assert.equal(top.id, "waiting-for-node");
+    assert.equal(
+      top.title,
+      "The worker tier is waiting for a GPU node: 2 pods unschedulable for 14m; no restart",
+    );
+    assert.ok(
+      top.facts.includes(
+        "each asks 1 `nvidia.com/gpu`; the cluster's GPU nodes now: 4 of 4 requested, 0 free",
+      ),
+      top.facts.join("\n"),
+    );
+    assert.ok(
+      top.facts.includes(
+        "0 of 2 worker pods ready now; not ready yet: `sonic-generate-worker-5f7b9c8d4-aaaaa` (unscheduled), `sonic-generate-worker-5f7b9c8d4-bbbbb` (unscheduled)",
+      ),
+    );
+    assert.match(
+      top.next,
+      /^kubectl -n <namespace> describe pod `sonic-generate-worker-5f7b9c8d4-aaaaa`: its events say what no node has \(e\.g\. Insufficient nvidia\.com\/gpu\)\. Then check the GPU node pool/,
+    );
+  });
+
+  it("say when free GPUs do not explain the wait: something else keeps the pods off the nodes", () => {
+    const [top] = rankHypotheses(
+      waiting({ gpuNodes: [{ node: "gpu-node-a", allocatable: 4, requested: 2 }] }),
+      sonic,
+    );
+    assert.ok(
+      top.facts.some((f) =>
+        f.endsWith("2 free (so something else keeps it off them too: taints, node selector, affinity)"),
+      ),
+      top.facts.join("\n"),
+    );
+  });
+
+  it("no longer blame a wait that ended long ago once its pods are ready, nor a wait of seconds", () => {
+    const long = waiting();
+    long.scheduling = long.scheduling.map((p) => ({
+      ...p,
+      scheduledAt: now - 40 * 60,
+      created: now - 45 * 60,
+      pending: false,
+      ready: true,
+    }));
+    assert.notEqual(rankHypotheses(long, sonic)[0]?.id, "waiting-for-node");
+    const brief = waiting();
+    brief.scheduling = brief.scheduling.map((p) => ({ ...p, created: now - 30, pending: true }));
+    assert.notEqual(rankHypotheses(brief, sonic)[0]?.id, "waiting-for-node");
+  });
+
+  it("leave a worker that got its node late and then crashed to the crash rules", () => {
+    const crashed = waiting();
+    crashed.scheduling = crashed.scheduling.map((p) => ({
+      ...p,
+      scheduledAt: now - 4 * 60,
+      pending: false,
+      ready: false,
+    }));
+    crashed.restartsByContainer = [{ pod: worker("aaaaa"), container: "model-server", count: 2 }];
+    crashed.notReady = [{ pod: worker("aaaaa"), container: "model-server" }];
+    assert.equal(rankHypotheses(crashed, sonic)[0]?.id, "model-server-down");
+  });
+});
+
 describe("the alert analyst's view of KEDA", () => {
   it("reads only alert names the rule catalogue defines, and knows what each means", () => {
     assert.deepEqual(
@@ -654,5 +785,45 @@ describe("the alert analyst's view of KEDA", () => {
       [],
     );
     assert.deepEqual(Object.keys(AUTOSCALER_STUCK).sort(), [...AUTOSCALER_STUCK_ALERTS].sort());
+  });
+
+  const sonic = {
+    profile: {
+      prefix: "sonic",
+      tiers: { api: "sonic-generate-service", worker: "sonic-generate-worker" },
+      autoscaler: "keda" as const,
+    },
+  };
+  const pausedAt = (replicas: number) =>
+    facts({
+      namespace: "ai-inference",
+      queueDepth: 12,
+      // KEDA deleted the HPA when the ScaledObject was paused: only the Deployment is left to read.
+      deployments: [{ name: "sonic-generate-worker", replicas }],
+      pausedScaledObjects: ["sonic-generate-worker"],
+    });
+
+  it("names a ScaledObject paused at zero from KEDA's own series, before KedaScaledObjectPaused has fired", () => {
+    const [top] = rankHypotheses(pausedAt(0), sonic);
+    assert.equal(top.id, "autoscaler-not-waking");
+    assert.equal(
+      top.title,
+      "KEDA will not wake the worker tier: ScaledObject `ai-inference/sonic-generate-worker` is paused",
+    );
+    assert.deepEqual(top.facts, [
+      "12 jobs queued while Deployment `sonic-generate-worker` runs 0 replicas and has no HPA (KEDA deletes a paused ScaledObject's HPA)",
+      "KEDA's own `keda_scaled_object_paused` reads 1 for `ai-inference/sonic-generate-worker`",
+    ]);
+    assert.match(
+      top.next,
+      /annotate scaledobject `sonic-generate-worker` autoscaling\.keda\.sh\/paused- autoscaling\.keda\.sh\/paused-replicas-/,
+    );
+  });
+
+  it("blames no pause that leaves workers running, nor one on another ScaledObject", () => {
+    assert.equal(rankHypotheses(pausedAt(2), sonic)[0]?.id, undefined);
+    const other = pausedAt(0);
+    other.pausedScaledObjects = ["sonic-generate-service"];
+    assert.notEqual(rankHypotheses(other, sonic)[0]?.id, "autoscaler-not-waking");
   });
 });
