@@ -52,14 +52,13 @@ PULUMI_VERSION=v3.248.0
 KUBERNETES_VERSION=v1.34.2
 PROVIDER_MODULE=github.com/pulumi/pulumi-kubernetes/provider/v4
 
-# name|module dir|peak build memory in MB|binaries
+# name|module dir|peak build memory in MB|binaries|(optional) a tool whose build must end first
 TOOLS=(
   "etcd|etcd|900|etcd"
   "kwok|kwok|1000|kwok"
   "kubernetes|kubernetes|1900|kube-apiserver kube-controller-manager kube-scheduler kubectl"
   "pulumi|pulumi|2200|pulumi"
   "kubernetes-provider|kubernetes-provider|4700|pulumi-resource-kubernetes"
-  "kube-proxy|kube-proxy|1900|kube-proxy"
   "prometheus-operator|prometheus-operator|1400|prometheus-operator prometheus-config-reloader"
   "prometheus-adapter|prometheus-adapter|1300|prometheus-adapter"
   "keda|keda|2900|keda-operator keda-adapter keda-webhooks"
@@ -68,6 +67,9 @@ TOOLS=(
   "kube-state-metrics|kube-state-metrics|1200|kube-state-metrics"
   "coredns|coredns|1500|coredns"
   "redis-exporter|redis-exporter|900|redis_exporter"
+  # Last, and only once kubernetes is built: the same k8s.io/kubernetes packages then come from the Go build
+  # cache instead of being compiled twice at once (about 2 min, not a second kubernetes build).
+  "kube-proxy|kube-proxy|1900|kube-proxy|kubernetes"
 )
 
 key_of() { # the cache key of a tool: its pinned files and this script's build recipe
@@ -211,8 +213,10 @@ wait_one() {
   [ $rc -eq 0 ] || failed+=("${entry#*:}")
 }
 in_use() { local s=0 v; for v in "${running_mb[@]}"; do s=$((s + ${v%%:*})); done; echo $s; }
+running_name() { local v; for v in "${running_mb[@]}"; do [ "${v#*:}" != "$1" ] || return 0; done; return 1; }
 for t in "${TOOLS[@]}"; do
-  IFS='|' read -r name dir mb bins <<<"$t"
+  IFS='|' read -r name dir mb bins after <<<"$t"
+  while [ -n "$after" ] && running_name "$after"; do wait_one; done
   while [ ${#running_mb[@]} -gt 0 ] && [ $(($(in_use) + mb)) -gt $budget ]; do wait_one; done
   # shellcheck disable=SC2086
   build_tool "$name" "$dir" $bins &

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
@@ -11,6 +12,9 @@ import { analystRules } from "../rules";
 import { ServiceMonitor } from "../monitoring/service-monitor";
 
 const PORT = 8090;
+/** The pod template annotation that rolls the analyst when its Secret's values change. */
+const SECRET_DIGEST_ANNOTATION = "sonic-observability.dev/secret-digest";
+
 /** Where the analyst reads its webhook bearer token (a Secret volume, never an env variable). */
 const TOKEN_DIR = "/var/run/secrets/alert-analyst";
 
@@ -127,7 +131,7 @@ export class AlertAnalyst extends pulumi.ComponentResource {
     );
     new k8s.apps.v1.Deployment(
       name,
-      analystDeploymentArgs(args, scope, analystEnv(args, appName, timeout)),
+      analystDeploymentArgs(args, scope, analystEnv(args, appName, timeout), secretDigest(secretData)),
       child,
     );
     new k8s.core.v1.Service(
@@ -203,11 +207,30 @@ function analystEnv(args: AlertAnalystArgs, appName: string, timeout: number) {
   ];
 }
 
+/**
+ * A digest of the Secret's values, as a pod annotation: the Slack URL and the model key reach the process as
+ * environment variables, which a pod reads once at start, so a changed secret must roll the pod. (The real
+ * pod runtime found it: a new `slackWebhookUrl` went into the Secret, and the running analyst kept posting
+ * to the old one.) 16 hex characters of SHA-256 over every value, the random 40-character webhook token
+ * among them, so the annotation reveals nothing of a value.
+ */
+function secretDigest(data: Record<string, pulumi.Input<string>>): pulumi.Output<string> {
+  return pulumi.unsecret(
+    pulumi.all(data).apply((values) =>
+      createHash("sha256")
+        .update(JSON.stringify(Object.entries(values).sort(([a], [b]) => a.localeCompare(b))))
+        .digest("hex")
+        .slice(0, 16),
+    ),
+  );
+}
+
 /** One replica of the analyst: no API token, non-root, read-only, the webhook token mounted from its Secret. */
 function analystDeploymentArgs(
   args: AlertAnalystArgs,
   { appName, ns, labels, selector }: AnalystScope,
   env: ReturnType<typeof analystEnv>,
+  digest: pulumi.Output<string>,
 ): k8s.apps.v1.DeploymentArgs {
   return {
     metadata: { name: appName, namespace: ns, labels },
@@ -215,7 +238,7 @@ function analystDeploymentArgs(
       replicas: 1,
       selector: { matchLabels: selector },
       template: {
-        metadata: { labels },
+        metadata: { labels, annotations: { [SECRET_DIGEST_ANNOTATION]: digest } },
         spec: {
           automountServiceAccountToken: false,
           volumes: [

@@ -1,11 +1,13 @@
 import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
 import { gunzipSync } from "node:zlib";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { parse, stringify } from "yaml";
 import { getItems, kubectl } from "../../cluster/kubectl";
+import { POD_DIR } from "../../cluster/pods/volumes";
 import { metricNames } from "../../contract/metrics";
 import { sendBurst } from "../../sandbox/load-burst";
 import { deployOk, eventually, LOCAL_CHART_ARGS } from "./support";
@@ -40,8 +42,22 @@ const FAST = [
   "autoscaling.worker.cooldownSeconds=30",
 ];
 
+/**
+ * Where Slack messages go in this suite: a receiver of the test's own on an address of the pod range (a
+ * pod's 127.0.0.1 is its pod IP here, so loopback would not reach the test), for Alertmanager's Slack
+ * receivers and the analyst's reports alike. A TargetDown pages after 30 s instead of 5 min.
+ */
+const SLACK = { host: "172.30.255.250", port: 18080 };
+const PAGING = [`slackWebhookUrl=http://${SLACK.host}:${SLACK.port}/slack`, "alerts.targetDownFor=30s"];
+
 function devArgs(...config: string[]): string[] {
-  return ["dev", "up", "--stand-in-secrets", ...LOCAL_CHART_ARGS, ...config.flatMap((c) => ["--config", c])];
+  return [
+    "dev",
+    "up",
+    "--stand-in-secrets",
+    ...LOCAL_CHART_ARGS,
+    ...[...PAGING, ...config].flatMap((c) => ["--config", c]),
+  ];
 }
 
 async function json<T>(url: string): Promise<T> {
@@ -511,7 +527,13 @@ describe("the real controllers act on what the dev stack deploys (cluster up --c
         metadata: { name: "second-on-the-workers", namespace: SONIC_NS },
         spec: {
           scaleTargetRef: { name: "sonic-generate-worker" },
-          triggers: [{ type: "cpu", metricType: "Utilization", metadata: { value: "50" } }],
+          minReplicaCount: 1,
+          triggers: [
+            {
+              type: "prometheus",
+              metadata: { serverAddress: PROMETHEUS, query: "vector(1)", threshold: "1" },
+            },
+          ],
         },
       };
       let refused = "";
@@ -522,7 +544,60 @@ describe("the real controllers act on what the dev stack deploys (cluster up --c
       }
       if (!refused) kubectl(["delete", "scaledobject.keda.sh", second.metadata.name, "-n", SONIC_NS]);
       assert.match(refused, /admission webhook "vscaledobject\.kb\.io" denied the request/);
-      assert.match(refused, /sonic-generate-worker/);
+      // Refused for being the second, not for anything else in it.
+      assert.match(refused, /is already managed by the (hpa|ScaledObject) 'sonic-generate-worker'/);
+    });
+
+    it("pages end to end: a hung Sonic process fires SonicTargetDown in the operator's Prometheus, Alertmanager delivers it, and the analyst's report follows", async () => {
+      const received: {
+        username?: string;
+        text?: string;
+        attachments?: { title?: string; text?: string }[];
+      }[] = [];
+      const server = createServer((req, res) => {
+        let body = "";
+        req.on("data", (c: Buffer) => (body += c.toString()));
+        req.on("end", () => {
+          try {
+            received.push(JSON.parse(body));
+          } catch {
+            received.push({ text: body });
+          }
+          res.writeHead(200, { "content-type": "text/plain" }).end("ok");
+        });
+      });
+      await new Promise<void>((resolve) => server.listen(SLACK.port, SLACK.host, resolve));
+      const status = JSON.parse(readFileSync(path.join(POD_DIR, "status.json"), "utf8")) as {
+        pod: string;
+        containers: { name: string; pid?: number }[];
+      }[];
+      const api = status
+        .filter((p) => p.pod.startsWith(`${SONIC_NS}/sonic-generate-service-`))
+        .flatMap((p) => p.containers.filter((c) => c.name === "api" && c.pid));
+      assert.ok(api.length > 0, "no API process to hang");
+      const pid = api[0].pid!;
+      process.kill(pid, "SIGSTOP");
+      try {
+        await until(
+          "no page and report for SonicTargetDown",
+          async () => {
+            const fromAlertmanager = received.some((m) =>
+              (m.attachments ?? []).some((a) => `${a.title}`.includes("SonicTargetDown")),
+            );
+            const fromAnalyst = received.some(
+              (m) => m.username === "alert-analyst" && `${m.text}`.includes("SonicTargetDown"),
+            );
+            return [
+              ...(fromAlertmanager ? [] : ["Alertmanager's Slack message"]),
+              ...(fromAnalyst ? [] : ["the analyst's report"]),
+            ].map((w) => `waiting for ${w} (${received.length} messages so far)`);
+          },
+          300_000,
+        );
+      } finally {
+        process.kill(pid, "SIGCONT");
+        server.close();
+      }
     });
   });
 });
