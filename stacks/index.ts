@@ -228,6 +228,10 @@ new InferenceNetworkPolicy(
     podSelector: sonic.apiSelectorLabels,
     monitoringNamespace: config.monitoring.namespace,
     clientNamespaces: config.sonic.apiClientNamespaces,
+    // The API parses untrusted uploads and dials only the queue store (app/queue: its one client):
+    // out only to DNS and the store, as the workers.
+    queueStore: queue.storePods ?? { ports: queue.externalPorts! },
+    nodeLocalDns: config.nodeLocalDns ?? NODE_LOCAL_DNS_BY_DEFAULT[config.clusterFlavor],
     labels,
   },
   { dependsOn: inSonicNamespace },

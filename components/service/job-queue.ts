@@ -400,7 +400,11 @@ function valkeyStatefulSetArgs(
   };
 }
 
-/** Only the service's pods reach the store, and only Prometheus the exporter. */
+/**
+ * Only the service's pods reach the store, and only Prometheus the exporter. Out: nothing. One replica
+ * dials no peer (no `replicaof`, no cluster bus) and resolves no name, and the exporter reaches Valkey on
+ * the pod's localhost, which no policy governs. A replicated store would need its peers on `redis` here.
+ */
 function storeNetworkPolicyArgs(
   { queueName, ns, labels, selector }: StoreScope,
   args: JobQueueArgs,
@@ -410,7 +414,8 @@ function storeNetworkPolicyArgs(
     metadata: { name: queueName, namespace: ns, labels },
     spec: {
       podSelector: { matchLabels: selector },
-      policyTypes: ["Ingress"],
+      policyTypes: ["Ingress", "Egress"],
+      egress: [],
       ingress: [
         {
           from: [{ ...namespaceIs([ns]), podSelector: { matchLabels: args.clientSelector } }],

@@ -15,8 +15,10 @@ import {
   jobBacklogRule,
   serviceMonitorSpec,
   WorkerNetworkPolicy,
+  InferenceNetworkPolicy,
   JobQueue,
   redisUrlPort,
+  MIB,
 } from "../../components";
 import { recorded, registered, useMocks, valueOf } from "../../testkit/mocks";
 
@@ -386,6 +388,77 @@ describe("WorkerNetworkPolicy", () => {
         }),
       { message: "queueStore.ports: must name at least one port of the managed Redis, got []" },
     );
+  });
+});
+
+describe("InferenceNetworkPolicy", () => {
+  const api = { app: "sonic", "app.kubernetes.io/component": "api" };
+  const store = { podSelector: { "app.kubernetes.io/name": "sonic-queue" }, port: "redis" };
+
+  it("lets the API pods out only to DNS and the queue store when it is given the store, as the workers", async () => {
+    new InferenceNetworkPolicy("api-locked", {
+      namespace: "ai-inference",
+      podSelector: api,
+      clientNamespaces: ["ingress-nginx"],
+      queueStore: store,
+    });
+    const np = await registered("kubernetes:networking.k8s.io/v1:NetworkPolicy", "api-locked");
+    assert.deepEqual(np.spec.policyTypes, ["Ingress", "Egress"]);
+    assert.deepEqual(
+      np.spec.egress.map((e: any) => e.ports.map((p: any) => `${p.protocol}/${p.port}`).join(",")),
+      ["UDP/53,TCP/53", "TCP/redis"],
+    );
+    assert.deepEqual(np.spec.egress[1].to, [{ podSelector: { matchLabels: store.podSelector } }]);
+  });
+
+  it("stays ingress-only without a store, as other teams' programs wrote it before", async () => {
+    new InferenceNetworkPolicy("api-open", {
+      namespace: "tts",
+      podSelector: { app: "tts" },
+      clientNamespaces: ["ingress-nginx"],
+    });
+    const np = await registered("kubernetes:networking.k8s.io/v1:NetworkPolicy", "api-open");
+    assert.deepEqual(np.spec.policyTypes, ["Ingress"]);
+    assert.equal(np.spec.egress, undefined);
+  });
+
+  it("refuses egress options without a store, which would read as a lockdown that is not there", () => {
+    const base = { namespace: "tts", podSelector: { app: "tts" }, clientNamespaces: ["ingress-nginx"] };
+    assert.throws(() => new InferenceNetworkPolicy("dns-only", { ...base, nodeLocalDns: true }), {
+      message:
+        "nodeLocalDns: locks nothing down without 'queueStore' (egress stays open): set 'queueStore' too, got true",
+    });
+    assert.throws(() => new InferenceNetworkPolicy("extra-only", { ...base, extraEgress: [] }), {
+      message:
+        "extraEgress: locks nothing down without 'queueStore' (egress stays open): set 'queueStore' too, got []",
+    });
+  });
+
+  it("refuses an empty store selector, which would let the API dial every pod, naming the property and value", () => {
+    assert.throws(
+      () =>
+        new InferenceNetworkPolicy("api-any-pod", {
+          namespace: "a",
+          podSelector: { app: "a" },
+          clientNamespaces: ["ingress-nginx"],
+          queueStore: { podSelector: {}, port: "redis" },
+        }),
+      {
+        message:
+          "queueStore.podSelector: must name the store's pod labels (an empty selector admits every pod), got {}",
+      },
+    );
+  });
+});
+
+describe("JobQueue's Valkey", () => {
+  const args = { namespace: "ai-inference", clientSelector: { app: "sonic" } };
+
+  it("lets the store dial nothing: Egress in its policy, with no rule", async () => {
+    new JobQueue("closed", { ...args, name: "closed", maxmemoryBytes: 64 * MIB });
+    const np = await registered("kubernetes:networking.k8s.io/v1:NetworkPolicy", "closed");
+    assert.deepEqual(np.spec.policyTypes, ["Ingress", "Egress"]);
+    assert.deepEqual(np.spec.egress, []);
   });
 });
 
