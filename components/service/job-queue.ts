@@ -328,6 +328,13 @@ function valkeyStatefulSetArgs(
         spec: {
           // Redis needs no Kubernetes API: no token in the pod.
           automountServiceAccountToken: false,
+          // 999, not the 10001 of our own image (Dockerfile): the Valkey image's own user. Its Dockerfile
+          // creates `valkey` as uid and gid 999 and owns /data by it, and its entrypoint chowns the data
+          // directory to it, so every other use of the image (`docker run`, a debug container running
+          // valkey-check-aof, a restore) writes the AOF as 999, and so has this pod since it first ran.
+          // 10001 would find the AOF on existing volumes owned by 999 and rely on the kubelet's
+          // recursive fsGroup change to write it, which volumes whose CSI driver declares
+          // `fsGroupPolicy: None` never get. Not root either way: `restricted` holds.
           securityContext: hardenedPod(999),
           containers: [
             {
