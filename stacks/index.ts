@@ -170,6 +170,7 @@ const queue = new JobQueue(
     name: QUEUE_NAME,
     externalUrl: config.queue.mode === "external" ? config.secrets.queueRedisUrl : undefined,
     maxmemoryBytes: queueMemoryNeeded,
+    aofReplayBytesPerCpuSecond: config.queue.aofReplayBytesPerCpuSecond,
     storage: config.queue.storage,
     // Both tiers: the API enqueues and answers polls, the workers pull and write results.
     clientSelector: sonic.selectorLabels,

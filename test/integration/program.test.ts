@@ -6,7 +6,7 @@ import type { MockRun, RegisteredResource } from "../../testkit/mock-runtime";
 import { loadApiConfig } from "../../app/api/config";
 import { loadWorkerConfig } from "../../app/worker/config";
 import { archiveFile, resolveChartArchive } from "../../testkit/chart-archives";
-import { CHART_PINS, type ChartPin } from "../../components";
+import { CHART_PINS, type ChartPin, valkeyStartupSeconds } from "../../components";
 import { objectYaml, toObjects } from "../../scripts/render";
 import { readStackFile, REPO_ROOT } from "../../testkit/stack-file";
 import { at, only, renderStack, renderStackFailure, waitsFor } from "../../testkit/render";
@@ -564,6 +564,15 @@ for (const { title, stack, engine, extra } of VARIANTS) {
         assert.doesNotMatch(JSON.stringify(valkey), /requirepass/, "the password is never an argument");
         // Ready means Valkey answers PONG (not loading its AOF), the password from the Secret, never argv.
         assert.match(valkey.readinessProbe.exec.command.join(" "), /valkey-cli .*ping/);
+        // The AOF replay of this maxmemory is the startup probe's (test/integration/queue-store-replay.test.ts
+        // runs these commands on a real replay); liveness lets a loading store live.
+        assert.deepEqual(valkey.startupProbe.exec, valkey.readinessProbe.exec);
+        assert.notDeepEqual(valkey.livenessProbe.exec, valkey.readinessProbe.exec);
+        assert.equal(
+          valkey.startupProbe.failureThreshold * valkey.startupProbe.periodSeconds,
+          Math.ceil(valkeyStartupSeconds(maxmemory) / 5) * 5,
+        );
+        assert.deepEqual(only(run, STATEFULSET).customTimeouts, { create: "22m", update: "22m" });
         assert.deepEqual(valkey.env[0], {
           name: "REDISCLI_AUTH",
           valueFrom: { secretKeyRef: { name: "sonic-queue", key: "password" } },

@@ -18,6 +18,11 @@ import {
   InferenceNetworkPolicy,
   JobQueue,
   redisUrlPort,
+  aofReplaySeconds,
+  valkeyStartupSeconds,
+  AOF_REPLAY_BYTES_PER_CPU_SECOND,
+  AOF_REWRITE_PERCENTAGE,
+  VALKEY_CPU_REQUEST_MILLICORES,
   MIB,
 } from "../../components";
 import { recorded, registered, useMocks, valueOf } from "../../testkit/mocks";
@@ -453,6 +458,59 @@ describe("InferenceNetworkPolicy", () => {
 
 describe("JobQueue's Valkey", () => {
   const args = { namespace: "ai-inference", clientSelector: { app: "sonic" } };
+
+  it("sizes the startup probe for the replay of twice maxmemory at 16 MiB per CPU-second on its 100m CPU request", async () => {
+    // 1 GiB of maxmemory: an AOF of up to 2 GiB at 1.6 MiB/s is 1280 s, plus 30 s to start.
+    assert.equal(aofReplaySeconds(1024 * MIB), 1280);
+    assert.equal(valkeyStartupSeconds(1024 * MIB), 1310);
+    assert.equal(aofReplaySeconds(1024 * MIB, 32 * MIB), 640);
+    new JobQueue("sized", { ...args, name: "sized", maxmemoryBytes: 1024 * MIB });
+    const sts = await registered("kubernetes:apps/v1:StatefulSet", "sized");
+    const valkey = sts.spec.template.spec.containers[0];
+    assert.deepEqual(
+      [valkey.startupProbe.periodSeconds, valkey.startupProbe.failureThreshold],
+      [5, 262],
+      "262 x 5 s = 1310 s",
+    );
+    assert.equal(valkey.resources.requests.cpu, `${VALKEY_CPU_REQUEST_MILLICORES}m`);
+    const conf = (await registered("kubernetes:core/v1:ConfigMap", "sized")).data["valkey.conf"];
+    assert.match(conf, new RegExp(`^auto-aof-rewrite-percentage ${AOF_REWRITE_PERCENTAGE}$`, "m"));
+    assert.equal(AOF_REPLAY_BYTES_PER_CPU_SECOND, 16 * MIB);
+  });
+
+  it("fails readiness and startup while Valkey loads, and lets liveness pass on LOADING", async () => {
+    new JobQueue("probed", { ...args, name: "probed", maxmemoryBytes: 64 * MIB });
+    const valkey = (await registered("kubernetes:apps/v1:StatefulSet", "probed")).spec.template.spec
+      .containers[0];
+    const script = (probe: any) => probe.exec.command[2] as string;
+    assert.deepEqual(valkey.startupProbe.exec, valkey.readinessProbe.exec);
+    assert.doesNotMatch(script(valkey.readinessProbe), /LOADING/);
+    assert.match(script(valkey.livenessProbe), /PONG\|LOADING\*\)/);
+    for (const probe of [valkey.startupProbe, valkey.readinessProbe, valkey.livenessProbe])
+      assert.equal(probe.exec.command.at(-1), "6379", "the port is the script's last argument");
+  });
+
+  it("takes a slower replay rate, refusing one below 1 MiB per CPU-second with the option and value named", async () => {
+    new JobQueue("slow-disk", {
+      ...args,
+      name: "slow-disk",
+      maxmemoryBytes: 1024 * MIB,
+      aofReplayBytesPerCpuSecond: 8 * MIB,
+    });
+    const valkey = (await registered("kubernetes:apps/v1:StatefulSet", "slow-disk")).spec.template.spec
+      .containers[0];
+    assert.equal(valkey.startupProbe.failureThreshold, 518, "(2560 s + 30 s) / 5 s");
+    assert.throws(
+      () =>
+        new JobQueue("too-slow", {
+          ...args,
+          name: "too-slow",
+          maxmemoryBytes: 64 * MIB,
+          aofReplayBytesPerCpuSecond: 1000,
+        }),
+      { message: "aofReplayBytesPerCpuSecond: must be an integer >= 1048576, got 1000" },
+    );
+  });
 
   it("lets the store dial nothing: Egress in its policy, with no rule", async () => {
     new JobQueue("closed", { ...args, name: "closed", maxmemoryBytes: 64 * MIB });
