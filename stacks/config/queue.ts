@@ -30,7 +30,7 @@ export const queueSchema = z
       .meta({
         description:
           "AOF bytes the in-cluster store replays per CPU-second at start, at the least: Valkey's startup probe allows the replay of twice `maxmemory` at this rate on its 100m CPU request. Lower it for a slower CPU or volume (docs/develop.md, \"Valkey's probes\").",
-        defaultText: `\`${AOF_REPLAY_BYTES_PER_CPU_SECOND}\` (16 MiB, measured)`,
+        defaultText: `\`${AOF_REPLAY_BYTES_PER_CPU_SECOND}\` (12 MiB, measured)`,
       }),
   })
   .strict()

@@ -572,7 +572,7 @@ for (const { title, stack, engine, extra } of VARIANTS) {
           valkey.startupProbe.failureThreshold * valkey.startupProbe.periodSeconds,
           Math.ceil(valkeyStartupSeconds(maxmemory) / 5) * 5,
         );
-        assert.deepEqual(only(run, STATEFULSET).customTimeouts, { create: "22m", update: "22m" });
+        assert.deepEqual(only(run, STATEFULSET).customTimeouts, { create: "26m", update: "26m" });
         assert.deepEqual(valkey.env[0], {
           name: "REDISCLI_AUTH",
           valueFrom: { secretKeyRef: { name: "sonic-queue", key: "password" } },

@@ -27,7 +27,7 @@ import { REPO_ROOT } from "../../testkit/stack-file";
  */
 
 /** Keys of the AOF: tiny ones, the slowest AOF to replay per byte (each command costs the same). */
-const KEYS = 1_200_000;
+const KEYS = 600_000;
 const PASSWORD = "replay-test-password";
 
 const snapshot = (file: string) =>
@@ -99,7 +99,7 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / ticks;
 }
 
-describe("Valkey's probes while it replays its AOF (a real redis-server on an AOF of 1.2 M keys)", function () {
+describe("Valkey's probes while it replays its AOF (a real redis-server on an AOF of 600 k keys)", function () {
   this.timeout(60_000);
   let dir: string;
   let server: ChildProcess | undefined;
@@ -173,7 +173,7 @@ describe("Valkey's probes while it replays its AOF (a real redis-server on an AO
       samples.push({ atMs: Date.now() - started, startupProbe, readinessProbe, livenessProbe });
       if (startupProbe.passed) break;
       if (Date.now() - started > 40_000) throw new Error("the AOF was not loaded after 40 s");
-      await new Promise((r) => setTimeout(r, 200));
+      await new Promise((r) => setTimeout(r, 100));
     }
     replayCpuSeconds = cpuSeconds(server.pid!);
     const loaded = /DB loaded from append only file: ([\d.]+) seconds/.exec(readFileSync(log, "utf8"));

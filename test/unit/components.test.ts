@@ -459,23 +459,23 @@ describe("InferenceNetworkPolicy", () => {
 describe("JobQueue's Valkey", () => {
   const args = { namespace: "ai-inference", clientSelector: { app: "sonic" } };
 
-  it("sizes the startup probe for the replay of twice maxmemory at 16 MiB per CPU-second on its 100m CPU request", async () => {
-    // 1 GiB of maxmemory: an AOF of up to 2 GiB at 1.6 MiB/s is 1280 s, plus 30 s to start.
-    assert.equal(aofReplaySeconds(1024 * MIB), 1280);
-    assert.equal(valkeyStartupSeconds(1024 * MIB), 1310);
+  it("sizes the startup probe for the replay of twice maxmemory at 12 MiB per CPU-second on its 100m CPU request", async () => {
+    // 1 GiB of maxmemory: an AOF of up to 2 GiB at 1.2 MiB/s is 1707 s, plus 30 s to start.
+    assert.equal(aofReplaySeconds(1024 * MIB), 1707);
+    assert.equal(valkeyStartupSeconds(1024 * MIB), 1737);
     assert.equal(aofReplaySeconds(1024 * MIB, 32 * MIB), 640);
     new JobQueue("sized", { ...args, name: "sized", maxmemoryBytes: 1024 * MIB });
     const sts = await registered("kubernetes:apps/v1:StatefulSet", "sized");
     const valkey = sts.spec.template.spec.containers[0];
     assert.deepEqual(
       [valkey.startupProbe.periodSeconds, valkey.startupProbe.failureThreshold],
-      [5, 262],
-      "262 x 5 s = 1310 s",
+      [5, 348],
+      "348 x 5 s = 1740 s",
     );
     assert.equal(valkey.resources.requests.cpu, `${VALKEY_CPU_REQUEST_MILLICORES}m`);
     const conf = (await registered("kubernetes:core/v1:ConfigMap", "sized")).data["valkey.conf"];
     assert.match(conf, new RegExp(`^auto-aof-rewrite-percentage ${AOF_REWRITE_PERCENTAGE}$`, "m"));
-    assert.equal(AOF_REPLAY_BYTES_PER_CPU_SECOND, 16 * MIB);
+    assert.equal(AOF_REPLAY_BYTES_PER_CPU_SECOND, 12 * MIB);
   });
 
   it("fails readiness and startup while Valkey loads, and lets liveness pass on LOADING", async () => {
