@@ -170,6 +170,7 @@ const queue = new JobQueue(
     name: QUEUE_NAME,
     externalUrl: config.queue.mode === "external" ? config.secrets.queueRedisUrl : undefined,
     maxmemoryBytes: queueMemoryNeeded,
+    aofReplayBytesPerCpuSecond: config.queue.aofReplayBytesPerCpuSecond,
     storage: config.queue.storage,
     // Both tiers: the API enqueues and answers polls, the workers pull and write results.
     clientSelector: sonic.selectorLabels,
@@ -228,6 +229,10 @@ new InferenceNetworkPolicy(
     podSelector: sonic.apiSelectorLabels,
     monitoringNamespace: config.monitoring.namespace,
     clientNamespaces: config.sonic.apiClientNamespaces,
+    // The API parses untrusted uploads and dials only the queue store (app/queue: its one client):
+    // out only to DNS and the store, as the workers.
+    queueStore: queue.storePods ?? { ports: queue.externalPorts! },
+    nodeLocalDns: config.nodeLocalDns ?? NODE_LOCAL_DNS_BY_DEFAULT[config.clusterFlavor],
     labels,
   },
   { dependsOn: inSonicNamespace },

@@ -12,8 +12,57 @@ import { ServiceMonitor } from "../monitoring/service-monitor";
 /** Bytes in a mebibyte. */
 export const MIB = 1024 * 1024;
 
-/** valkey-cli answers PONG only once the AOF is loaded; the password is in REDISCLI_AUTH. */
-const PING = ["sh", "-c", 'test "$(valkey-cli -p 6379 ping)" = PONG'];
+/**
+ * `auto-aof-rewrite-percentage` of the in-cluster store: Valkey rewrites its AOF once it has grown by this
+ * much since the last rewrite, so the AOF holds at most (1 + this / 100) x the dataset, and the dataset
+ * at most `maxmemory` (`auto-aof-rewrite-min-size`, 64 MB, stays below that: `maxmemory` is >= 64 MiB).
+ * Valkey's default, written out because the startup probe's budget is sized on it.
+ */
+export const AOF_REWRITE_PERCENTAGE = 100;
+
+/**
+ * AOF bytes a store replays per CPU-second, at the least, for the startup probe's budget. Replay is
+ * single-threaded and costs per command, so the worst AOF is one of tiny keys: Debian's redis-server
+ * 7.0.15 replayed `SET`s of 10-byte values (no RDB preamble) at 24.1 MB per CPU-second (543 k keys),
+ * and at 18.5 MB on a machine busy with the whole test suite; 100-byte values at 61.8 MB, 1 MB values
+ * at 1.67 GB (docs/develop.md, "Valkey's probes"). 12 MiB (12.6 MB) stays a third below the worst.
+ */
+export const AOF_REPLAY_BYTES_PER_CPU_SECOND = 12 * MIB;
+
+/** The `valkey` container's CPU request: all the CPU its replay is sure of on a busy node. */
+export const VALKEY_CPU_REQUEST_MILLICORES = 100;
+
+/** Seconds the startup budget allows beyond the replay itself: the process starts, the probe's first run. */
+const STORE_START_SECONDS = 30;
+
+/**
+ * Seconds a store with `maxmemoryBytes` takes at most to replay its AOF at start: the largest AOF
+ * (`maxmemoryBytes` x (1 + AOF_REWRITE_PERCENTAGE / 100), 2 x `maxmemory`), all of it as commands (an
+ * RDB preamble, Valkey's default for a rewritten base, only loads faster), at `bytesPerCpuSecond` on
+ * the container's CPU request alone (VALKEY_CPU_REQUEST_MILLICORES: what a busy node still gives it).
+ * Throws an {@link InputPropertyError} naming `maxmemoryBytes` or `aofReplayBytesPerCpuSecond`.
+ */
+export function aofReplaySeconds(
+  maxmemoryBytes: number,
+  bytesPerCpuSecond: number = AOF_REPLAY_BYTES_PER_CPU_SECOND,
+): number {
+  requireInteger("maxmemoryBytes", maxmemoryBytes, 64 * MIB);
+  requireInteger("aofReplayBytesPerCpuSecond", bytesPerCpuSecond, MIB);
+  const largestAof = maxmemoryBytes * (1 + AOF_REWRITE_PERCENTAGE / 100);
+  return Math.ceil(largestAof / ((bytesPerCpuSecond * VALKEY_CPU_REQUEST_MILLICORES) / 1000));
+}
+
+/**
+ * Seconds Valkey's startup probe allows before the kubelet restarts it: the replay of the largest AOF
+ * (`aofReplaySeconds`) plus 30 s to start. A restart mid-replay starts the replay over, so a budget
+ * below the replay is a crash loop that never serves.
+ */
+export function valkeyStartupSeconds(
+  maxmemoryBytes: number,
+  bytesPerCpuSecond: number = AOF_REPLAY_BYTES_PER_CPU_SECOND,
+): number {
+  return aofReplaySeconds(maxmemoryBytes, bytesPerCpuSecond) + STORE_START_SECONDS;
+}
 
 /** Arguments of the queue store's memory bound: how much the service may hold at once. */
 export interface QueueMemoryArgs {
@@ -81,6 +130,13 @@ export interface JobQueueArgs {
   exporterImage?: string;
   /** `maxmemory` in bytes (see `queueMemoryBytes`); the container's memory is sized from it. */
   maxmemoryBytes: number;
+  /**
+   * AOF bytes the store replays per CPU-second at start, at the least: the startup probe allows the
+   * replay of the largest AOF at this rate on the container's CPU request (`valkeyStartupSeconds`).
+   * Lower it for a slower CPU or volume; at least 1048576 (1 MiB).
+   * @default AOF_REPLAY_BYTES_PER_CPU_SECOND (12 MiB)
+   */
+  aofReplayBytesPerCpuSecond?: number;
   /** Volume holding the AOF. @default { size: "10Gi" } */
   storage?: {
     /** Volume size (`10Gi`). */
@@ -193,6 +249,8 @@ export class JobQueue extends pulumi.ComponentResource {
     }
 
     requireInteger("maxmemoryBytes", args.maxmemoryBytes, 64 * MIB);
+    if (args.aofReplayBytesPerCpuSecond !== undefined)
+      requireInteger("aofReplayBytesPerCpuSecond", args.aofReplayBytesPerCpuSecond, MIB);
     const size = args.storage?.size ?? "10Gi";
     if (!/^\d+(Gi|Ti)$/.test(size))
       throw new InputPropertyError("storage.size", `expected a size like 10Gi, got ${quote(size)}`);
@@ -223,6 +281,9 @@ export class JobQueue extends pulumi.ComponentResource {
       // Every accepted job survives a restart: append-only file, fsync every second.
       "appendonly yes",
       "appendfsync everysec",
+      // The startup probe's budget assumes the AOF stays below (1 + this / 100) x maxmemory.
+      `auto-aof-rewrite-percentage ${AOF_REWRITE_PERCENTAGE}`,
+      "auto-aof-rewrite-min-size 64mb",
       'save ""',
       `maxmemory ${args.maxmemoryBytes}`,
       // Refuse writes when full rather than evict: an evicted key is a lost job.
@@ -275,7 +336,7 @@ export class JobQueue extends pulumi.ComponentResource {
     new k8s.apps.v1.StatefulSet(
       name,
       valkeyStatefulSetArgs(store, args, size, { configMapName: config.metadata.name, configHash }),
-      childOptions(this, opts, governing),
+      { ...childOptions(this, opts, governing), customTimeouts: valkeyRolloutTimeouts(args) },
     );
     new k8s.networking.v1.NetworkPolicy(name, storeNetworkPolicyArgs(store, args), child);
     new ServiceMonitor(
@@ -305,6 +366,63 @@ interface StoreScope {
   port: number;
 }
 
+/** Period of Valkey's startup probe: its failureThreshold is the budget over this. */
+const STARTUP_PERIOD_SECONDS = 5;
+
+/**
+ * The store's probe commands. `valkey-cli ping` prints PONG once the AOF is loaded and `LOADING Valkey is
+ * loading the dataset in memory` while it replays (exit status 0 both ways, hence the comparison); the
+ * password is in REDISCLI_AUTH. The port is the script's `$1` (the last argument), so the rendered
+ * command says it once. What fails is printed: the kubelet puts it in the probe's event.
+ */
+function valkeyProbeCommand(probe: "serving" | "alive", port: number): string[] {
+  const script =
+    probe === "serving"
+      ? // Startup and readiness: serving means loaded.
+        'r="$(valkey-cli -p "$1" ping 2>&1)"; test "$r" = PONG || { echo "$r"; exit 1; }'
+      : // Liveness: a store that answers LOADING is alive; restarting it would start the load over.
+        'r="$(valkey-cli -p "$1" ping 2>&1)"; case "$r" in PONG|LOADING*) ;; *) echo "$r"; exit 1;; esac';
+  return ["sh", "-c", script, `valkey-${probe}`, String(port)];
+}
+
+/**
+ * Valkey's probes: startup until the AOF is loaded, within `valkeyStartupSeconds` (the kubelet runs
+ * neither of the others before it passes); readiness fails while loading (no traffic to a store that
+ * answers every command LOADING); liveness passes on PONG or LOADING, so only a store that does not
+ * answer is restarted.
+ */
+function valkeyProbes(port: number, maxmemoryBytes: number, bytesPerCpuSecond?: number) {
+  const serving = { exec: { command: valkeyProbeCommand("serving", port) } };
+  return {
+    startupProbe: {
+      ...serving,
+      periodSeconds: STARTUP_PERIOD_SECONDS,
+      timeoutSeconds: 3,
+      failureThreshold: Math.ceil(
+        valkeyStartupSeconds(maxmemoryBytes, bytesPerCpuSecond) / STARTUP_PERIOD_SECONDS,
+      ),
+    },
+    readinessProbe: { ...serving, periodSeconds: 5, timeoutSeconds: 3 },
+    livenessProbe: {
+      exec: { command: valkeyProbeCommand("alive", port) },
+      periodSeconds: 15,
+      timeoutSeconds: 5,
+      failureThreshold: 4,
+    },
+  };
+}
+
+/**
+ * How long Pulumi awaits the StatefulSet: its default 10 minutes (scheduling, the volume, the image
+ * pull) plus the startup probe's budget, or a replay of the largest AOF fails the update it belongs to.
+ */
+function valkeyRolloutTimeouts(args: JobQueueArgs): pulumi.CustomTimeouts {
+  const probe = valkeyProbes(6379, args.maxmemoryBytes, args.aofReplayBytesPerCpuSecond).startupProbe;
+  const seconds = 600 + probe.failureThreshold * probe.periodSeconds;
+  const timeout = `${Math.ceil(seconds / 60)}m`;
+  return { create: timeout, update: timeout };
+}
+
 /** The Valkey StatefulSet: one replica, the store and its exporter sidecar, hardened, the AOF on a claim. */
 function valkeyStatefulSetArgs(
   { queueName, ns, labels, selector, port }: StoreScope,
@@ -328,6 +446,13 @@ function valkeyStatefulSetArgs(
         spec: {
           // Redis needs no Kubernetes API: no token in the pod.
           automountServiceAccountToken: false,
+          // 999, not the 10001 of our own image (Dockerfile): the Valkey image's own user. Its Dockerfile
+          // creates `valkey` as uid and gid 999 and owns /data by it, and its entrypoint chowns the data
+          // directory to it, so every other use of the image (`docker run`, a debug container running
+          // valkey-check-aof, a restore) writes the AOF as 999, and so has this pod since it first ran.
+          // 10001 would find the AOF on existing volumes owned by 999 and rely on the kubelet's
+          // recursive fsGroup change to write it, which volumes whose CSI driver declares
+          // `fsGroupPolicy: None` never get. Not root either way: `restricted` holds.
           securityContext: hardenedPod(999),
           containers: [
             {
@@ -337,7 +462,7 @@ function valkeyStatefulSetArgs(
               ports: [{ name: "redis", containerPort: port }],
               // maxmemory plus room for the AOF rewrite's copy-on-write fork.
               resources: {
-                requests: { cpu: "100m", memory: `${memory + 64}Mi` },
+                requests: { cpu: `${VALKEY_CPU_REQUEST_MILLICORES}m`, memory: `${memory + 64}Mi` },
                 limits: { memory: `${memory * 2 + 128}Mi` },
               },
               // A TCP probe passes while Valkey loads its AOF (-LOADING) or hangs: ask it. The
@@ -348,13 +473,7 @@ function valkeyStatefulSetArgs(
                   valueFrom: { secretKeyRef: { name: queueName, key: "password" } },
                 },
               ],
-              readinessProbe: { exec: { command: PING }, periodSeconds: 5, timeoutSeconds: 3 },
-              livenessProbe: {
-                exec: { command: PING },
-                periodSeconds: 15,
-                timeoutSeconds: 5,
-                failureThreshold: 4,
-              },
+              ...valkeyProbes(port, args.maxmemoryBytes, args.aofReplayBytesPerCpuSecond),
               securityContext: HARDENED_CONTAINER,
               volumeMounts: [
                 { name: "data", mountPath: "/data" },
@@ -400,7 +519,11 @@ function valkeyStatefulSetArgs(
   };
 }
 
-/** Only the service's pods reach the store, and only Prometheus the exporter. */
+/**
+ * Only the service's pods reach the store, and only Prometheus the exporter. Out: nothing. One replica
+ * dials no peer (no `replicaof`, no cluster bus) and resolves no name, and the exporter reaches Valkey on
+ * the pod's localhost, which no policy governs. A replicated store would need its peers on `redis` here.
+ */
 function storeNetworkPolicyArgs(
   { queueName, ns, labels, selector }: StoreScope,
   args: JobQueueArgs,
@@ -410,7 +533,8 @@ function storeNetworkPolicyArgs(
     metadata: { name: queueName, namespace: ns, labels },
     spec: {
       podSelector: { matchLabels: selector },
-      policyTypes: ["Ingress"],
+      policyTypes: ["Ingress", "Egress"],
+      egress: [],
       ingress: [
         {
           from: [{ ...namespaceIs([ns]), podSelector: { matchLabels: args.clientSelector } }],

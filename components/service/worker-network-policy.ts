@@ -1,29 +1,11 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { childOptions } from "../shared/child-options";
-import { InputPropertyError, quote, requireInteger } from "../shared/errors";
-import { dnsEgress, namespaceIs } from "../shared/selectors";
+import { namespaceIs } from "../shared/selectors";
+import { queueClientEgress, type QueueStoreEndpoint } from "./queue-store-egress";
 import { WEB_PORT_NAME } from "./service-tiers";
 
-/** Where the worker pods reach the shared queue store. */
-export type QueueStoreEndpoint =
-  /** The in-cluster store (JobQueue): its pods, in the workers' namespace, on its port. */
-  | {
-      /** Labels of the store's pods. */
-      podSelector: Record<string, string>;
-      /** The port clients connect to, by number or name. */
-      port: number | string;
-    }
-  /**
-   * A managed Redis outside the cluster: its ports, anywhere (its address is a secret, resolved by
-   * DNS). `JobQueue.externalPorts` reads them from the URL.
-   */
-  | {
-      /** Ports the managed Redis listens on. */
-      ports: pulumi.Input<number[]>;
-      /** Where it may be. @default "0.0.0.0/0" (anywhere) */
-      cidr?: string;
-    };
+export type { QueueStoreEndpoint } from "./queue-store-egress";
 
 /** Arguments of `WorkerNetworkPolicy`: the worker pods, who may scrape them, and the store they reach. */
 export interface WorkerNetworkPolicyArgs {
@@ -59,35 +41,6 @@ export class WorkerNetworkPolicy extends pulumi.ComponentResource {
 
   constructor(name: string, args: WorkerNetworkPolicyArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sonic-observability:index:WorkerNetworkPolicy", name, {}, opts);
-    const store = args.queueStore;
-    const tcpPorts = (ports: number[]) => {
-      if (ports.length === 0)
-        throw new InputPropertyError(
-          "queueStore.ports",
-          "must name at least one port of the managed Redis, got []",
-        );
-      ports.forEach((p, i) => requireInteger(`queueStore.ports[${i}]`, p, 1, 65535));
-      return ports.map((port) => ({ protocol: "TCP", port }));
-    };
-    const storeEgress =
-      "podSelector" in store
-        ? {
-            to: [{ podSelector: { matchLabels: store.podSelector } }],
-            ports: [{ protocol: "TCP", port: store.port }],
-          }
-        : {
-            to: [{ ipBlock: { cidr: store.cidr ?? "0.0.0.0/0" } }],
-            // Known now: checked now; from a URL (an Output): checked once it resolves.
-            ports: Array.isArray(store.ports)
-              ? tcpPorts(store.ports)
-              : pulumi.output(store.ports).apply(tcpPorts),
-          };
-    if ("podSelector" in store && Object.keys(store.podSelector).length === 0) {
-      throw new InputPropertyError(
-        "queueStore.podSelector",
-        `must name the store's pod labels (an empty selector admits every pod), got ${quote(store.podSelector)}`,
-      );
-    }
     this.policy = new k8s.networking.v1.NetworkPolicy(
       name,
       {
@@ -106,7 +59,7 @@ export class WorkerNetworkPolicy extends pulumi.ComponentResource {
               ports: [{ protocol: "TCP", port: args.port ?? WEB_PORT_NAME }],
             },
           ],
-          egress: [...dnsEgress(args.nodeLocalDns ?? false), storeEgress, ...(args.extraEgress ?? [])],
+          egress: queueClientEgress(args.queueStore, args.nodeLocalDns ?? false, args.extraEgress),
         },
       },
       childOptions(this, opts),

@@ -6,10 +6,11 @@ import type { MockRun, RegisteredResource } from "../../testkit/mock-runtime";
 import { loadApiConfig } from "../../app/api/config";
 import { loadWorkerConfig } from "../../app/worker/config";
 import { archiveFile, resolveChartArchive } from "../../testkit/chart-archives";
-import { CHART_PINS, type ChartPin } from "../../components";
+import { CHART_PINS, type ChartPin, valkeyStartupSeconds } from "../../components";
 import { objectYaml, toObjects } from "../../scripts/render";
 import { readStackFile, REPO_ROOT } from "../../testkit/stack-file";
 import { at, only, renderStack, renderStackFailure, waitsFor } from "../../testkit/render";
+import { connectionAdmitted, type Destination, type PodIdentity } from "../../testkit/network-policy";
 
 const T = {
   namespace: "kubernetes:core/v1:Namespace",
@@ -563,6 +564,15 @@ for (const { title, stack, engine, extra } of VARIANTS) {
         assert.doesNotMatch(JSON.stringify(valkey), /requirepass/, "the password is never an argument");
         // Ready means Valkey answers PONG (not loading its AOF), the password from the Secret, never argv.
         assert.match(valkey.readinessProbe.exec.command.join(" "), /valkey-cli .*ping/);
+        // The AOF replay of this maxmemory is the startup probe's (test/integration/queue-store-replay.test.ts
+        // runs these commands on a real replay); liveness lets a loading store live.
+        assert.deepEqual(valkey.startupProbe.exec, valkey.readinessProbe.exec);
+        assert.notDeepEqual(valkey.livenessProbe.exec, valkey.readinessProbe.exec);
+        assert.equal(
+          valkey.startupProbe.failureThreshold * valkey.startupProbe.periodSeconds,
+          Math.ceil(valkeyStartupSeconds(maxmemory) / 5) * 5,
+        );
+        assert.deepEqual(only(run, STATEFULSET).customTimeouts, { create: "26m", update: "26m" });
         assert.deepEqual(valkey.env[0], {
           name: "REDISCLI_AUTH",
           valueFrom: { secretKeyRef: { name: "sonic-queue", key: "password" } },
@@ -666,7 +676,7 @@ for (const { title, stack, engine, extra } of VARIANTS) {
 
     it("admits only Prometheus and the configured API clients to the API pods", () => {
       const policy = only(run, T.networkPolicy, "sonic").inputs;
-      assert.deepEqual(policy.spec.policyTypes, ["Ingress"]);
+      assert.deepEqual(policy.spec.policyTypes, ["Ingress", "Egress"]);
       assert.deepEqual(policy.spec.podSelector.matchLabels, {
         app: "sonic-generate-service",
         "app.kubernetes.io/component": "api",
@@ -677,6 +687,104 @@ for (const { title, stack, engine, extra } of VARIANTS) {
       assert.ok(clients.from[0].namespaceSelector.matchExpressions[0].values.includes("ingress-nginx"));
       for (const rule of policy.spec.ingress)
         assert.deepEqual(rule.ports, [{ protocol: "TCP", port: "web" }]);
+    });
+
+    /** The Sonic namespace's pods, as the rendered workloads label them, and who they may dial. */
+    const sonicReach = () => {
+      const policies = run.resources.filter((r) => r.type === T.networkPolicy).map((r) => r.inputs);
+      const podOf = (r: RegisteredResource, ip: string, ports: Record<string, number> = {}): PodIdentity => ({
+        namespace: r.inputs.metadata.namespace,
+        labels: r.inputs.spec.template.metadata.labels,
+        ports,
+        ip,
+      });
+      const api = podOf(apiDeployment(run), "10.244.1.10", { web: 8080 });
+      const worker = podOf(workerDeployment(run), "10.244.1.11", { web: 8080 });
+      const store = run.resources.find((r) => r.type === STATEFULSET && r.name === "sonic-queue");
+      const queue = store && podOf(store, "10.244.1.12", { redis: 6379, metrics: 9121 });
+      const prometheus = {
+        namespace: "monitoring",
+        labels: { "app.kubernetes.io/name": "prometheus" },
+        ip: "10.244.2.10",
+      };
+      const destinations: [string, Destination, number, string][] = [
+        [
+          "kube-dns:53/UDP",
+          { namespace: "kube-system", labels: { "k8s-app": "kube-dns" }, ip: "10.244.0.2" },
+          53,
+          "UDP",
+        ],
+        [
+          "kube-dns:53/TCP",
+          { namespace: "kube-system", labels: { "k8s-app": "kube-dns" }, ip: "10.244.0.2" },
+          53,
+          "TCP",
+        ],
+        ["node-local-dns:53/UDP", { ip: "169.254.20.10" }, 53, "UDP"],
+        ...(queue
+          ? ([
+              ["sonic-queue:6379/TCP", queue, 6379, "TCP"],
+              ["sonic-queue:9121/TCP", queue, 9121, "TCP"],
+            ] as [string, Destination, number, string][])
+          : []),
+        ["another api pod:8080/TCP", { ...api, ip: "10.244.1.20" }, 8080, "TCP"],
+        ["a worker pod:8080/TCP", worker, 8080, "TCP"],
+        ["prometheus:9090/TCP", prometheus, 9090, "TCP"],
+        ["the Kubernetes API:443/TCP", { ip: "172.20.0.10" }, 443, "TCP"],
+        ["the cloud metadata service:80/TCP", { ip: "169.254.169.254" }, 80, "TCP"],
+        ["the internet:443/TCP", { ip: "93.184.216.34" }, 443, "TCP"],
+        ["a managed Redis:6380/TCP", { ip: "10.20.30.40" }, 6380, "TCP"],
+      ];
+      const reach = (ps: any[], from: PodIdentity) =>
+        destinations
+          .filter(([, to, port, proto]) => connectionAdmitted(ps, from, to, port, proto))
+          .map(([n]) => n);
+      const table = (ps: any[]) => ({
+        api: reach(ps, api),
+        worker: reach(ps, worker),
+        ...(queue ? { queue: reach(ps, queue) } : {}),
+      });
+      return { policies, table };
+    };
+    /** What each Sonic pod may dial: DNS and the queue store (in-cluster: its pods; managed: its port anywhere). */
+    const SONIC_REACH = () => {
+      const clients =
+        stack === "dev"
+          ? ["kube-dns:53/UDP", "kube-dns:53/TCP", "sonic-queue:6379/TCP"]
+          : ["kube-dns:53/UDP", "kube-dns:53/TCP", "a managed Redis:6380/TCP"];
+      return { api: clients, worker: clients, ...(stack === "dev" ? { queue: [] } : {}) };
+    };
+
+    it("lets the API pods out only to DNS and the queue store: not the workers, Prometheus, the Kubernetes API, the metadata service or the internet", () => {
+      const { policies, table } = sonicReach();
+      assert.deepEqual(table(policies).api, SONIC_REACH().api);
+    });
+
+    it("lets the queue store dial nothing, and the workers only DNS and the store", () => {
+      const { policies, table } = sonicReach();
+      assert.deepEqual(table(policies), SONIC_REACH());
+      if (stack === "dev") assert.deepEqual(only(run, T.networkPolicy, "sonic-queue").inputs.spec.egress, []);
+    });
+
+    it("would notice any one Sonic NetworkPolicy's egress opened, or left out of its policyTypes", () => {
+      const { policies, table } = sonicReach();
+      const expected = SONIC_REACH();
+      assert.deepEqual(table(policies), expected);
+      for (const [i, p] of policies.entries()) {
+        if (!p.spec.policyTypes.includes("Egress") || p.metadata.namespace !== "ai-inference") continue;
+        const open = { ...p, spec: { ...p.spec, egress: [{}] } };
+        assert.notDeepEqual(
+          table(policies.map((q, j) => (j === i ? open : q))),
+          expected,
+          `${p.metadata.name} opened`,
+        );
+        const ingressOnly = { ...p, spec: { ...p.spec, policyTypes: ["Ingress"] } };
+        assert.notDeepEqual(
+          table(policies.map((q, j) => (j === i ? ingressOnly : q))),
+          expected,
+          `${p.metadata.name} without Egress`,
+        );
+      }
     });
 
     it("lets the team manage monitoring objects only in its own namespace", () => {

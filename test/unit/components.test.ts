@@ -15,8 +15,15 @@ import {
   jobBacklogRule,
   serviceMonitorSpec,
   WorkerNetworkPolicy,
+  InferenceNetworkPolicy,
   JobQueue,
   redisUrlPort,
+  aofReplaySeconds,
+  valkeyStartupSeconds,
+  AOF_REPLAY_BYTES_PER_CPU_SECOND,
+  AOF_REWRITE_PERCENTAGE,
+  VALKEY_CPU_REQUEST_MILLICORES,
+  MIB,
 } from "../../components";
 import { recorded, registered, useMocks, valueOf } from "../../testkit/mocks";
 
@@ -386,6 +393,130 @@ describe("WorkerNetworkPolicy", () => {
         }),
       { message: "queueStore.ports: must name at least one port of the managed Redis, got []" },
     );
+  });
+});
+
+describe("InferenceNetworkPolicy", () => {
+  const api = { app: "sonic", "app.kubernetes.io/component": "api" };
+  const store = { podSelector: { "app.kubernetes.io/name": "sonic-queue" }, port: "redis" };
+
+  it("lets the API pods out only to DNS and the queue store when it is given the store, as the workers", async () => {
+    new InferenceNetworkPolicy("api-locked", {
+      namespace: "ai-inference",
+      podSelector: api,
+      clientNamespaces: ["ingress-nginx"],
+      queueStore: store,
+    });
+    const np = await registered("kubernetes:networking.k8s.io/v1:NetworkPolicy", "api-locked");
+    assert.deepEqual(np.spec.policyTypes, ["Ingress", "Egress"]);
+    assert.deepEqual(
+      np.spec.egress.map((e: any) => e.ports.map((p: any) => `${p.protocol}/${p.port}`).join(",")),
+      ["UDP/53,TCP/53", "TCP/redis"],
+    );
+    assert.deepEqual(np.spec.egress[1].to, [{ podSelector: { matchLabels: store.podSelector } }]);
+  });
+
+  it("stays ingress-only without a store, as other teams' programs wrote it before", async () => {
+    new InferenceNetworkPolicy("api-open", {
+      namespace: "tts",
+      podSelector: { app: "tts" },
+      clientNamespaces: ["ingress-nginx"],
+    });
+    const np = await registered("kubernetes:networking.k8s.io/v1:NetworkPolicy", "api-open");
+    assert.deepEqual(np.spec.policyTypes, ["Ingress"]);
+    assert.equal(np.spec.egress, undefined);
+  });
+
+  it("refuses egress options without a store, which would read as a lockdown that is not there", () => {
+    const base = { namespace: "tts", podSelector: { app: "tts" }, clientNamespaces: ["ingress-nginx"] };
+    assert.throws(() => new InferenceNetworkPolicy("dns-only", { ...base, nodeLocalDns: true }), {
+      message:
+        "nodeLocalDns: locks nothing down without 'queueStore' (egress stays open): set 'queueStore' too, got true",
+    });
+    assert.throws(() => new InferenceNetworkPolicy("extra-only", { ...base, extraEgress: [] }), {
+      message:
+        "extraEgress: locks nothing down without 'queueStore' (egress stays open): set 'queueStore' too, got []",
+    });
+  });
+
+  it("refuses an empty store selector, which would let the API dial every pod, naming the property and value", () => {
+    assert.throws(
+      () =>
+        new InferenceNetworkPolicy("api-any-pod", {
+          namespace: "a",
+          podSelector: { app: "a" },
+          clientNamespaces: ["ingress-nginx"],
+          queueStore: { podSelector: {}, port: "redis" },
+        }),
+      {
+        message:
+          "queueStore.podSelector: must name the store's pod labels (an empty selector admits every pod), got {}",
+      },
+    );
+  });
+});
+
+describe("JobQueue's Valkey", () => {
+  const args = { namespace: "ai-inference", clientSelector: { app: "sonic" } };
+
+  it("sizes the startup probe for the replay of twice maxmemory at 12 MiB per CPU-second on its 100m CPU request", async () => {
+    // 1 GiB of maxmemory: an AOF of up to 2 GiB at 1.2 MiB/s is 1707 s, plus 30 s to start.
+    assert.equal(aofReplaySeconds(1024 * MIB), 1707);
+    assert.equal(valkeyStartupSeconds(1024 * MIB), 1737);
+    assert.equal(aofReplaySeconds(1024 * MIB, 32 * MIB), 640);
+    new JobQueue("sized", { ...args, name: "sized", maxmemoryBytes: 1024 * MIB });
+    const sts = await registered("kubernetes:apps/v1:StatefulSet", "sized");
+    const valkey = sts.spec.template.spec.containers[0];
+    assert.deepEqual(
+      [valkey.startupProbe.periodSeconds, valkey.startupProbe.failureThreshold],
+      [5, 348],
+      "348 x 5 s = 1740 s",
+    );
+    assert.equal(valkey.resources.requests.cpu, `${VALKEY_CPU_REQUEST_MILLICORES}m`);
+    const conf = (await registered("kubernetes:core/v1:ConfigMap", "sized")).data["valkey.conf"];
+    assert.match(conf, new RegExp(`^auto-aof-rewrite-percentage ${AOF_REWRITE_PERCENTAGE}$`, "m"));
+    assert.equal(AOF_REPLAY_BYTES_PER_CPU_SECOND, 12 * MIB);
+  });
+
+  it("fails readiness and startup while Valkey loads, and lets liveness pass on LOADING", async () => {
+    new JobQueue("probed", { ...args, name: "probed", maxmemoryBytes: 64 * MIB });
+    const valkey = (await registered("kubernetes:apps/v1:StatefulSet", "probed")).spec.template.spec
+      .containers[0];
+    const script = (probe: any) => probe.exec.command[2] as string;
+    assert.deepEqual(valkey.startupProbe.exec, valkey.readinessProbe.exec);
+    assert.doesNotMatch(script(valkey.readinessProbe), /LOADING/);
+    assert.match(script(valkey.livenessProbe), /PONG\|LOADING\*\)/);
+    for (const probe of [valkey.startupProbe, valkey.readinessProbe, valkey.livenessProbe])
+      assert.equal(probe.exec.command.at(-1), "6379", "the port is the script's last argument");
+  });
+
+  it("takes a slower replay rate, refusing one below 1 MiB per CPU-second with the option and value named", async () => {
+    new JobQueue("slow-disk", {
+      ...args,
+      name: "slow-disk",
+      maxmemoryBytes: 1024 * MIB,
+      aofReplayBytesPerCpuSecond: 8 * MIB,
+    });
+    const valkey = (await registered("kubernetes:apps/v1:StatefulSet", "slow-disk")).spec.template.spec
+      .containers[0];
+    assert.equal(valkey.startupProbe.failureThreshold, 518, "(2560 s + 30 s) / 5 s");
+    assert.throws(
+      () =>
+        new JobQueue("too-slow", {
+          ...args,
+          name: "too-slow",
+          maxmemoryBytes: 64 * MIB,
+          aofReplayBytesPerCpuSecond: 1000,
+        }),
+      { message: "aofReplayBytesPerCpuSecond: must be an integer >= 1048576, got 1000" },
+    );
+  });
+
+  it("lets the store dial nothing: Egress in its policy, with no rule", async () => {
+    new JobQueue("closed", { ...args, name: "closed", maxmemoryBytes: 64 * MIB });
+    const np = await registered("kubernetes:networking.k8s.io/v1:NetworkPolicy", "closed");
+    assert.deepEqual(np.spec.policyTypes, ["Ingress", "Egress"]);
+    assert.deepEqual(np.spec.egress, []);
   });
 });
 

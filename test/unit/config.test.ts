@@ -275,6 +275,25 @@ describe("stack config", () => {
     );
   });
 
+  it("takes the store's AOF replay rate per CPU-second, refusing one below 1 MiB and a fraction, naming key and value", () => {
+    const queue = (rate: unknown) => ({ ...JSON.parse(devWith({}).queue), aofReplayBytesPerCpuSecond: rate });
+    assert.equal(
+      parseStackConfig(devWith({ queue: queue(8388608) }), secrets).queue.aofReplayBytesPerCpuSecond,
+      8388608,
+    );
+    assert.throws(() => parseStackConfig(devWith({ queue: queue(1000) }), secrets), {
+      message:
+        "invalid stack configuration:\n  sonic-observability:queue.aofReplayBytesPerCpuSecond: must be an integer >= 1048576 (1 MiB), got 1000",
+    });
+    assert.throws(
+      () => parseStackConfig(devWith({ queue: queue(2097152.5) }), secrets),
+      (e: Error) =>
+        e.message.startsWith(
+          "invalid stack configuration:\n  sonic-observability:queue.aofReplayBytesPerCpuSecond: ",
+        ) && e.message.endsWith("got 2097152.5"),
+    );
+  });
+
   it("refuses a queueRedisUrl without a scheme at the door, naming the key and the value", () => {
     const raw = {
       ...devWith({ queue: { mode: "external" } }),
