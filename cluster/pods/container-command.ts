@@ -50,7 +50,7 @@ export async function resolveEnv(pod: Pod, container: Container): Promise<Record
 }
 
 /** Kubernetes' `$(VAR)` expansion; `$$(VAR)` stays literal. */
-function expand(value: string, env: Record<string, string>): string {
+export function expand(value: string, env: Record<string, string>): string {
   return value.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (match, name?: string) =>
     match === "$$" ? "$" : name !== undefined && name in env ? env[name] : match,
   );
