@@ -22,7 +22,7 @@
 #   kube-proxy                  k8s.io/kubernetes v1.34.2, the control plane's pins (kube-proxy/)
 #   coredns                     github.com/coredns/coredns v1.15.0 (coredns/)
 #   redis_exporter              github.com/oliver006/redis_exporter v1.74.0 (redis-exporter/), the queue's sidecar
-# Their cold build times and peaks are in docs/develop.md#local-control-plane.
+# Their build times are in docs/operate.md#the-real-controllers-npm-run-cluster----up---controllers.
 #
 # Cached and idempotent: a tool is rebuilt only when its go.mod, go.sum or main file changed. Finished binaries are
 # also kept in $SONIC_TOOLS_CACHE (default ~/.cache/sonic-observability/cluster-tools), keyed by those files, so a
