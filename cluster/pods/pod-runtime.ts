@@ -166,11 +166,15 @@ async function advance(state: PodState): Promise<void> {
   }
 }
 
-async function stop(state: PodState): Promise<void> {
+/**
+ * SIGTERM, then SIGKILL after the pod's own terminationGracePeriodSeconds, as a kubelet does: a worker
+ * draining its job gets the time its pod asks for. `cluster down` passes a cap instead.
+ */
+async function stop(state: PodState, capMs = Infinity): Promise<void> {
   state.phase = "stopping";
   const children = [...state.containers.values()].map((c) => c.process).filter((p): p is ChildProcess => !!p);
   for (const child of children) child.kill("SIGTERM");
-  const graceMs = Math.min((state.pod.spec.terminationGracePeriodSeconds ?? 30) * 1000, 10_000);
+  const graceMs = Math.min((state.pod.spec.terminationGracePeriodSeconds ?? 30) * 1000, capMs);
   const deadline = Date.now() + graceMs;
   while (children.some((c) => c.exitCode === null && c.signalCode === null) && Date.now() < deadline)
     await new Promise((r) => setTimeout(r, 100));
@@ -232,11 +236,9 @@ async function reconcile(): Promise<void> {
       })
       .finally(() => (current.busy = false));
   }
+  // A pod that went away stops in the background: its grace may be minutes (a worker draining its job).
   for (const [id, state] of pods)
-    if (!seen.has(id) && state.phase !== "stopping") {
-      await stop(state);
-      pods.delete(id);
-    }
+    if (!seen.has(id) && state.phase !== "stopping") void stop(state).finally(() => pods.delete(id));
   writeStatus();
 }
 
@@ -246,7 +248,8 @@ async function main(): Promise<void> {
   const shutdown = async () => {
     if (stopping) return;
     stopping = true;
-    await Promise.all([...pods.values()].map(stop));
+    // cluster down: at most 10 s each, everything at once.
+    await Promise.all([...pods.values()].map((state) => stop(state, 10_000)));
     process.exit(0);
   };
   process.on("SIGTERM", () => void shutdown());

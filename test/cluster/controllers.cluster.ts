@@ -472,6 +472,28 @@ describe("the real controllers act on what the dev stack deploys (cluster up --c
             : [`${replicas("sonic-generate-worker").spec} workers`],
         300_000,
       );
+      // Zero means no worker process left: a pod still terminating would take the job and drain it (as it
+      // would in a cluster), and nothing would need waking.
+      await eventually(
+        "worker pods or their processes are still there",
+        () => {
+          const pods = getItems<{ metadata: { name: string } }>([
+            "pods",
+            "-n",
+            SONIC_NS,
+            "-l",
+            "app.kubernetes.io/component=worker",
+          ]);
+          const runtime = (
+            JSON.parse(readFileSync(path.join(POD_DIR, "status.json"), "utf8")) as { pod: string }[]
+          ).filter((p) => p.pod.startsWith(`${SONIC_NS}/sonic-generate-worker-`));
+          return [
+            ...pods.map((p) => `pod ${p.metadata.name}`),
+            ...runtime.map((p) => `processes of ${p.pod}`),
+          ];
+        },
+        360_000,
+      );
       const burst = await sendBurst(API, 1, 1);
       assert.equal(burst.jobs.length, 1, JSON.stringify(burst.refused));
       const job = burst.jobs[0];
