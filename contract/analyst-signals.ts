@@ -43,6 +43,18 @@ export type SignalName =
   | "submission_rate_before"
   | "targets_down";
 
+/** Whether the pods found a node: when they were created and bound, what they wait for, the GPUs left. */
+const SCHEDULING: SignalName[] = [
+  "pod_created",
+  "pod_scheduled",
+  "pods_unschedulable",
+  "pods_pending",
+  "pod_ready",
+  "gpu_requests",
+  "gpus_allocatable",
+  "gpus_requested",
+];
+
 /** Signals that read only Kubernetes' and Prometheus' own series: usable for any alert, any service. */
 export const GENERIC_SIGNALS: SignalName[] = [
   "restarts",
@@ -52,14 +64,7 @@ export const GENERIC_SIGNALS: SignalName[] = [
   "waiting",
   "pod_start",
   "targets_down",
-  "pod_created",
-  "pod_scheduled",
-  "pods_unschedulable",
-  "pods_pending",
-  "pod_ready",
-  "gpu_requests",
-  "gpus_allocatable",
-  "gpus_requested",
+  ...SCHEDULING,
 ];
 
 /**
@@ -173,17 +178,6 @@ const SCALING: SignalName[] = [
   "autoscaler_alerts",
   "scaled_object_paused",
   "deployment_replicas",
-];
-/** Whether the pods found a node: when they were created and bound, what they wait for, the GPUs left. */
-const SCHEDULING: SignalName[] = [
-  "pod_created",
-  "pod_scheduled",
-  "pods_unschedulable",
-  "pods_pending",
-  "pod_ready",
-  "gpu_requests",
-  "gpus_allocatable",
-  "gpus_requested",
 ];
 /** What a KEDA alert about one ScaledObject is read with: is the backlog waiting on it. */
 const KEDA_STUCK: SignalName[] = [...ALWAYS, ...BACKLOG, ...TRAFFIC, ...SCALING];

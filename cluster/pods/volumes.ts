@@ -67,6 +67,17 @@ async function configMapEntries(ns: string, name: string, optional: boolean): Pr
   ]);
 }
 
+/** A Secret's or ConfigMap's keys into a volume's directory, as a volume or a projected source names them. */
+async function writeSource(
+  dir: string,
+  ns: string,
+  kind: "secret" | "configMap",
+  ref: { name: string; items?: Items; optional?: boolean },
+): Promise<void> {
+  const entries = kind === "secret" ? secretEntries : configMapEntries;
+  writeKeys(dir, await entries(ns, ref.name, ref.optional ?? false), ref.items);
+}
+
 /** A token of the pod's ServiceAccount, as the projected volume of a pod holds it (a day long here). */
 async function serviceAccountToken(pod: Pod): Promise<Buffer> {
   const sa = pod.spec.serviceAccountName ?? "default";
@@ -112,35 +123,16 @@ export async function materializeVolumes(
     const dir = volumeDir(pod, volume);
     mkdirSync(dir, { recursive: true });
     if (volume.secret)
-      writeKeys(
-        dir,
-        await secretEntries(ns, volume.secret.secretName, volume.secret.optional ?? false),
-        volume.secret.items,
-      );
-    else if (volume.configMap)
-      writeKeys(
-        dir,
-        await configMapEntries(ns, volume.configMap.name, volume.configMap.optional ?? false),
-        volume.configMap.items,
-      );
+      await writeSource(dir, ns, "secret", { ...volume.secret, name: volume.secret.secretName });
+    else if (volume.configMap) await writeSource(dir, ns, "configMap", volume.configMap);
     else if (volume.projected)
       for (const source of volume.projected.sources) {
         if (source.serviceAccountToken) {
           const token = tokens.get(pod.metadata.uid) ?? (await serviceAccountToken(pod));
           tokens.set(pod.metadata.uid, token);
           writeIfChanged(path.join(dir, source.serviceAccountToken.path), token);
-        } else if (source.configMap)
-          writeKeys(
-            dir,
-            await configMapEntries(ns, source.configMap.name, source.configMap.optional ?? false),
-            source.configMap.items,
-          );
-        else if (source.secret)
-          writeKeys(
-            dir,
-            await secretEntries(ns, source.secret.name, source.secret.optional ?? false),
-            source.secret.items,
-          );
+        } else if (source.configMap) await writeSource(dir, ns, "configMap", source.configMap);
+        else if (source.secret) await writeSource(dir, ns, "secret", source.secret);
         else if (source.downwardAPI)
           for (const item of source.downwardAPI.items)
             if (item.fieldRef?.fieldPath === "metadata.namespace")
