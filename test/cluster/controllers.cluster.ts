@@ -132,6 +132,45 @@ function currentMetricValues(h: Hpa): string[] {
   });
 }
 
+/**
+ * Where the chain from ServiceMonitor to target stopped, for a failure message: the Sonic jobs in the generated
+ * Secret and in the configuration Prometheus loaded, the targets it dropped, and the reloader's own counters.
+ */
+async function scrapeDiagnosis(isSonic: (pool: string) => boolean): Promise<string[]> {
+  const facts: string[] = [];
+  const note = async (what: string, read: () => Promise<string> | string) =>
+    facts.push(`${what}: ${await Promise.resolve().then(read).catch((e: Error) => e.message)}`);
+  await note("Sonic jobs in the operator's Secret", () =>
+    (generatedSecret("prometheus-prometheus-stack-prometheus", "prometheus.yaml.gz") as {
+      scrape_configs: { job_name: string }[];
+    }).scrape_configs
+      .map((s) => s.job_name)
+      .filter(isSonic)
+      .join(" "),
+  );
+  await note("Sonic jobs in the configuration Prometheus loaded", async () => {
+    const status = await json<{ data: { yaml: string } }>(`${PROMETHEUS}/api/v1/status/config`);
+    return (parse(status.data.yaml) as { scrape_configs: { job_name: string }[] }).scrape_configs
+      .map((s) => s.job_name)
+      .filter(isSonic)
+      .join(" ");
+  });
+  await note("dropped Sonic targets", async () => {
+    const dropped = await json<{ data: { droppedTargets: { discoveredLabels: Record<string, string> }[] } }>(
+      `${PROMETHEUS}/api/v1/targets?state=dropped`,
+    );
+    return String(dropped.data.droppedTargets.filter((t) => isSonic(t.discoveredLabels.job ?? "")).length);
+  });
+  await note("config reloader", async () => {
+    const res = await fetch(`${PROMETHEUS.replace(/:9090$/, ":8080")}/metrics`);
+    return (await res.text())
+      .split("\n")
+      .filter((l) => /^reloader_(last_reload_success|config_apply_operations|reloads)/.test(l))
+      .join("; ");
+  });
+  return facts;
+}
+
 /** Polls an async check every two seconds until it returns no problems. */
 async function until(what: string, check: () => Promise<string[]>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -292,7 +331,10 @@ describe("the real controllers act on what the dev stack deploys (cluster up --c
     });
 
     it("has every Sonic target up in the operator-configured Prometheus", async () => {
-      const deadline = Date.now() + 120_000;
+      // The config reaches Prometheus through a Secret volume and the config reloader: on a change event, or at
+      // the latest on the reloader's 3-minute re-read (its --watch-interval), so the wait covers that re-read.
+      const deadline = Date.now() + 240_000;
+      const isSonic = (pool: string) => pool.includes(`/${SONIC_NS}/`) || pool.includes("/alert-analyst/");
       let down: string[] = ["none seen"];
       while (Date.now() < deadline) {
         const targets = await json<{
@@ -300,9 +342,7 @@ describe("the real controllers act on what the dev stack deploys (cluster up --c
             activeTargets: { health: string; scrapePool: string; scrapeUrl: string; lastError: string }[];
           };
         }>(`${PROMETHEUS}/api/v1/targets`);
-        const sonic = targets.data.activeTargets.filter(
-          (t) => t.scrapePool.includes(`/${SONIC_NS}/`) || t.scrapePool.includes("/alert-analyst/"),
-        );
+        const sonic = targets.data.activeTargets.filter((t) => isSonic(t.scrapePool));
         down =
           sonic.length < 4
             ? [`only ${sonic.length} Sonic targets: ${sonic.map((t) => t.scrapeUrl).join(", ")}`]
@@ -312,6 +352,7 @@ describe("the real controllers act on what the dev stack deploys (cluster up --c
         if (down.length === 0) break;
         await new Promise((r) => setTimeout(r, 3000));
       }
+      if (down.length > 0) down.push(...(await scrapeDiagnosis(isSonic)));
       assert.deepEqual(down, []);
     });
 
