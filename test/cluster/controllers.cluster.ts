@@ -139,11 +139,17 @@ function currentMetricValues(h: Hpa): string[] {
 async function scrapeDiagnosis(isSonic: (pool: string) => boolean): Promise<string[]> {
   const facts: string[] = [];
   const note = async (what: string, read: () => Promise<string> | string) =>
-    facts.push(`${what}: ${await Promise.resolve().then(read).catch((e: Error) => e.message)}`);
+    facts.push(
+      `${what}: ${await Promise.resolve()
+        .then(read)
+        .catch((e: Error) => e.message)}`,
+    );
   await note("Sonic jobs in the operator's Secret", () =>
-    (generatedSecret("prometheus-prometheus-stack-prometheus", "prometheus.yaml.gz") as {
-      scrape_configs: { job_name: string }[];
-    }).scrape_configs
+    (
+      generatedSecret("prometheus-prometheus-stack-prometheus", "prometheus.yaml.gz") as {
+        scrape_configs: { job_name: string }[];
+      }
+    ).scrape_configs
       .map((s) => s.job_name)
       .filter(isSonic)
       .join(" "),

@@ -15,8 +15,8 @@ describe("the pull-request workflows", () => {
     assert.deepEqual(pr.permissions, { contents: "read" });
   });
 
-  it("give the test, live test and render-diff jobs no secret at all, so forks get them too", () => {
-    for (const job of ["test", "test-cluster", "render-diff"]) {
+  it("give the test, live test, rehearsal and render-diff jobs no secret at all, so forks get them too", () => {
+    for (const job of ["test", "test-cluster", "rehearsal", "render-diff"]) {
       assert.doesNotMatch(JSON.stringify(pr.jobs[job]), /secrets\./, job);
       assert.equal(pr.jobs[job].environment, undefined, job);
       assert.equal(pr.jobs[job].if, undefined, job);
@@ -52,6 +52,22 @@ describe("the pull-request workflows", () => {
     assert.ok(
       JSON.stringify(preview).includes("secrets.KUBECONFIG"),
       "the kubeconfig comes from the environment",
+    );
+  });
+
+  it("rehearse every stack against the base branch through npm run rehearse, and keep its report for the comment", () => {
+    const steps = pr.jobs.rehearsal.steps as { run?: string; uses?: string; if?: string }[];
+    assert.ok(
+      steps.some((s) =>
+        /npm run -s rehearse -- --base "origin\/\$\{\{ github.base_ref \}\}"/.test(s.run ?? ""),
+      ),
+    );
+    assert.ok(steps.some((s) => s.uses?.startsWith("actions/upload-artifact") && s.if === "always()"));
+    const comment = workflow("pr-comment.yml");
+    assert.ok(
+      (comment.jobs.comment.steps as { with?: { header?: string } }[]).some(
+        (s) => s.with?.header === "rehearsal",
+      ),
     );
   });
 
