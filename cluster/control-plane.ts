@@ -1,6 +1,6 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { ClusterFlavor } from "../components/monitoring/cluster-flavor";
+import { ClusterFlavor, PROVIDER_STORAGE_CLASSES } from "../components/monitoring/cluster-flavor";
 import { DEFAULT_STORAGE_CLASS } from "./claim-binder";
 import { prepareChartRepository } from "./chart-server";
 import { applyObjects, kubectl } from "./kubectl";
@@ -277,22 +277,38 @@ function startControllers(pki: Pki): void {
   ]);
 }
 
-/** The default StorageClass and the flavor's nodes, their status patched in (kwok keeps it). */
-function registerNodes(flavor: ClusterFlavor): KwokNode[] {
-  progress(`default StorageClass ${DEFAULT_STORAGE_CLASS} and the ${flavor} nodes`);
-  applyObjects([
-    {
-      apiVersion: "storage.k8s.io/v1",
-      kind: "StorageClass",
-      metadata: {
-        name: DEFAULT_STORAGE_CLASS,
-        annotations: { "storageclass.kubernetes.io/is-default-class": "true" },
-      },
-      provisioner: "sonic-observability.dev/claim-binder",
-      reclaimPolicy: "Delete",
-      volumeBindingMode: "Immediate",
-      allowVolumeExpansion: true,
+/** A StorageClass whose claims the local claim binder serves (cluster/claim-binder.ts). */
+function storageClass(name: string, isDefault: boolean): object {
+  return {
+    apiVersion: "storage.k8s.io/v1",
+    kind: "StorageClass",
+    metadata: {
+      name,
+      ...(isDefault ? { annotations: { "storageclass.kubernetes.io/is-default-class": "true" } } : {}),
     },
+    provisioner: "sonic-observability.dev/claim-binder",
+    reclaimPolicy: "Delete",
+    volumeBindingMode: "Immediate",
+    allowVolumeExpansion: true,
+  };
+}
+
+/**
+ * The default StorageClass, the managed providers' own classes, and the flavor's nodes, their status patched
+ * in (kwok keeps it). A stack may name its provider's class (the fleet's `premium-rwo`): the class must exist,
+ * else the scheduler finds a claim of an unknown class and leaves the pod Pending until its next full retry,
+ * minutes later, even once the binder has bound the claim.
+ */
+function registerNodes(flavor: ClusterFlavor): KwokNode[] {
+  progress(
+    `StorageClasses (${DEFAULT_STORAGE_CLASS} the default, and the providers' own) and the ${flavor} nodes`,
+  );
+  const providers = [...new Set(Object.values(PROVIDER_STORAGE_CLASSES).flat())].filter(
+    (name) => name !== DEFAULT_STORAGE_CLASS,
+  );
+  applyObjects([
+    storageClass(DEFAULT_STORAGE_CLASS, true),
+    ...providers.map((name) => storageClass(name, false)),
   ]);
   const nodes = kwokNodes(flavor);
   for (const node of nodes) {
