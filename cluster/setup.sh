@@ -24,6 +24,15 @@
 #   redis_exporter              github.com/oliver006/redis_exporter v1.74.0 (redis-exporter/), the queue's sidecar
 # Their build times are in docs/operate.md#the-real-controllers-npm-run-cluster----up---controllers.
 #
+# The rule engines npm test proves the rules on (npm run setup builds only these two: bash cluster/setup.sh prometheus
+# victoria-metrics):
+#   promtool                    the prometheus build above (3.14): every promtool suite
+#   victoria-metrics, vmalert, vmalert-tool
+#                               github.com/VictoriaMetrics/VictoriaMetrics v1.150.0 (victoria-metrics/), the fleet
+#                               charts' appVersion: the fleet rules' suites through vmalert-tool unittest   ~1.5 min, 0.5 GB
+#
+# With tool names as arguments (names from the TOOLS table below), only those are built.
+#
 # Cached and idempotent: a tool is rebuilt only when its go.mod, go.sum or main file changed. Finished binaries are
 # also kept in $SONIC_TOOLS_CACHE (default ~/.cache/sonic-observability/cluster-tools), keyed by those files, so a
 # fresh clone on the same machine (CI) copies them instead of building. A module that cannot be built is named with
@@ -67,6 +76,7 @@ TOOLS=(
   "kube-state-metrics|kube-state-metrics|1200|kube-state-metrics"
   "coredns|coredns|1500|coredns"
   "redis-exporter|redis-exporter|900|redis_exporter"
+  "victoria-metrics|victoria-metrics|700|victoria-metrics vmalert vmalert-tool"
   # Last, and only once kubernetes is built: the same k8s.io/kubernetes packages then come from the Go build
   # cache instead of being compiled twice at once (about 2 min, not a second kubernetes build).
   "kube-proxy|kube-proxy|1900|kube-proxy|kubernetes"
@@ -163,6 +173,13 @@ build_tool() { # name dir bins...
         go build -trimpath -ldflags "-X github.com/prometheus/common/version.Version=v2.20.0" \
           -o "$cached.tmp/kube-state-metrics" k8s.io/kube-state-metrics/v2 ;;
       redis-exporter) go build -trimpath -o "$cached.tmp/redis_exporter" github.com/oliver006/redis_exporter ;;
+      victoria-metrics)
+        # Pure Go, as upstream's *-pure targets (CGO off: zstd from klauspost/compress instead of gozstd); the version
+        # stamped as upstream's Makefile stamps it (lib/buildinfo: -version, vm_app_version), minus the build date.
+        for app in victoria-metrics vmalert vmalert-tool; do
+          go build -trimpath -ldflags "-X github.com/VictoriaMetrics/VictoriaMetrics/lib/buildinfo.Version=$app-v1.150.0" \
+            -o "$cached.tmp/$app" "github.com/VictoriaMetrics/VictoriaMetrics/app/$app"
+        done ;;
       coredns) go build -trimpath -o "$cached.tmp/coredns" github.com/coredns/coredns ;;
       kwok) go build -trimpath -o "$cached.tmp/kwok" sigs.k8s.io/kwok/cmd/kwok ;;
       etcd) go build -trimpath -o "$cached.tmp/etcd" . ;;
@@ -198,6 +215,21 @@ build_tool() { # name dir bins...
   echo "setup:cluster: built $name in $((SECONDS - start)) s"
 }
 
+# Only the tools named as arguments, when there are any: each must be a name of the TOOLS table.
+if [ $# -gt 0 ]; then
+  selected=()
+  for want in "$@"; do
+    match=""
+    for t in "${TOOLS[@]}"; do [ "${t%%|*}" != "$want" ] || match=$t; done
+    if [ -z "$match" ]; then
+      echo "setup:cluster: no tool named '$want'; the tools: ${TOOLS[*]%%|*}" >&2
+      exit 1
+    fi
+    selected+=("$match")
+  done
+  TOOLS=("${selected[@]}")
+fi
+
 # Parallel where memory allows: start a build while the peaks of those running fit in what the machine has free.
 avail_mb=$(awk '/MemAvailable/ {print int($2/1024)}' /proc/meminfo)
 budget=$((avail_mb * 8 / 10))
@@ -225,7 +257,9 @@ done
 while [ ${#running_mb[@]} -gt 0 ]; do wait_one; done
 
 # kwok's own Stage files (node and pod lifecycles), from the pinned module: the cluster composes them with its own.
-if kwok_dir=$(cd "$GO_DIR/kwok" && module_dir sigs.k8s.io/kwok); then
+if [ $# -gt 0 ] && ! [[ " $* " == *" kwok "* ]]; then
+  : # kwok is not among the tools asked for
+elif kwok_dir=$(cd "$GO_DIR/kwok" && module_dir sigs.k8s.io/kwok); then
   mkdir -p "$ROOT/.tools/share/kwok-stages"
   install -m 0644 "$kwok_dir/kustomize/stage/node/fast/node-initialize.yaml" \
     "$kwok_dir/kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml" \
@@ -238,4 +272,8 @@ if [ ${#failed[@]} -gt 0 ]; then
   echo "setup:cluster: ${#failed[@]} tool(s) could not be built: ${failed[*]} ($((SECONDS - total_start)) s in all)" >&2
   exit 1
 fi
-echo "setup:cluster: done in $((SECONDS - total_start)) s; tools in .tools/bin. Next: npm run cluster -- up"
+if [ $# -gt 0 ]; then
+  echo "setup:cluster: $* done in $((SECONDS - total_start)) s; tools in .tools/bin"
+else
+  echo "setup:cluster: done in $((SECONDS - total_start)) s; tools in .tools/bin. Next: npm run cluster -- up"
+fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # npm run setup: everything the tests and the sandbox need, on a fresh Debian/Ubuntu machine:
 # Prometheus + promtool, Alertmanager + amtool, Redis (the shared job queue), VictoriaMetrics + vmalert
-# (the fleet test's global store and ruler), node_modules and the pinned Helm charts.
+# (the sandbox's and the fleet test's global store and ruler), node_modules, the pinned Helm charts, and the rule
+# engines the rule tests run on: promtool 3.14 and vmalert v1.150.0, built from their Go modules (needs Go 1.26).
 # Idempotent: installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +23,7 @@ command -v helm >/dev/null 2>&1 || [ -x .tools/bin/helm ] || command -v unzip >/
 if [ ${#need_apt[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null 2>&1; then
     echo "setup: ${need_apt[*]} missing and apt-get is not available on this machine." >&2
-    echo "       Install Prometheus 2.x (prometheus, promtool) and Alertmanager 0.25+ from https://prometheus.io/download/" >&2
+    echo "       Install Prometheus 2.x (prometheus, promtool: the sandbox's) and Alertmanager 0.25+ from https://prometheus.io/download/" >&2
     echo "       Redis 7 or Valkey (redis-server), VictoriaMetrics 1.79+ single node with vmalert" >&2
     echo "       (https://docs.victoriametrics.com), and put them on PATH as prometheus, promtool," >&2
     echo "       prometheus-alertmanager, redis-server, victoria-metrics and vmalert." >&2
@@ -70,5 +71,19 @@ if [ -d "$archives" ]; then
 elif ! npm run -s charts; then
   echo "setup: the pinned charts could not all be pulled; the chart tests and renders fail until" >&2
   echo "       'npm run charts' (or 'npm run charts -- --from <dir>' with the archives) fills .charts/" >&2
+fi
+# The rule engines: the rules are proven on the versions that run them, promtool of the Prometheus the cluster stacks
+# deploy (3.14: range selectors left-open) and vmalert of the fleet's ruler (v1.150.0), not on Debian's promtool 2.42
+# and vmalert 1.79 above (which serve the sandbox). Built by setup:cluster's recipe, cached in
+# ~/.cache/sonic-observability/cluster-tools: about 20 min cold on 2 cores (most of it Prometheus), seconds after.
+if ! command -v go >/dev/null 2>&1; then
+  echo "setup: go is not on PATH: the rule tests need promtool 3.14 and vmalert-tool v1.150.0 built from Go modules." >&2
+  echo "       Install Go 1.26 (https://go.dev/dl) and run 'npm run setup' again." >&2
+  exit 1
+fi
+if ! bash cluster/setup.sh prometheus victoria-metrics; then
+  echo "setup: the rule engines could not be built (the reason is above); the rule tests fail until" >&2
+  echo "       'bash cluster/setup.sh prometheus victoria-metrics' builds them." >&2
+  exit 1
 fi
 echo "setup: done. Next: npm test, or npm start for the local sandbox."

@@ -12,7 +12,7 @@ import type { RuleGroup } from "./types";
 export interface FleetThresholds {
   /** No heartbeat within this window means "not sending now" (>= 3 heartbeats, so one late batch is no gap). @default "2m" */
   clusterSilenceWindow: string;
-  /** How long a cluster stays silent before the page: silence window + this + one evaluation. @default "5m" */
+  /** How long a cluster stays silent before the page: silence window + this, plus up to one evaluation to the next tick. @default "5m" */
   clusterSilentFor: string;
   /** Window over which heartbeat samples are counted against the heartbeat interval. @default "10m" */
   duplicateWindow: string;

@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { AlertAnalyst, buildAlertAnalyst, loadAnalystConfig } from "../../app/analyst/server";
 import { REPO_ROOT } from "../../testkit/stack-file";
 import { failingPrometheus, freePort, RunningPrometheus } from "../fixtures/analyst-scenarios/prometheus";
-import { startBackfilledPrometheus } from "../fixtures/analyst-scenarios/prometheus";
+import { requireBackfillTools, startBackfilledPrometheus } from "../fixtures/analyst-scenarios/prometheus";
 import {
   Scenario,
   SCENARIO_PROFILES,
@@ -15,7 +15,6 @@ import {
   scenarioWebhook,
   SCENARIOS,
 } from "../fixtures/analyst-scenarios/scenarios";
-import { requirePromtool } from "../../testkit/promtool";
 
 /**
  * The analyst's scenarios (test/fixtures/analyst-scenarios/scenarios.ts) on a real Prometheus: every scenario's
@@ -36,7 +35,7 @@ describe("the alert analyst on scenarios backfilled into a real Prometheus", fun
   const table: { scenario: string; top: string; ms: number }[] = [];
 
   before(async () => {
-    requirePromtool();
+    requireBackfillTools();
     prometheus = await startBackfilledPrometheus(
       dir,
       SCENARIOS.flatMap((s) => s.series),

@@ -14,6 +14,8 @@ import {
 import { parseStackConfig, SECRET_KEYS } from "../../stacks/config";
 import type { RenderedObject } from "../../scripts/render";
 import { readProjectConfig } from "../../testkit/stack-file";
+import { promtool, PROMTOOL_VERSION } from "../../testkit/promtool";
+import { VMALERT_VERSION, vmalertCheckRules } from "../../testkit/vmalert-tool";
 import {
   bodies,
   crdValidators,
@@ -560,7 +562,7 @@ describe("the charts as Helm really renders them, with the program's values", fu
       }
     });
 
-    it("has vmalert evaluate the fleet rules, which promtool accepts, over its tenant's vmselect path", () => {
+    it(`has vmalert evaluate the fleet rules, which promtool ${PROMTOOL_VERSION} and vmalert ${VMALERT_VERSION} accept, over its tenant's vmselect path`, () => {
       const ruler = one(objects, "Deployment", "fleet-ruler-ai-platform-server").spec.template.spec
         .containers[0];
       assert.ok(
@@ -576,10 +578,8 @@ describe("the charts as Helm really renders them, with the program's values", fu
       ];
       const file = path.join(mkdtempSync(path.join(tmpdir(), "fleet-ruler-")), "rules.yaml");
       writeFileSync(file, rules);
-      assert.match(
-        execFileSync("promtool", ["check", "rules", file], { encoding: "utf8" }),
-        /SUCCESS: 4 rules/,
-      );
+      assert.match(promtool(["check", "rules", file]), /SUCCESS: 4 rules/);
+      vmalertCheckRules(file);
       const vmselect = one(objects, "Service", "fleet-store-vmselect");
       assert.ok(vmselect.spec.ports.some((p: any) => p.port === 8481));
     });

@@ -2,7 +2,7 @@ import * as assert from "node:assert/strict";
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { parse } from "yaml";
+import { parse, stringify } from "yaml";
 import {
   AlertRule,
   DEFAULT_RUNBOOK_BASE_URL,
@@ -13,7 +13,8 @@ import {
   SEVERITIES,
 } from "../../components";
 import { REPO_ROOT } from "../../testkit/stack-file";
-import { promtool, requirePromtool } from "../../testkit/promtool";
+import { promtool, PROMTOOL_VERSION, requirePromtool } from "../../testkit/promtool";
+import { requireVmalertTool, VMALERT_VERSION, vmalertUnittest } from "../../testkit/vmalert-tool";
 
 const SUITES = path.join(REPO_ROOT, "test", "rules", "fleet");
 /** The catalogue the fleet suites are written against: two listed clusters, Sonic, every default. */
@@ -27,9 +28,23 @@ const alertTests = suiteFiles.flatMap((f) =>
   parse(readFileSync(path.join(SUITES, f), "utf8")).tests.flatMap((t: any) => t.alert_rule_test ?? []),
 );
 
+/** A promtool suite as vmalert-tool reads it: the same cases, expression tests under MetricsQL's key. */
+function forVmalert(suite: string): string {
+  const parsed = parse(suite);
+  for (const t of parsed.tests) {
+    if (t.promql_expr_test === undefined) continue;
+    t.metricsql_expr_test = t.promql_expr_test;
+    delete t.promql_expr_test;
+  }
+  return stringify(parsed);
+}
+
 describe("the fleet rules", function () {
   this.timeout(120_000);
-  before(requirePromtool);
+  before(() => {
+    requirePromtool();
+    requireVmalertTool();
+  });
 
   it("are a rule file promtool check rules accepts", () => {
     const dir = mkdtempSync(path.join(tmpdir(), "fleet-rules-"));
@@ -37,12 +52,21 @@ describe("the fleet rules", function () {
     assert.match(promtool(["check", "rules", "fleet.rules.yaml"], dir), /SUCCESS: 4 rules found/);
   });
 
-  it("pass every promtool suite in test/rules/fleet", () => {
+  it(`pass every suite in test/rules/fleet on promtool ${PROMTOOL_VERSION}`, () => {
     const dir = mkdtempSync(path.join(tmpdir(), "fleet-rule-tests-"));
     writeFileSync(path.join(dir, "fleet.rules.yaml"), ruleFileYaml(groups));
     for (const f of suiteFiles) copyFileSync(path.join(SUITES, f), path.join(dir, f));
     const report = promtool(["test", "rules", ...suiteFiles], dir);
     assert.equal((report.match(/SUCCESS/g) ?? []).length, suiteFiles.length, report);
+  });
+
+  it(`pass the same suites, on the same series, on vmalert ${VMALERT_VERSION}: the engine the fleet's ruler runs them on`, () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "fleet-rule-tests-vmalert-"));
+    writeFileSync(path.join(dir, "fleet.rules.yaml"), ruleFileYaml(groups));
+    for (const f of suiteFiles)
+      writeFileSync(path.join(dir, f), forVmalert(readFileSync(path.join(SUITES, f), "utf8")));
+    const report = vmalertUnittest(suiteFiles, dir);
+    assert.equal((report.match(/^SUCCESS$/gm) ?? []).length, suiteFiles.length, report);
   });
 
   it("have, for every alert, a promtool case where it fires and one where it stays silent", () => {
