@@ -116,7 +116,11 @@ function hpa(name: string): Hpa {
 }
 
 function replicas(deployment: string): { spec: number; ready: number } {
-  const d = JSON.parse(kubectl(["get", "deployment", deployment, "-n", SONIC_NS, "-o", "json"])) as {
+  return replicasIn(SONIC_NS, deployment);
+}
+
+function replicasIn(namespace: string, deployment: string): { spec: number; ready: number } {
+  const d = JSON.parse(kubectl(["get", "deployment", deployment, "-n", namespace, "-o", "json"])) as {
     spec: { replicas?: number };
     status: { readyReplicas?: number };
   };
@@ -177,6 +181,21 @@ async function scrapeDiagnosis(isSonic: (pool: string) => boolean): Promise<stri
   return facts;
 }
 
+/** Worker pods, and worker processes the pod runtime still runs: none once the tier is really at zero. */
+function workersLeft(): string[] {
+  const pods = getItems<{ metadata: { name: string } }>([
+    "pods",
+    "-n",
+    SONIC_NS,
+    "-l",
+    "app.kubernetes.io/component=worker",
+  ]);
+  const runtime = (
+    JSON.parse(readFileSync(path.join(POD_DIR, "status.json"), "utf8")) as { pod: string }[]
+  ).filter((p) => p.pod.startsWith(`${SONIC_NS}/sonic-generate-worker-`));
+  return [...pods.map((p) => `pod ${p.metadata.name}`), ...runtime.map((p) => `processes of ${p.pod}`)];
+}
+
 /** Polls an async check every two seconds until it returns no problems. */
 async function until(what: string, check: () => Promise<string[]>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -200,6 +219,39 @@ async function steadyLoad(perSecond: number, until: () => boolean, maxMs: number
     await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (Date.now() - started))));
   }
   return accepted;
+}
+
+interface SlackMessage {
+  username?: string;
+  text?: string;
+  attachments?: { title?: string; text?: string }[];
+}
+
+/** The suite's Slack: every message Alertmanager's Slack receivers and the analyst post, as received. */
+async function slackReceiver(): Promise<{ received: SlackMessage[]; close: () => void }> {
+  const received: SlackMessage[] = [];
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c: Buffer) => (body += c.toString()));
+    req.on("end", () => {
+      try {
+        received.push(JSON.parse(body) as SlackMessage);
+      } catch {
+        received.push({ text: body });
+      }
+      res.writeHead(200, { "content-type": "text/plain" }).end("ok");
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(SLACK.port, SLACK.host, resolve));
+  return { received, close: () => server.close() };
+}
+
+/** The analyst's latest report on an alert, from the suite's Slack. */
+function analystReport(received: SlackMessage[], alertname: string): string | undefined {
+  return received
+    .filter((m) => m.username === "alert-analyst" && `${m.text}`.includes(alertname))
+    .map((m) => `${m.text}`)
+    .pop();
 }
 
 describe("the real controllers act on what the dev stack deploys (cluster up --controllers)", function () {
@@ -521,26 +573,7 @@ describe("the real controllers act on what the dev stack deploys (cluster up --c
       );
       // Zero means no worker process left: a pod still terminating would take the job and drain it (as it
       // would in a cluster), and nothing would need waking.
-      await eventually(
-        "worker pods or their processes are still there",
-        () => {
-          const pods = getItems<{ metadata: { name: string } }>([
-            "pods",
-            "-n",
-            SONIC_NS,
-            "-l",
-            "app.kubernetes.io/component=worker",
-          ]);
-          const runtime = (
-            JSON.parse(readFileSync(path.join(POD_DIR, "status.json"), "utf8")) as { pod: string }[]
-          ).filter((p) => p.pod.startsWith(`${SONIC_NS}/sonic-generate-worker-`));
-          return [
-            ...pods.map((p) => `pod ${p.metadata.name}`),
-            ...runtime.map((p) => `processes of ${p.pod}`),
-          ];
-        },
-        360_000,
-      );
+      await eventually("worker pods or their processes are still there", workersLeft, 360_000);
       const burst = await sendBurst(API, 1, 1);
       assert.equal(burst.jobs.length, 1, JSON.stringify(burst.refused));
       const job = burst.jobs[0];
@@ -618,24 +651,7 @@ describe("the real controllers act on what the dev stack deploys (cluster up --c
     });
 
     it("pages end to end: a hung Sonic process fires SonicTargetDown in the operator's Prometheus, Alertmanager delivers it, and the analyst's report follows", async () => {
-      const received: {
-        username?: string;
-        text?: string;
-        attachments?: { title?: string; text?: string }[];
-      }[] = [];
-      const server = createServer((req, res) => {
-        let body = "";
-        req.on("data", (c: Buffer) => (body += c.toString()));
-        req.on("end", () => {
-          try {
-            received.push(JSON.parse(body));
-          } catch {
-            received.push({ text: body });
-          }
-          res.writeHead(200, { "content-type": "text/plain" }).end("ok");
-        });
-      });
-      await new Promise<void>((resolve) => server.listen(SLACK.port, SLACK.host, resolve));
+      const { received, close } = await slackReceiver();
       const status = JSON.parse(readFileSync(path.join(POD_DIR, "status.json"), "utf8")) as {
         pod: string;
         containers: { name: string; pid?: number }[];
@@ -665,7 +681,246 @@ describe("the real controllers act on what the dev stack deploys (cluster up --c
         );
       } finally {
         process.kill(pid, "SIGCONT");
-        server.close();
+        close();
+      }
+    });
+  });
+  describe("the analyst reads the real controllers' evidence: kube-state-metrics, KEDA, the scheduler (§3.6)", () => {
+    const WORKER = "sonic-generate-worker";
+    /** A backlog of more than two jobs pages after 30 s; a worker's cold start is budgeted 30 s. */
+    const PAGE_SOON = ["alerts.queueBacklog=2", "alerts.queueBacklogFor=30s", "sonic.coldStartSeconds=30"];
+    const DRILL_GROUP = `{}:{alertname="SonicQueueBacklog", namespace="${SONIC_NS}", drill="gpu-wait"}`;
+
+    before(async () => {
+      await deployOk(
+        devArgs("autoscaling.engine=keda", "autoscaling.worker.minReplicas=0", ...FAST, ...PAGE_SOON),
+      );
+    });
+
+    it("names a worker ScaledObject left paused at zero as the cause of a backlog, from KEDA's own series", async () => {
+      await eventually("the worker tier is not at zero", workersLeft, 360_000);
+      const slack = await slackReceiver();
+      kubectl([
+        "annotate",
+        "scaledobject.keda.sh",
+        WORKER,
+        "-n",
+        SONIC_NS,
+        "autoscaling.keda.sh/paused-replicas=0",
+      ]);
+      try {
+        await eventually("KEDA did not pause the worker ScaledObject", () => {
+          const paused = (
+            JSON.parse(kubectl(["get", "scaledobject.keda.sh", WORKER, "-n", SONIC_NS, "-o", "json"])) as {
+              status?: { conditions?: { type: string; status: string }[] };
+            }
+          ).status?.conditions?.find((c) => c.type === "Paused");
+          return paused?.status === "True" ? [] : [`Paused condition: ${JSON.stringify(paused)}`];
+        });
+        const burst = await sendBurst(API, 4, 1);
+        assert.equal(burst.jobs.length, 4, JSON.stringify(burst.refused));
+        let report = "";
+        await until(
+          "no analyst report on SonicQueueBacklog",
+          async () => {
+            report = analystReport(slack.received, "SonicQueueBacklog") ?? "";
+            return report
+              ? []
+              : [`${slack.received.length} Slack messages, none the analyst's on the backlog`];
+          },
+          300_000,
+        );
+        assert.match(
+          report,
+          new RegExp(
+            `^Most likely: \\*KEDA will not wake the worker tier: ScaledObject \`${SONIC_NS}/${WORKER}\` is paused\\*`,
+            "m",
+          ),
+          report,
+        );
+        assert.match(
+          report,
+          /jobs queued while Deployment `sonic-generate-worker` runs 0 replicas and has no HPA/,
+          report,
+        );
+        assert.doesNotMatch(report, /No known cause matched/);
+      } finally {
+        kubectl([
+          "annotate",
+          "scaledobject.keda.sh",
+          WORKER,
+          "-n",
+          SONIC_NS,
+          "autoscaling.keda.sh/paused-replicas-",
+        ]);
+        slack.close();
+      }
+    });
+
+    it("names the wait for a GPU node, not the model server, when a scale from zero waited on full GPU nodes", async () => {
+      // The queued jobs of the last test drain, then the tier returns to zero.
+      await eventually("the worker tier is not at zero", workersLeft, 480_000);
+      // dev's simulated model server asks for no GPU; a real worker's does, so the test's workers ask for one.
+      const deployment = JSON.parse(kubectl(["get", "deployment", WORKER, "-n", SONIC_NS, "-o", "json"])) as {
+        spec: { template: { spec: { containers: { name: string; resources?: { limits?: object } }[] } } };
+      };
+      const index = deployment.spec.template.spec.containers.findIndex((c) => c.name === "model-server");
+      assert.ok(index >= 0, "no model-server container in the worker Deployment");
+      const gpuLimit = `/spec/template/spec/containers/${index}/resources/limits/nvidia.com~1gpu`;
+      kubectl([
+        "patch",
+        "deployment",
+        WORKER,
+        "-n",
+        SONIC_NS,
+        "--type=json",
+        "-p",
+        JSON.stringify([{ op: "add", path: gpuLimit, value: "1" }]),
+      ]);
+      // Another team's training holds every GPU of the cluster: two pods of four (two GPU nodes of four each).
+      const training = {
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        metadata: { name: "trainer", namespace: "training" },
+        spec: {
+          replicas: 2,
+          selector: { matchLabels: { app: "trainer" } },
+          template: {
+            metadata: { labels: { app: "trainer" } },
+            spec: {
+              containers: [
+                {
+                  name: "trainer",
+                  image: "registry.example/trainer:1",
+                  resources: { limits: { "nvidia.com/gpu": "4" } },
+                },
+              ],
+            },
+          },
+        },
+      };
+      kubectl(["create", "namespace", "training"]);
+      const slack = await slackReceiver();
+      try {
+        kubectl(["apply", "-f", "-"], JSON.stringify(training));
+        await eventually("the training pods do not hold the GPUs", () => {
+          const ready = replicasIn("training", "trainer").ready;
+          return ready === 2 ? [] : [`${ready} training pods ready`];
+        });
+        const burst = await sendBurst(API, 4, 1);
+        assert.equal(burst.jobs.length, 4, JSON.stringify(burst.refused));
+        await eventually(
+          "no worker pod waits unschedulable",
+          () =>
+            getItems<{ status: { conditions?: { type: string; status: string; reason?: string }[] } }>([
+              "pods",
+              "-n",
+              SONIC_NS,
+              "-l",
+              "app.kubernetes.io/component=worker",
+            ]).some((p) =>
+              p.status.conditions?.some((c) => c.type === "PodScheduled" && c.reason === "Unschedulable"),
+            )
+              ? []
+              : ["no Unschedulable worker pod"],
+          180_000,
+        );
+        // Long enough to show as minutes in kube-state-metrics' samples, as a cluster autoscaler's node would take.
+        await new Promise((r) => setTimeout(r, 75_000));
+        kubectl(["delete", "namespace", "training", "--wait=false"]);
+        await eventually(
+          "no worker turned ready once the GPUs were free",
+          () => (replicas(WORKER).ready >= 1 ? [] : [`${replicas(WORKER).ready} ready workers`]),
+          240_000,
+        );
+        // ...and once Prometheus has it from kube-state-metrics: the situation of the issue, a worker just ready.
+        await until(
+          "Prometheus does not see a ready worker pod",
+          async () => {
+            const ready = await json<{ data: { result: unknown[] } }>(
+              `${PROMETHEUS}/api/v1/query?query=${encodeURIComponent(
+                `kube_pod_status_ready{namespace="${SONIC_NS}", pod=~"${WORKER}-.*", condition="true"} == 1`,
+              )}`,
+            );
+            return ready.data.result.length > 0 ? [] : ["no ready worker pod in kube_pod_status_ready"];
+          },
+          120_000,
+        );
+        // The page arrives now, as a backlog page would once the first worker is up: Alertmanager's own
+        // delivery is proven above; here the evidence is what is under test, so the page goes to the analyst
+        // directly, with Alertmanager's credentials from the configuration the operator generated.
+        const am = generatedSecret(
+          "alertmanager-prometheus-stack-alertmanager-generated",
+          "alertmanager.yaml.gz",
+        ) as {
+          receivers: {
+            name: string;
+            webhook_configs?: { url: string; http_config?: { authorization?: { credentials?: string } } }[];
+          }[];
+        };
+        const hook = am.receivers.find((r) => r.name === "alert-analyst")?.webhook_configs?.[0];
+        assert.ok(hook?.http_config?.authorization?.credentials, "no analyst receiver with a bearer token");
+        const labels = {
+          alertname: "SonicQueueBacklog",
+          namespace: SONIC_NS,
+          job: "sonic-generate-service",
+          severity: "warning",
+        };
+        const sent = await fetch(hook.url, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            authorization: `Bearer ${hook.http_config.authorization.credentials}`,
+          },
+          body: JSON.stringify({
+            receiver: "alert-analyst",
+            status: "firing",
+            groupKey: DRILL_GROUP,
+            groupLabels: { alertname: "SonicQueueBacklog", namespace: SONIC_NS },
+            commonLabels: labels,
+            alerts: [
+              {
+                status: "firing",
+                labels,
+                annotations: { summary: "Sonic jobs are piling up" },
+                startsAt: new Date(Date.now() - 60_000).toISOString(),
+              },
+            ],
+          }),
+        });
+        assert.ok(sent.ok, `the analyst refused the page: ${sent.status} ${await sent.text()}`);
+        let report = "";
+        await until(
+          "no analyst report on the backlog",
+          async () => {
+            // This page's report, by its group: the real SonicQueueBacklog may page too while the pods wait.
+            report = analystReport(slack.received, DRILL_GROUP) ?? "";
+            return report
+              ? []
+              : [`${slack.received.length} Slack messages, none the analyst's on the backlog`];
+          },
+          180_000,
+        );
+        assert.match(
+          report,
+          /^Most likely: \*The worker tier waited \d+m for a GPU node \(pods unschedulable\); no restart/m,
+          report,
+        );
+        assert.match(report, /no container of the worker tier restarted/, report);
+        assert.doesNotMatch(report, /^Most likely: \*The model server is crash-looping/m, report);
+      } finally {
+        kubectl(["delete", "namespace", "training", "--ignore-not-found", "--wait=false"]);
+        kubectl([
+          "patch",
+          "deployment",
+          WORKER,
+          "-n",
+          SONIC_NS,
+          "--type=json",
+          "-p",
+          JSON.stringify([{ op: "remove", path: gpuLimit }]),
+        ]);
+        slack.close();
       }
     });
   });
