@@ -264,6 +264,13 @@ function analystDeploymentArgs(
               resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "256Mi" } },
               readinessProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 10 },
               livenessProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 20 },
+              // Its one endpoint answers both probes: liveness waits for the first answer (up to 60 s:
+              // Node's start on a throttled node), so a slow start is not restarted midway.
+              startupProbe: {
+                httpGet: { path: "/healthz", port: "http" },
+                periodSeconds: 2,
+                failureThreshold: 30,
+              },
               securityContext: {
                 allowPrivilegeEscalation: false,
                 readOnlyRootFilesystem: true,
