@@ -1,4 +1,6 @@
 import type { ReportViolation, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
+import { WRITABLE_ROOT_EXEMPTIONS } from "./exceptions";
+import { hardeningPolicies } from "./hardening";
 
 // The organisation's rules for monitored GPU inference services, from the source article's practices
 // and this project's: policies as data, so the pack (index.ts) and the unit tests share them.
@@ -95,19 +97,8 @@ export const gpuContainersBounded: ResourceValidationPolicy = {
   },
 };
 
-/**
- * Containers allowed a writable root filesystem, each with the reason. Grafana's chart runs Grafana
- * and its dashboard/datasource sidecars without `readOnlyRootFilesystem` and mounts nothing for the
- * paths they may write besides /var/lib/grafana; forcing it read-only is a change to prove on a real
- * cluster first (a Grafana that fails to start fails the whole release), not one to make blind.
- */
-export const WRITABLE_ROOT_EXEMPTIONS: { workload: RegExp; containers: string[]; reason: string }[] = [
-  {
-    workload: /-grafana$/,
-    containers: ["grafana", "grafana-sc-dashboard", "grafana-sc-datasources"],
-    reason: "the Grafana chart's containers write outside their mounted volumes; not yet proven read-only",
-  },
-];
+// Re-exported: the exemptions live with every other exception the pack grants.
+export { WRITABLE_ROOT_EXEMPTIONS };
 
 export const nonRootReadOnly: ResourceValidationPolicy = {
   name: "workloads-run-non-root-read-only",
@@ -317,4 +308,5 @@ export const stackPolicies: StackValidationPolicy[] = [
   hpaOwnsReplicas,
   podSecurityAdmitted,
   oneAutoscalerPerDeployment,
+  ...hardeningPolicies,
 ];

@@ -192,6 +192,7 @@ function kedaRelease(
     "keda",
     {
       prometheusSelectorLabels: args.monitoring.resourceSelectorLabels,
+      prometheusNamespace: config.monitoring.namespace,
       // In standby the adapter still owns v1beta1.external.metrics.k8s.io: no second claimant.
       metricsServer: !standby,
       chartRepository: chartRepositoryOf(config.charts, "keda"),

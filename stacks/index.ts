@@ -60,6 +60,9 @@ const monitoring = new MonitoringStack("monitoring", {
         ]
       : [],
   },
+  // KEDA's Prometheus scaler queries Prometheus from KEDA's namespace (Keda's default, the stack's).
+  prometheusClientNamespaces:
+    config.autoscaling.enabled && config.autoscaling.engine === "keda" ? ["keda"] : [],
   alertmanagerReplicas: config.alertmanager.replicas,
   alertmanagerResources: config.alertmanager.resources,
   alertmanagerConfig: renderAlertmanagerConfig({

@@ -12,6 +12,16 @@ import { analystRules } from "../rules";
 import { ServiceMonitor } from "../monitoring/service-monitor";
 
 const PORT = 8090;
+
+/**
+ * Its one endpoint answers readiness and liveness alike, so liveness waits for the first answer: up to
+ * 60 s, Node's start on a throttled node, is not restarted midway.
+ */
+const ANALYST_STARTUP_PROBE = {
+  httpGet: { path: "/healthz", port: "http" },
+  periodSeconds: 2,
+  failureThreshold: 30,
+};
 /** The pod template annotation that rolls the analyst when its Secret's values change. */
 const SECRET_DIGEST_ANNOTATION = "sonic-observability.dev/secret-digest";
 
@@ -129,10 +139,12 @@ export class AlertAnalyst extends pulumi.ComponentResource {
       { metadata: { name: appName, namespace: ns, labels }, stringData: pulumi.secret(secretData) },
       child,
     );
+    // Pulumi's 10 minutes (the image pull) plus the start the probe allows.
+    const rollout = `${600 + ANALYST_STARTUP_PROBE.periodSeconds * ANALYST_STARTUP_PROBE.failureThreshold}s`;
     new k8s.apps.v1.Deployment(
       name,
       analystDeploymentArgs(args, scope, analystEnv(args, appName, timeout), secretDigest(secretData)),
-      child,
+      { ...child, customTimeouts: { create: rollout, update: rollout } },
     );
     new k8s.core.v1.Service(
       name,
@@ -264,6 +276,7 @@ function analystDeploymentArgs(
               resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "256Mi" } },
               readinessProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 10 },
               livenessProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 20 },
+              startupProbe: ANALYST_STARTUP_PROBE,
               securityContext: {
                 allowPrivilegeEscalation: false,
                 readOnlyRootFilesystem: true,

@@ -6,6 +6,7 @@ import { parseDuration } from "../shared/durations";
 import { InputPropertyError, requireInteger } from "../shared/errors";
 import { restrictedNamespace } from "../shared/restricted-namespace";
 import { DEFAULT_PROMETHEUS_SELECTOR } from "../shared/selectors";
+import { kedaNetworkPolicySpecs } from "./keda-network-policy";
 
 /** The chart's three workloads, by the keys its values use for them. */
 export type KedaPart = "operator" | "metricServer" | "webhooks";
@@ -82,6 +83,8 @@ export interface KedaArgs {
    * @default true
    */
   metricsServer?: boolean;
+  /** Namespace of the Prometheus that scrapes KEDA: its NetworkPolicies admit it to the metrics ports. @default "monitoring" */
+  prometheusNamespace?: string;
 }
 
 /** Names the chart gives its workloads and Services (with the default `operator.name`). */
@@ -210,6 +213,7 @@ export class Keda extends pulumi.ComponentResource {
     const pin = CHART_PINS.keda;
     const source = chartSource(pin.chart, pin.repository, args.chartRepository);
     const values = kedaValues(args);
+    const policies = kedaNetworkPolicySpecs(args.prometheusNamespace ?? "monitoring", KEDA_WORKLOADS);
     const ns = args.namespace ?? "keda";
     const dependsOn: pulumi.Resource[] = [];
     if (args.createNamespace ?? true) {
@@ -227,6 +231,19 @@ export class Keda extends pulumi.ComponentResource {
       },
       childOptions(this, opts, ...dependsOn),
     );
+    for (const [policyName, spec] of Object.entries(policies))
+      new k8s.networking.v1.NetworkPolicy(
+        `${name}-${policyName}`,
+        {
+          metadata: {
+            name: policyName,
+            namespace: this.namespaceResource?.metadata.name ?? ns,
+            labels: args.labels ?? {},
+          },
+          spec,
+        },
+        childOptions(this, opts, ...dependsOn),
+      );
     this.namespace = pulumi.output(this.namespaceResource?.metadata.name ?? ns);
     this.registerOutputs({ namespace: this.namespace });
   }

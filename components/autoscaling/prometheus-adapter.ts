@@ -76,10 +76,11 @@ export class PrometheusAdapter extends pulumi.ComponentResource {
         ? checkUrl(args.prometheusUrl)
         : pulumi.output(args.prometheusUrl).apply(checkUrl);
     const externalMetrics = args.externalMetrics ?? true;
+    const releaseName = args.releaseName ?? "prometheus-adapter";
     this.release = new k8s.helm.v3.Release(
       name,
       {
-        name: args.releaseName ?? "prometheus-adapter",
+        name: releaseName,
         namespace: args.namespace,
         ...source,
         version: args.chartVersion ?? pin.version,
@@ -90,6 +91,12 @@ export class PrometheusAdapter extends pulumi.ComponentResource {
           // Control planes that reach nodes only on 443/10250 (GKE private clusters, minimal EKS node
           // security groups) cannot reach the chart's 6443: the APIServices read unavailable.
           listenPort: ADAPTER_LISTEN_PORT,
+          // The chart's probes both ask /healthz, so an adapter whose first discovery against a slow
+          // Prometheus outlasts the liveness budget is restarted and starts over: liveness asks only
+          // whether the server runs (/livez), readiness whether it serves (/readyz, the API server
+          // library's checks, which include its informers' sync).
+          livenessProbe: { httpGet: { path: "/livez" } },
+          readinessProbe: { httpGet: { path: "/readyz" } },
           customLabels: args.labels ?? {},
           // It serves the HPAs' metrics APIs: keep one replica through a drain, on separate nodes.
           podDisruptionBudget: {
@@ -124,6 +131,25 @@ export class PrometheusAdapter extends pulumi.ComponentResource {
             // No external rules: the chart renders no external APIService at all.
             external: externalMetrics ? args.rules.flatMap((r) => r.external) : [],
           },
+        },
+      },
+      childOptions(this, opts),
+    );
+    // The API server's aggregation layer calls it from the control plane, which is no pod a selector
+    // could name: its port from anywhere, and nothing else.
+    new k8s.networking.v1.NetworkPolicy(
+      name,
+      {
+        metadata: { name: releaseName, namespace: args.namespace, labels: args.labels ?? {} },
+        spec: {
+          podSelector: {
+            matchLabels: {
+              "app.kubernetes.io/name": "prometheus-adapter",
+              "app.kubernetes.io/instance": releaseName,
+            },
+          },
+          policyTypes: ["Ingress"],
+          ingress: [{ ports: [{ protocol: "TCP", port: ADAPTER_LISTEN_PORT }] }],
         },
       },
       childOptions(this, opts),

@@ -6,6 +6,7 @@ import { parseDuration } from "../shared/durations";
 import { InputPropertyError } from "../shared/errors";
 import { fleetDashboard, FleetDashboardOptions } from "./fleet-dashboard";
 import type { ContainerResources } from "../service/tier-args";
+import { GRAFANA_STARTUP_PROBE } from "../shared/grafana-startup-probe";
 
 /** Arguments of `FleetGrafana`: the tenants it reads, the dashboard, its chart and admin. */
 export interface FleetGrafanaArgs {
@@ -123,6 +124,7 @@ export class FleetGrafana extends pulumi.ComponentResource {
           },
           datasources: { "datasources.yaml": fleetDatasources(args.queryUrls, scrapeInterval) },
           ...(args.resources?.grafana ? { resources: args.resources.grafana } : {}),
+          startupProbe: GRAFANA_STARTUP_PROBE,
           sidecar: {
             ...(args.resources?.sidecar ? { resources: args.resources.sidecar } : {}),
             dashboards: { enabled: true, label: "grafana_dashboard", labelValue: "1" },

@@ -2,6 +2,9 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { CHART_PINS, chartSource } from "../shared/chart-pins";
 import { podSecurityLabels } from "../shared/pod-hardening";
+import { GRAFANA_STARTUP_PROBE } from "../shared/grafana-startup-probe";
+import { MONITORING_ADDON_RESOURCES, type MonitoringAddon } from "./addon-resources";
+import { monitoringNetworkPolicySpecs } from "./monitoring-network-policy";
 import { childOptions } from "../shared/child-options";
 import { ClusterFlavor, controlPlaneValues } from "./cluster-flavor";
 import type { ContainerResources } from "../service/tier-args";
@@ -102,6 +105,20 @@ export interface MonitoringStackArgs {
    * @default {}
    */
   kubeStateMetricsValues?: Record<string, unknown>;
+  /**
+   * Requests and limits of the chart's other containers (the operator, its config-reloader and
+   * admission jobs, Grafana and its sidecars, kube-state-metrics, node-exporter), by container.
+   * @default `MONITORING_ADDON_RESOURCES` (addon-resources.ts), for the ones not given
+   */
+  addonResources?: Partial<Record<MonitoringAddon, ContainerResources>>;
+  /**
+   * Ingress NetworkPolicies for the chart's pods (see `monitoringNetworkPolicySpecs`); `false` where
+   * the cluster's own policies govern the namespace.
+   * @default true
+   */
+  networkPolicies?: boolean;
+  /** Namespaces whose pods may query Prometheus besides the monitoring namespace (KEDA's). @default [] */
+  prometheusClientNamespaces?: string[];
 }
 
 /** Port of the Prometheus Service; prometheus-adapter appends it to the URL itself. */
@@ -143,6 +160,13 @@ export class MonitoringStack extends pulumi.ComponentResource {
     const storage = prometheus.storage ?? { size: "50Gi" };
     const retentionSize = prometheus.retentionSize ?? defaultRetentionSize(storage.size);
     validatePrometheus(prometheus, storage.size, retentionSize);
+    const policySpecs =
+      args.networkPolicies === false
+        ? {}
+        : monitoringNetworkPolicySpecs({
+            releaseName,
+            prometheusClientNamespaces: args.prometheusClientNamespaces,
+          });
 
     const nodeExporterNamespaceName = args.nodeExporterNamespace ?? `${namespaceName}-node-exporter`;
     const { namespace, nodeExporterNamespace } = monitoringNamespaces(
@@ -179,6 +203,14 @@ export class MonitoringStack extends pulumi.ComponentResource {
       },
       childOptions(this, opts, namespace, nodeExporterNamespace, ...secrets, ...remoteWrite.secrets),
     );
+
+    // Beside the release, not after it: a policy admits nothing until its pods exist.
+    for (const [policyName, spec] of Object.entries(policySpecs))
+      new k8s.networking.v1.NetworkPolicy(
+        `${name}-${policyName}`,
+        { metadata: { name: policyName, namespace: namespaceName, labels }, spec },
+        inNamespace,
+      );
 
     this.namespace = namespace.metadata.name;
     this.releaseName = this.release.name;
@@ -324,6 +356,7 @@ function kubePrometheusStackValues(
   const controlPlane = controlPlaneValues(args.clusterFlavor ?? "generic");
   const prometheusReplicas = prometheus.replicas ?? 1;
   const alertmanagerReplicas = args.alertmanagerReplicas ?? 1;
+  const addon = { ...MONITORING_ADDON_RESOURCES, ...args.addonResources };
   /** A disruption budget only where there is a replica to spare; unready pods may always go. */
   const pdb = (replicas: number) => ({
     enabled: replicas > 1,
@@ -341,7 +374,10 @@ function kubePrometheusStackValues(
     additionalPrometheusRulesMap: heartbeat,
     prometheusOperator: {
       // helm.v3.Release runs the chart's hook jobs, which create and patch the webhook certificate.
-      admissionWebhooks: { enabled: true, patch: { enabled: true } },
+      admissionWebhooks: { enabled: true, patch: { enabled: true, resources: addon.admissionJobs } },
+      resources: addon.operator,
+      // The operator gives these to the config-reloader it adds to Prometheus' and Alertmanager's pods.
+      prometheusConfigReloader: { resources: addon.configReloader },
     },
     prometheus: {
       podDisruptionBudget: pdb(prometheusReplicas),
@@ -393,15 +429,26 @@ function kubePrometheusStackValues(
       },
     },
     // Subcharts take their own label values: commonLabels stops at kube-prometheus-stack's templates.
-    "kube-state-metrics": { ...args.kubeStateMetricsValues, customLabels: labels },
-    "prometheus-node-exporter": { commonLabels: labels, namespaceOverride: nodeExporterNamespaceName },
+    "kube-state-metrics": {
+      ...args.kubeStateMetricsValues,
+      customLabels: labels,
+      resources: addon.kubeStateMetrics,
+    },
+    "prometheus-node-exporter": {
+      commonLabels: labels,
+      namespaceOverride: nodeExporterNamespaceName,
+      resources: addon.nodeExporter,
+    },
     grafana: {
       fullnameOverride: `${releaseName}-grafana`,
       // The chart's `helm test` pod runs as root: it would break `restricted`, and nothing runs it.
       testFramework: { enabled: false },
       extraLabels: labels,
       admin: { existingSecret: "grafana-admin", userKey: "admin-user", passwordKey: "admin-password" },
+      resources: addon.grafana,
+      startupProbe: GRAFANA_STARTUP_PROBE,
       sidecar: {
+        resources: addon.grafanaSidecars,
         dashboards: { enabled: true, label: "grafana_dashboard", labelValue: "1", searchNamespace: "ALL" },
       },
     },

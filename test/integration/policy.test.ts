@@ -11,6 +11,13 @@ import {
   serviceMonitorNamespaces,
   stackPolicies,
 } from "../../policy/guardrails";
+import { HARDENING_EXCEPTIONS } from "../../policy/exceptions";
+import {
+  containersBoundMemory,
+  livenessIsNotReadiness,
+  podsBehindNetworkPolicy,
+  replicasSpreadAcrossNodes,
+} from "../../policy/hardening";
 import { renderWithCharts, requireHelmAndCharts } from "../../testkit/charts";
 import { renderStack } from "../../testkit/render";
 import { readProjectConfig } from "../../testkit/stack-file";
@@ -208,6 +215,210 @@ describe("the guardrails policy pack", () => {
     assert.deepEqual(checkStack(podSecurityAdmitted, [ns("bare")]), [
       "Namespace 'bare': label pod-security.kubernetes.io/enforce with the level it needs",
     ]);
+  });
+
+  describe("hardening rules", () => {
+    const DEPLOYMENT = "kubernetes:apps/v1:Deployment";
+    const POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy";
+    const labels = { app: "api" };
+    /** A Deployment in `shop` whose pod runs `containers`, with `spec` merged into its pod spec. */
+    const deployment = (
+      containers: Record<string, unknown>[],
+      extra: {
+        replicas?: number;
+        podSpec?: Record<string, unknown>;
+        metadata?: Record<string, unknown>;
+      } = {},
+    ) => ({
+      type: DEPLOYMENT,
+      props: {
+        metadata: { name: "api", namespace: "shop", ...extra.metadata },
+        spec: {
+          ...(extra.replicas === undefined ? {} : { replicas: extra.replicas }),
+          template: { metadata: { labels }, spec: { containers, ...extra.podSpec } },
+        },
+      },
+    });
+    const bounded = { requests: { memory: "64Mi" }, limits: { memory: "128Mi" } };
+    const networkPolicy = (policyTypes: string[], namespace = "shop") => ({
+      type: POLICY,
+      props: {
+        metadata: { name: "api", namespace },
+        spec: { podSelector: { matchLabels: labels }, policyTypes },
+      },
+    });
+
+    it("refuses a container without a memory request or limit, naming the object, the container and the fix, and accepts a bounded one", () => {
+      const bad = deployment([{ name: "api", resources: { requests: { memory: "64Mi" } } }], {
+        podSpec: { initContainers: [{ name: "migrate" }] },
+      });
+      assert.deepEqual(checkStack(containersBoundMemory, [bad]), [
+        "Deployment shop/api, container migrate: no memory requests or limits; set resources.requests.memory and resources.limits.memory",
+        "Deployment shop/api, container api: no memory limits; set resources.limits.memory",
+      ]);
+      const fixed = deployment([{ name: "api", resources: bounded }], {
+        podSpec: { initContainers: [{ name: "migrate", resources: bounded }] },
+      });
+      assert.deepEqual(checkStack(containersBoundMemory, [fixed]), []);
+    });
+
+    it("refuses a chart's container, a custom resource's and the operator's config-reloader without memory bounds, pointing at the chart's values", () => {
+      const chartLabels = { "helm.sh/chart": "grafana-12.11.1" };
+      const chart = deployment([{ name: "grafana" }], { metadata: { labels: chartLabels } });
+      const alertmanager = {
+        type: "kubernetes:monitoring.coreos.com/v1:Alertmanager",
+        props: {
+          metadata: { name: "am", namespace: "monitoring", labels: chartLabels },
+          spec: { replicas: 1 },
+        },
+      };
+      const operator = deployment(
+        [{ name: "operator", resources: bounded, args: ["--config-reloader-memory-request=0"] }],
+        { metadata: { name: "operator" } },
+      );
+      assert.deepEqual(checkStack(containersBoundMemory, [chart, alertmanager, operator]), [
+        "Deployment shop/api, container grafana: no memory requests or limits; set resources.requests.memory and resources.limits.memory in the chart's values",
+        "Alertmanager monitoring/am, container alertmanager: no memory requests or limits; set resources.requests.memory and resources.limits.memory in the chart's values",
+        "Deployment shop/operator, container operator: --config-reloader-memory-request=0 leaves the config-reloader sidecars without memory bounds; set prometheusOperator.prometheusConfigReloader.resources",
+      ]);
+      const boundedAm = { ...alertmanager, props: { ...alertmanager.props, spec: { resources: bounded } } };
+      assert.deepEqual(checkStack(containersBoundMemory, [boundedAm]), []);
+    });
+
+    it("refuses the program's pod without an Egress policy and a chart's pod without an Ingress one, and accepts them covered", () => {
+      const ours = deployment([{ name: "api", resources: bounded }]);
+      assert.deepEqual(checkStack(podsBehindNetworkPolicy, [ours, networkPolicy(["Ingress"])]), [
+        'Deployment shop/api: no NetworkPolicy in \'shop\' selects its pods for Egress; add one whose podSelector matches {"app":"api"} with policyTypes ["Egress"] and the peers it needs',
+      ]);
+      // A policy of another namespace selects nothing here, whatever its selector says.
+      assert.deepEqual(
+        checkStack(podsBehindNetworkPolicy, [ours, networkPolicy(["Ingress", "Egress"], "other")]),
+        [
+          'Deployment shop/api: no NetworkPolicy in \'shop\' selects its pods for Ingress and Egress; add one whose podSelector matches {"app":"api"} with policyTypes ["Ingress","Egress"] and the peers it needs',
+        ],
+      );
+      assert.deepEqual(checkStack(podsBehindNetworkPolicy, [ours, networkPolicy(["Ingress", "Egress"])]), []);
+      const charts = deployment([{ name: "api" }], {
+        metadata: { labels: { "app.kubernetes.io/managed-by": "Helm" } },
+      });
+      assert.deepEqual(checkStack(podsBehindNetworkPolicy, [charts]), [
+        'Deployment shop/api: no NetworkPolicy in \'shop\' selects its pods for Ingress; add one whose podSelector matches {"app":"api"} with policyTypes ["Ingress"] and the peers it needs',
+      ]);
+      assert.deepEqual(checkStack(podsBehindNetworkPolicy, [charts, networkPolicy(["Ingress"])]), []);
+    });
+
+    it("refuses replicas that nothing spreads across nodes (fixed or up to an autoscaler's maximum), and accepts a hostname spread or anti-affinity selecting its own pods", () => {
+      const spread = (topologyKey: string, selector = labels) => ({
+        topologySpreadConstraints: [
+          {
+            maxSkew: 1,
+            topologyKey,
+            whenUnsatisfiable: "ScheduleAnyway",
+            labelSelector: { matchLabels: selector },
+          },
+        ],
+      });
+      const message = (n: number) =>
+        `Deployment shop/api: up to ${n} replicas with nothing keeping them on different nodes; add a topologySpreadConstraint (or a podAntiAffinity term) on kubernetes.io/hostname whose labelSelector matches {"app":"api"}`;
+      assert.deepEqual(checkStack(replicasSpreadAcrossNodes, [deployment([], { replicas: 3 })]), [
+        message(3),
+      ]);
+      const zoneOnly = deployment([], { replicas: 3, podSpec: spread("topology.kubernetes.io/zone") });
+      assert.deepEqual(checkStack(replicasSpreadAcrossNodes, [zoneOnly]), [message(3)]);
+      const otherPods = deployment([], {
+        replicas: 3,
+        podSpec: spread("kubernetes.io/hostname", { app: "web" }),
+      });
+      assert.deepEqual(checkStack(replicasSpreadAcrossNodes, [otherPods]), [message(3)]);
+      const hpa = {
+        type: "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+        props: {
+          metadata: { namespace: "shop" },
+          spec: { scaleTargetRef: { kind: "Deployment", name: "api" }, maxReplicas: 4 },
+        },
+      };
+      assert.deepEqual(checkStack(replicasSpreadAcrossNodes, [deployment([]), hpa]), [message(4)]);
+      assert.deepEqual(checkStack(replicasSpreadAcrossNodes, [deployment([], { replicas: 1 })]), []);
+      const spreadOut = deployment([], { podSpec: spread("kubernetes.io/hostname") });
+      assert.deepEqual(checkStack(replicasSpreadAcrossNodes, [spreadOut, hpa]), []);
+      const antiAffinity = {
+        affinity: {
+          podAntiAffinity: {
+            preferredDuringSchedulingIgnoredDuringExecution: [
+              {
+                weight: 100,
+                podAffinityTerm: {
+                  topologyKey: "kubernetes.io/hostname",
+                  labelSelector: { matchLabels: labels },
+                },
+              },
+            ],
+          },
+        },
+      };
+      assert.deepEqual(
+        checkStack(replicasSpreadAcrossNodes, [deployment([], { replicas: 3, podSpec: antiAffinity })]),
+        [],
+      );
+    });
+
+    it("refuses a liveness probe that checks what readiness checks without a startupProbe, timings aside, and accepts a distinct check or a guarded start", () => {
+      const healthz = (periodSeconds: number) => ({
+        httpGet: { path: "/healthz", port: "http" },
+        periodSeconds,
+      });
+      const same = deployment([{ name: "api", livenessProbe: healthz(20), readinessProbe: healthz(5) }]);
+      assert.deepEqual(checkStack(livenessIsNotReadiness, [same]), [
+        'Deployment shop/api, container api: livenessProbe checks what readinessProbe checks ({"httpGet":{"headers":[],"host":"","path":"/healthz","port":"http","scheme":"HTTP"}}), so a slow start or a busy spell restarts it; point liveness at a check of the process alone, or add a startupProbe sized for the start',
+      ]);
+      const guarded = deployment([
+        { name: "api", livenessProbe: healthz(20), readinessProbe: healthz(5), startupProbe: healthz(2) },
+      ]);
+      assert.deepEqual(checkStack(livenessIsNotReadiness, [guarded]), []);
+      const distinct = deployment([
+        {
+          name: "api",
+          livenessProbe: healthz(20),
+          readinessProbe: { httpGet: { path: "/readyz", port: "http" } },
+        },
+      ]);
+      assert.deepEqual(checkStack(livenessIsNotReadiness, [distinct]), []);
+    });
+
+    it("lists every exception with its reason, and grants it only to the workload and container it names", () => {
+      for (const e of HARDENING_EXCEPTIONS)
+        assert.ok(e.reason.length > 40, `${e.rule} ${e.name}: give the reason`);
+      const probes = { httpGet: { path: "/", port: "http-metrics" } };
+      const nodeExporter = (name: string, container: string) => ({
+        type: "kubernetes:apps/v1:DaemonSet",
+        props: {
+          metadata: {
+            name,
+            namespace: "monitoring-node-exporter",
+            labels: { "helm.sh/chart": "prometheus-node-exporter" },
+          },
+          spec: {
+            template: {
+              metadata: { labels },
+              spec: { containers: [{ name: container, livenessProbe: probes, readinessProbe: probes }] },
+            },
+          },
+        },
+      });
+      const excepted = nodeExporter("prometheus-stack-prometheus-node-exporter", "node-exporter");
+      assert.deepEqual(checkStack(podsBehindNetworkPolicy, [excepted]), []);
+      assert.deepEqual(checkStack(livenessIsNotReadiness, [excepted]), []);
+      assert.equal(
+        checkStack(podsBehindNetworkPolicy, [nodeExporter("other-exporter", "node-exporter")]).length,
+        1,
+      );
+      assert.equal(
+        checkStack(livenessIsNotReadiness, [
+          nodeExporter("prometheus-stack-prometheus-node-exporter", "sidecar"),
+        ]).length,
+        1,
+      );
+    });
   });
 
   for (const { stack, title, extra } of [
