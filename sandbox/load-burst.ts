@@ -33,7 +33,10 @@ export async function sendBurst(apiUrl: string, jobs: number, audioSeconds = 2):
           return void result.refused.push({ status: res.status, body: text.slice(0, 200) });
         result.jobs.push({ id: (JSON.parse(text) as { id: string }).id, sentAt });
       } catch (err) {
-        result.refused.push({ status: "connection", body: (err as Error).message });
+        // fetch says only "fetch failed": the socket's own error (ECONNRESET, a timeout...) says why.
+        const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
+        const why = cause ? `: ${cause.code ?? ""} ${cause.message ?? ""}`.trimEnd() : "";
+        result.refused.push({ status: "connection", body: `${(err as Error).message}${why}` });
       }
     }),
   );
