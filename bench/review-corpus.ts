@@ -310,8 +310,8 @@ export const CORPUS: CorpusChange[] = [
     edits: [
       {
         file: "stacks/autoscaling.ts",
-        from: '      "sonic",\n      {\n        name: args.names.api,\n        namespace: ns,\n        deploymentName: args.names.api,',
-        to: '      "sonic",\n      {\n        name: args.names.api,\n        namespace: ns,\n        deploymentName: args.names.worker,',
+        from: '    new ScaledObject(\n      "sonic",\n      {\n        name: args.names.api,\n        namespace: ns,\n        deploymentName: args.names.api,',
+        to: '    new ScaledObject(\n      "sonic",\n      {\n        name: args.names.api,\n        namespace: ns,\n        deploymentName: args.names.worker,',
       },
     ],
   },
