@@ -115,9 +115,13 @@ function load(file: string): Results {
   return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as Results) : {};
 }
 
-function save(file: string, results: Results): void {
+/** Records one check's result in the file, read afresh: runs of other checks may write to it meanwhile. */
+function record(file: string, results: Results, id: string, check: Check, result: CheckResult): void {
+  (results[id] ??= {})[check] = result;
+  const now = load(file);
+  (now[id] ??= {})[check] = result;
   mkdirSync(path.dirname(file), { recursive: true });
-  writeFileSync(file, JSON.stringify(results, null, 2));
+  writeFileSync(file, JSON.stringify(now, null, 2));
 }
 
 const short = (text: string, max = 400) => (text.length > max ? `${text.slice(0, max)}…` : text);
@@ -180,8 +184,7 @@ async function runOffline(changes: CorpusChange[], results: Results, file: strin
           .flatMap((v) => [...v.findings, ...v.notes.map((n) => `(note) ${n}`)])
           .map((f) => short(f)),
       };
-      (results[change.id] ??= {}).offline = result;
-      save(file, results);
+      record(file, results, change.id, "offline", result);
       progress(`offline: ${change.id}: ${result.refused ? "refused" : "passed"} in ${result.seconds} s`);
     } finally {
       removeWorktree(root);
@@ -216,8 +219,7 @@ function runPreview(changes: CorpusChange[], results: Results, file: string): vo
           seconds: Math.round((Date.now() - started) / 100) / 10,
           findings: runs.filter((r) => !r.ok).flatMap((r) => errorLines(r.output)),
         };
-        (results[change.id] ??= {}).preview = result;
-        save(file, results);
+        record(file, results, change.id, "preview", result);
         progress(`preview: ${change.id}: ${result.refused ? "refused" : "passed"} in ${result.seconds} s`);
       } finally {
         removeWorktree(root);
@@ -266,8 +268,7 @@ function runRehearsal(changes: CorpusChange[], results: Results, file: string): 
         seconds: Math.round((Date.now() - started) / 1000),
         findings: run.status === 0 || run.status === 1 ? refusals : [short(run.stderr.slice(-600))],
       };
-      (results[change.id] ??= {}).rehearsal = result;
-      save(file, results);
+      record(file, results, change.id, "rehearsal", result);
       progress(
         `rehearsal: ${change.id}: ${result.error ? "ERROR" : result.refused ? "refused" : "passed"} in ${result.seconds} s`,
       );
@@ -328,7 +329,7 @@ async function main(argv: string[]): Promise<void> {
     if (options.checks.includes("preview")) runPreview(changes, results, options.results);
     if (options.checks.includes("rehearsal")) runRehearsal(changes, results, options.results);
   }
-  process.stdout.write(table(results));
+  process.stdout.write(table(load(options.results)));
 }
 
 if (require.main === module) {
