@@ -95,8 +95,9 @@ export function applyEdits(change: CorpusChange, root: string): void {
 }
 
 /** A fresh worktree of HEAD with the change applied (or none, for the base), sharing this checkout's packages. */
-function worktree(name: string, change?: CorpusChange): string {
-  const root = path.join(WORK, "trees", name);
+function worktree(check: Check | "probe", name: string, change?: CorpusChange): string {
+  // A folder per check: runs of different checks (`--checks`) may go on side by side.
+  const root = path.join(WORK, "trees", check, name);
   if (existsSync(root)) spawnSync("git", ["worktree", "remove", "--force", root], { cwd: ROOT });
   rmSync(root, { recursive: true, force: true });
   git(["worktree", "prune"]);
@@ -162,7 +163,7 @@ function errorLines(output: string): string[] {
 }
 
 async function runOffline(changes: CorpusChange[], results: Results, file: string): Promise<void> {
-  const baseTree = worktree("base");
+  const baseTree = worktree("offline", "base");
   const bases = new Map<string, RenderedObject[]>();
   try {
     for (const stack of new Set(changes.flatMap((c) => c.stacks))) {
@@ -173,7 +174,7 @@ async function runOffline(changes: CorpusChange[], results: Results, file: strin
     removeWorktree(baseTree);
   }
   for (const change of changes) {
-    const root = worktree(change.id, change);
+    const root = worktree("offline", change.id, change);
     try {
       const verdicts = [];
       for (const stack of change.stacks) verdicts.push(await offlineReview(stack, root, bases.get(stack)));
@@ -210,7 +211,7 @@ function runPreview(changes: CorpusChange[], results: Results, file: string): vo
     }
     for (const change of changes) {
       if (!change.stacks.every((s) => ready.has(s))) continue;
-      const root = worktree(change.id, change);
+      const root = worktree("preview", change.id, change);
       try {
         const started = Date.now();
         const runs = change.stacks.map((stack) => deploy(stack, "preview", root));
@@ -232,7 +233,7 @@ function runPreview(changes: CorpusChange[], results: Results, file: string): vo
 
 function runRehearsal(changes: CorpusChange[], results: Results, file: string): void {
   for (const change of changes) {
-    const root = worktree(change.id, change);
+    const root = worktree("rehearsal", change.id, change);
     const report = path.join(WORK, "reports", `${change.id}.md`);
     mkdirSync(path.dirname(report), { recursive: true });
     try {
@@ -313,7 +314,7 @@ async function main(argv: string[]): Promise<void> {
     // In the order `--only` names them (the most telling first when time is short), else the corpus's.
     const changes = options.only ? options.only.map((id) => CORPUS.find((c) => c.id === id)!) : CORPUS;
     // Every edit applies to HEAD before anything slow runs.
-    const probe = worktree("probe");
+    const probe = worktree("probe", "HEAD");
     try {
       for (const change of changes) {
         for (const edit of change.edits) {
