@@ -1,6 +1,7 @@
 import { writeFileSync } from "node:fs";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
 import { openStack } from "./deploy";
+import { kubectlAsync } from "./kubectl";
 
 /**
  * One step of a rehearsal (cluster/rehearse.ts): `up` or `preview` of one checkout's program on the running
@@ -83,6 +84,79 @@ export class StepRecorder {
   }
 }
 
+/** A core/v1 Event as `kubectl get events -o json` gives it. */
+export interface ClusterEvent {
+  involvedObject: { kind: string; namespace?: string; name: string };
+  message: string;
+  firstTimestamp?: string | null;
+  lastTimestamp?: string | null;
+  eventTime?: string | null;
+  series?: { lastObservedTime?: string } | null;
+}
+
+/** How long a controller must have kept failing to create a pod before the step stops waiting for it. */
+export const POD_REFUSAL_PERSISTS_MS = 30_000;
+
+/**
+ * Pods that a controller has kept failing to create for {@link POD_REFUSAL_PERSISTS_MS}, from its
+ * FailedCreate events since `since` (ms): PodSecurity, a missing PriorityClass or ServiceAccount. The API
+ * server took the Deployment, so the engine would wait out its readiness timeout (10 min and more) before
+ * saying anything; a refusal that passes (a ServiceAccount created a moment later) is not one. One per object,
+ * as a refusal of a synthetic URN (`kubernetes:apps/v1:ReplicaSet::namespace/name`) that the report names.
+ */
+export function podRefusals(events: ClusterEvent[], since: number, stack: string): Refusal[] {
+  const byObject = new Map<string, Refusal>();
+  for (const e of events) {
+    const first = Date.parse(e.firstTimestamp ?? e.eventTime ?? "");
+    const last = Date.parse(e.series?.lastObservedTime ?? e.lastTimestamp ?? e.eventTime ?? "");
+    if (!(last >= since) || !(last - Math.max(first, since) >= POD_REFUSAL_PERSISTS_MS)) continue;
+    const { kind, namespace, name } = e.involvedObject;
+    const group = kind === "Job" ? "batch/v1" : "apps/v1";
+    const id = `${namespace ?? ""}/${name}`;
+    byObject.set(id, {
+      urn: `urn:pulumi:${stack}::sonic-observability::kubernetes:${group}:${kind}::${id}`,
+      message: `${kind} ${id} cannot create its pods: ${e.message}`,
+    });
+  }
+  return [...byObject.values()];
+}
+
+/**
+ * Watches the cluster's FailedCreate events while a step runs; calls `refused` once with the pods that keep
+ * being refused ({@link podRefusals}).
+ */
+function watchPodRefusals(stack: string, since: number, refused: (r: Refusal[]) => void): () => void {
+  let stopped = false;
+  const poll = async () => {
+    while (!stopped) {
+      await new Promise((resolve) => setTimeout(resolve, 5000));
+      if (stopped) return;
+      try {
+        const out = await kubectlAsync([
+          "get",
+          "events",
+          "-A",
+          "--field-selector",
+          "reason=FailedCreate",
+          "-o",
+          "json",
+        ]);
+        const found = podRefusals((JSON.parse(out) as { items: ClusterEvent[] }).items, since, stack);
+        if (found.length > 0) {
+          stopped = true;
+          refused(found);
+        }
+      } catch {
+        /* the API server busy or restarting: the next poll asks again */
+      }
+    }
+  };
+  void poll();
+  return () => {
+    stopped = true;
+  };
+}
+
 async function runStep(request: StepRequest): Promise<StepResult> {
   const started = Date.now();
   const recorder = new StepRecorder();
@@ -95,10 +169,36 @@ async function runStep(request: StepRequest): Promise<StepResult> {
       config: request.config,
       standInSecrets: true,
     });
-    const options = { onEvent: recorder.onEvent, onOutput: () => undefined, color: "never" as const };
-    // Every refusal in one run, not only the first: the engine goes on with what does not depend on it.
-    if (request.action === "up") await stack.up({ ...options, continueOnError: true });
-    else await stack.preview(options);
+    // A pod the API server's admission refuses is no error to the engine: it would wait out the workload's
+    // readiness timeout. The step stops the engine once such a refusal persists, and reports it.
+    const abort = new AbortController();
+    const stopWatching =
+      request.action === "up"
+        ? watchPodRefusals(request.stack, started, (found) => {
+            recorder.refusals.push(...found);
+            abort.abort();
+          })
+        : () => undefined;
+    const options = {
+      onEvent: recorder.onEvent,
+      onOutput: () => undefined,
+      color: "never" as const,
+      signal: abort.signal,
+    };
+    // The engine cancels on the signal (SIGINT); where an operation does not let go, a minute is enough.
+    const gaveUp = new Promise<void>((resolve) =>
+      abort.signal.addEventListener("abort", () => setTimeout(resolve, 60_000).unref()),
+    );
+    try {
+      // Every refusal in one run, not only the first: the engine goes on with what does not depend on it.
+      await Promise.race([
+        request.action === "up" ? stack.up({ ...options, continueOnError: true }) : stack.preview(options),
+        gaveUp,
+      ]);
+    } finally {
+      stopWatching();
+    }
+    if (abort.signal.aborted) throw new Error("stopped: pods refused by admission (above)");
     return { ok: true, seconds: seconds(), operations: recorder.operations(), refusals: recorder.refusals };
   } catch (error) {
     return {

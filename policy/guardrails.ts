@@ -297,12 +297,104 @@ export const podSecurityAdmitted: StackValidationPolicy = {
   },
 };
 
+/** A Kubernetes quantity in base units (cores, bytes), or undefined where it is not one. */
+export function quantity(value: unknown): number | undefined {
+  const m = /^([+-]?[0-9.]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/.exec(String(value ?? ""));
+  if (!m) return undefined;
+  const units: Record<string, number> = {
+    "": 1,
+    m: 1e-3,
+    k: 1e3,
+    M: 1e6,
+    G: 1e9,
+    T: 1e12,
+    P: 1e15,
+    E: 1e18,
+    Ki: 2 ** 10,
+    Mi: 2 ** 20,
+    Gi: 2 ** 30,
+    Ti: 2 ** 40,
+    Pi: 2 ** 50,
+    Ei: 2 ** 60,
+  };
+  return Number(m[1]) * units[m[2] ?? ""];
+}
+
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+/** IANA_SVC_NAME: a container port's name. */
+const PORT_NAME = /^(?=.*[a-z])(?!.*--)[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$/;
+
+/**
+ * What the API server's validation of built-in kinds refuses and their OpenAPI schema cannot say: a
+ * PodDisruptionBudget with both budgets, a request above its limit, a label value or port name that is not
+ * one, two ports of a pod with one name. Each refusal would fail `pulumi up` (or Helm's install) on the
+ * object; found offline, it names the object and the field.
+ */
+export function apiValidationProblems(type: string, props: Record<string, any>): string[] {
+  const problems: string[] = [];
+  const labels = (at: string, map: Record<string, unknown> | undefined) => {
+    for (const [k, v] of Object.entries(map ?? {}))
+      if (typeof v !== "string" || v.length > 63 || !LABEL_VALUE.test(v))
+        problems.push(`${at}["${k}"] (${JSON.stringify(v)}) is not a label value`);
+  };
+  labels("metadata.labels", props.metadata?.labels);
+  if (type === "kubernetes:policy/v1:PodDisruptionBudget") {
+    const spec = props.spec ?? {};
+    if (spec.minAvailable !== undefined && spec.maxUnavailable !== undefined)
+      problems.push(
+        `sets both spec.minAvailable (${spec.minAvailable}) and spec.maxUnavailable (${spec.maxUnavailable}); keep one`,
+      );
+  }
+  const template = POD_TEMPLATES[type];
+  if (!template) return problems;
+  const templateLabels =
+    type === "kubernetes:core/v1:Pod"
+      ? undefined
+      : (props.spec?.jobTemplate?.spec ?? props.spec)?.template?.metadata?.labels;
+  labels("the pod template's labels", templateLabels);
+  const spec = template(props);
+  const ports = new Set<string>();
+  for (const c of [...(spec?.containers ?? []), ...(spec?.initContainers ?? [])]) {
+    for (const [resource, limit] of Object.entries(c.resources?.limits ?? {})) {
+      const request = c.resources?.requests?.[resource];
+      const [r, l] = [quantity(request), quantity(limit)];
+      if (r !== undefined && l !== undefined && r > l)
+        problems.push(
+          `container '${c.name}': requests.${resource} (${request}) is above limits.${resource} (${limit})`,
+        );
+    }
+    for (const p of c.ports ?? []) {
+      if (p.name === undefined) continue;
+      if (!PORT_NAME.test(String(p.name)))
+        problems.push(
+          `container '${c.name}': port name '${p.name}' is not an IANA service name (at most 15 of a-z, 0-9, '-', a letter among them)`,
+        );
+      if (ports.has(p.name))
+        problems.push(`container '${c.name}': port name '${p.name}' is used twice in the pod`);
+      ports.add(p.name);
+    }
+  }
+  return problems;
+}
+
+export const apiServerValidation: ResourceValidationPolicy = {
+  name: "api-server-validation",
+  description:
+    "Objects the API server would refuse on validation its schema cannot express: a PodDisruptionBudget with both budgets, a request above its limit, a label value or port name that is not one.",
+  enforcementLevel: "mandatory",
+  validateResource: (args, report: ReportViolation) => {
+    for (const problem of apiValidationProblems(args.type, args.props))
+      report(`${args.type.split(":").pop()} '${args.props.metadata?.name ?? args.name}': ${problem}`);
+  },
+};
+
 export const resourcePolicies: ResourceValidationPolicy[] = [
   serviceMonitorNamespaces,
   prometheusAdminApiOff,
   gpuContainersBounded,
   nonRootReadOnly,
   noPlaintextSecretsInHelmValues,
+  apiServerValidation,
 ];
 export const stackPolicies: StackValidationPolicy[] = [
   hpaOwnsReplicas,

@@ -60,6 +60,36 @@ export function diffRenders(before: RenderedObject[], after: RenderedObject[]): 
   });
 }
 
+/**
+ * Fields the API server refuses to change on an existing object, by kind (its validation of updates). The
+ * engine replaces an object of its own where one changes (the provider's forceNew fields); Helm's upgrade
+ * patches a chart's object in place, and the API server refuses it.
+ */
+export const IMMUTABLE_FIELDS: Record<string, string[]> = {
+  Deployment: ["spec.selector"],
+  DaemonSet: ["spec.selector"],
+  ReplicaSet: ["spec.selector"],
+  StatefulSet: ["spec.selector", "spec.volumeClaimTemplates", "spec.serviceName", "spec.podManagementPolicy"],
+  Job: ["spec.selector", "spec.template", "spec.completions"],
+  Service: ["spec.clusterIP", "spec.clusterIPs", "spec.ipFamilies"],
+  PersistentVolumeClaim: ["spec.accessModes", "spec.storageClassName", "spec.volumeName", "spec.selector"],
+};
+
+/** Changes of a render diff to a field that {@link IMMUTABLE_FIELDS} lists for the object's kind. */
+export function immutableChanges(changes: ObjectChange[]): { file: string; path: string }[] {
+  return changes.flatMap((c) => {
+    if (c.kind !== "changed") return [];
+    const kind = Object.keys(IMMUTABLE_FIELDS).find((k) => c.file.includes(`.${k.toLowerCase()}.`));
+    const fields = kind ? IMMUTABLE_FIELDS[kind] : [];
+    const paths = c.fields
+      .map((f) => f.path)
+      .filter((p) => fields.some((f) => p === f || p.startsWith(`${f}.`) || p.startsWith(`${f}[`)));
+    // One finding per immutable field, however many of its leaves changed.
+    const roots = [...new Set(paths.map((p) => fields.find((f) => p === f || p.startsWith(f))!))];
+    return roots.map((path) => ({ file: c.file, path }));
+  });
+}
+
 const short = (v: unknown) => {
   const text = v === undefined ? "(absent)" : JSON.stringify(v);
   return text.length > 120 ? `${text.slice(0, 117)}...` : text;
@@ -117,6 +147,10 @@ async function main(argv: string[]): Promise<number> {
     ]);
     const changes = diffRenders(before, after);
     process.stdout.write(formatChanges(changes, `${base} (${stack})`, `the working tree (${stack})`));
+    for (const c of immutableChanges(changes))
+      process.stdout.write(
+        `! ${c.file}: ${c.path} cannot change in place: ${c.file.includes("/") ? "the API server will refuse Helm's upgrade" : "the engine will replace the object"}\n`,
+      );
     return changes.length ? 1 : 0;
   } finally {
     worktree.remove();

@@ -72,7 +72,20 @@ export const containerResources = z
     requests: containerRequests,
     limits: containerLimits.describe("Ceilings of the container."),
   })
-  .strict();
+  .strict()
+  // The API server refuses a container whose limit is below its request (the Deployment, at apply).
+  .superRefine((r, ctx) => {
+    for (const resource of ["cpu", "memory"] as const) {
+      const limit = r.limits?.[resource];
+      if (limit !== undefined && quantityValue(limit) < quantityValue(r.requests[resource]))
+        ctx.addIssue({
+          code: "custom",
+          path: ["limits", resource],
+          message: `must be >= 'requests.${resource}' (${r.requests[resource]})`,
+          input: limit,
+        });
+    }
+  });
 export const percent = z.number().int().min(0).max(100);
 /** An http(s) URL with a host: zod's own url() takes "host:port" too (as a URL of scheme "host:"). */
 export const httpUrl = (example?: string) =>

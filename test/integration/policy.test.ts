@@ -1,6 +1,7 @@
 import * as assert from "node:assert/strict";
 import type { ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
 import {
+  apiServerValidation,
   gpuContainersBounded,
   hpaOwnsReplicas,
   noPlaintextSecretsInHelmValues,
@@ -124,6 +125,67 @@ describe("the guardrails policy pack", () => {
       "sonic/sonic: set securityContext.readOnlyRootFilesystem: true",
     ]);
     assert.deepEqual(check(nonRootReadOnly, d, gpuDeployment(hardened)), []);
+  });
+
+  it("refuses what the API server's validation refuses beyond its schema: both PDB budgets, a request above its limit, bad label values and port names", () => {
+    const pdb = "kubernetes:policy/v1:PodDisruptionBudget";
+    assert.deepEqual(
+      check(apiServerValidation, pdb, {
+        metadata: { name: "api" },
+        spec: { minAvailable: 1, maxUnavailable: 1 },
+      }),
+      ["PodDisruptionBudget 'api': sets both spec.minAvailable (1) and spec.maxUnavailable (1); keep one"],
+    );
+    assert.deepEqual(
+      check(apiServerValidation, pdb, { metadata: { name: "api" }, spec: { maxUnavailable: 1 } }),
+      [],
+    );
+    const d = "kubernetes:apps/v1:Deployment";
+    const deployment = (container: Record<string, unknown>, labels: Record<string, string> = {}) => ({
+      metadata: { name: "api", labels },
+      spec: { template: { metadata: { labels }, spec: { containers: [{ name: "api", ...container }] } } },
+    });
+    assert.deepEqual(
+      check(
+        apiServerValidation,
+        d,
+        deployment(
+          {
+            resources: {
+              requests: { memory: "1Gi", "ephemeral-storage": "2Gi" },
+              limits: { memory: "512Mi" },
+            },
+            ports: [
+              { name: "http-web-metrics", containerPort: 8080 },
+              { name: "web", containerPort: 8081 },
+              { name: "web", containerPort: 8082 },
+            ],
+          },
+          { owner: "AI Platform" },
+        ),
+      ),
+      [
+        `Deployment 'api': metadata.labels["owner"] ("AI Platform") is not a label value`,
+        `Deployment 'api': the pod template's labels["owner"] ("AI Platform") is not a label value`,
+        "Deployment 'api': container 'api': requests.memory (1Gi) is above limits.memory (512Mi)",
+        "Deployment 'api': container 'api': port name 'http-web-metrics' is not an IANA service name (at most 15 of a-z, 0-9, '-', a letter among them)",
+        "Deployment 'api': container 'api': port name 'web' is used twice in the pod",
+      ],
+    );
+    assert.deepEqual(
+      check(
+        apiServerValidation,
+        d,
+        deployment(
+          {
+            resources: { requests: { cpu: "250m", memory: "256Mi" }, limits: { cpu: "1", memory: "0.5Gi" } },
+            ports: [{ name: "web", containerPort: 8080 }],
+          },
+          { team: "ai-platform", "app.kubernetes.io/component": "api" },
+        ),
+      ),
+      [],
+    );
   });
 
   it("refuses plaintext credentials in Helm values, and accepts references to Secrets", () => {

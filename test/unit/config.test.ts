@@ -447,6 +447,17 @@ describe("stack config", () => {
     });
   });
 
+  it("refuses a Sonic tier's memory limit below its request, as the API server would, naming the key and the value", () => {
+    const sonic = JSON.parse(devWith({}).sonic);
+    sonic.api.resources = { requests: { cpu: "250m", memory: "1Gi" }, limits: { memory: "512Mi" } };
+    assert.throws(() => parseStackConfig(devWith({ sonic }), secrets), {
+      message: [
+        "invalid stack configuration:",
+        "  sonic-observability:sonic.api.resources.limits.memory: must be >= 'requests.memory' (1Gi), got \"512Mi\"",
+      ].join("\n"),
+    });
+  });
+
   it("refuses a grace period the app could not drain in (its drain is at most 3600 s)", () => {
     const sonic = { ...JSON.parse(devWith({}).sonic), terminationGracePeriodSeconds: 3616 };
     assert.throws(() => parseStackConfig(devWith({ sonic }), secrets), {

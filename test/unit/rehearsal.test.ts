@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
 import { parseRehearseArgs } from "../../cluster/rehearse";
 import { dataLosses, failures, report, STEPS, StackRehearsal } from "../../cluster/rehearsal-report";
-import { StepRecorder, StepResult } from "../../cluster/rehearsal-step";
+import { podRefusals, StepRecorder, StepResult } from "../../cluster/rehearsal-step";
 
 const urn = (type: string, name: string) => `urn:pulumi:dev::sonic-observability::${type}::${name}`;
 const PVC = "kubernetes:core/v1:PersistentVolumeClaim";
@@ -56,6 +56,61 @@ describe("the rehearsal (npm run rehearse)", () => {
       assert.deepEqual(recorder.refusals, [
         { urn: urn(PVC, "w"), message: 'PodDisruptionBudget.policy "w" is invalid' },
       ]);
+    });
+  });
+
+  describe("pods that admission refuses", () => {
+    const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
+    const failedCreate = (name: string, first: number, last: number, message: string) => ({
+      involvedObject: { kind: "ReplicaSet", namespace: "monitoring", name },
+      message,
+      firstTimestamp: at(first),
+      lastTimestamp: at(last),
+    });
+    const since = Date.parse(at(0));
+
+    it("stops waiting for a workload whose pods have been refused for 30 s, naming it and the refusal; not for one refused a moment", () => {
+      const psa =
+        'pods "alert-analyst-x" is forbidden: violates PodSecurity "restricted:latest": seccompProfile';
+      assert.deepEqual(
+        podRefusals(
+          [
+            failedCreate("alert-analyst-5d9", 2, 41, psa),
+            // A ServiceAccount created just after its Deployment: refused twice, then admitted.
+            failedCreate("sonic-api-7f1", 3, 4, "error looking up service account ai-inference/sonic-api"),
+          ],
+          since,
+          "dev",
+        ),
+        [
+          {
+            urn: "urn:pulumi:dev::sonic-observability::kubernetes:apps/v1:ReplicaSet::monitoring/alert-analyst-5d9",
+            message: `ReplicaSet monitoring/alert-analyst-5d9 cannot create its pods: ${psa}`,
+          },
+        ],
+      );
+    });
+
+    it("ignores refusals from before the step (the base's, on the same cluster)", () => {
+      assert.deepEqual(
+        podRefusals([failedCreate("old-1", 0, 50, "forbidden")], Date.parse(at(60)), "dev"),
+        [],
+      );
+    });
+
+    it("names the refused object in the report's refusals table", () => {
+      const [refusal] = podRefusals(
+        [failedCreate("alert-analyst-5d9", 2, 41, "forbidden: PodSecurity")],
+        since,
+        "dev",
+      );
+      const markdown = report("b", "h", [
+        rehearsal([{ name: STEPS.fresh, result: result({ ok: false, refusals: [refusal] }) }]),
+      ]);
+      assert.match(
+        markdown,
+        /\| head up from empty \| ReplicaSet monitoring\/alert-analyst-5d9 \| ReplicaSet monitoring\/alert-analyst-5d9 cannot create its pods: forbidden: PodSecurity \|/,
+      );
     });
   });
 
