@@ -279,8 +279,8 @@ export const CORPUS: CorpusChange[] = [
     edits: [
       {
         file: "components/monitoring/monitoring-stack.ts",
-        from: '    "kube-state-metrics": { ...args.kubeStateMetricsValues, customLabels: labels },',
-        to: '    "kube-state-metrics": {\n      ...args.kubeStateMetricsValues,\n      customLabels: labels,\n      selectorOverride: { "app.kubernetes.io/name": "kube-state-metrics" },\n    },',
+        from: "      resources: addon.kubeStateMetrics,\n",
+        to: '      resources: addon.kubeStateMetrics,\n      selectorOverride: { "app.kubernetes.io/name": "kube-state-metrics" },\n',
       },
     ],
   },

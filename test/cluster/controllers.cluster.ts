@@ -310,7 +310,10 @@ describe("the real controllers act on what the dev stack deploys (cluster up --c
       );
       const build = await json<{ data: { version: string } }>(`${PROMETHEUS}/api/v1/status/buildinfo`);
       assert.equal(build.data.version, "3.14.0");
-      const deadline = Date.now() + 120_000;
+      // The reloader's first reload retries until Prometheus listens, and it watches the rule directories only
+      // after: a rule file written in those seconds (the Sonic rules arrive as Prometheus starts) waits for its
+      // 3-minute re-read (thanos pkg/reloader v0.42.2, Watch; seen in CI: reloads at start and 3 min later).
+      const deadline = Date.now() + 240_000;
       let diff: string[] = [];
       while (Date.now() < deadline) {
         const loaded = await json<{ data: { groups: { rules: { type: string; name: string }[] }[] } }>(
@@ -390,7 +393,8 @@ describe("the real controllers act on what the dev stack deploys (cluster up --c
 
     it("has every Sonic target up in the operator-configured Prometheus", async () => {
       // The config reaches Prometheus through a Secret volume and the config reloader: on a change event, or at
-      // the latest on the reloader's 3-minute re-read (its --watch-interval), so the wait covers that re-read.
+      // the latest on the reloader's 3-minute re-read (its --watch-interval): a change written while its first
+      // reload still waits for Prometheus to listen is seen only then. The wait covers that re-read.
       const deadline = Date.now() + 240_000;
       const isSonic = (pool: string) => pool.includes(`/${SONIC_NS}/`) || pool.includes("/alert-analyst/");
       let down: string[] = ["none seen"];
