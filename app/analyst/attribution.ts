@@ -186,9 +186,12 @@ export const ATTRIBUTION_RULES: AttributionRule[] = [
     match: (f, o) => {
       const worker = o.profile?.tiers?.worker;
       if (!worker || (f.queueDepth ?? 0) <= 0) return undefined;
-      const hpa = workerHpa(f, o);
       // KEDA deletes a paused ScaledObject's HPA (and a rejected one never gets one): then the
-      // Deployment's own replicas are the figure.
+      // Deployment's own replicas are the figure. An HPA deleted within the look-back is still known by
+      // name, with no value now (seen with the real KEDA: a ScaledObject paused right after it adopted
+      // the adapter's HPA): it is gone all the same.
+      const known = workerHpa(f, o);
+      const hpa = known && (known.desired !== undefined || known.current !== undefined) ? known : undefined;
       const deployment = f.deployments.find((d) => d.name === worker);
       if ((hpa ? (hpa.desired ?? hpa.current) : deployment?.replicas) !== 0) return undefined;
       // The ScaledObject carries the worker Deployment's name (stacks/autoscaling.ts).
