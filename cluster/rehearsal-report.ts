@@ -71,6 +71,11 @@ function cell(text: string, max = 700): string {
   return flat.replace(/\|/g, "\\|").replace(/\r?\n/g, "<br>");
 }
 
+/** One object of a list in the report: what it is, the operation, the properties behind it. */
+function listItem(o: ObjectOperation): string {
+  return `- ${objectName(o.urn, o.type)}: ${o.op}${o.diffs.length ? ` (${o.diffs.join(", ")})` : ""}`;
+}
+
 function counts(ops: ObjectOperation[]): string {
   const by = new Map<string, number>();
   for (const o of ops.filter(changed)) by.set(o.op, (by.get(o.op) ?? 0) + 1);
@@ -120,20 +125,11 @@ export function stackSection(stack: StackRehearsal): string {
       "",
       "**Perpetual diffs** (the preview right after the upgrade still changes them)",
       "",
-      ...perpetual.map(
-        (o) => `- ${objectName(o.urn, o.type)}: ${o.op}${o.diffs.length ? ` (${o.diffs.join(", ")})` : ""}`,
-      ),
+      ...perpetual.map(listItem),
     );
   const losses = dataLosses(stack);
   if (losses.length > 0)
-    lines.push(
-      "",
-      "**⚠ Replaces that delete data** (the upgrade)",
-      "",
-      ...losses.map(
-        (o) => `- ${objectName(o.urn, o.type)}: ${o.op}${o.diffs.length ? ` (${o.diffs.join(", ")})` : ""}`,
-      ),
-    );
+    lines.push("", "**⚠ Replaces that delete data** (the upgrade)", "", ...losses.map(listItem));
   const upgrade = stack.steps.find((s) => s.name === STEPS.upgrade)?.result.operations.filter(changed) ?? [];
   if (upgrade.length > 0)
     lines.push(

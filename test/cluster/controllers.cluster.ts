@@ -246,6 +246,20 @@ async function slackReceiver(): Promise<{ received: SlackMessage[]; close: () =>
   return { received, close: () => server.close() };
 }
 
+/** Waits for the analyst's report whose text holds `key` (an alert name or a group key); resolves with it. */
+async function awaitAnalystReport(received: SlackMessage[], key: string, timeoutMs: number): Promise<string> {
+  let report = "";
+  await until(
+    `no analyst report with ${key}`,
+    async () => {
+      report = analystReport(received, key) ?? "";
+      return report ? [] : [`${received.length} Slack messages, none the analyst's with ${key}`];
+    },
+    timeoutMs,
+  );
+  return report;
+}
+
 /** The analyst's latest report on an alert, from the suite's Slack. */
 function analystReport(received: SlackMessage[], alertname: string): string | undefined {
   return received
@@ -723,17 +737,7 @@ describe("the real controllers act on what the dev stack deploys (cluster up --c
         });
         const burst = await sendBurst(API, 4, 1);
         assert.equal(burst.jobs.length, 4, JSON.stringify(burst.refused));
-        let report = "";
-        await until(
-          "no analyst report on SonicQueueBacklog",
-          async () => {
-            report = analystReport(slack.received, "SonicQueueBacklog") ?? "";
-            return report
-              ? []
-              : [`${slack.received.length} Slack messages, none the analyst's on the backlog`];
-          },
-          300_000,
-        );
+        const report = await awaitAnalystReport(slack.received, "SonicQueueBacklog", 300_000);
         assert.match(
           report,
           new RegExp(
@@ -893,18 +897,8 @@ describe("the real controllers act on what the dev stack deploys (cluster up --c
           }),
         });
         assert.ok(sent.ok, `the analyst refused the page: ${sent.status} ${await sent.text()}`);
-        let report = "";
-        await until(
-          "no analyst report on the backlog",
-          async () => {
-            // This page's report, by its group: the real SonicQueueBacklog may page too while the pods wait.
-            report = analystReport(slack.received, DRILL_GROUP) ?? "";
-            return report
-              ? []
-              : [`${slack.received.length} Slack messages, none the analyst's on the backlog`];
-          },
-          180_000,
-        );
+        // This page's report, by its group: the real SonicQueueBacklog may page too while the pods wait.
+        const report = await awaitAnalystReport(slack.received, DRILL_GROUP, 180_000);
         assert.match(
           report,
           /^Most likely: \*The worker tier waited \d+m for a GPU node \(pods unschedulable\); no restart/m,
